@@ -1,0 +1,111 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+
+	"g6/conf"
+	"g6/master"
+	"g6/worker"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("g6 "+name, flag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	return fs
+}
+
+func cmdMaster(args []string) int {
+	fs := newFlags("master")
+	var o master.Options
+	var daemon bool
+	fs.StringVar(&o.ConfigPath, "c", "", "config file (g6.toml or legacy G6.conf)")
+	fs.StringVar(&o.ConfigPath, "config", "", "same as -c")
+	fs.IntVar(&o.Workers, "w", 0, "workers (0 = config, then one per CPU)")
+	fs.IntVar(&o.Workers, "workers", 0, "same as -w")
+	fs.StringVar(&o.LogLevel, "log-level", "", "debug, info, warn, error (overrides the config)")
+	fs.StringVar(&o.LogFile, "log-file", "", "log file (overrides the config; default stderr)")
+	fs.StringVar(&o.PidFile, "pid-file", "", "write the master's pid here")
+	fs.BoolVar(&daemon, "daemon", false, "detach from the terminal")
+	if fs.Parse(args) != nil {
+		return 1
+	}
+	if o.ConfigPath == "" || fs.NArg() > 0 {
+		fmt.Fprintln(os.Stderr, "g6 master: -c FILE is required and takes no other arguments")
+		return 1
+	}
+	if o.Workers < 0 {
+		fmt.Fprintln(os.Stderr, "g6 master: -w must be 0 or more")
+		return 1
+	}
+	if daemon {
+		return daemonize(args)
+	}
+	return master.Run(o)
+}
+
+func cmdWorker(args []string) int {
+	if len(args) > 0 {
+		fmt.Fprintln(os.Stderr, "g6 worker: internal command, started by the master")
+		return 1
+	}
+	return worker.Main()
+}
+
+func cmdCheck(args []string) int {
+	fs := newFlags("check")
+	path := fs.String("c", "", "config file")
+	if fs.Parse(args) != nil {
+		return 1
+	}
+	if *path == "" && fs.NArg() == 1 {
+		*path = fs.Arg(0)
+	}
+	if *path == "" {
+		fmt.Fprintln(os.Stderr, "g6 check: -c FILE is required")
+		return 1
+	}
+	cfg, err := conf.Load(*path)
+	if err != nil {
+		printConfErr(os.Stderr, err)
+		return 1
+	}
+	fmt.Printf("%s: ok (%d rules)\n", *path, len(cfg.Rules))
+	return 0
+}
+
+func printConfErr(w io.Writer, err error) {
+	var list conf.ErrorList
+	if errors.As(err, &list) {
+		for _, e := range list {
+			fmt.Fprintln(w, e)
+		}
+		return
+	}
+	fmt.Fprintln(w, "g6:", err)
+}
+
+func cmdConvert(args []string) int {
+	fmt.Fprintln(os.Stderr, "g6 convert: not available yet")
+	return 1
+}
+
+func cmdVersion([]string) int {
+	fmt.Printf("g6 %s %s %s/%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" || s.Key == "vcs.time" || s.Key == "vcs.modified" {
+				fmt.Printf("%s=%s\n", s.Key, s.Value)
+			}
+		}
+	}
+	return 0
+}

@@ -1,0 +1,101 @@
+package conf
+
+import "time"
+
+// Algorithm names, as G6 spelled them.
+const (
+	AlgMasterStandby = "MS"
+	AlgRoundRobin    = "RR"
+	AlgLeastConns    = "LC"
+	AlgResponseTime  = "RT"
+	AlgRandom        = "RD"
+	AlgHash          = "HS"
+	AlgAdmin         = "G"
+)
+
+var algorithms = map[string]bool{"MS": true, "RR": true, "LC": true, "RT": true, "RD": true, "HS": true}
+
+// Defaults for keys left out of a config.
+const (
+	DefaultMoratorium     = Duration(10 * time.Second)
+	DefaultConnectTimeout = Duration(5 * time.Second)
+	DefaultDrainTimeout   = Duration(60 * time.Second)
+	DefaultBacklog        = 4096
+)
+
+// Config is a fully resolved configuration: every value is the effective one.
+type Config struct {
+	File   string
+	Global Global
+	Admin  *Admin `json:",omitempty"`
+	Rules  []Rule
+}
+
+// Global holds process-wide settings and the defaults that rules inherit.
+type Global struct {
+	Workers        int
+	Moratorium     Duration
+	ConnectTimeout Duration
+	DrainTimeout   Duration
+	Backlog        int
+	LogLevel       string
+	LogFile        string
+}
+
+// Admin is the admin listener (G6's "G" rule).
+type Admin struct {
+	ID      string
+	Listen  []Listen
+	Clients []Client
+	Servers []Server `json:",omitempty"` // kept from legacy G rules; never used
+	Line    int
+}
+
+// Rule is one balancing rule.
+type Rule struct {
+	ID        string
+	Algorithm string
+	Clients   []Client
+	Listen    []Listen
+	Servers   []Server
+	Line      int
+}
+
+// Client is a client pattern with its effective limits (0 = unlimited).
+type Client struct {
+	Pattern             Pattern
+	MaxConnections      int64
+	MaxIP               int64
+	MaxConnectionsPerIP int64
+}
+
+// Listen is a listen address with its effective idle timeout (0 = none).
+type Listen struct {
+	Address string
+	Timeout Duration
+}
+
+// Server is a backend with its effective settings.
+type Server struct {
+	Address        string
+	MaxConnections int64    // 0 = unlimited
+	Heartbeat      Duration // 0 = no heartbeat; >0 starts down until a report
+	Weight         int
+}
+
+// ListenAddresses returns every listen address of the config, admin first,
+// in file order. Workers and the master index listening sockets by it.
+func (c *Config) ListenAddresses() []string {
+	var out []string
+	if c.Admin != nil {
+		for _, l := range c.Admin.Listen {
+			out = append(out, l.Address)
+		}
+	}
+	for _, r := range c.Rules {
+		for _, l := range r.Listen {
+			out = append(out, l.Address)
+		}
+	}
+	return out
+}

@@ -1,0 +1,20 @@
+// Package conf reads g6's configuration: g6.toml (BurntSushi/toml) and, for
+// migration, G6's legacy G6.conf grammar.
+//
+// Model: a file is decoded into raw structs whose properties are pointers
+// (nil = not written), then resolved into a Config whose every field holds its
+// effective value. Inheritance is G6's: global → list default → address, the
+// most specific wins, and an explicit 0 cancels an inherited limit. Unlike G6,
+// a limit applies wherever it is declared (G6 ignored per-address limits when
+// no list-level limit existed, G6-BEHAVIOUR §1.5).
+//
+// Sharp edges:
+//   - Every error carries FILE:LINE. BurntSushi/toml does not export key
+//     positions, so lines for semantic errors come from locate.go, which scans
+//     the source text for the rule's section and the offending key or value.
+//   - Unknown keys are errors. Entries that take either a string or a table
+//     (clients, listen, servers) are decoded by hand, so they check their own
+//     keys.
+//   - The resolved Config is what workers receive (as JSON over ipc), so it
+//     must stay plain data.
+package conf

@@ -1,0 +1,165 @@
+package conf
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// ParseTOML decodes and resolves g6.toml text. file names the source in errors.
+func ParseTOML(file string, src []byte) (*Config, error) {
+	var fc fileConfig
+	md, err := toml.Decode(string(src), &fc)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, ErrorList{{File: file, Line: pe.Position.Line, Msg: tomlMessage(pe)}}
+		}
+		return nil, ErrorList{{File: file, Msg: err.Error()}}
+	}
+	var errs ErrorList
+	loc := newLocator(src)
+	for _, k := range md.Undecoded() {
+		errs.add(file, undecodedLine(loc, k), "unknown key %q", k.String())
+	}
+	cfg := resolveTOML(file, &fc, loc, &errs)
+	validate(cfg, func(section string, n int, needles ...string) int {
+		return loc.find(section, n, needles...)
+	}, &errs)
+	if len(errs) > 0 {
+		sortErrors(errs)
+		return nil, errs
+	}
+	return cfg, nil
+}
+
+func tomlMessage(pe toml.ParseError) string {
+	msg := pe.Message
+	if pe.LastKey != "" {
+		msg = fmt.Sprintf("%s: %s", pe.LastKey, msg)
+	}
+	return msg
+}
+
+func undecodedLine(loc *locator, k toml.Key) int {
+	if len(k) == 0 {
+		return 0
+	}
+	top, last := k[0], k[len(k)-1]
+	if len(k) == 1 {
+		top = ""
+	}
+	for n := 0; ; n++ {
+		from, to := loc.section(top, n)
+		if to == 0 {
+			break
+		}
+		if line := loc.key(top, n, last); line != from+1 || strings.Contains(loc.lines[from], last) {
+			return line
+		}
+	}
+	return loc.key(top, 0, last)
+}
+
+// resolveTOML applies inheritance and fills defaults.
+func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Config {
+	g := fc.Global
+	cfg := &Config{File: file, Global: Global{
+		Workers:        deref(g.Workers, 0),
+		Moratorium:     deref(g.Moratorium, DefaultMoratorium),
+		ConnectTimeout: deref(g.ConnectTimeout, DefaultConnectTimeout),
+		DrainTimeout:   deref(g.DrainTimeout, DefaultDrainTimeout),
+		Backlog:        deref(g.Backlog, DefaultBacklog),
+		LogLevel:       deref(g.LogLevel, "info"),
+		LogFile:        deref(g.LogFile, ""),
+	}}
+	if cfg.Global.Workers < 0 || cfg.Global.Workers > MaxWorkers {
+		errs.add(file, loc.key("global", 0, "workers"), "global: workers must be 0-%d, not %d", MaxWorkers, cfg.Global.Workers)
+	}
+	if cfg.Global.Backlog < 1 {
+		errs.add(file, loc.key("global", 0, "backlog"), "global: backlog must be positive")
+	}
+	if _, err := ParseLevel(cfg.Global.LogLevel); err != nil {
+		errs.add(file, loc.key("global", 0, "log_level"), "global: %v", err)
+	}
+	if a := fc.Admin; a != nil {
+		cfg.Admin = &Admin{
+			ID:      a.ID,
+			Clients: resolveClients(g.clientProps, a.ClientDefaults, a.Clients),
+			Listen:  resolveListen(listenProps{}, listenProps{}, a.Listen),
+			Line:    loc.find("admin", 0),
+		}
+		if cfg.Admin.ID == "" {
+			cfg.Admin.ID = "admin"
+		}
+	}
+	for i, r := range fc.Rules {
+		cfg.Rules = append(cfg.Rules, Rule{
+			ID:        r.ID,
+			Algorithm: r.Algorithm,
+			Clients:   resolveClients(g.clientProps, r.ClientDefaults, r.Clients),
+			Listen:    resolveListen(g.listenProps, r.ListenDefaults, r.Listen),
+			Servers:   resolveServers(r.ServerDefaults, r.Servers),
+			Line:      loc.find("rule", i),
+		})
+	}
+	return cfg
+}
+
+func deref[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+// pick returns the most specific value that was written.
+func pick[T any](def T, levels ...*T) T {
+	v := def
+	for _, p := range levels {
+		if p != nil {
+			v = *p
+		}
+	}
+	return v
+}
+
+func resolveClients(global, list clientProps, entries []clientEntry) []Client {
+	out := make([]Client, 0, len(entries))
+	for _, e := range entries {
+		p, _ := ParsePattern(e.Pattern) // validate reports a bad pattern
+		if p.Text == "" {
+			p.Text = e.Pattern
+		}
+		out = append(out, Client{
+			Pattern:             p,
+			MaxConnections:      int64(pick(0, global.MaxConnections, list.MaxConnections, e.MaxConnections)),
+			MaxIP:               int64(pick(0, global.MaxIP, list.MaxIP, e.MaxIP)),
+			MaxConnectionsPerIP: int64(pick(0, global.MaxConnectionsPerIP, list.MaxConnectionsPerIP, e.MaxConnectionsPerIP)),
+		})
+	}
+	return out
+}
+
+func resolveListen(global, list listenProps, entries []listenEntry) []Listen {
+	out := make([]Listen, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, Listen{Address: e.Address, Timeout: pick(0, global.Timeout, list.Timeout, e.Timeout)})
+	}
+	return out
+}
+
+func resolveServers(list serverProps, entries []serverEntry) []Server {
+	out := make([]Server, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, Server{
+			Address:        e.Address,
+			MaxConnections: int64(pick(0, list.MaxConnections, e.MaxConnections)),
+			Heartbeat:      pick(0, list.Heartbeat, e.Heartbeat),
+			Weight:         int(pick(1, list.Weight, e.Weight)),
+		})
+	}
+	return out
+}

@@ -1,0 +1,151 @@
+package conf
+
+import (
+	"fmt"
+	"sort"
+)
+
+// The raw g6.toml schema. Pointers mark "not written" so that inheritance can
+// tell an explicit 0 (which cancels an inherited value) from an absent key.
+
+type fileConfig struct {
+	Global fileGlobal `toml:"global"`
+	Admin  *fileAdmin `toml:"admin"`
+	Rules  []fileRule `toml:"rule"`
+}
+
+type fileGlobal struct {
+	Workers        *int      `toml:"workers"`
+	Moratorium     *Duration `toml:"moratorium"`
+	ConnectTimeout *Duration `toml:"connect_timeout"`
+	DrainTimeout   *Duration `toml:"drain_timeout"`
+	Backlog        *int      `toml:"backlog"`
+	LogLevel       *string   `toml:"log_level"`
+	LogFile        *string   `toml:"log_file"`
+	listenProps
+	clientProps
+}
+
+type fileAdmin struct {
+	ID             string        `toml:"id"`
+	ClientDefaults clientProps   `toml:"client_defaults"`
+	Clients        []clientEntry `toml:"clients"`
+	Listen         []listenEntry `toml:"listen"`
+}
+
+type fileRule struct {
+	ID             string        `toml:"id"`
+	Algorithm      string        `toml:"algorithm"`
+	ClientDefaults clientProps   `toml:"client_defaults"`
+	Clients        []clientEntry `toml:"clients"`
+	ListenDefaults listenProps   `toml:"listen_defaults"`
+	Listen         []listenEntry `toml:"listen"`
+	ServerDefaults serverProps   `toml:"server_defaults"`
+	Servers        []serverEntry `toml:"servers"`
+}
+
+type clientProps struct {
+	MaxConnections      *Count `toml:"max_connections"`
+	MaxIP               *Count `toml:"max_ip"`
+	MaxConnectionsPerIP *Count `toml:"max_connections_per_ip"`
+}
+
+type listenProps struct {
+	Timeout *Duration `toml:"timeout"`
+}
+
+type serverProps struct {
+	MaxConnections *Count    `toml:"max_connections"`
+	Heartbeat      *Duration `toml:"heartbeat"`
+	Weight         *Count    `toml:"weight"`
+}
+
+// clientEntry is "PATTERN" or { pattern = "PATTERN", max_connections = N, ... }.
+type clientEntry struct {
+	Pattern string
+	clientProps
+}
+
+type listenEntry struct {
+	Address string
+	listenProps
+}
+
+type serverEntry struct {
+	Address string
+	serverProps
+}
+
+func (e *clientEntry) UnmarshalTOML(v any) error {
+	return decodeEntry(v, "pattern", &e.Pattern, map[string]any{
+		"max_connections": &e.MaxConnections, "max_ip": &e.MaxIP,
+		"max_connections_per_ip": &e.MaxConnectionsPerIP,
+	})
+}
+
+func (e *listenEntry) UnmarshalTOML(v any) error {
+	return decodeEntry(v, "address", &e.Address, map[string]any{"timeout": &e.Timeout})
+}
+
+func (e *serverEntry) UnmarshalTOML(v any) error {
+	return decodeEntry(v, "address", &e.Address, map[string]any{
+		"max_connections": &e.MaxConnections, "heartbeat": &e.Heartbeat, "weight": &e.Weight,
+	})
+}
+
+// decodeEntry fills a string-or-table entry. props maps each allowed key to a
+// **Count or **Duration field.
+func decodeEntry(v any, nameKey string, name *string, props map[string]any) error {
+	switch x := v.(type) {
+	case string:
+		*name = x
+		return nil
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if err := decodeEntryKey(k, x[k], nameKey, name, props); err != nil {
+				return err
+			}
+		}
+		if *name == "" {
+			return fmt.Errorf("entry %v has no %q", x, nameKey)
+		}
+		return nil
+	}
+	return fmt.Errorf("entry must be a string or a table, not %T", v)
+}
+
+func decodeEntryKey(k string, val any, nameKey string, name *string, props map[string]any) error {
+	if k == nameKey {
+		s, ok := val.(string)
+		if !ok {
+			return fmt.Errorf("%s must be a string, not %T", nameKey, val)
+		}
+		*name = s
+		return nil
+	}
+	switch dst := props[k].(type) {
+	case **Count:
+		*dst = new(Count)
+		if err := (*dst).UnmarshalTOML(val); err != nil {
+			return fmt.Errorf("%s: %w", k, err)
+		}
+	case **Duration:
+		*dst = new(Duration)
+		if err := (*dst).UnmarshalTOML(val); err != nil {
+			return fmt.Errorf("%s: %w", k, err)
+		}
+	default:
+		allowed := []string{nameKey}
+		for a := range props {
+			allowed = append(allowed, a)
+		}
+		sort.Strings(allowed)
+		return fmt.Errorf("unknown key %q (allowed: %v)", k, allowed)
+	}
+	return nil
+}

@@ -1,0 +1,120 @@
+package conf
+
+import (
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+)
+
+// MaxWorkers bounds the worker count (and the per-worker slices of the
+// shared region).
+const MaxWorkers = 64
+
+// lineFunc finds the line of a section's element: section is "admin" or
+// "rule", n the rule index, needles the texts to search for in turn.
+type lineFunc func(section string, n int, needles ...string) int
+
+// validate checks what the decoder cannot: addresses, patterns, ids,
+// algorithms and cross-rule conflicts. It is shared by the TOML and legacy
+// loaders, so the same mistakes get the same words.
+func validate(cfg *Config, line lineFunc, errs *ErrorList) {
+	file := cfg.File
+	ids := map[string]int{}
+	listens := map[string]string{}
+	checkListen := func(owner string, section string, n int, l Listen) {
+		ap, err := ParseHostPort(l.Address)
+		if err != nil {
+			errs.add(file, line(section, n, quoted(l.Address)), "%s: listen %v", owner, err)
+			return
+		}
+		key := ap.String()
+		if prev, dup := listens[key]; dup {
+			errs.add(file, line(section, n, quoted(l.Address)), "%s: listen address %s is already used by %s", owner, l.Address, prev)
+			return
+		}
+		listens[key] = owner
+	}
+	checkClients := func(owner, section string, n int, clients []Client) {
+		for _, c := range clients {
+			if _, err := ParsePattern(c.Pattern.Text); err != nil {
+				errs.add(file, line(section, n, quoted(c.Pattern.Text)), "%s: %v", owner, err)
+			}
+		}
+		if len(clients) == 0 {
+			errs.add(file, line(section, n), "%s: no clients (write clients = [\"*:*\"] to accept everyone)", owner)
+		}
+	}
+	if a := cfg.Admin; a != nil {
+		owner := fmt.Sprintf("admin %q", a.ID)
+		ids[a.ID] = a.Line
+		if len(a.Listen) == 0 {
+			errs.add(file, a.Line, "%s: no listen address", owner)
+		}
+		for _, l := range a.Listen {
+			checkListen(owner, "admin", 0, l)
+		}
+		checkClients(owner, "admin", 0, a.Clients)
+	}
+	for i, r := range cfg.Rules {
+		owner := fmt.Sprintf("rule %q", r.ID)
+		switch {
+		case r.ID == "":
+			owner = fmt.Sprintf("rule #%d", i+1)
+			errs.add(file, r.Line, "%s: missing id", owner)
+		case strings.ContainsAny(r.ID, " \t\r\n|"):
+			errs.add(file, line("rule", i, "id"), "%s: id must not contain blanks or '|'", owner)
+		}
+		if prev, dup := ids[r.ID]; dup && r.ID != "" {
+			errs.add(file, line("rule", i, "id"), "%s: duplicate rule id (first at line %d)", owner, prev)
+		}
+		ids[r.ID] = r.Line
+		if !algorithms[r.Algorithm] {
+			errs.add(file, line("rule", i, "algorithm"), "%s: algorithm %q is not one of MS, RR, LC, RT, RD, HS", owner, r.Algorithm)
+		}
+		if len(r.Listen) == 0 {
+			errs.add(file, r.Line, "%s: no listen address", owner)
+		}
+		for _, l := range r.Listen {
+			checkListen(owner, "rule", i, l)
+		}
+		checkClients(owner, "rule", i, r.Clients)
+		if len(r.Servers) == 0 {
+			errs.add(file, line("rule", i, "servers"), "%s: no servers to balance over", owner)
+		}
+		seen := map[string]bool{}
+		for _, s := range r.Servers {
+			ap, err := ParseHostPort(s.Address)
+			if err != nil {
+				errs.add(file, line("rule", i, "servers", quoted(s.Address)), "%s: server %v", owner, err)
+				continue
+			}
+			if seen[ap.String()] {
+				errs.add(file, line("rule", i, "servers", quoted(s.Address)), "%s: server %s is listed twice (use weight instead)", owner, s.Address)
+			}
+			seen[ap.String()] = true
+			if s.Weight < 1 || s.Weight > 1000 {
+				errs.add(file, line("rule", i, "servers", quoted(s.Address)), "%s: server %s: weight must be 1-1000", owner, s.Address)
+			}
+		}
+	}
+}
+
+func sortErrors(errs ErrorList) {
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+}
+
+// ParseLevel maps a log level name to slog's.
+func ParseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info", "":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("log level %q is not one of debug, info, warn, error", s)
+}

@@ -1,0 +1,20 @@
+package ipc
+
+import "g6/conf"
+
+// Inherited file descriptors of a worker, in ForkExec order.
+const (
+	FdControl   = 3 // the worker's end of the socketpair
+	FdShared    = 4 // the shared region's memfd
+	FdListeners = 5 // first listening socket; Setup.Listeners names each in order
+)
+
+// Setup is the body of TypeConfig: everything a worker needs to serve.
+type Setup struct {
+	Slot       int          // worker slot, 0..workers-1 (indexes shared per-worker counters)
+	Generation int          // config generation, for logs
+	Config     *conf.Config // resolved config
+	Listeners  []string     // listen address of fd FdListeners+i
+	RuleSlots  []int        // shared rule slot of each rule
+	Servers    [][]int      // shared server slot of each rule's servers
+}

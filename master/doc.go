@@ -1,0 +1,20 @@
+// Package master is `g6 master`: it owns the listening sockets and the
+// shared region, runs one worker process per slot, and turns signals into
+// actions on the workers.
+//
+// Model: for every listen address the master binds one SO_REUSEPORT socket
+// per worker slot and keeps it for the life of the generation. Worker slot i
+// always receives socket i of every address, so when a worker dies the
+// replacement inherits the very same sockets, and the connections queued in
+// their accept queues are served instead of lost. The master never accepts
+// on them.
+//
+// Sharp edges:
+//   - Workers are started with syscall.ForkExec and raw fds, never os/exec
+//     with *os.File: ExtraFiles calls (*os.File).Fd(), which would switch the
+//     shared sockets to blocking mode under a running worker.
+//   - Every fd the master opens is close-on-exec; ForkExec dup2s exactly the
+//     ones a worker should have to 3, 4, 5... (see ipc.Fd*).
+//   - A worker's connection counts in the shared region are released by the
+//     master (shared.ReleaseWorker) before its slot is respawned.
+package master

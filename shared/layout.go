@@ -1,0 +1,79 @@
+package shared
+
+import (
+	"sync/atomic"
+	"unsafe"
+)
+
+// Version is the layout version; bump it on any change to the structs below.
+const Version = 1
+
+// MaxWorkers is the number of per-worker counters in each server slot.
+const MaxWorkers = 64
+
+const (
+	magic      = "G6SHARED"
+	headerSize = 64
+	keySize    = 96
+)
+
+type header struct {
+	Magic      [8]byte
+	Version    uint32
+	HeaderSize uint32
+	TotalSize  uint64
+	NRules     uint32
+	NServers   uint32
+	RuleSize   uint32
+	ServerSize uint32
+	MaxWorkers uint32
+	_          [20]byte
+}
+
+// Forever as a deadline means "until changed".
+const Forever = int64(1<<63 - 1)
+
+// Server flags.
+const (
+	FlagUsed     = 1 << iota // the slot belongs to a configured server
+	FlagDisabled             // disabled by an admin until DisabledUntil
+)
+
+// ServerSlot is one (rule, server) pair's shared state.
+type ServerSlot struct {
+	Key             [keySize]byte
+	Flags           atomic.Int64
+	DisabledUntil   atomic.Int64 // CLOCK_MONOTONIC ns; Forever; 0 = not disabled
+	HeartbeatUntil  atomic.Int64 // 0 = no report yet
+	MoratoriumUntil atomic.Int64
+	Active          atomic.Int64
+	Total           atomic.Int64
+	Failures        atomic.Int64
+	BytesIn         atomic.Int64 // from the server
+	BytesOut        atomic.Int64 // to the server
+	RTAvg           atomic.Int64 // ns, moving average; 0 = not measured
+	PerWorker       [MaxWorkers]atomic.Int32
+	_               [16]byte
+}
+
+// RuleSlot is one rule's shared state.
+type RuleSlot struct {
+	Key    [keySize]byte
+	Cursor atomic.Uint64
+	_      [24]byte
+}
+
+const (
+	serverSize = int(unsafe.Sizeof(ServerSlot{}))
+	ruleSize   = int(unsafe.Sizeof(RuleSlot{}))
+)
+
+func init() {
+	if unsafe.Sizeof(header{}) != headerSize || serverSize%64 != 0 || ruleSize%64 != 0 {
+		panic("shared: layout sizes changed without a version bump")
+	}
+}
+
+func regionSize(nRules, nServers int) int {
+	return headerSize + nRules*ruleSize + nServers*serverSize
+}

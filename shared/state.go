@@ -1,0 +1,92 @@
+package shared
+
+import (
+	"golang.org/x/sys/unix"
+)
+
+// Now is CLOCK_MONOTONIC in nanoseconds, the clock of every deadline in the
+// region (the same in every process on the host).
+func Now() int64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano()
+}
+
+// SetKey writes a slot key, truncated to the key size.
+func setKey(dst *[keySize]byte, key string) {
+	*dst = [keySize]byte{}
+	copy(dst[:], key)
+}
+
+func keyString(k *[keySize]byte) string {
+	n := 0
+	for n < len(k) && k[n] != 0 {
+		n++
+	}
+	return string(k[:n])
+}
+
+// Key returns the slot's key.
+func (s *ServerSlot) KeyString() string { return keyString(&s.Key) }
+
+// Key returns the slot's key.
+func (s *RuleSlot) KeyString() string { return keyString(&s.Key) }
+
+// Usable reports whether a server may be chosen at time now: not under
+// moratorium, not disabled, and (if heartbeat is true) reported recently.
+func (s *ServerSlot) Usable(now int64, heartbeat bool) bool {
+	if s.MoratoriumUntil.Load() > now {
+		return false
+	}
+	if s.Flags.Load()&FlagDisabled != 0 && s.DisabledUntil.Load() > now {
+		return false
+	}
+	if heartbeat && s.HeartbeatUntil.Load() <= now {
+		return false
+	}
+	return true
+}
+
+// Acquire counts one more active connection owned by worker slot w.
+func (s *ServerSlot) Acquire(w int) {
+	s.Active.Add(1)
+	s.PerWorker[w].Add(1)
+	s.Total.Add(1)
+}
+
+// Release undoes Acquire.
+func (s *ServerSlot) Release(w int) {
+	s.Active.Add(-1)
+	s.PerWorker[w].Add(-1)
+}
+
+// Fail records a failed connect and isolates the server until now+moratorium.
+func (s *ServerSlot) Fail(now, moratorium int64) {
+	s.Failures.Add(1)
+	s.MoratoriumUntil.Store(now + moratorium)
+}
+
+// ObserveRT folds one response-time sample into the moving average (1/8 weight).
+func (s *ServerSlot) ObserveRT(ns int64) {
+	for {
+		old := s.RTAvg.Load()
+		next := ns
+		if old != 0 {
+			next = old + (ns-old)/8
+		}
+		if s.RTAvg.CompareAndSwap(old, next) {
+			return
+		}
+	}
+}
+
+// ReleaseWorker forgets every connection counted for worker slot w (which
+// must be dead): the master calls it before respawning the slot.
+func (r *Region) ReleaseWorker(w int) {
+	for i := 0; i < r.NumServers(); i++ {
+		s := r.Server(i)
+		if n := s.PerWorker[w].Swap(0); n != 0 {
+			s.Active.Add(-int64(n))
+		}
+	}
+}

@@ -1,0 +1,125 @@
+// Command backend is g6's test server. Modes:
+//
+//	echo   send back every byte received
+//	greet  send "hello from NAME\n" on connect, then echo
+//	http   answer each HTTP/1.x request with "NAME\n" (keep-alive aware)
+//
+// -delay holds the greeting or each HTTP answer, for response-time tests.
+// It listens on every -listen address given (comma-separated) and runs until
+// killed.
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"strings"
+	"time"
+)
+
+type server struct {
+	name  string
+	mode  string
+	delay time.Duration
+}
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:9001", "addresses to listen on, comma-separated")
+	s := &server{}
+	flag.StringVar(&s.name, "name", "", "name in greetings and answers (default: the address)")
+	flag.StringVar(&s.mode, "mode", "greet", "echo, greet or http")
+	flag.DurationVar(&s.delay, "delay", 0, "delay before the greeting or each HTTP answer")
+	flag.Parse()
+	if s.mode != "echo" && s.mode != "greet" && s.mode != "http" {
+		log.Fatalf("backend: unknown mode %q", s.mode)
+	}
+	for _, addr := range strings.Split(*listen, ",") {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			log.Fatalf("backend: %v", err)
+		}
+		name := s.name
+		if name == "" {
+			name = ln.Addr().String()
+		}
+		fmt.Fprintf(os.Stderr, "backend %s listening on %s (%s)\n", name, ln.Addr(), s.mode)
+		go serve(ln, &server{name: name, mode: s.mode, delay: s.delay})
+	}
+	select {}
+}
+
+func serve(ln net.Listener, s *server) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			log.Printf("backend: accept: %v", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		go s.handle(c)
+	}
+}
+
+func (s *server) handle(c net.Conn) {
+	defer c.Close()
+	switch s.mode {
+	case "echo":
+		echo(c)
+	case "greet":
+		time.Sleep(s.delay)
+		if _, err := fmt.Fprintf(c, "hello from %s\n", s.name); err != nil {
+			return
+		}
+		echo(c)
+	case "http":
+		s.http(c)
+	}
+}
+
+// echo copies c to itself and passes the client's half-close on.
+func echo(c net.Conn) {
+	io.Copy(c, c)
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.CloseWrite()
+	}
+}
+
+func (s *server) http(c net.Conn) {
+	r := bufio.NewReader(c)
+	body := s.name + "\n"
+	for {
+		closeAfter := false
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		if strings.HasSuffix(strings.TrimSpace(line), "HTTP/1.0") {
+			closeAfter = true
+		}
+		for {
+			h, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if strings.EqualFold(strings.TrimSpace(h), "connection: close") {
+				closeAfter = true
+			}
+			if h == "\r\n" || h == "\n" {
+				break
+			}
+		}
+		time.Sleep(s.delay)
+		conn := "keep-alive"
+		if closeAfter {
+			conn = "close"
+		}
+		_, err = fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nContent-Type: text/plain\r\nConnection: %s\r\n\r\n%s", len(body), conn, body)
+		if err != nil || closeAfter {
+			return
+		}
+	}
+}

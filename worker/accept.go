@@ -1,0 +1,90 @@
+package worker
+
+import (
+	"net/netip"
+	"strconv"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// acceptBatch bounds accepts per readiness event, so one busy listener does
+// not starve established sessions.
+const acceptBatch = 64
+
+// listener is one inherited listening socket.
+type listener struct {
+	fd      int
+	addr    string
+	rule    *rule
+	timeout int64 // idle timeout in ns, 0 = none
+}
+
+// accept4 without x/sys/unix's Sockaddr allocation.
+func accept4(fd int, rsa *unix.RawSockaddrAny) (int, error) {
+	l := uint32(unix.SizeofSockaddrAny)
+	for {
+		nfd, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(rsa)),
+			uintptr(unsafe.Pointer(&l)), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+		switch e {
+		case 0:
+			return int(nfd), nil
+		case unix.EINTR, unix.ECONNABORTED:
+			continue
+		}
+		return -1, e
+	}
+}
+
+func peerAddr(rsa *unix.RawSockaddrAny) netip.AddrPort {
+	switch rsa.Addr.Family {
+	case unix.AF_INET:
+		p := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
+		return netip.AddrPortFrom(netip.AddrFrom4(p.Addr), ntohs(p.Port))
+	case unix.AF_INET6:
+		p := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
+		return netip.AddrPortFrom(netip.AddrFrom16(p.Addr).Unmap(), ntohs(p.Port))
+	}
+	return netip.AddrPort{}
+}
+
+func ntohs(p uint16) uint16 { return p>>8 | p<<8 }
+
+func (w *Worker) onAccept(ln *listener) {
+	for i := 0; i < acceptBatch && !w.draining; i++ {
+		fd, err := accept4(ln.fd, &w.rsa)
+		if err != nil {
+			if err != unix.EAGAIN {
+				w.log.Warn("accept failed", "listen", ln.addr, "err", err)
+			}
+			return
+		}
+		w.admit(ln, fd, peerAddr(&w.rsa))
+	}
+}
+
+// admit matches the client against the rule and starts a session.
+func (w *Worker) admit(ln *listener, fd int, peer netip.AddrPort) {
+	ip := peer.Addr().AppendTo(w.ipText[:0])
+	port := strconv.AppendUint(w.portText[:0], uint64(peer.Port()), 10)
+	client := ln.rule.match(ip, port)
+	if client == nil {
+		w.log.Debug("client matches no pattern", "rule", ln.rule.id, "client", peer)
+		unix.Close(fd)
+		return
+	}
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	s := w.newSession()
+	s.rule, s.ln, s.peer = ln.rule, ln, peer
+	s.c.fd = fd
+	s.c.canWrite = true // a new socket has room; EAGAIN corrects it
+	if err := w.poll.add(fd, evRead|evWrite|evEdge); err != nil {
+		w.log.Warn("epoll add client", "err", err)
+		unix.Close(fd)
+		w.recycle(s)
+		return
+	}
+	w.bind(fd, &s.c)
+	s.order = ln.rule.sel.Order(&ln.rule.view, ip, s.order)
+	w.connectNext(s)
+}

@@ -1,0 +1,100 @@
+package worker
+
+import (
+	"encoding/json"
+
+	"g6/ipc"
+
+	"golang.org/x/sys/unix"
+)
+
+// control is the worker's end of the master's socketpair, non-blocking in
+// the loop. Replies that do not fit the socket wait in out.
+type control struct {
+	fd  int
+	dec ipc.Decoder
+	out []byte
+	buf []byte
+}
+
+func (w *Worker) onControl(ev uint32) {
+	c := &w.ctrl
+	if ev&unix.EPOLLOUT != 0 {
+		w.flushControl()
+	}
+	for {
+		n, err := read(c.fd, c.buf)
+		if err == unix.EAGAIN {
+			break
+		}
+		if err != nil || n == 0 {
+			// The master is gone: stop taking connections, finish what we
+			// have, then exit (no orphan serving forever, G6 B28).
+			w.log.Warn("master channel closed; draining")
+			w.startDrain(w.drainTimeout)
+			w.poll.del(c.fd)
+			return
+		}
+		c.dec.Feed(c.buf[:n])
+	}
+	for {
+		m, ok, err := c.dec.Next()
+		if err != nil {
+			w.log.Error("bad message from master", "err", err)
+			return
+		}
+		if !ok {
+			return
+		}
+		w.handle(m)
+	}
+}
+
+func (w *Worker) handle(m ipc.Message) {
+	switch m.Type {
+	case ipc.TypeDrain:
+		var d struct{ Timeout int64 }
+		_ = json.Unmarshal(m.Body, &d)
+		w.startDrain(d.Timeout)
+	case ipc.TypeStop:
+		w.stopping = true
+	case ipc.TypeReopen:
+		w.reopenLog()
+	default:
+		if m.ID != 0 {
+			w.reply(m.ID, nil, "unknown request "+m.Type)
+		}
+	}
+}
+
+// reply answers request id.
+func (w *Worker) reply(id uint64, body any, errText string) {
+	m, err := ipc.New(ipc.TypeReply, id, body)
+	if err != nil {
+		errText = err.Error()
+	}
+	m.Error = errText
+	w.sendControl(m)
+}
+
+func (w *Worker) sendControl(m ipc.Message) {
+	b, err := ipc.Encode(m)
+	if err != nil {
+		w.log.Error("encode control message", "err", err)
+		return
+	}
+	w.ctrl.out = append(w.ctrl.out, b...)
+	w.flushControl()
+}
+
+func (w *Worker) flushControl() {
+	c := &w.ctrl
+	for len(c.out) > 0 {
+		n, err := write(c.fd, c.out)
+		if err != nil {
+			return // EAGAIN: EPOLLOUT brings us back; other errors: onControl sees EOF
+		}
+		c.out = c.out[n:]
+	}
+	c.out = nil
+}

@@ -1,0 +1,24 @@
+// Package worker is one g6 worker process: a single epoll loop that accepts
+// on the listening sockets inherited from the master, picks a server, and
+// moves bytes both ways.
+//
+// Model: one goroutine locked to its OS thread (GOMAXPROCS=1) owns
+// everything. Listening sockets and the control socket are level-triggered;
+// proxied sockets are registered once, edge-triggered for read and write, and
+// each endpoint remembers whether it may read or write without blocking, so
+// the loop never needs epoll_ctl(MOD) on the data path. A direction whose
+// destination is full keeps the unsent tail in a pooled buffer and stops
+// reading its source; the other direction goes on (a slow reader never
+// stalls the other way). EOF on one side becomes shutdown(SHUT_WR) on the
+// other once the tail is written; a session ends when both directions have.
+//
+// Sharp edges:
+//   - fds of sessions that end are closed only after the whole epoll batch
+//     is handled, so a stale event can never reach a new socket that reused
+//     the number (G6 bugs B14/B15).
+//   - Inherited fds start at 3 (ipc.FdControl); they arrive non-blocking
+//     because the master created them so and never calls (*os.File).Fd().
+//   - Every syscall retries EINTR; accept stops at EAGAIN, EMFILE or a batch.
+//   - Nothing on the data path allocates: scratch buffers, the server order
+//     and sessions are reused.
+package worker

@@ -1,0 +1,183 @@
+package worker
+
+import (
+	"golang.org/x/sys/unix"
+)
+
+// onEndpointEvent records readiness and moves what can be moved.
+func (w *Worker) onEndpointEvent(ep *endpoint, ev uint32) {
+	s := ep.s
+	switch s.state {
+	case stateConnecting:
+		if ep == &s.b {
+			w.onConnectEvent(s, ev)
+		} else if ev&unix.EPOLLERR != 0 {
+			w.end(s) // the client reset while we were connecting
+		} else {
+			s.c.canRead = s.c.canRead || ev&evRead != 0
+			s.c.canWrite = s.c.canWrite || ev&evWrite != 0
+		}
+		return
+	case stateEstablished:
+	default:
+		return
+	}
+	if ev&unix.EPOLLERR != 0 {
+		w.end(s)
+		return
+	}
+	if ev&(evRead|unix.EPOLLHUP) != 0 {
+		ep.canRead = true
+	}
+	if ev&(evWrite|unix.EPOLLHUP) != 0 {
+		ep.canWrite = true
+	}
+	s.active = w.now
+	w.pump(s)
+}
+
+// pump moves bytes both ways until each direction would block, then ends the
+// session if both directions are finished.
+func (w *Worker) pump(s *session) {
+	if !w.move(s, &s.c, &s.b) || !w.move(s, &s.b, &s.c) {
+		w.end(s)
+		return
+	}
+	if s.c.rdEOF && s.b.rdEOF && s.c.pend == nil && s.b.pend == nil {
+		w.end(s)
+	}
+}
+
+// move copies src → dst; false means the session failed.
+func (w *Worker) move(s *session, src, dst *endpoint) bool {
+	if dst.pend != nil {
+		if !dst.canWrite {
+			return true
+		}
+		if err := w.flush(dst); err != nil {
+			return false
+		}
+		if dst.pend != nil {
+			return true
+		}
+	}
+	for src.canRead && !src.rdEOF && dst.pend == nil {
+		n, err := read(src.fd, w.scratch)
+		switch {
+		case err == unix.EAGAIN:
+			src.canRead = false
+		case err != nil:
+			return false
+		case n == 0:
+			src.rdEOF = true
+		default:
+			src.bytes += int64(n)
+			w.timing(s, src)
+			if !w.send(dst, w.scratch[:n]) {
+				return false
+			}
+		}
+	}
+	if src.rdEOF && dst.pend == nil && !dst.wrShut {
+		dst.wrShut = true
+		if err := unix.Shutdown(dst.fd, unix.SHUT_WR); err != nil && err != unix.ENOTCONN {
+			return false
+		}
+	}
+	return true
+}
+
+// timing feeds the response-time average: from the server's connect (or the
+// client's latest bytes) to the server's first byte back.
+func (w *Worker) timing(s *session, src *endpoint) {
+	if src == &s.c {
+		if !s.rtDone {
+			s.rtStart = w.now
+		}
+		return
+	}
+	if !s.rtDone {
+		s.rtDone = true
+		s.server.slot.ObserveRT(max(w.now-s.rtStart, 1))
+	}
+}
+
+// send writes b to dst, keeping what does not fit in dst.pend.
+func (w *Worker) send(dst *endpoint, b []byte) bool {
+	m := 0
+	if dst.canWrite {
+		n, err := write(dst.fd, b)
+		switch {
+		case err == unix.EAGAIN:
+		case err != nil:
+			return false
+		default:
+			m = n
+		}
+	}
+	if m < len(b) {
+		dst.canWrite = false
+		dst.pend = append(w.getBuf(), b[m:]...)
+		dst.off = 0
+	}
+	return true
+}
+
+// flush writes dst.pend; it stays non-nil while bytes remain.
+func (w *Worker) flush(dst *endpoint) error {
+	for dst.off < len(dst.pend) {
+		n, err := write(dst.fd, dst.pend[dst.off:])
+		if err == unix.EAGAIN {
+			dst.canWrite = false
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		dst.off += n
+	}
+	w.putBuf(dst)
+	return nil
+}
+
+func read(fd int, b []byte) (int, error) {
+	for {
+		n, err := unix.Read(fd, b)
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
+}
+
+func write(fd int, b []byte) (int, error) {
+	for {
+		n, err := unix.Write(fd, b)
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
+}
+
+// bufSize is the scratch and pending buffer size.
+const bufSize = 64 << 10
+
+func (w *Worker) getBuf() []byte {
+	if n := len(w.bufs); n > 0 {
+		b := w.bufs[n-1]
+		w.bufs = w.bufs[:n-1]
+		return b[:0]
+	}
+	return make([]byte, 0, bufSize)
+}
+
+// putBuf returns an endpoint's pending buffer to the pool; a few are kept,
+// the rest go to the GC so idle memory shrinks after a burst.
+func (w *Worker) putBuf(ep *endpoint) {
+	if ep.pend == nil {
+		return
+	}
+	if len(w.bufs) < 64 {
+		w.bufs = append(w.bufs, ep.pend[:0])
+	}
+	ep.pend, ep.off = nil, 0
+}

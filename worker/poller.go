@@ -1,0 +1,59 @@
+package worker
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	evRead  = unix.EPOLLIN | unix.EPOLLRDHUP
+	evWrite = unix.EPOLLOUT
+	evEdge  = unix.EPOLLET
+	evBad   = unix.EPOLLERR | unix.EPOLLHUP
+)
+
+// poller wraps one epoll instance.
+type poller struct {
+	fd     int
+	events []unix.EpollEvent
+}
+
+func newPoller(size int) (*poller, error) {
+	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("worker: epoll_create: %w", err)
+	}
+	return &poller{fd: fd, events: make([]unix.EpollEvent, size)}, nil
+}
+
+func (p *poller) add(fd int, events uint32) error {
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
+	return retry(func() error { return unix.EpollCtl(p.fd, unix.EPOLL_CTL_ADD, fd, &ev) })
+}
+
+func (p *poller) del(fd int) error {
+	return retry(func() error { return unix.EpollCtl(p.fd, unix.EPOLL_CTL_DEL, fd, nil) })
+}
+
+// wait returns ready events; an interrupted wait returns none.
+func (p *poller) wait(msec int) ([]unix.EpollEvent, error) {
+	n, err := unix.EpollWait(p.fd, p.events, msec)
+	if err == unix.EINTR {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("worker: epoll_wait: %w", err)
+	}
+	return p.events[:n], nil
+}
+
+func (p *poller) close() { unix.Close(p.fd) }
+
+func retry(f func() error) error {
+	for {
+		if err := f(); err != unix.EINTR {
+			return err
+		}
+	}
+}

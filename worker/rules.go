@@ -1,0 +1,99 @@
+package worker
+
+import (
+	"fmt"
+	"net/netip"
+
+	"g6/balance"
+	"g6/conf"
+	"g6/shared"
+
+	"golang.org/x/sys/unix"
+)
+
+// rule is a balancing rule as one worker runs it.
+type rule struct {
+	id      string
+	clients []conf.Client
+	servers []*server
+	sel     balance.Selector
+	view    ruleView
+}
+
+// server is one backend of a rule, with its slot in the shared region.
+type server struct {
+	addr      netip.AddrPort
+	text      string
+	family    int
+	sa        unix.Sockaddr
+	slot      *shared.ServerSlot
+	maxConns  int64
+	heartbeat bool
+	weight    int
+}
+
+// ruleView is a rule's servers as the balancer sees them (balance.View).
+type ruleView struct {
+	servers []*server
+	now     *int64
+}
+
+func (v *ruleView) Len() int           { return len(v.servers) }
+func (v *ruleView) Active(i int) int64 { return v.servers[i].slot.Active.Load() }
+func (v *ruleView) Weight(i int) int   { return v.servers[i].weight }
+func (v *ruleView) RT(i int) int64     { return v.servers[i].slot.RTAvg.Load() }
+
+// Usable: not isolated and not full (a full server is skipped, not punished).
+func (v *ruleView) Usable(i int) bool {
+	s := v.servers[i]
+	if !s.slot.Usable(*v.now, s.heartbeat) {
+		return false
+	}
+	return s.maxConns == 0 || s.slot.Active.Load() < s.maxConns
+}
+
+func buildRule(cr *conf.Rule, region *shared.Region, ruleSlot int, serverSlots []int, now *int64) (*rule, error) {
+	r := &rule{id: cr.ID, clients: cr.Clients}
+	for i, cs := range cr.Servers {
+		ap, err := conf.ParseHostPort(cs.Address)
+		if err != nil {
+			return nil, fmt.Errorf("worker: rule %q: %w", cr.ID, err)
+		}
+		r.servers = append(r.servers, &server{
+			addr: ap, text: cs.Address, family: family(ap), sa: sockaddr(ap),
+			slot: region.Server(serverSlots[i]), maxConns: cs.MaxConnections,
+			heartbeat: cs.Heartbeat > 0, weight: max(cs.Weight, 1),
+		})
+	}
+	r.view = ruleView{servers: r.servers, now: now}
+	sel, err := balance.New(cr.Algorithm, &region.Rule(ruleSlot).Cursor)
+	if err != nil {
+		return nil, fmt.Errorf("worker: rule %q: %w", cr.ID, err)
+	}
+	r.sel = sel
+	return r, nil
+}
+
+func family(ap netip.AddrPort) int {
+	if ap.Addr().Is4() {
+		return unix.AF_INET
+	}
+	return unix.AF_INET6
+}
+
+func sockaddr(ap netip.AddrPort) unix.Sockaddr {
+	if ap.Addr().Is4() {
+		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+	}
+	return &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+}
+
+// match returns the first client entry matching the peer, or nil.
+func (r *rule) match(ip, port []byte) *conf.Client {
+	for i := range r.clients {
+		if r.clients[i].Pattern.Match(ip, port) {
+			return &r.clients[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,203 @@
+package worker
+
+import (
+	"net/netip"
+
+	"golang.org/x/sys/unix"
+)
+
+type sessionState uint8
+
+const (
+	stateFree sessionState = iota
+	stateConnecting
+	stateEstablished
+	stateClosed
+)
+
+// endpoint is one socket of a session. pend holds bytes read from the peer
+// that this socket could not take yet.
+type endpoint struct {
+	fd       int
+	s        *session
+	peer     *endpoint
+	canRead  bool
+	canWrite bool
+	rdEOF    bool
+	wrShut   bool
+	pend     []byte
+	off      int
+	bytes    int64 // read from this socket
+}
+
+// session is one proxied connection: client endpoint c, server endpoint b.
+type session struct {
+	c, b      endpoint
+	state     sessionState
+	gen       uint32
+	rule      *rule
+	ln        *listener
+	peer      netip.AddrPort
+	server    *server
+	order     []int
+	next      int
+	started   int64
+	connectAt int64 // deadline of the current connect attempt
+	rtStart   int64 // when the server was connected or last sent client bytes
+	rtDone    bool
+	active    int64 // last activity, for the idle timeout
+	index     int   // position in Worker.live
+}
+
+func (w *Worker) newSession() *session {
+	var s *session
+	if n := len(w.free); n > 0 {
+		s = w.free[n-1]
+		w.free = w.free[:n-1]
+	} else {
+		s = &session{order: make([]int, 0, 8)}
+	}
+	gen := s.gen + 1
+	order := s.order[:0]
+	*s = session{gen: gen, order: order, state: stateConnecting, started: w.now, active: w.now}
+	s.c = endpoint{fd: -1, s: s}
+	s.b = endpoint{fd: -1, s: s}
+	s.c.peer, s.b.peer = &s.b, &s.c
+	s.index = len(w.live)
+	w.live = append(w.live, s)
+	return s
+}
+
+// recycle returns a closed session to the pool (at the end of a batch).
+func (w *Worker) recycle(s *session) {
+	last := w.live[len(w.live)-1]
+	w.live[s.index] = last
+	last.index = s.index
+	w.live[len(w.live)-1] = nil
+	w.live = w.live[:len(w.live)-1]
+	s.state = stateFree
+	s.rule, s.ln, s.server = nil, nil, nil
+	w.free = append(w.free, s)
+}
+
+// connectNext starts a connect to the next usable server in the session's
+// order; when none is left the client is closed.
+func (w *Worker) connectNext(s *session) {
+	r := s.rule
+	for s.next < len(s.order) {
+		i := s.order[s.next]
+		s.next++
+		if !r.view.Usable(i) {
+			continue
+		}
+		srv := r.servers[i]
+		fd, err := unix.Socket(srv.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			w.log.Warn("socket failed", "rule", r.id, "err", err)
+			w.end(s)
+			return
+		}
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		err = retry(func() error { return unix.Connect(fd, srv.sa) })
+		if err != nil && err != unix.EINPROGRESS {
+			unix.Close(fd)
+			w.serverFailed(s, srv, err)
+			continue
+		}
+		if err := w.poll.add(fd, evRead|evWrite|evEdge); err != nil {
+			unix.Close(fd)
+			w.log.Warn("epoll add server", "err", err)
+			w.end(s)
+			return
+		}
+		srv.slot.Acquire(w.slot)
+		s.server = srv
+		s.b.fd = fd
+		w.bind(fd, &s.b)
+		s.connectAt = w.now + w.connectTimeout
+		w.timers.push(timerEntry{at: s.connectAt, s: s, gen: s.gen})
+		return
+	}
+	w.log.Debug("no server available", "rule", r.id, "client", s.peer)
+	w.end(s)
+}
+
+func (w *Worker) serverFailed(s *session, srv *server, err error) {
+	srv.slot.Fail(w.now, w.moratorium)
+	w.log.Info("connect failed, server isolated", "rule", s.rule.id, "server", srv.text,
+		"err", err, "moratorium", w.moratoriumText)
+}
+
+// onConnectEvent handles readiness of a server socket still connecting.
+func (w *Worker) onConnectEvent(s *session, ev uint32) {
+	soerr, err := unix.GetsockoptInt(s.b.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err == nil && soerr == 0 && ev&evBad == 0 {
+		w.established(s)
+		return
+	}
+	if err == nil {
+		err = unix.Errno(soerr)
+	}
+	if err == unix.Errno(0) {
+		err = unix.ECONNREFUSED
+	}
+	w.abandonServer(s)
+	w.serverFailed(s, s.server, err)
+	w.connectNext(s)
+}
+
+// abandonServer drops the current server socket of a session.
+func (w *Worker) abandonServer(s *session) {
+	w.deferClose(s.b.fd)
+	s.server.slot.Release(w.slot)
+	s.b = endpoint{fd: -1, s: s, peer: &s.c}
+}
+
+func (w *Worker) onConnectTimeout(s *session) {
+	w.abandonServer(s)
+	w.serverFailed(s, s.server, errConnectTimeout)
+	w.connectNext(s)
+}
+
+func (w *Worker) established(s *session) {
+	s.state = stateEstablished
+	// Readiness seen before now was not recorded for the server socket, and
+	// edge-triggered epoll will not repeat it: assume both sides may be
+	// ready; the first EAGAIN corrects that.
+	s.b.canRead, s.b.canWrite = true, true
+	s.c.canRead = true
+	s.rtStart, s.active = w.now, w.now
+	if s.ln.timeout > 0 {
+		w.timers.push(timerEntry{at: w.now + s.ln.timeout, s: s, gen: s.gen})
+	}
+	w.pump(s)
+}
+
+// deadline is when the session's timer should fire, 0 for never.
+func (w *Worker) deadline(s *session) int64 {
+	switch {
+	case s.state == stateConnecting:
+		return s.connectAt
+	case s.state == stateEstablished && s.ln.timeout > 0:
+		return s.active + s.ln.timeout
+	}
+	return 0
+}
+
+// end closes a session: both fds (at the end of the batch), counts released.
+func (w *Worker) end(s *session) {
+	if s.state == stateClosed || s.state == stateFree {
+		return
+	}
+	if s.server != nil {
+		s.server.slot.Release(w.slot)
+		s.server.slot.BytesIn.Add(s.b.bytes)
+		s.server.slot.BytesOut.Add(s.c.bytes)
+	}
+	w.putBuf(&s.c)
+	w.putBuf(&s.b)
+	w.deferClose(s.c.fd)
+	w.deferClose(s.b.fd)
+	s.state = stateClosed
+	w.ended = append(w.ended, s)
+}

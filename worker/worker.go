@@ -1,0 +1,315 @@
+package worker
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"time"
+
+	"g6/ipc"
+	"g6/logging"
+	"g6/shared"
+
+	"golang.org/x/sys/unix"
+)
+
+var errConnectTimeout = errors.New("connect timeout")
+
+// fdEntry says what an fd in the epoll set is.
+type fdEntry struct {
+	ln *listener
+	ep *endpoint
+}
+
+// Worker is one worker process's state; only its loop goroutine touches it.
+type Worker struct {
+	slot           int
+	log            *slog.Logger
+	logFile        *logging.File
+	poll           *poller
+	region         *shared.Region
+	rules          []*rule
+	listeners      []*listener
+	fds            []fdEntry
+	ctrl           control
+	now            int64
+	connectTimeout int64
+	moratorium     int64
+	moratoriumText string
+	drainTimeout   int64
+
+	live    []*session
+	free    []*session
+	ended   []*session
+	closing []int
+	timers  timerHeap
+	bufs    [][]byte
+	scratch []byte
+
+	rsa      unix.RawSockaddrAny
+	ipText   [64]byte
+	portText [8]byte
+
+	draining   bool
+	drainUntil int64
+	stopping   bool
+}
+
+// Main is `g6 worker`: it runs until told to stop, then returns the exit code.
+func Main() int {
+	runtime.GOMAXPROCS(1)
+	runtime.LockOSThread()
+	debug.SetGCPercent(400) // few, small heaps: trade memory for fewer GC cycles
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("worker", os.Getpid())
+	setup, err := readSetup(ipc.FdControl)
+	if err != nil {
+		log.Error("worker setup", "err", err)
+		return 1
+	}
+	w, err := New(setup, ipc.FdControl, ipc.FdShared, ipc.FdListeners)
+	if err != nil {
+		log.Error("worker start", "err", err)
+		return 1
+	}
+	if err := w.Run(); err != nil {
+		w.log.Error("worker loop", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// readSetup reads the first message on the control fd, blocking.
+func readSetup(fd int) (*ipc.Setup, error) {
+	f := os.NewFile(uintptr(fd), "control")
+	// NewFile on a blocking socketpair end keeps it blocking; we switch to
+	// non-blocking ourselves after the setup is read. f is not closed: the
+	// loop keeps using the raw fd.
+	m, err := ipc.Read(f)
+	if err != nil {
+		return nil, fmt.Errorf("worker: read setup: %w", err)
+	}
+	if m.Type != ipc.TypeConfig {
+		return nil, fmt.Errorf("worker: first message is %q, want %q", m.Type, ipc.TypeConfig)
+	}
+	var s ipc.Setup
+	if err := json.Unmarshal(m.Body, &s); err != nil {
+		return nil, fmt.Errorf("worker: setup: %w", err)
+	}
+	return &s, nil
+}
+
+// New builds a worker on inherited fds: control, shared region, and the
+// listening sockets from firstListener on, in setup.Listeners order.
+func New(setup *ipc.Setup, ctrlFd, sharedFd, firstListener int) (*Worker, error) {
+	cfg := setup.Config
+	lf, err := logging.Open(cfg.Global.LogFile)
+	if err != nil {
+		return nil, err
+	}
+	level, _ := logging.Level(cfg.Global.LogLevel)
+	w := &Worker{
+		slot:           setup.Slot,
+		logFile:        lf,
+		log:            logging.New(lf, level).With("worker", setup.Slot, "pid", os.Getpid()),
+		connectTimeout: int64(cfg.Global.ConnectTimeout),
+		moratorium:     int64(cfg.Global.Moratorium),
+		moratoriumText: cfg.Global.Moratorium.String(),
+		drainTimeout:   int64(cfg.Global.DrainTimeout),
+		scratch:        make([]byte, bufSize),
+		ctrl:           control{fd: ctrlFd, buf: make([]byte, 64<<10)},
+	}
+	w.now = shared.Now()
+	if w.region, err = shared.Open(sharedFd); err != nil {
+		return nil, err
+	}
+	if w.poll, err = newPoller(256); err != nil {
+		return nil, err
+	}
+	byAddr := map[string]*listener{}
+	for i, cr := range cfg.Rules {
+		r, err := buildRule(&cfg.Rules[i], w.region, setup.RuleSlots[i], setup.Servers[i], &w.now)
+		if err != nil {
+			return nil, err
+		}
+		w.rules = append(w.rules, r)
+		for _, l := range cr.Listen {
+			byAddr[canonical(l.Address)] = &listener{addr: l.Address, rule: r, timeout: int64(l.Timeout)}
+		}
+	}
+	for i, addr := range setup.Listeners {
+		ln := byAddr[canonical(addr)]
+		if ln == nil {
+			return nil, fmt.Errorf("worker: inherited listener %s is in no rule", addr)
+		}
+		ln.fd = firstListener + i
+		if err := unix.SetNonblock(ln.fd, true); err != nil {
+			return nil, fmt.Errorf("worker: listener %s: %w", addr, err)
+		}
+		w.listeners = append(w.listeners, ln)
+		if err := w.poll.add(ln.fd, unix.EPOLLIN); err != nil {
+			return nil, fmt.Errorf("worker: epoll add listener %s: %w", addr, err)
+		}
+		w.bindListener(ln)
+	}
+	if err := unix.SetNonblock(ctrlFd, true); err != nil {
+		return nil, fmt.Errorf("worker: control: %w", err)
+	}
+	if err := w.poll.add(ctrlFd, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLET); err != nil {
+		return nil, fmt.Errorf("worker: epoll add control: %w", err)
+	}
+	return w, nil
+}
+
+func canonical(addr string) string {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return addr
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+}
+
+func (w *Worker) bind(fd int, ep *endpoint) {
+	for fd >= len(w.fds) {
+		w.fds = append(w.fds, make([]fdEntry, len(w.fds)+64)...)
+	}
+	w.fds[fd] = fdEntry{ep: ep}
+}
+
+func (w *Worker) bindListener(ln *listener) {
+	w.bind(ln.fd, nil)
+	w.fds[ln.fd] = fdEntry{ln: ln}
+}
+
+// deferClose closes fd after the current batch (see the package doc).
+func (w *Worker) deferClose(fd int) {
+	if fd < 0 {
+		return
+	}
+	w.fds[fd] = fdEntry{}
+	w.closing = append(w.closing, fd)
+}
+
+// Run serves until the worker is stopped or has drained.
+func (w *Worker) Run() error {
+	w.sendControl(ipc.Message{V: ipc.ProtocolVersion, Type: ipc.TypeReady})
+	w.log.Info("worker serving", "listeners", len(w.listeners))
+	for !w.stopping {
+		if w.draining && (len(w.live) == 0 || w.now >= w.drainUntil) {
+			break
+		}
+		if err := w.step(w.waitTime()); err != nil {
+			return err
+		}
+	}
+	w.log.Info("worker exiting", "sessions", len(w.live))
+	for len(w.live) > 0 {
+		w.end(w.live[len(w.live)-1])
+		w.reap()
+	}
+	w.flushControl()
+	return nil
+}
+
+// step waits once and handles the events and expired timers.
+func (w *Worker) step(msec int) error {
+	events, err := w.poll.wait(msec)
+	if err != nil {
+		return err
+	}
+	w.now = shared.Now()
+	for i := range events {
+		ev := &events[i]
+		fd := int(ev.Fd)
+		if fd == w.ctrl.fd {
+			w.onControl(ev.Events)
+			continue
+		}
+		if fd >= len(w.fds) {
+			continue
+		}
+		switch e := w.fds[fd]; {
+		case e.ln != nil:
+			w.onAccept(e.ln)
+		case e.ep != nil:
+			w.onEndpointEvent(e.ep, ev.Events)
+		}
+	}
+	w.expire()
+	w.reap()
+	return nil
+}
+
+// waitTime is how long epoll may sleep: until the next timer, at most 1 s.
+func (w *Worker) waitTime() int {
+	at, ok := w.timers.peek()
+	if !ok {
+		return 1000
+	}
+	ms := (at-shared.Now())/int64(time.Millisecond) + 1
+	return int(min(max(ms, 0), 1000))
+}
+
+// expire fires due timers.
+func (w *Worker) expire() {
+	for {
+		at, ok := w.timers.peek()
+		if !ok || at > w.now {
+			return
+		}
+		e := w.timers.pop()
+		s := e.s
+		if s.gen != e.gen || (s.state != stateConnecting && s.state != stateEstablished) {
+			continue
+		}
+		d := w.deadline(s)
+		switch {
+		case d == 0:
+		case d > w.now:
+			w.timers.push(timerEntry{at: d, s: s, gen: s.gen})
+		case s.state == stateConnecting:
+			w.onConnectTimeout(s)
+		default:
+			w.log.Debug("idle timeout", "rule", s.rule.id, "client", s.peer)
+			w.end(s)
+		}
+	}
+}
+
+// reap closes the fds and recycles the sessions that ended in this batch.
+func (w *Worker) reap() {
+	for _, fd := range w.closing {
+		unix.Close(fd) // closing removes it from the epoll set
+	}
+	w.closing = w.closing[:0]
+	for _, s := range w.ended {
+		w.recycle(s)
+	}
+	clear(w.ended)
+	w.ended = w.ended[:0]
+}
+
+// startDrain stops accepting; live sessions get until timeout (ns) to end.
+func (w *Worker) startDrain(timeout int64) {
+	if w.draining {
+		return
+	}
+	w.draining = true
+	w.drainUntil = w.now + timeout
+	for _, ln := range w.listeners {
+		w.fds[ln.fd] = fdEntry{}
+		unix.Close(ln.fd)
+	}
+	w.listeners = nil
+	w.log.Info("draining", "sessions", len(w.live), "deadline", time.Duration(timeout))
+}
+
+func (w *Worker) reopenLog() {
+	if err := w.logFile.Reopen(); err != nil {
+		w.log.Error("reopen log", "err", err)
+	}
+}

@@ -41,10 +41,3 @@ func (l ErrorList) Unwrap() error { return ErrInvalid }
 func (l *ErrorList) add(file string, line int, format string, args ...any) {
 	*l = append(*l, &Error{File: file, Line: line, Msg: fmt.Sprintf(format, args...)})
 }
-
-func (l ErrorList) err() error {
-	if len(l) == 0 {
-		return nil
-	}
-	return l
-}

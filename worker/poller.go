@@ -48,8 +48,6 @@ func (p *poller) wait(msec int) ([]unix.EpollEvent, error) {
 	return p.events[:n], nil
 }
 
-func (p *poller) close() { unix.Close(p.fd) }
-
 func retry(f func() error) error {
 	for {
 		if err := f(); err != unix.EINTR {

@@ -1,0 +1,43 @@
+# g6 — see README.md. Everything runs on loopback.
+GO          ?= go
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+BIN         := bin
+FUZZTIME    ?= 20s
+
+.PHONY: all build run test lint vet fmt-check staticcheck race fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/g6 .
+	$(GO) build -o $(BIN)/backend ./tools/backend
+	$(GO) build -o $(BIN)/loadgen ./tools/loadgen
+
+# The demo: three HTTP backends behind 127.0.0.1:8080, three greeting/echo
+# backends behind 127.0.0.1:8081. Ctrl-C stops everything.
+run: build
+	./tools/demo.sh
+
+test: lint race
+
+lint: fmt-check vet staticcheck
+
+fmt-check:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(GO) run $(STATICCHECK) ./...
+
+race:
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+# Each parser's fuzz target for FUZZTIME (go test allows one -fuzz per run).
+fuzz:
+	$(GO) test ./conf -run '^$$' -fuzz '^FuzzParseTOML$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./conf -run '^$$' -fuzz '^FuzzGlob$$' -fuzztime $(FUZZTIME)
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,284 @@
+// Package testenv runs g6 for integration tests: it builds the binaries once
+// per test process, starts test backends and masters as real processes on
+// loopback, and cleans them up when the test ends.
+package testenv
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// Root is the repository root.
+func Root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// Bin returns the path of a built binary: "g6" (built with -race, so the
+// workers are race-checked too) or "backend".
+func Bin(t testing.TB, name string) string {
+	t.Helper()
+	buildOnce.Do(build)
+	if buildErr != nil {
+		t.Fatalf("build: %v", buildErr)
+	}
+	return filepath.Join(binDir, name)
+}
+
+func build() {
+	binDir, buildErr = os.MkdirTemp("", "g6-test-bin-")
+	if buildErr != nil {
+		return
+	}
+	for _, b := range [][]string{
+		{"build", "-race", "-o", filepath.Join(binDir, "g6"), "."},
+		{"build", "-o", filepath.Join(binDir, "backend"), "./tools/backend"},
+	} {
+		cmd := exec.Command("go", b...)
+		cmd.Dir = Root()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go %v: %v\n%s", b, err, out)
+			return
+		}
+	}
+}
+
+// FreePort returns a loopback port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Addr is "127.0.0.1:PORT" for a free port.
+func Addr(t testing.TB) string { return "127.0.0.1:" + strconv.Itoa(FreePort(t)) }
+
+// Backend starts tools/backend on addrs (mode echo, greet or http).
+func Backend(t testing.TB, mode string, addrs ...string) {
+	t.Helper()
+	cmd := exec.Command(Bin(t, "backend"), "-mode", mode, "-listen", strings.Join(addrs, ","))
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for _, a := range addrs {
+		WaitListening(t, a)
+	}
+}
+
+// WaitListening waits until addr accepts connections.
+func WaitListening(t testing.TB, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s is not listening", addr)
+}
+
+// Master is a running `g6 master`.
+type Master struct {
+	Cmd    *exec.Cmd
+	Config string
+	log    *syncBuffer
+	done   chan struct{}
+	err    error
+}
+
+// WriteConfig writes a config file into the test's temp dir.
+func WriteConfig(t testing.TB, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "g6.toml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// StartMaster starts `g6 master -c config args...` and waits until every
+// address in wait accepts connections.
+func StartMaster(t testing.TB, config string, args []string, wait ...string) *Master {
+	t.Helper()
+	m := &Master{Config: config, log: &syncBuffer{}, done: make(chan struct{})}
+	m.Cmd = exec.Command(Bin(t, "g6"), append([]string{"master", "-c", config}, args...)...)
+	m.Cmd.Stdout, m.Cmd.Stderr = m.log, m.log
+	m.Cmd.Env = append(os.Environ(), "GORACE=halt_on_error=1 atexit_sleep_ms=0")
+	if err := m.Cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go waitProcess(m)
+	t.Cleanup(func() {
+		m.Cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-m.done:
+		case <-time.After(5 * time.Second):
+			m.Cmd.Process.Kill()
+			<-m.done
+		}
+		if t.Failed() {
+			t.Logf("master log:\n%s", m.Log())
+		}
+		if strings.Contains(m.Log(), "WARNING: DATA RACE") {
+			t.Errorf("data race in g6:\n%s", m.Log())
+		}
+	})
+	m.WaitLog(t, "g6 started", 20*time.Second)
+	for _, a := range wait {
+		WaitListening(t, a)
+	}
+	return m
+}
+
+// WaitLog waits until the master's log contains text.
+func (m *Master) WaitLog(t testing.TB, text string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !strings.Contains(m.Log(), text) {
+		if time.Now().After(deadline) || m.Exited() {
+			t.Fatalf("master log never said %q:\n%s", text, m.Log())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func waitProcess(m *Master) {
+	m.err = m.Cmd.Wait()
+	close(m.done)
+}
+
+// Wait waits up to d for the master to exit and returns its exit code.
+func (m *Master) Wait(t testing.TB, d time.Duration) int {
+	t.Helper()
+	select {
+	case <-m.done:
+	case <-time.After(d):
+		t.Fatalf("master did not exit within %v", d)
+	}
+	if m.err == nil {
+		return 0
+	}
+	if ee, ok := m.err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	t.Fatalf("master: %v", m.err)
+	return -1
+}
+
+// Exited reports whether the master process has ended.
+func (m *Master) Exited() bool {
+	select {
+	case <-m.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Log returns what the master (and its workers) logged so far.
+func (m *Master) Log() string { return m.log.String() }
+
+// Workers returns the pids of the master's live worker processes.
+func (m *Master) Workers(t testing.TB) []int {
+	t.Helper()
+	return Children(m.Cmd.Process.Pid)
+}
+
+// Children lists the pids whose parent is pid (zombies excluded).
+func Children(pid int) []int {
+	var out []int
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		child, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) > 1 && f[0] != "Z" && f[1] == strconv.Itoa(pid) {
+			out = append(out, child)
+		}
+	}
+	return out
+}
+
+// ListeningSockets counts LISTEN sockets on a local TCP port (IPv4).
+func ListeningSockets(t testing.TB, port int) int {
+	t.Helper()
+	f, err := os.Open("/proc/net/tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	n := 0
+	want := fmt.Sprintf(":%04X", port)
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 3 && strings.HasSuffix(fields[1], want) && fields[3] == "0A" {
+			n++
+		}
+	}
+	return n
+}
+
+// Greeting dials addr and returns the first line it sends.
+func Greeting(addr string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return strings.TrimSpace(line), err
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

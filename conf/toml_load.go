@@ -3,6 +3,8 @@ package conf
 import (
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -16,6 +18,10 @@ func ParseTOML(file string, src []byte) (*Config, error) {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
 			return nil, ErrorList{{File: file, Line: pe.Position.Line, Msg: tomlMessage(pe)}}
+		}
+		if m := decodeErrRE.FindStringSubmatch(err.Error()); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return nil, ErrorList{{File: file, Line: line, Msg: m[2] + ": " + m[3]}}
 		}
 		return nil, ErrorList{{File: file, Msg: err.Error()}}
 	}
@@ -34,6 +40,10 @@ func ParseTOML(file string, src []byte) (*Config, error) {
 	}
 	return cfg, nil
 }
+
+// decodeErrRE picks the line out of BurntSushi/toml's type errors, which are
+// plain errors rather than ParseErrors.
+var decodeErrRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
 
 func tomlMessage(pe toml.ParseError) string {
 	msg := pe.Message

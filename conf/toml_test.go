@@ -1,0 +1,145 @@
+package conf
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+const minimal = `
+[[rule]]
+id = "r"
+algorithm = "RR"
+clients = ["*:*"]
+listen = ["127.0.0.1:8080"]
+servers = ["127.0.0.1:9001"]
+`
+
+func TestParseTOMLErrors(t *testing.T) {
+	tests := []struct {
+		name, text, want string
+	}{
+		{"unknown global key", "[global]\nworkerz = 2\n" + minimal, `t.toml:2: unknown key "global.workerz"`},
+		{"unknown rule key", strings.Replace(minimal, `id = "r"`, "id = \"r\"\nbalance = \"RR\"", 1), `t.toml:4: unknown key "rule.balance"`},
+		{"unknown server key", strings.Replace(minimal, `servers = ["127.0.0.1:9001"]`, `servers = [{ address = "127.0.0.1:9001", wieght = 2 }]`, 1), `t.toml:7: rule.servers: unknown key "wieght"`},
+		{"wrong type", "[global]\nworkers = \"two\"\n" + minimal, `t.toml:2: global.workers: incompatible types`},
+		{"bad duration", "[global]\nmoratorium = \"10 seconds\"\n" + minimal, `t.toml:2: global.moratorium: invalid duration "10 seconds"`},
+		{"negative duration", "[global]\ntimeout = -5\n" + minimal, "t.toml:2: global.timeout: duration -5 is negative"},
+		{"bad count", "[global]\nmax_ip = \"1.5k\"\n" + minimal, `invalid count "1.5k"`},
+		{"duplicate id", minimal + strings.Replace(minimal, "8080", "8081", 1), `t.toml:10: rule "r": duplicate rule id (first at line 2)`},
+		{"listen used twice", minimal + strings.Replace(minimal, `"r"`, `"s"`, 1), `t.toml:13: rule "s": listen address 127.0.0.1:8080 is already used by rule "r"`},
+		{"server not ip:port", strings.Replace(minimal, "127.0.0.1:9001", "localhost:9001", 1), `t.toml:7: rule "r": server address "localhost:9001" is not IP:PORT`},
+		{"octal ip", strings.Replace(minimal, "127.0.0.1:9001", "010.0.0.1:9001", 1), `t.toml:7: rule "r": server address "010.0.0.1:9001" is not IP:PORT`},
+		{"port too big", strings.Replace(minimal, "127.0.0.1:9001", "127.0.0.1:70000", 1), `is not IP:PORT`},
+		{"empty servers", strings.Replace(minimal, `["127.0.0.1:9001"]`, "[]", 1), `t.toml:7: rule "r": no servers to balance over`},
+		{"no clients", strings.Replace(minimal, `clients = ["*:*"]`, "", 1), `rule "r": no clients`},
+		{"bad pattern", strings.Replace(minimal, `"*:*"`, `"10.0.0.1"`, 1), `t.toml:5: rule "r": client pattern "10.0.0.1": want IP:PORT`},
+		{"bad algorithm", strings.Replace(minimal, `"RR"`, `"rr"`, 1), `t.toml:4: rule "r": algorithm "rr" is not one of`},
+		{"repeated server", strings.Replace(minimal, `["127.0.0.1:9001"]`, `["127.0.0.1:9001", "127.0.0.1:9001"]`, 1), "listed twice"},
+		{"zero weight", strings.Replace(minimal, `["127.0.0.1:9001"]`, `[{ address = "127.0.0.1:9001", weight = 0 }]`, 1), "weight must be 1-1000"},
+		{"syntax", "[global\n", "t.toml:2: expected"},
+		{"bad log level", "[global]\nlog_level = \"loud\"\n" + minimal, `t.toml:2: global: log level "loud"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseTOML("t.toml", []byte(tt.text))
+			if err == nil {
+				t.Fatalf("no error, want %q", tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error\n  %v\nwant it to contain\n  %s", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestInheritance: global → list default → address, most specific wins,
+// explicit 0 cancels.
+func TestInheritance(t *testing.T) {
+	cfg, err := ParseTOML("t.toml", []byte(`
+[global]
+timeout = 30
+max_connections = 50
+[[rule]]
+id = "r"
+algorithm = "RR"
+client_defaults = { max_ip = 3 }
+clients = ["10.0.0.1:*", { pattern = "10.0.0.*:*", max_connections = 5, max_ip = 0 }]
+listen_defaults = { timeout = "60s" }
+listen = [{ address = "127.0.0.1:8080", timeout = "10s" }, "127.0.0.1:8081", { address = "127.0.0.1:8082", timeout = 0 }]
+server_defaults = { max_connections = 100, heartbeat = "1m" }
+servers = [{ address = "127.0.0.1:9001", max_connections = 20 }, { address = "127.0.0.1:9002", heartbeat = 0, weight = 3 }]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Rules[0]
+	type cl struct{ mc, mip int64 }
+	if got := (cl{r.Clients[0].MaxConnections, r.Clients[0].MaxIP}); got != (cl{50, 3}) {
+		t.Errorf("client 0 = %+v, want {50 3}", got)
+	}
+	if got := (cl{r.Clients[1].MaxConnections, r.Clients[1].MaxIP}); got != (cl{5, 0}) {
+		t.Errorf("client 1 = %+v, want {5 0}", got)
+	}
+	for i, want := range []time.Duration{10 * time.Second, 60 * time.Second, 0} {
+		if got := r.Listen[i].Timeout.D(); got != want {
+			t.Errorf("listen %d timeout %v, want %v", i, got, want)
+		}
+	}
+	s0, s1 := r.Servers[0], r.Servers[1]
+	if s0.MaxConnections != 20 || s0.Heartbeat.D() != time.Minute || s0.Weight != 1 {
+		t.Errorf("server 0 = %+v", s0)
+	}
+	if s1.MaxConnections != 100 || s1.Heartbeat != 0 || s1.Weight != 3 {
+		t.Errorf("server 1 = %+v", s1)
+	}
+	if cfg.Global.Moratorium != DefaultMoratorium || cfg.Global.ConnectTimeout != DefaultConnectTimeout {
+		t.Errorf("defaults not applied: %+v", cfg.Global)
+	}
+}
+
+func TestGlob(t *testing.T) {
+	tests := []struct {
+		pattern, s string
+		want       bool
+	}{
+		{"192.168.0.*", "192.168.0.255", true},
+		{"192.168.*.1", "192.168.11.1", true},
+		{"*.1", "10.0.0.1", true},
+		{"1*1", "1001", true},
+		{"8*", "8080", true},
+		{"6?", "65", true},
+		{"*", "", true},
+		{"*1", "11", true},  // G6 got this wrong (B22)
+		{"*1", "101", true}, // and this
+		{"*80", "8080", true},
+		{"", "1.2.3.4", false}, // G6 matched everything
+		{"6?", "6", false},
+		{"192.168.0.*", "192.168.1.1", false},
+		{"127.0.0.?", "127.0.0.10", false},
+	}
+	for _, tt := range tests {
+		if got := Glob(tt.pattern, []byte(tt.s)); got != tt.want {
+			t.Errorf("Glob(%q, %q) = %v, want %v", tt.pattern, tt.s, got, tt.want)
+		}
+	}
+}
+
+func TestIsLegacy(t *testing.T) {
+	tests := []struct {
+		text string
+		want bool
+	}{
+		{"admin G 127.0.0.1:* - 127.0.0.1:8600 ;", true},
+		{"// c\n( timeout = 5 ) ;", true},
+		{"/* x */ r1 RR *:* - 127.0.0.1:1 > 127.0.0.1:2 ;", true},
+		{"[global]\nworkers = 1", false},
+		{"# comment\n[[rule]]", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		if got := IsLegacy([]byte(tt.text)); got != tt.want {
+			t.Errorf("IsLegacy(%q) = %v, want %v", tt.text, got, tt.want)
+		}
+	}
+}

@@ -16,17 +16,16 @@ func (r *RoundRobin) Order(v View, _ []byte, dst []int) []int {
 	if n == 0 {
 		return dst
 	}
-	total := 0
-	for i := 0; i < n; i++ {
-		total += v.Weight(i)
-	}
-	c := int((r.Cursor.Add(1) - 1) % uint64(total))
-	start := 0
-	for ; start < n-1; start++ {
-		c -= v.Weight(start)
-		if c < 0 {
-			break
-		}
-	}
-	return ring(dst, n, start)
+	c := int((r.Cursor.Add(1) - 1) % uint64(totalWeight(v)))
+	return ring(dst, n, weighted(v, c))
+}
+
+// MasterStandby (MS) always prefers the first server, then the next: traffic
+// fails over to a standby while the master is unusable and fails back as
+// soon as it is usable again (G6 stayed on the standby, B13).
+type MasterStandby struct{}
+
+// Order implements Selector.
+func (MasterStandby) Order(v View, _ []byte, dst []int) []int {
+	return ring(dst[:0], v.Len(), 0)
 }

@@ -12,6 +12,8 @@ type View interface {
 	Active(i int) int64
 	Weight(i int) int
 	RT(i int) int64
+	// Key is a stable 64-bit identity of server i (for hashing).
+	Key(i int) uint64
 }
 
 // Selector orders a rule's servers for one new connection.
@@ -21,11 +23,21 @@ type Selector interface {
 }
 
 // New returns the selector for an algorithm name. cursor is the rule's
-// shared cursor (used by the rotating algorithms).
+// shared cursor (used by the rotating algorithms and to break ties).
 func New(alg string, cursor *atomic.Uint64) (Selector, error) {
 	switch alg {
+	case "MS":
+		return MasterStandby{}, nil
 	case "RR":
 		return &RoundRobin{Cursor: cursor}, nil
+	case "LC":
+		return &LeastConns{Cursor: cursor}, nil
+	case "RT":
+		return &ResponseTime{Cursor: cursor}, nil
+	case "RD":
+		return &Random{}, nil
+	case "HS":
+		return &Hash{}, nil
 	}
 	return nil, fmt.Errorf("balance: unknown algorithm %q", alg)
 }
@@ -36,4 +48,35 @@ func ring(dst []int, n, start int) []int {
 		dst = append(dst, (start+i)%n)
 	}
 	return dst
+}
+
+// weighted maps a point in [0, total weight) to a server index.
+func weighted(v View, point int) int {
+	n := v.Len()
+	for i := 0; i < n-1; i++ {
+		point -= v.Weight(i)
+		if point < 0 {
+			return i
+		}
+	}
+	return n - 1
+}
+
+func totalWeight(v View) int {
+	t := 0
+	for i := 0; i < v.Len(); i++ {
+		t += v.Weight(i)
+	}
+	return t
+}
+
+// sortBy orders dst (a ring from some start) by less, keeping the ring
+// order among equals so ties rotate. Insertion sort: n is small and it
+// allocates nothing.
+func sortBy(dst []int, less func(a, b int) bool) {
+	for i := 1; i < len(dst); i++ {
+		for j := i; j > 0 && less(dst[j], dst[j-1]); j-- {
+			dst[j], dst[j-1] = dst[j-1], dst[j]
+		}
+	}
 }

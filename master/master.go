@@ -120,27 +120,24 @@ func workerCount(flag, config int) int {
 
 // prepare builds the shared region and binds every listen address.
 func (m *Master) prepare() error {
-	var ruleKeys, serverKeys []string
-	for _, r := range m.cfg.Rules {
-		ruleKeys = append(ruleKeys, r.ID)
-		for _, s := range r.Servers {
-			serverKeys = append(serverKeys, r.ID+" "+s.Address)
-		}
-	}
-	region, err := shared.Create(2*len(ruleKeys)+16, 2*len(serverKeys)+64)
+	keys := slotKeys(m.cfg)
+	region, err := shared.Create(shared.Sizes{Rules: 2*len(keys.Rules) + 16,
+		Servers: 2*len(keys.Servers) + 64, Clients: 2*len(keys.Clients) + 64, IPs: clientTableSize})
 	if err != nil {
 		return err
 	}
 	m.region = region
-	ruleSlots, serverSlots, err := region.Assign(ruleKeys, serverKeys)
+	slots, err := region.Assign(keys)
 	if err != nil {
 		return err
 	}
-	m.setup = ipc.Setup{Config: m.cfg, RuleSlots: ruleSlots}
-	k := 0
+	m.setup = ipc.Setup{Config: m.cfg, RuleSlots: slots.Rules}
+	ks, kc := 0, 0
 	for _, r := range m.cfg.Rules {
-		m.setup.Servers = append(m.setup.Servers, serverSlots[k:k+len(r.Servers)])
-		k += len(r.Servers)
+		m.setup.Servers = append(m.setup.Servers, slots.Servers[ks:ks+len(r.Servers)])
+		m.setup.Clients = append(m.setup.Clients, slots.Clients[kc:kc+len(r.Clients)])
+		ks += len(r.Servers)
+		kc += len(r.Clients)
 		for _, l := range r.Listen {
 			m.addrs = append(m.addrs, l.Address)
 		}
@@ -154,6 +151,27 @@ func (m *Master) prepare() error {
 		m.sockets[addr] = fds
 	}
 	return nil
+}
+
+// clientTableSize is the number of (client pattern, source IP) pairs the
+// shared region can count at once for patterns with max_ip or
+// max_connections_per_ip (160 bytes each).
+const clientTableSize = 16384
+
+// slotKeys names the shared slots of a config: state is kept across reloads
+// for keys that stay the same.
+func slotKeys(cfg *conf.Config) shared.Keys {
+	var k shared.Keys
+	for _, r := range cfg.Rules {
+		k.Rules = append(k.Rules, r.ID)
+		for _, s := range r.Servers {
+			k.Servers = append(k.Servers, r.ID+" "+s.Address)
+		}
+		for _, c := range r.Clients {
+			k.Clients = append(k.Clients, r.ID+" "+c.Pattern.Text)
+		}
+	}
+	return k
 }
 
 // startWorkers starts every slot and waits until all report ready.

@@ -2,20 +2,34 @@ package shared
 
 import "fmt"
 
-// Assign claims slots for the given rule and server keys, reusing the slot of
-// a key that already exists (so state survives a reload) and resetting slots
-// whose key is gone. It returns the slot index of each key, in order.
-func (r *Region) Assign(rules, servers []string) (ruleIdx, serverIdx []int, err error) {
-	if len(rules) > r.NumRules() || len(servers) > r.NumServers() {
-		return nil, nil, fmt.Errorf("shared: %d rules, %d servers do not fit %d/%d slots",
-			len(rules), len(servers), r.NumRules(), r.NumServers())
+// Keys names the slots a config needs: rules by id, servers and client
+// patterns by "rule-id address" and "rule-id pattern".
+type Keys struct {
+	Rules, Servers, Clients []string
+}
+
+// Slots are the slot indexes assigned to Keys, in the same order.
+type Slots struct {
+	Rules, Servers, Clients []int
+}
+
+// Assign claims slots for keys, reusing the slot of a key that already
+// exists (so state survives a reload) and resetting slots whose key is gone.
+func (r *Region) Assign(k Keys) (Slots, error) {
+	if len(k.Rules) > r.NumRules() || len(k.Servers) > r.NumServers() || len(k.Clients) > r.NumClients() {
+		return Slots{}, fmt.Errorf("shared: %d rules, %d servers, %d clients do not fit %d/%d/%d slots",
+			len(k.Rules), len(k.Servers), len(k.Clients), r.NumRules(), r.NumServers(), r.NumClients())
 	}
-	ruleIdx = assign(r.NumRules(), func(i int) *[keySize]byte { return &r.Rule(i).Key }, rules, r.resetRule)
-	serverIdx = assign(r.NumServers(), func(i int) *[keySize]byte { return &r.Server(i).Key }, servers, r.resetServer)
-	for _, i := range serverIdx {
+	var s Slots
+	s.Rules = assign(r.NumRules(), func(i int) *[keySize]byte { return &r.Rule(i).Key }, k.Rules, r.resetRule)
+	s.Servers = assign(r.NumServers(), func(i int) *[keySize]byte { return &r.Server(i).Key }, k.Servers, r.resetServer)
+	r.lock()
+	s.Clients = assign(r.NumClients(), func(i int) *[keySize]byte { return &r.Client(i).Key }, k.Clients, r.resetClient)
+	r.unlock()
+	for _, i := range s.Servers {
 		r.Server(i).Flags.Or(FlagUsed)
 	}
-	return ruleIdx, serverIdx, nil
+	return s, nil
 }
 
 func assign(capacity int, key func(int) *[keySize]byte, keys []string, reset func(int)) []int {
@@ -34,8 +48,13 @@ func assign(capacity int, key func(int) *[keySize]byte, keys []string, reset fun
 			taken[i] = true
 			continue
 		}
-		out[j] = -1
 		fresh = append(fresh, j)
+	}
+	// Slots whose key is gone are reset before being handed out again.
+	for i := 0; i < capacity; i++ {
+		if !taken[i] && keyString(key(i)) != "" {
+			reset(i)
+		}
 	}
 	free := 0
 	for _, j := range fresh {
@@ -47,17 +66,24 @@ func assign(capacity int, key func(int) *[keySize]byte, keys []string, reset fun
 		out[j] = free
 		taken[free] = true
 	}
-	for i := 0; i < capacity; i++ {
-		if !taken[i] && keyString(key(i)) != "" {
-			reset(i)
-		}
-	}
 	return out
 }
 
 func (r *Region) resetRule(i int) {
 	r.Rule(i).Key = [keySize]byte{}
 	r.Rule(i).Cursor.Store(0)
+}
+
+// resetClient must be called with the lock held; it drops the pattern's IPs.
+func (r *Region) resetClient(i int) {
+	*r.Client(i) = ClientSlot{}
+	for j := 0; j < int(r.hdr.NIPs); {
+		if e := r.ip(j); e.Client == int32(i+1) {
+			r.deleteIP(e)
+			continue
+		}
+		j++
+	}
 }
 
 func (r *Region) resetServer(i int) {

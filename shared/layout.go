@@ -22,12 +22,15 @@ type header struct {
 	Version    uint32
 	HeaderSize uint32
 	TotalSize  uint64
+	Lock       atomic.Int64 // client table lock: 0 or the holder's pid
 	NRules     uint32
 	NServers   uint32
+	NClients   uint32
+	NIPs       uint32
 	RuleSize   uint32
 	ServerSize uint32
 	MaxWorkers uint32
-	_          [20]byte
+	_          [4]byte
 }
 
 // Forever as a deadline means "until changed".
@@ -63,17 +66,41 @@ type RuleSlot struct {
 	_      [24]byte
 }
 
+// ClientSlot is one client pattern's shared state (guarded by the lock).
+type ClientSlot struct {
+	Key       [keySize]byte
+	Active    int32 // connections admitted through this pattern
+	IPs       int32 // distinct source IPs with Active > 0
+	Refused   atomic.Int64
+	PerWorker [MaxWorkers]int32
+	_         [16]byte
+}
+
+// ipEntry counts one source IP's connections under one client pattern, in
+// an open-addressing table (linear probing, backward-shift deletion, so no
+// tombstones ever pile up: G6 bug B6). Guarded by the lock.
+type ipEntry struct {
+	Client    int32 // client slot + 1; 0 = empty
+	Total     int32
+	IP        [16]byte
+	PerWorker [MaxWorkers]uint16
+	_         [8]byte
+}
+
 const (
 	serverSize = int(unsafe.Sizeof(ServerSlot{}))
 	ruleSize   = int(unsafe.Sizeof(RuleSlot{}))
+	clientSize = int(unsafe.Sizeof(ClientSlot{}))
+	ipSize     = int(unsafe.Sizeof(ipEntry{}))
 )
 
 func init() {
-	if unsafe.Sizeof(header{}) != headerSize || serverSize%64 != 0 || ruleSize%64 != 0 {
+	if unsafe.Sizeof(header{}) != headerSize || serverSize%64 != 0 || ruleSize%64 != 0 ||
+		clientSize%64 != 0 || ipSize%32 != 0 {
 		panic("shared: layout sizes changed without a version bump")
 	}
 }
 
-func regionSize(nRules, nServers int) int {
-	return headerSize + nRules*ruleSize + nServers*serverSize
+func regionSize(nRules, nServers, nClients, nIPs int) int {
+	return headerSize + nRules*ruleSize + nServers*serverSize + nClients*clientSize + nIPs*ipSize
 }

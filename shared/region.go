@@ -18,14 +18,19 @@ type Region struct {
 	hdr *header
 }
 
-// Create makes a new region with room for nRules rules and nServers servers.
+// Sizes are the slot capacities of a region.
+type Sizes struct {
+	Rules, Servers, Clients, IPs int
+}
+
+// Create makes a new region with the given capacities.
 // The returned fd is close-on-exec; pass it to workers explicitly.
-func Create(nRules, nServers int) (*Region, error) {
+func Create(sz Sizes) (*Region, error) {
 	fd, err := unix.MemfdCreate("g6-shared", unix.MFD_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("shared: memfd_create: %w", err)
 	}
-	size := regionSize(nRules, nServers)
+	size := regionSize(sz.Rules, sz.Servers, sz.Clients, sz.IPs)
 	if err := unix.Ftruncate(fd, int64(size)); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("shared: ftruncate: %w", err)
@@ -40,7 +45,8 @@ func Create(nRules, nServers int) (*Region, error) {
 	h.Version = Version
 	h.HeaderSize = headerSize
 	h.TotalSize = uint64(size)
-	h.NRules, h.NServers = uint32(nRules), uint32(nServers)
+	h.NRules, h.NServers = uint32(sz.Rules), uint32(sz.Servers)
+	h.NClients, h.NIPs = uint32(sz.Clients), uint32(sz.IPs)
 	h.RuleSize, h.ServerSize = uint32(ruleSize), uint32(serverSize)
 	h.MaxWorkers = MaxWorkers
 	return r, nil
@@ -68,7 +74,7 @@ func Open(fd int) (*Region, error) {
 		err = fmt.Errorf("%w: version %d, want %d", ErrLayout, h.Version, Version)
 	case h.RuleSize != uint32(ruleSize) || h.ServerSize != uint32(serverSize) || h.MaxWorkers != MaxWorkers:
 		err = fmt.Errorf("%w: slot sizes differ", ErrLayout)
-	case h.TotalSize != uint64(st.Size) || int(h.TotalSize) != regionSize(int(h.NRules), int(h.NServers)):
+	case h.TotalSize != uint64(st.Size) || int(h.TotalSize) != regionSize(int(h.NRules), int(h.NServers), int(h.NClients), int(h.NIPs)):
 		err = fmt.Errorf("%w: size %d does not match header", ErrLayout, st.Size)
 	}
 	if err != nil {
@@ -110,4 +116,19 @@ func (r *Region) Rule(i int) *RuleSlot {
 func (r *Region) Server(i int) *ServerSlot {
 	off := headerSize + int(r.hdr.NRules)*ruleSize + i*serverSize
 	return (*ServerSlot)(unsafe.Pointer(&r.mem[off]))
+}
+
+// NumClients is the client slot capacity.
+func (r *Region) NumClients() int { return int(r.hdr.NClients) }
+
+// Client returns client slot i. Its plain fields are guarded by the lock.
+func (r *Region) Client(i int) *ClientSlot {
+	off := headerSize + int(r.hdr.NRules)*ruleSize + int(r.hdr.NServers)*serverSize + i*clientSize
+	return (*ClientSlot)(unsafe.Pointer(&r.mem[off]))
+}
+
+func (r *Region) ip(i int) *ipEntry {
+	off := headerSize + int(r.hdr.NRules)*ruleSize + int(r.hdr.NServers)*serverSize +
+		int(r.hdr.NClients)*clientSize + i*ipSize
+	return (*ipEntry)(unsafe.Pointer(&r.mem[off]))
 }

@@ -47,11 +47,22 @@ func (s *ServerSlot) Usable(now int64, heartbeat bool) bool {
 	return true
 }
 
-// Acquire counts one more active connection owned by worker slot w.
-func (s *ServerSlot) Acquire(w int) {
-	s.Active.Add(1)
+// TryAcquire counts one more active connection owned by worker slot w,
+// unless the server already has max (0 = no limit). The compare-and-swap
+// makes the limit exact across workers.
+func (s *ServerSlot) TryAcquire(w int, max int64) bool {
+	for {
+		a := s.Active.Load()
+		if max > 0 && a >= max {
+			return false
+		}
+		if s.Active.CompareAndSwap(a, a+1) {
+			break
+		}
+	}
 	s.PerWorker[w].Add(1)
 	s.Total.Add(1)
+	return true
 }
 
 // Release undoes Acquire.
@@ -80,9 +91,28 @@ func (s *ServerSlot) ObserveRT(ns int64) {
 	}
 }
 
+// Disable takes the server out until `until` (Forever for no end).
+func (s *ServerSlot) Disable(until int64) {
+	s.DisabledUntil.Store(until)
+	s.Flags.Or(FlagDisabled)
+}
+
+// Enable ends an admin disable and any moratorium.
+func (s *ServerSlot) Enable() {
+	s.Flags.And(^int64(FlagDisabled))
+	s.DisabledUntil.Store(0)
+	s.MoratoriumUntil.Store(0)
+}
+
+// Heartbeat records a report: the server is up until now+period.
+func (s *ServerSlot) Heartbeat(now, period int64) {
+	s.HeartbeatUntil.Store(now + period)
+}
+
 // ReleaseWorker forgets every connection counted for worker slot w (which
 // must be dead): the master calls it before respawning the slot.
 func (r *Region) ReleaseWorker(w int) {
+	r.releaseWorkerClients(w)
 	for i := 0; i < r.NumServers(); i++ {
 		s := r.Server(i)
 		if n := s.PerWorker[w].Swap(0); n != 0 {

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"unsafe"
 
+	"g6/shared"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -69,13 +71,22 @@ func (w *Worker) admit(ln *listener, fd int, peer netip.AddrPort) {
 	port := strconv.AppendUint(w.portText[:0], uint64(peer.Port()), 10)
 	client := ln.rule.match(ip, port)
 	if client == nil {
-		w.log.Debug("client matches no pattern", "rule", ln.rule.id, "client", peer)
+		w.log.Debug("refused: client matches no pattern", "rule", ln.rule.id, "client", peer)
 		unix.Close(fd)
 		return
 	}
+	ip16 := peer.Addr().As16()
+	if client.limited {
+		if reason := w.region.Admit(client.slot, ip16, w.slot, &client.limits); reason != shared.RefuseNone {
+			w.log.Debug("refused: client limit", "rule", ln.rule.id, "client", peer,
+				"pattern", client.pattern.Text, "limit", reason)
+			unix.Close(fd)
+			return
+		}
+	}
 	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	s := w.newSession()
-	s.rule, s.ln, s.peer = ln.rule, ln, peer
+	s.rule, s.ln, s.peer, s.client, s.ip16 = ln.rule, ln, peer, client, ip16
 	s.c.fd = fd
 	s.c.canWrite = true // a new socket has room; EAGAIN corrects it
 	if err := w.poll.add(fd, evRead|evWrite|evEdge); err != nil {

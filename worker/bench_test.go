@@ -44,18 +44,18 @@ servers = ["127.0.0.1:%d"]
 	if err != nil {
 		t.Fatal(err)
 	}
-	region, err := shared.Create(1, 1)
+	region, err := shared.Create(shared.Sizes{Rules: 1, Servers: 1, Clients: 1, IPs: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs, ss, _ := region.Assign([]string{"b"}, []string{"b x"})
+	slots, _ := region.Assign(shared.Keys{Rules: []string{"b"}, Servers: []string{"b x"}, Clients: []string{"b *"}})
 	m, wctl, err := ipc.Socketpair()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Close(m) })
 	setup := &ipc.Setup{Config: cfg, Listeners: []string{cfg.Rules[0].Listen[0].Address},
-		RuleSlots: rs, Servers: [][]int{ss}}
+		RuleSlots: slots.Rules, Servers: [][]int{slots.Servers}, Clients: [][]int{slots.Clients}}
 	w, err := New(setup, wctl, region.Fd(), lfd)
 	if err != nil {
 		t.Fatal(err)

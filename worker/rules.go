@@ -14,7 +14,7 @@ import (
 // rule is a balancing rule as one worker runs it.
 type rule struct {
 	id      string
-	clients []conf.Client
+	clients []client
 	servers []*server
 	sel     balance.Selector
 	view    ruleView
@@ -30,6 +30,15 @@ type server struct {
 	maxConns  int64
 	heartbeat bool
 	weight    int
+	key       uint64
+}
+
+// client is a client pattern with its limits and shared slot.
+type client struct {
+	pattern conf.Pattern
+	slot    int
+	limits  shared.Limits
+	limited bool
 }
 
 // ruleView is a rule's servers as the balancer sees them (balance.View).
@@ -42,6 +51,7 @@ func (v *ruleView) Len() int           { return len(v.servers) }
 func (v *ruleView) Active(i int) int64 { return v.servers[i].slot.Active.Load() }
 func (v *ruleView) Weight(i int) int   { return v.servers[i].weight }
 func (v *ruleView) RT(i int) int64     { return v.servers[i].slot.RTAvg.Load() }
+func (v *ruleView) Key(i int) uint64   { return v.servers[i].key }
 
 // Usable: not isolated and not full (a full server is skipped, not punished).
 func (v *ruleView) Usable(i int) bool {
@@ -52,8 +62,13 @@ func (v *ruleView) Usable(i int) bool {
 	return s.maxConns == 0 || s.slot.Active.Load() < s.maxConns
 }
 
-func buildRule(cr *conf.Rule, region *shared.Region, ruleSlot int, serverSlots []int, now *int64) (*rule, error) {
-	r := &rule{id: cr.ID, clients: cr.Clients}
+func buildRule(cr *conf.Rule, region *shared.Region, ruleSlot int, serverSlots, clientSlots []int, now *int64) (*rule, error) {
+	r := &rule{id: cr.ID}
+	for i, c := range cr.Clients {
+		l := shared.Limits{MaxConnections: c.MaxConnections, MaxIP: c.MaxIP, MaxConnectionsPerIP: c.MaxConnectionsPerIP}
+		r.clients = append(r.clients, client{pattern: c.Pattern, slot: clientSlots[i], limits: l,
+			limited: l != shared.Limits{}})
+	}
 	for i, cs := range cr.Servers {
 		ap, err := conf.ParseHostPort(cs.Address)
 		if err != nil {
@@ -62,7 +77,7 @@ func buildRule(cr *conf.Rule, region *shared.Region, ruleSlot int, serverSlots [
 		r.servers = append(r.servers, &server{
 			addr: ap, text: cs.Address, family: family(ap), sa: sockaddr(ap),
 			slot: region.Server(serverSlots[i]), maxConns: cs.MaxConnections,
-			heartbeat: cs.Heartbeat > 0, weight: max(cs.Weight, 1),
+			heartbeat: cs.Heartbeat > 0, weight: max(cs.Weight, 1), key: balance.KeyOf(ap.String()),
 		})
 	}
 	r.view = ruleView{servers: r.servers, now: now}
@@ -89,9 +104,9 @@ func sockaddr(ap netip.AddrPort) unix.Sockaddr {
 }
 
 // match returns the first client entry matching the peer, or nil.
-func (r *rule) match(ip, port []byte) *conf.Client {
+func (r *rule) match(ip, port []byte) *client {
 	for i := range r.clients {
-		if r.clients[i].Pattern.Match(ip, port) {
+		if r.clients[i].pattern.Match(ip, port) {
 			return &r.clients[i]
 		}
 	}

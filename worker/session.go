@@ -39,6 +39,8 @@ type session struct {
 	ln        *listener
 	peer      netip.AddrPort
 	server    *server
+	client    *client
+	ip16      [16]byte
 	order     []int
 	next      int
 	started   int64
@@ -76,7 +78,7 @@ func (w *Worker) recycle(s *session) {
 	w.live[len(w.live)-1] = nil
 	w.live = w.live[:len(w.live)-1]
 	s.state = stateFree
-	s.rule, s.ln, s.server = nil, nil, nil
+	s.rule, s.ln, s.server, s.client = nil, nil, nil, nil
 	w.free = append(w.free, s)
 }
 
@@ -87,12 +89,13 @@ func (w *Worker) connectNext(s *session) {
 	for s.next < len(s.order) {
 		i := s.order[s.next]
 		s.next++
-		if !r.view.Usable(i) {
-			continue
-		}
 		srv := r.servers[i]
+		if !srv.slot.Usable(w.now, srv.heartbeat) || !srv.slot.TryAcquire(w.slot, srv.maxConns) {
+			continue // isolated, or full: a full server is skipped, not punished
+		}
 		fd, err := unix.Socket(srv.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
+			srv.slot.Release(w.slot)
 			w.log.Warn("socket failed", "rule", r.id, "err", err)
 			w.end(s)
 			return
@@ -101,16 +104,17 @@ func (w *Worker) connectNext(s *session) {
 		err = retry(func() error { return unix.Connect(fd, srv.sa) })
 		if err != nil && err != unix.EINPROGRESS {
 			unix.Close(fd)
+			srv.slot.Release(w.slot)
 			w.serverFailed(s, srv, err)
 			continue
 		}
 		if err := w.poll.add(fd, evRead|evWrite|evEdge); err != nil {
 			unix.Close(fd)
+			srv.slot.Release(w.slot)
 			w.log.Warn("epoll add server", "err", err)
 			w.end(s)
 			return
 		}
-		srv.slot.Acquire(w.slot)
 		s.server = srv
 		s.b.fd = fd
 		w.bind(fd, &s.b)
@@ -188,6 +192,9 @@ func (w *Worker) deadline(s *session) int64 {
 func (w *Worker) end(s *session) {
 	if s.state == stateClosed || s.state == stateFree {
 		return
+	}
+	if s.client != nil && s.client.limited {
+		w.region.Release(s.client.slot, s.ip16, w.slot, &s.client.limits)
 	}
 	if s.server != nil {
 		s.server.slot.Release(w.slot)

@@ -77,9 +77,16 @@ func FreePort(t testing.TB) int {
 func Addr(t testing.TB) string { return "127.0.0.1:" + strconv.Itoa(FreePort(t)) }
 
 // Backend starts tools/backend on addrs (mode echo, greet or http).
-func Backend(t testing.TB, mode string, addrs ...string) {
+func Backend(t testing.TB, mode string, addrs ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(Bin(t, "backend"), "-mode", mode, "-listen", strings.Join(addrs, ","))
+	return BackendArgs(t, []string{"-mode", mode}, addrs...)
+}
+
+// BackendArgs starts tools/backend with extra flags; kill the returned
+// command to take the backend down.
+func BackendArgs(t testing.TB, args []string, addrs ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(Bin(t, "backend"), append(args, "-listen", strings.Join(addrs, ","))...)
 	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -88,6 +95,28 @@ func Backend(t testing.TB, mode string, addrs ...string) {
 	for _, a := range addrs {
 		WaitListening(t, a)
 	}
+	return cmd
+}
+
+// Hold dials addr from source IP src ("" = any), reads the greeting and
+// returns the open connection with it. A refused client sees EOF.
+func Hold(addr, src string) (net.Conn, string, error) {
+	d := net.Dialer{Timeout: 2 * time.Second}
+	if src != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
+	}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		return nil, "", err
+	}
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		c.Close()
+		return nil, "", err
+	}
+	c.SetReadDeadline(time.Time{})
+	return c, strings.TrimSpace(line), nil
 }
 
 // WaitListening waits until addr accepts connections.

@@ -28,6 +28,7 @@ func main() {
 		"worker":  cmdWorker,
 		"check":   cmdCheck,
 		"convert": cmdConvert,
+		"admin":   cmdAdmin,
 		"version": cmdVersion,
 	}
 	run, ok := cmds[os.Args[1]]

@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"net"
 	"runtime"
+	"sync"
 	"syscall"
 	"time"
 
@@ -48,6 +50,11 @@ type Master struct {
 
 	stopping bool
 	stopKill <-chan time.Time
+
+	mu       sync.Mutex // guards workers and setup against the admin goroutines
+	adminLns []net.Listener
+	started  time.Time
+	restarts []int
 }
 
 // Run starts the master and serves until stopped; it returns the exit code.
@@ -90,14 +97,20 @@ func start(opts Options) (*Master, error) {
 		msgs:    make(chan workerMsg, 64),
 		respawn: make(chan int, 16),
 		sockets: map[string][]int{},
+		started: time.Now(),
 	}
 	m.nWork = workerCount(opts.Workers, cfg.Global.Workers)
 	if err := m.prepare(); err != nil {
 		m.closeSockets()
 		return nil, err
 	}
+	if err := m.startAdmin(); err != nil {
+		m.closeSockets()
+		return nil, err
+	}
 	if err := m.startWorkers(); err != nil {
 		m.closeSockets()
+		m.closeAdmin()
 		return nil, err
 	}
 	if opts.PidFile != "" {
@@ -178,6 +191,7 @@ func slotKeys(cfg *conf.Config) shared.Keys {
 func (m *Master) startWorkers() error {
 	m.workers = make([]*workerProc, m.nWork)
 	m.backoff = make([]time.Duration, m.nWork)
+	m.restarts = make([]int, m.nWork)
 	for slot := range m.workers {
 		if err := m.startSlot(slot); err != nil {
 			return err
@@ -214,7 +228,9 @@ func (m *Master) startSlot(slot int) error {
 	if err != nil {
 		return err
 	}
+	m.mu.Lock()
 	m.workers[slot] = w
+	m.mu.Unlock()
 	return nil
 }
 
@@ -306,6 +322,7 @@ func (m *Master) stop(graceful bool) {
 	}
 	m.stopping = true
 	m.closeSockets()
+	m.closeAdmin()
 	drain := m.cfg.Global.DrainTimeout.D()
 	if graceful {
 		m.broadcast(ipc.TypeDrain, struct{ Timeout int64 }{int64(drain)})
@@ -328,7 +345,9 @@ func (m *Master) broadcast(typ string, body any) {
 // the same sockets after releasing its counts.
 func (m *Master) onExit(ev exitEvent) {
 	w := ev.w
+	m.mu.Lock()
 	w.exited = true
+	m.mu.Unlock()
 	w.conn.Close()
 	m.region.ReleaseWorker(w.slot)
 	if m.stopping || m.workers[w.slot] != w {
@@ -341,6 +360,9 @@ func (m *Master) onExit(ev exitEvent) {
 		delay = min(max(2*m.backoff[w.slot], 100*time.Millisecond), 5*time.Second)
 	}
 	m.backoff[w.slot] = delay
+	m.mu.Lock()
+	m.restarts[w.slot]++
+	m.mu.Unlock()
 	m.log.Error("worker died; respawning", "slot", w.slot, "pid", w.pid,
 		"status", describeExit(ev.status), "lived", lived.Round(time.Millisecond), "delay", delay)
 	m.scheduleRespawn(w.slot, delay)

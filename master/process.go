@@ -1,9 +1,12 @@
 package master
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -12,7 +15,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// workerProc is one running worker process.
+// workerProc is one running worker process. The master loop owns ready and
+// exited (read by the admin under Master.mu); wmu serialises writes to conn
+// and pending routes replies to requests.
 type workerProc struct {
 	slot    int
 	pid     int
@@ -20,6 +25,11 @@ type workerProc struct {
 	started time.Time
 	ready   bool
 	exited  bool
+
+	wmu     sync.Mutex
+	pmu     sync.Mutex
+	pending map[uint64]chan ipc.Message
+	nextID  atomic.Uint64
 }
 
 // exitEvent reports a worker's end.
@@ -55,13 +65,9 @@ func (m *Master) spawn(slot int, listeners []int, setup *ipc.Setup) (*workerProc
 		syscall.Kill(pid, syscall.SIGKILL)
 		return nil, fmt.Errorf("master: worker %d channel: %w", slot, err)
 	}
-	w := &workerProc{slot: slot, pid: pid, conn: conn, started: time.Now()}
+	w := &workerProc{slot: slot, pid: pid, conn: conn, started: time.Now(), pending: map[uint64]chan ipc.Message{}}
 	go waitWorker(w, m.exits)
-	msg, err := ipc.New(ipc.TypeConfig, 0, setup)
-	if err == nil {
-		err = ipc.Write(conn, msg)
-	}
-	if err != nil {
+	if err := w.write(ipc.TypeConfig, 0, setup); err != nil {
 		m.log.Error("send setup to worker", "slot", slot, "pid", pid, "err", err)
 	}
 	go readWorker(w, m.msgs)
@@ -74,14 +80,64 @@ type workerMsg struct {
 	msg ipc.Message
 }
 
-// readWorker forwards a worker's messages until its channel closes.
+// readWorker routes a worker's messages until its channel closes: replies
+// to their requests, the rest to the master loop.
 func readWorker(w *workerProc, out chan<- workerMsg) {
 	for {
 		msg, err := ipc.Read(w.conn)
 		if err != nil {
 			return
 		}
+		if msg.Type == ipc.TypeReply {
+			w.pmu.Lock()
+			ch := w.pending[msg.ID]
+			delete(w.pending, msg.ID)
+			w.pmu.Unlock()
+			if ch != nil {
+				ch <- msg
+			}
+			continue
+		}
 		out <- workerMsg{w: w, msg: msg}
+	}
+}
+
+// write sends one message, bounded by a deadline so a stopped worker
+// cannot block the caller.
+func (w *workerProc) write(typ string, id uint64, body any) error {
+	msg, err := ipc.New(typ, id, body)
+	if err != nil {
+		return err
+	}
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	w.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	return ipc.Write(w.conn, msg)
+}
+
+// request sends a request and waits up to timeout for its reply.
+func (w *workerProc) request(typ string, body any, timeout time.Duration) (ipc.Message, error) {
+	id := w.nextID.Add(1)
+	ch := make(chan ipc.Message, 1)
+	w.pmu.Lock()
+	w.pending[id] = ch
+	w.pmu.Unlock()
+	defer func() {
+		w.pmu.Lock()
+		delete(w.pending, id)
+		w.pmu.Unlock()
+	}()
+	if err := w.write(typ, id, body); err != nil {
+		return ipc.Message{}, err
+	}
+	select {
+	case m := <-ch:
+		if m.Error != "" {
+			return m, errors.New(m.Error)
+		}
+		return m, nil
+	case <-time.After(timeout):
+		return ipc.Message{}, fmt.Errorf("no answer within %v", timeout)
 	}
 }
 
@@ -100,12 +156,7 @@ func waitWorker(w *workerProc, out chan<- exitEvent) {
 // send writes one message to a worker; errors mean the worker is gone,
 // which its exit event reports.
 func (m *Master) send(w *workerProc, typ string, body any) {
-	msg, err := ipc.New(typ, 0, body)
-	if err == nil {
-		w.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
-		err = ipc.Write(w.conn, msg)
-	}
-	if err != nil {
+	if err := w.write(typ, 0, body); err != nil {
 		m.log.Debug("message to worker failed", "slot", w.slot, "type", typ, "err", err)
 	}
 }

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"encoding/json"
+	"os"
 
 	"g6/ipc"
 
@@ -60,6 +61,8 @@ func (w *Worker) handle(m ipc.Message) {
 		w.stopping = true
 	case ipc.TypeReopen:
 		w.reopenLog()
+	case ipc.TypeSessions:
+		w.reply(m.ID, w.sessionList(), "")
 	default:
 		if m.ID != 0 {
 			w.reply(m.ID, nil, "unknown request "+m.Type)
@@ -97,4 +100,25 @@ func (w *Worker) flushControl() {
 		c.out = c.out[n:]
 	}
 	c.out = nil
+}
+
+// sessionList describes every live session for show sessions.
+func (w *Worker) sessionList() []ipc.Session {
+	out := make([]ipc.Session, 0, len(w.live))
+	pid := os.Getpid()
+	for _, s := range w.live {
+		if s.state != stateConnecting && s.state != stateEstablished {
+			continue
+		}
+		is := ipc.Session{Rule: s.rule.id, Client: s.peer.String(), Listen: s.ln.addr, State: "connected",
+			Worker: w.slot, Pid: pid, Age: float64(w.now-s.started) / 1e9, BytesIn: s.c.bytes, BytesOut: s.b.bytes}
+		if s.state == stateConnecting {
+			is.State = "connecting"
+		}
+		if s.server != nil {
+			is.Server = s.server.text
+		}
+		out = append(out, is)
+	}
+	return out
 }

@@ -1,0 +1,39 @@
+package admin
+
+import (
+	"time"
+
+	"g6/conf"
+	"g6/ipc"
+	"g6/shared"
+)
+
+// Backend is what the admin server needs from the master.
+type Backend interface {
+	// Snapshot returns the current generation's state; it must not block on
+	// workers.
+	Snapshot() Snapshot
+	// Sessions asks every worker for its live sessions, waiting at most
+	// timeout; missing names the workers that did not answer.
+	Sessions(timeout time.Duration) (sessions []ipc.Session, missing []string)
+	// Reload starts a reload (as HUP) and says whether it was accepted.
+	Reload() error
+}
+
+// Snapshot is the master's state at one moment.
+type Snapshot struct {
+	Config  *conf.Config
+	Region  *shared.Region
+	Servers [][]int // shared slot of each rule's servers
+	Clients [][]int // shared slot of each rule's client patterns
+	Workers []Worker
+	Started time.Time
+}
+
+// Worker is one live worker process.
+type Worker struct {
+	Slot     int
+	Pid      int
+	Started  time.Time
+	Restarts int
+}

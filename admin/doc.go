@@ -1,0 +1,15 @@
+// Package admin is g6's admin protocol: text lines in, replies out, served by
+// the master on the admin rule's listen addresses.
+//
+// Framing (fixing G6 B17): a command is one line ending in "\n" or "\r\n";
+// several lines in one packet are all run, in order; every reply is written
+// in full and ends with one empty line; an error is one line starting with
+// "error:" and the connection stays usable. A line over MaxLine bytes is
+// answered with an error and skipped up to its end. "quit", or the client
+// closing its side, ends the connection after the replies are written.
+//
+// Sharp edges: each connection has its own goroutine with read and write
+// deadlines and a byte budget, and the number of connections is capped, so a
+// slow, idle or flooding client costs bounded memory and never blocks the
+// master's supervision loop (which only hands out snapshots).
+package admin

@@ -1,0 +1,144 @@
+package admin
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"g6/conf"
+)
+
+// Server serves the admin protocol.
+type Server struct {
+	Backend  Backend
+	Clients  []conf.Client // only peers matching one of these get in
+	Log      *slog.Logger
+	MaxConns int           // concurrent admin connections (default 64)
+	Idle     time.Duration // close a connection idle this long (default 5m)
+
+	sem chan struct{}
+}
+
+// maxErrors closes a connection that keeps sending junk.
+const maxErrors = 100
+
+// Serve accepts on ln until it is closed.
+func (s *Server) Serve(ln net.Listener) {
+	if s.MaxConns == 0 {
+		s.MaxConns = 64
+	}
+	if s.Idle == 0 {
+		s.Idle = 5 * time.Minute
+	}
+	if s.sem == nil {
+		s.sem = make(chan struct{}, s.MaxConns)
+	}
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.Log.Warn("admin accept", "err", err)
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		if !s.allowed(c.RemoteAddr()) {
+			s.Log.Info("admin: client matches no pattern", "client", c.RemoteAddr())
+			c.Close()
+			continue
+		}
+		select {
+		case s.sem <- struct{}{}:
+			go s.serveConn(c)
+		default:
+			c.SetWriteDeadline(time.Now().Add(time.Second))
+			io.WriteString(c, "error: too many admin connections\n\n")
+			c.Close()
+		}
+	}
+}
+
+func (s *Server) allowed(a net.Addr) bool {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return false
+	}
+	ip := []byte(ap.Addr().Unmap().String())
+	port := strconv.AppendUint(nil, uint64(ap.Port()), 10)
+	for i := range s.Clients {
+		if s.Clients[i].Pattern.Match(ip, port) {
+			return true
+		}
+	}
+	return false
+}
+
+// serveConn runs the commands of one connection.
+func (s *Server) serveConn(c net.Conn) {
+	defer func() { <-s.sem }()
+	defer c.Close()
+	r := bufio.NewReaderSize(c, MaxLine)
+	w := bufio.NewWriter(c)
+	errs := 0
+	for {
+		c.SetReadDeadline(time.Now().Add(s.Idle))
+		line, tooLong, err := readLine(r)
+		if tooLong {
+			errs++
+			writeReply(w, "error: line too long (max 4096 bytes)")
+		} else if line != "" || err == nil {
+			reply, quit := s.run(line)
+			if reply != "" {
+				if len(reply) > 6 && reply[:6] == "error:" {
+					errs++
+				}
+				writeReply(w, reply)
+			}
+			if quit {
+				w.Flush()
+				return
+			}
+		}
+		if r.Buffered() == 0 || err != nil || errs >= maxErrors {
+			c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			if w.Flush() != nil {
+				return
+			}
+		}
+		if err != nil || errs >= maxErrors {
+			return
+		}
+	}
+}
+
+// readLine returns one line without its ending. A line over MaxLine is
+// consumed to its end and reported as tooLong. At EOF a last unterminated
+// line is returned with the error.
+func readLine(r *bufio.Reader) (string, bool, error) {
+	b, err := r.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		for err == bufio.ErrBufferFull {
+			_, err = r.ReadSlice('\n')
+		}
+		return "", true, err
+	}
+	line := string(b)
+	for len(line) > 0 && (line[len(line)-1] == '\n' || line[len(line)-1] == '\r') {
+		line = line[:len(line)-1]
+	}
+	return line, false, err
+}
+
+func writeReply(w *bufio.Writer, reply string) {
+	w.WriteString(reply)
+	if reply[len(reply)-1] != '\n' {
+		w.WriteByte('\n')
+	}
+	w.WriteByte('\n')
+}

@@ -1,0 +1,227 @@
+package admin
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"g6/conf"
+	"g6/ipc"
+	"g6/shared"
+
+	"github.com/shirou/gopsutil/v3/process"
+)
+
+// ServerState is a server's state as the admin commands report it.
+type ServerState struct {
+	Rule      string  `json:"rule"`
+	Address   string  `json:"address"`
+	State     string  `json:"state"` // up, down, disabled, heartbeat-wait
+	Heartbeat float64 `json:"heartbeat_seconds"`
+	Until     int64   `json:"until_unix"` // when a disable or moratorium ends; 0 = none, -1 = until enabled
+	Active    int64   `json:"active"`
+	Total     int64   `json:"total"`
+	Failures  int64   `json:"failures"`
+	BytesIn   int64   `json:"bytes_from_server"`
+	BytesOut  int64   `json:"bytes_to_server"`
+	RTms      float64 `json:"response_ms"`
+	Weight    int     `json:"weight"`
+}
+
+func serverState(r *conf.Rule, s *conf.Server, slot *shared.ServerSlot, now int64, wall time.Time) ServerState {
+	st := ServerState{Rule: r.ID, Address: s.Address, State: "up", Heartbeat: s.Heartbeat.D().Seconds(),
+		Active: slot.Active.Load(), Total: slot.Total.Load(), Failures: slot.Failures.Load(),
+		BytesIn: slot.BytesIn.Load(), BytesOut: slot.BytesOut.Load(),
+		RTms: float64(slot.RTAvg.Load()) / 1e6, Weight: s.Weight}
+	toWall := func(mono int64) int64 { return wall.Add(time.Duration(mono - now)).Unix() }
+	switch {
+	case slot.Flags.Load()&shared.FlagDisabled != 0 && slot.DisabledUntil.Load() > now:
+		st.State, st.Until = "disabled", -1
+		if u := slot.DisabledUntil.Load(); u != shared.Forever {
+			st.Until = toWall(u)
+		}
+	case slot.MoratoriumUntil.Load() > now:
+		st.State, st.Until = "down", toWall(slot.MoratoriumUntil.Load())
+	case s.Heartbeat > 0 && slot.HeartbeatUntil.Load() <= now:
+		st.State = "heartbeat-wait"
+	}
+	return st
+}
+
+func allServers(snap *Snapshot) []ServerState {
+	now, wall := shared.Now(), time.Now()
+	var out []ServerState
+	for i := range snap.Config.Rules {
+		r := &snap.Config.Rules[i]
+		for j := range r.Servers {
+			out = append(out, serverState(r, &r.Servers[j], snap.Region.Server(snap.Servers[i][j]), now, wall))
+		}
+	}
+	return out
+}
+
+// RuleInfo is one rule in show rules json.
+type RuleInfo struct {
+	ID        string        `json:"id"`
+	Algorithm string        `json:"algorithm"`
+	Clients   []string      `json:"clients"`
+	Listen    []string      `json:"listen"`
+	Servers   []ServerState `json:"servers,omitempty"`
+}
+
+// showRules prints G6's layout: ID | ALG | CLIENTS - LISTENS > SERVER(HB|DOWN|UNTIL) ...
+func showRules(snap *Snapshot) (any, string) {
+	var rules []RuleInfo
+	if a := snap.Config.Admin; a != nil {
+		ri := RuleInfo{ID: a.ID, Algorithm: "G"}
+		for _, c := range a.Clients {
+			ri.Clients = append(ri.Clients, c.Pattern.Text)
+		}
+		for _, l := range a.Listen {
+			ri.Listen = append(ri.Listen, l.Address)
+		}
+		rules = append(rules, ri)
+	}
+	states := allServers(snap)
+	for _, r := range snap.Config.Rules {
+		ri := RuleInfo{ID: r.ID, Algorithm: r.Algorithm, Servers: states[:len(r.Servers)]}
+		states = states[len(r.Servers):]
+		for _, c := range r.Clients {
+			ri.Clients = append(ri.Clients, c.Pattern.Text)
+		}
+		for _, l := range r.Listen {
+			ri.Listen = append(ri.Listen, l.Address)
+		}
+		rules = append(rules, ri)
+	}
+	var b strings.Builder
+	for _, r := range rules {
+		fmt.Fprintf(&b, "%s | %s | %s - %s", r.ID, r.Algorithm, strings.Join(r.Clients, " "), strings.Join(r.Listen, " "))
+		if len(r.Servers) > 0 {
+			b.WriteString(" >")
+			for _, s := range r.Servers {
+				down := 0
+				if s.State != "up" {
+					down = 1
+				}
+				fmt.Fprintf(&b, " %s(%g|%d|%d)", s.Address, s.Heartbeat, down, s.Until)
+			}
+		}
+		b.WriteByte('\n')
+	}
+	if len(rules) == 0 {
+		b.WriteString("no rules\n")
+	}
+	return map[string]any{"rules": rules}, b.String()
+}
+
+func showServers(snap *Snapshot) (any, string) {
+	states := allServers(snap)
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RULE\tSERVER\tSTATE\tACTIVE\tTOTAL\tFAILURES\tRESPONSE_MS\tWEIGHT")
+	for _, s := range states {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%.2f\t%d\n", s.Rule, s.Address, s.State, s.Active, s.Total, s.Failures, s.RTms, s.Weight)
+	}
+	tw.Flush()
+	return map[string]any{"servers": states}, b.String()
+}
+
+// WorkerInfo is one worker in show workers.
+type WorkerInfo struct {
+	Slot     int     `json:"slot"`
+	Pid      int     `json:"pid"`
+	Uptime   float64 `json:"uptime_seconds"`
+	Sessions int64   `json:"sessions"`
+	CPU      float64 `json:"cpu_percent"`
+	RSS      uint64  `json:"rss_bytes"`
+	Restarts int     `json:"restarts"`
+}
+
+func showWorkers(snap *Snapshot) (any, string) {
+	var ws []WorkerInfo
+	for _, w := range snap.Workers {
+		wi := WorkerInfo{Slot: w.Slot, Pid: w.Pid, Uptime: time.Since(w.Started).Seconds(), Restarts: w.Restarts}
+		for _, slots := range snap.Servers {
+			for _, i := range slots {
+				wi.Sessions += int64(snap.Region.Server(i).PerWorker[w.Slot].Load())
+			}
+		}
+		if p, err := process.NewProcess(int32(w.Pid)); err == nil {
+			wi.CPU, _ = p.CPUPercent()
+			if mi, err := p.MemoryInfo(); err == nil {
+				wi.RSS = mi.RSS
+			}
+		}
+		ws = append(ws, wi)
+	}
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SLOT\tPID\tUPTIME\tSESSIONS\tCPU%\tRSS_KB\tRESTARTS")
+	for _, w := range ws {
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%.1f\t%d\t%d\n", w.Slot, w.Pid,
+			time.Duration(w.Uptime*float64(time.Second)).Round(time.Second), w.Sessions, w.CPU, w.RSS/1024, w.Restarts)
+	}
+	tw.Flush()
+	return map[string]any{"workers": ws}, b.String()
+}
+
+// Stats are the totals of show stats.
+type Stats struct {
+	Uptime     float64 `json:"uptime_seconds"`
+	Workers    int     `json:"workers"`
+	Sessions   int64   `json:"sessions"`
+	Total      int64   `json:"connections_total"`
+	PerSecond  float64 `json:"connections_per_second"`
+	Failures   int64   `json:"connect_failures"`
+	Refused    int64   `json:"refused_by_client_limits"`
+	BytesIn    int64   `json:"bytes_from_servers"`
+	BytesOut   int64   `json:"bytes_to_servers"`
+	ServersUp  int     `json:"servers_up"`
+	ServersAll int     `json:"servers"`
+}
+
+func showStats(snap *Snapshot) (any, string) {
+	st := Stats{Uptime: time.Since(snap.Started).Seconds(), Workers: len(snap.Workers)}
+	for _, s := range allServers(snap) {
+		st.Sessions += s.Active
+		st.Total += s.Total
+		st.Failures += s.Failures
+		st.BytesIn += s.BytesIn
+		st.BytesOut += s.BytesOut
+		st.ServersAll++
+		if s.State == "up" {
+			st.ServersUp++
+		}
+	}
+	for _, slots := range snap.Clients {
+		for _, i := range slots {
+			st.Refused += snap.Region.Client(i).Refused.Load()
+		}
+	}
+	if st.Uptime > 0 {
+		st.PerSecond = float64(st.Total) / st.Uptime
+	}
+	text := fmt.Sprintf("uptime: %s\nworkers: %d\nsessions: %d\nconnections: %d\nconnections/s: %.1f (average since start)\n"+
+		"connect failures: %d\nrefused by client limits: %d\nbytes from servers: %d\nbytes to servers: %d\nservers up: %d of %d\n",
+		time.Duration(st.Uptime*float64(time.Second)).Round(time.Second), st.Workers, st.Sessions, st.Total, st.PerSecond,
+		st.Failures, st.Refused, st.BytesIn, st.BytesOut, st.ServersUp, st.ServersAll)
+	return st, text
+}
+
+func showSessions(sessions []ipc.Session, missing []string) (any, string) {
+	var b strings.Builder
+	for _, s := range sessions {
+		fmt.Fprintf(&b, "%s | %s | %s - %s > %s | worker %d pid %d | %.0fs | %d/%d bytes\n", s.Rule, s.State,
+			s.Client, s.Listen, s.Server, s.Worker, s.Pid, s.Age, s.BytesIn, s.BytesOut)
+	}
+	fmt.Fprintf(&b, "%d sessions\n", len(sessions))
+	for _, m := range missing {
+		fmt.Fprintf(&b, "missing: %s\n", m)
+	}
+	if sessions == nil {
+		sessions = []ipc.Session{}
+	}
+	return map[string]any{"sessions": sessions, "missing": missing}, b.String()
+}

@@ -1,0 +1,116 @@
+package master
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"g6/admin"
+	"g6/ipc"
+)
+
+// startAdmin listens on the admin rule's addresses; the master serves them
+// itself, from the shared region and the workers' answers.
+func (m *Master) startAdmin() error {
+	a := m.cfg.Admin
+	if a == nil {
+		return nil
+	}
+	srv := &admin.Server{Backend: m, Clients: a.Clients, Log: m.log.With("admin", a.ID)}
+	for _, l := range a.Listen {
+		ln, err := net.Listen("tcp", l.Address)
+		if err != nil {
+			m.closeAdmin()
+			return fmt.Errorf("master: cannot listen on admin address %s: %w", l.Address, err)
+		}
+		m.adminLns = append(m.adminLns, ln)
+		go srv.Serve(ln)
+	}
+	return nil
+}
+
+func (m *Master) closeAdmin() {
+	for _, ln := range m.adminLns {
+		ln.Close()
+	}
+	m.adminLns = nil
+}
+
+// Snapshot implements admin.Backend.
+func (m *Master) Snapshot() admin.Snapshot {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := admin.Snapshot{Config: m.cfg, Region: m.region, Servers: m.setup.Servers,
+		Clients: m.setup.Clients, Started: m.started}
+	for _, w := range m.workers {
+		if w != nil && !w.exited {
+			s.Workers = append(s.Workers, admin.Worker{Slot: w.slot, Pid: w.pid, Started: w.started,
+				Restarts: m.restarts[w.slot]})
+		}
+	}
+	return s
+}
+
+// liveWorkers lists the workers that have not exited.
+func (m *Master) liveWorkers() []*workerProc {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*workerProc
+	for _, w := range m.workers {
+		if w != nil && !w.exited {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// Sessions implements admin.Backend: every worker is asked at once.
+func (m *Master) Sessions(timeout time.Duration) ([]ipc.Session, []string) {
+	ws := m.liveWorkers()
+	answers := make([]sessionAnswer, len(ws))
+	var wg sync.WaitGroup
+	for i, w := range ws {
+		wg.Add(1)
+		go askSessions(w, timeout, &answers[i], &wg)
+	}
+	wg.Wait()
+	var all []ipc.Session
+	var missing []string
+	for i, a := range answers {
+		if a.err != nil {
+			missing = append(missing, fmt.Sprintf("worker %d (pid %d): %v", ws[i].slot, ws[i].pid, a.err))
+			continue
+		}
+		all = append(all, a.sessions...)
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].Worker < all[j].Worker })
+	return all, missing
+}
+
+type sessionAnswer struct {
+	sessions []ipc.Session
+	err      error
+}
+
+func askSessions(w *workerProc, timeout time.Duration, out *sessionAnswer, wg *sync.WaitGroup) {
+	defer wg.Done()
+	msg, err := w.request(ipc.TypeSessions, nil, timeout)
+	if err != nil {
+		out.err = err
+		return
+	}
+	out.err = json.Unmarshal(msg.Body, &out.sessions)
+}
+
+// Reload implements admin.Backend: it is the same as HUP.
+func (m *Master) Reload() error {
+	if err := syscall.Kill(syscall.Getpid(), syscall.SIGHUP); err != nil {
+		return errors.New("cannot signal the master")
+	}
+	return nil
+}

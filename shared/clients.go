@@ -160,7 +160,7 @@ func (r *Region) releaseWorkerClients(w int) {
 		e.Total -= int32(e.PerWorker[w])
 		e.PerWorker[w] = 0
 		if e.Total <= 0 {
-			r.Client(int(e.Client - 1)).IPs--
+			r.Client(int(e.Client-1)).IPs--
 			r.deleteIP(e) // an entry shifted into i is examined next
 			continue
 		}

@@ -25,7 +25,7 @@ func newFlags(name string) *flag.FlagSet {
 
 func cmdMaster(args []string) int {
 	fs := newFlags("master")
-	var o master.Options
+	o := master.Options{Args: args}
 	var daemon bool
 	fs.StringVar(&o.ConfigPath, "c", "", "config file (g6.toml or legacy G6.conf)")
 	fs.StringVar(&o.ConfigPath, "config", "", "same as -c")

@@ -27,7 +27,7 @@ func daemonize(args []string) int {
 	}
 	fd := null.Fd() // a regular file: Fd's switch to blocking mode is harmless
 	_, err = syscall.ForkExec(exe, append([]string{exe, "master"}, rest...), &syscall.ProcAttr{
-		Dir: "/", Env: os.Environ(), Files: []uintptr{fd, fd, fd},
+		Env: os.Environ(), Files: []uintptr{fd, fd, fd},
 		Sys: &syscall.SysProcAttr{Setsid: true},
 	})
 	if err != nil {

@@ -11,7 +11,8 @@ const (
 
 // Setup is the body of TypeConfig: everything a worker needs to serve.
 type Setup struct {
-	Slot       int          // worker slot, 0..workers-1 (indexes shared per-worker counters)
+	Slot       int          // worker slot, 0..workers-1 (which listening sockets it has)
+	Counter    int          // index of its per-worker counters in the shared region
 	Generation int          // config generation, for logs
 	Config     *conf.Config // resolved config
 	Listeners  []string     // listen address of fd FdListeners+i

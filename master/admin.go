@@ -5,28 +5,43 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sort"
 	"sync"
 	"syscall"
 	"time"
 
 	"g6/admin"
+	"g6/conf"
 	"g6/ipc"
+
+	"golang.org/x/sys/unix"
 )
 
 // startAdmin listens on the admin rule's addresses; the master serves them
-// itself, from the shared region and the workers' answers.
-func (m *Master) startAdmin() error {
-	a := m.cfg.Admin
+// itself, from the shared region and the workers' answers. The raw socket
+// of each address is kept (or was inherited) so an upgrade can hand it on.
+func (m *Master) startAdmin(cfg *conf.Config) error {
+	a := cfg.Admin
 	if a == nil {
 		return nil
 	}
 	srv := &admin.Server{Backend: m, Clients: a.Clients, Log: m.log.With("admin", a.ID)}
 	for _, l := range a.Listen {
-		ln, err := net.Listen("tcp", l.Address)
+		key := canonical(l.Address)
+		fd, ok := m.adminFds[key]
+		if !ok {
+			fds, err := listenSockets(l.Address, 1, 128)
+			if err != nil {
+				return fmt.Errorf("master: admin: %w", err)
+			}
+			fd = fds[0]
+			m.adminFds[key] = fd
+		}
+		f := os.NewFile(uintptr(fd), "admin "+l.Address)
+		ln, err := net.FileListener(f) // a dup; fd stays ours, non-blocking
 		if err != nil {
-			m.closeAdmin()
-			return fmt.Errorf("master: cannot listen on admin address %s: %w", l.Address, err)
+			return fmt.Errorf("master: admin %s: %w", l.Address, err)
 		}
 		m.adminLns = append(m.adminLns, ln)
 		go srv.Serve(ln)
@@ -39,18 +54,23 @@ func (m *Master) closeAdmin() {
 		ln.Close()
 	}
 	m.adminLns = nil
+	for k, fd := range m.adminFds {
+		unix.Close(fd)
+		delete(m.adminFds, k)
+	}
 }
 
 // Snapshot implements admin.Backend.
 func (m *Master) Snapshot() admin.Snapshot {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	s := admin.Snapshot{Config: m.cfg, Region: m.region, Servers: m.setup.Servers,
-		Clients: m.setup.Clients, Started: m.started}
-	for _, w := range m.workers {
+	g := m.cur
+	s := admin.Snapshot{Config: g.cfg, Region: m.region, Servers: g.setup.Servers,
+		Clients: g.setup.Clients, Started: m.started}
+	for _, w := range g.workers {
 		if w != nil && !w.exited {
 			s.Workers = append(s.Workers, admin.Worker{Slot: w.slot, Pid: w.pid, Started: w.started,
-				Restarts: m.restarts[w.slot]})
+				Restarts: g.restarts[w.slot]})
 		}
 	}
 	return s
@@ -61,9 +81,11 @@ func (m *Master) liveWorkers() []*workerProc {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []*workerProc
-	for _, w := range m.workers {
-		if w != nil && !w.exited {
-			out = append(out, w)
+	for _, g := range m.generations() {
+		for _, w := range g.workers {
+			if w != nil && !w.exited {
+				out = append(out, w)
+			}
 		}
 	}
 	return out

@@ -19,7 +19,9 @@ import (
 // exited (read by the admin under Master.mu); wmu serialises writes to conn
 // and pending routes replies to requests.
 type workerProc struct {
+	gen     *generation
 	slot    int
+	counter int
 	pid     int
 	conn    net.Conn
 	started time.Time
@@ -38,9 +40,9 @@ type exitEvent struct {
 	status syscall.WaitStatus
 }
 
-// spawn starts a worker for slot with the given listening sockets and sends
-// it its setup. exits receives the worker's end; ready its ready message.
-func (m *Master) spawn(slot int, listeners []int, setup *ipc.Setup) (*workerProc, error) {
+// spawn starts a worker for slot of g with the given listening sockets and
+// sends it its setup. m.exits receives the worker's end, m.msgs its messages.
+func (m *Master) spawn(g *generation, slot, counter int, listeners []int, setup *ipc.Setup) (*workerProc, error) {
 	mfd, wfd, err := ipc.Socketpair()
 	if err != nil {
 		return nil, err
@@ -65,7 +67,8 @@ func (m *Master) spawn(slot int, listeners []int, setup *ipc.Setup) (*workerProc
 		syscall.Kill(pid, syscall.SIGKILL)
 		return nil, fmt.Errorf("master: worker %d channel: %w", slot, err)
 	}
-	w := &workerProc{slot: slot, pid: pid, conn: conn, started: time.Now(), pending: map[uint64]chan ipc.Message{}}
+	w := &workerProc{gen: g, slot: slot, counter: counter, pid: pid, conn: conn, started: time.Now(),
+		pending: map[uint64]chan ipc.Message{}}
 	go waitWorker(w, m.exits)
 	if err := w.write(ipc.TypeConfig, 0, setup); err != nil {
 		m.log.Error("send setup to worker", "slot", slot, "pid", pid, "err", err)
@@ -160,6 +163,8 @@ func (m *Master) send(w *workerProc, typ string, body any) {
 		m.log.Debug("message to worker failed", "slot", w.slot, "type", typ, "err", err)
 	}
 }
+
+func killProcess(pid int) { syscall.Kill(pid, syscall.SIGKILL) }
 
 func describeExit(ws syscall.WaitStatus) string {
 	switch {

@@ -14,7 +14,7 @@ type Slots struct {
 }
 
 // Assign claims slots for keys, reusing the slot of a key that already
-// exists (so state survives a reload) and resetting slots whose key is gone.
+// exists, so state survives a reload or an upgrade.
 func (r *Region) Assign(k Keys) (Slots, error) {
 	if len(k.Rules) > r.NumRules() || len(k.Servers) > r.NumServers() || len(k.Clients) > r.NumClients() {
 		return Slots{}, fmt.Errorf("shared: %d rules, %d servers, %d clients do not fit %d/%d/%d slots",
@@ -50,21 +50,25 @@ func assign(capacity int, key func(int) *[keySize]byte, keys []string, reset fun
 		}
 		fresh = append(fresh, j)
 	}
-	// Slots whose key is gone are reset before being handed out again.
+	// New keys take empty slots first. Slots of keys that are gone are left
+	// alone as long as possible: workers of a draining generation may still
+	// release counts on them, and a key that comes back finds its state.
+	var empty, retired []int
 	for i := 0; i < capacity; i++ {
-		if !taken[i] && keyString(key(i)) != "" {
-			reset(i)
+		switch {
+		case taken[i]:
+		case keyString(key(i)) == "":
+			empty = append(empty, i)
+		default:
+			retired = append(retired, i)
 		}
 	}
-	free := 0
-	for _, j := range fresh {
-		for taken[free] {
-			free++
-		}
-		reset(free)
-		setKey(key(free), keys[j])
-		out[j] = free
-		taken[free] = true
+	free := append(empty, retired...)
+	for n, j := range fresh {
+		i := free[n]
+		reset(i)
+		setKey(key(i), keys[j])
+		out[j] = i
 	}
 	return out
 }

@@ -77,7 +77,7 @@ func (w *Worker) admit(ln *listener, fd int, peer netip.AddrPort) {
 	}
 	ip16 := peer.Addr().As16()
 	if client.limited {
-		if reason := w.region.Admit(client.slot, ip16, w.slot, &client.limits); reason != shared.RefuseNone {
+		if reason := w.region.Admit(client.slot, ip16, w.counter, &client.limits); reason != shared.RefuseNone {
 			w.log.Debug("refused: client limit", "rule", ln.rule.id, "client", peer,
 				"pattern", client.pattern.Text, "limit", reason)
 			unix.Close(fd)

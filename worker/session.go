@@ -90,12 +90,12 @@ func (w *Worker) connectNext(s *session) {
 		i := s.order[s.next]
 		s.next++
 		srv := r.servers[i]
-		if !srv.slot.Usable(w.now, srv.heartbeat) || !srv.slot.TryAcquire(w.slot, srv.maxConns) {
+		if !srv.slot.Usable(w.now, srv.heartbeat) || !srv.slot.TryAcquire(w.counter, srv.maxConns) {
 			continue // isolated, or full: a full server is skipped, not punished
 		}
 		fd, err := unix.Socket(srv.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
-			srv.slot.Release(w.slot)
+			srv.slot.Release(w.counter)
 			w.log.Warn("socket failed", "rule", r.id, "err", err)
 			w.end(s)
 			return
@@ -104,13 +104,13 @@ func (w *Worker) connectNext(s *session) {
 		err = retry(func() error { return unix.Connect(fd, srv.sa) })
 		if err != nil && err != unix.EINPROGRESS {
 			unix.Close(fd)
-			srv.slot.Release(w.slot)
+			srv.slot.Release(w.counter)
 			w.serverFailed(s, srv, err)
 			continue
 		}
 		if err := w.poll.add(fd, evRead|evWrite|evEdge); err != nil {
 			unix.Close(fd)
-			srv.slot.Release(w.slot)
+			srv.slot.Release(w.counter)
 			w.log.Warn("epoll add server", "err", err)
 			w.end(s)
 			return
@@ -153,7 +153,7 @@ func (w *Worker) onConnectEvent(s *session, ev uint32) {
 // abandonServer drops the current server socket of a session.
 func (w *Worker) abandonServer(s *session) {
 	w.deferClose(s.b.fd)
-	s.server.slot.Release(w.slot)
+	s.server.slot.Release(w.counter)
 	s.b = endpoint{fd: -1, s: s, peer: &s.c}
 }
 
@@ -194,10 +194,10 @@ func (w *Worker) end(s *session) {
 		return
 	}
 	if s.client != nil && s.client.limited {
-		w.region.Release(s.client.slot, s.ip16, w.slot, &s.client.limits)
+		w.region.Release(s.client.slot, s.ip16, w.counter, &s.client.limits)
 	}
 	if s.server != nil {
-		s.server.slot.Release(w.slot)
+		s.server.slot.Release(w.counter)
 		s.server.slot.BytesIn.Add(s.b.bytes)
 		s.server.slot.BytesOut.Add(s.c.bytes)
 	}

@@ -29,6 +29,7 @@ type fdEntry struct {
 // Worker is one worker process's state; only its loop goroutine touches it.
 type Worker struct {
 	slot           int
+	counter        int
 	log            *slog.Logger
 	logFile        *logging.File
 	poll           *poller
@@ -114,6 +115,7 @@ func New(setup *ipc.Setup, ctrlFd, sharedFd, firstListener int) (*Worker, error)
 	level, _ := logging.Level(cfg.Global.LogLevel)
 	w := &Worker{
 		slot:           setup.Slot,
+		counter:        setup.Counter,
 		logFile:        lf,
 		log:            logging.New(lf, level).With("worker", setup.Slot, "pid", os.Getpid()),
 		connectTimeout: int64(cfg.Global.ConnectTimeout),
@@ -130,7 +132,7 @@ func New(setup *ipc.Setup, ctrlFd, sharedFd, firstListener int) (*Worker, error)
 	if w.poll, err = newPoller(256); err != nil {
 		return nil, err
 	}
-	byAddr := map[string]*listener{}
+	byAddr := map[string]listener{}
 	for i, cr := range cfg.Rules {
 		r, err := buildRule(&cfg.Rules[i], w.region, setup.RuleSlots[i], setup.Servers[i], setup.Clients[i], &w.now)
 		if err != nil {
@@ -138,14 +140,15 @@ func New(setup *ipc.Setup, ctrlFd, sharedFd, firstListener int) (*Worker, error)
 		}
 		w.rules = append(w.rules, r)
 		for _, l := range cr.Listen {
-			byAddr[canonical(l.Address)] = &listener{addr: l.Address, rule: r, timeout: int64(l.Timeout)}
+			byAddr[canonical(l.Address)] = listener{addr: l.Address, rule: r, timeout: int64(l.Timeout)}
 		}
 	}
 	for i, addr := range setup.Listeners {
-		ln := byAddr[canonical(addr)]
-		if ln == nil {
+		tmpl, ok := byAddr[canonical(addr)]
+		if !ok {
 			return nil, fmt.Errorf("worker: inherited listener %s is in no rule", addr)
 		}
+		ln := &tmpl
 		ln.fd = firstListener + i
 		if err := unix.SetNonblock(ln.fd, true); err != nil {
 			return nil, fmt.Errorf("worker: listener %s: %w", addr, err)

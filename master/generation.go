@@ -1,0 +1,192 @@
+package master
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"g6/conf"
+	"g6/ipc"
+	"g6/shared"
+)
+
+// generation is one config and the workers that serve it. A reload or an
+// upgrade starts a new generation; the old one drains.
+type generation struct {
+	id       int
+	cfg      *conf.Config
+	setup    ipc.Setup
+	addrs    []string // rule listen addresses, in config order
+	nWork    int
+	workers  []*workerProc // by slot
+	backoff  []time.Duration
+	restarts []int
+	draining bool
+}
+
+// newGeneration assigns shared slots and sockets for cfg; nothing runs yet.
+func (m *Master) newGeneration(cfg *conf.Config) (*generation, []string, error) {
+	keys := slotKeys(cfg)
+	slots, err := m.region.Assign(keys)
+	if err != nil {
+		return nil, nil, err
+	}
+	m.nextGen++
+	g := &generation{id: m.nextGen, cfg: cfg, nWork: workerCount(m.opts.Workers, cfg.Global.Workers)}
+	g.setup = ipc.Setup{Generation: g.id, Config: cfg, RuleSlots: slots.Rules}
+	ks, kc := 0, 0
+	for _, r := range cfg.Rules {
+		g.setup.Servers = append(g.setup.Servers, slots.Servers[ks:ks+len(r.Servers)])
+		g.setup.Clients = append(g.setup.Clients, slots.Clients[kc:kc+len(r.Clients)])
+		ks += len(r.Servers)
+		kc += len(r.Clients)
+		for _, l := range r.Listen {
+			g.addrs = append(g.addrs, l.Address)
+		}
+	}
+	bound, err := m.ensureSockets(g.addrs, g.nWork, cfg.Global.Backlog)
+	if err != nil {
+		return nil, nil, err
+	}
+	g.workers = make([]*workerProc, g.nWork)
+	g.backoff = make([]time.Duration, g.nWork)
+	g.restarts = make([]int, g.nWork)
+	return g, bound, nil
+}
+
+// slotKeys names the shared slots of a config: state is kept across reloads
+// for keys that stay the same.
+func slotKeys(cfg *conf.Config) shared.Keys {
+	var k shared.Keys
+	for _, r := range cfg.Rules {
+		k.Rules = append(k.Rules, r.ID)
+		for _, s := range r.Servers {
+			k.Servers = append(k.Servers, r.ID+" "+canonical(s.Address))
+		}
+		for _, c := range r.Clients {
+			k.Clients = append(k.Clients, r.ID+" "+c.Pattern.Text)
+		}
+	}
+	return k
+}
+
+// startSlot starts the worker of one slot of g.
+func (m *Master) startSlot(g *generation, slot int) error {
+	counter, err := m.takeCounter()
+	if err != nil {
+		return err
+	}
+	setup := g.setup
+	setup.Slot, setup.Counter = slot, counter
+	var fds []int
+	for _, addr := range g.addrs {
+		for _, fd := range pickSockets(m.sockets[canonical(addr)], slot, g.nWork) {
+			fds = append(fds, fd)
+			setup.Listeners = append(setup.Listeners, addr)
+		}
+	}
+	w, err := m.spawn(g, slot, counter, fds, &setup)
+	if err != nil {
+		m.freeCounter(counter)
+		return err
+	}
+	m.mu.Lock()
+	g.workers[slot] = w
+	m.mu.Unlock()
+	return nil
+}
+
+// startGeneration starts every worker of g and waits until all report
+// ready; other events that arrive meanwhile are handled as usual.
+func (m *Master) startGeneration(g *generation) error {
+	for slot := range g.workers {
+		if err := m.startSlot(g, slot); err != nil {
+			m.killGeneration(g)
+			return err
+		}
+	}
+	deadline := time.After(readyTimeout)
+	for !g.allReady() {
+		select {
+		case wm := <-m.msgs:
+			m.onMessage(wm)
+		case ev := <-m.exits:
+			m.onExit(ev)
+			if ev.w.gen == g {
+				m.killGeneration(g)
+				return fmt.Errorf("master: worker %d failed to start (%s)", ev.w.slot, describeExit(ev.status))
+			}
+		case <-deadline:
+			m.killGeneration(g)
+			return errors.New("master: workers did not report ready in time")
+		}
+	}
+	return nil
+}
+
+func (g *generation) allReady() bool {
+	for _, w := range g.workers {
+		if w == nil || !w.ready {
+			return false
+		}
+	}
+	return true
+}
+
+func (g *generation) live() int {
+	n := 0
+	for _, w := range g.workers {
+		if w != nil && !w.exited {
+			n++
+		}
+	}
+	return n
+}
+
+// killGeneration stops a generation that must not serve (failed start).
+func (m *Master) killGeneration(g *generation) {
+	g.draining = true
+	for _, w := range g.workers {
+		if w != nil && !w.exited {
+			killProcess(w.pid)
+		}
+	}
+}
+
+// drainGeneration tells g's workers to stop accepting and finish their
+// sessions within the drain deadline; stragglers are killed after it.
+func (m *Master) drainGeneration(g *generation) {
+	g.draining = true
+	drain := g.cfg.Global.DrainTimeout.D()
+	for _, w := range g.workers {
+		if w != nil && !w.exited {
+			m.send(w, ipc.TypeDrain, struct{ Timeout int64 }{int64(drain)})
+		}
+	}
+	time.AfterFunc(drain+5*time.Second, genTimer{m: m, g: g}.fire)
+}
+
+// genTimer reports that a draining generation's deadline has passed.
+type genTimer struct {
+	m *Master
+	g *generation
+}
+
+func (t genTimer) fire() { t.m.overdue <- t.g }
+
+// takeCounter reserves a per-worker counter index in the shared region.
+func (m *Master) takeCounter() (int, error) {
+	m.reclaimParentCounters()
+	for i, busy := range m.counters {
+		if !busy {
+			m.counters[i] = true
+			return i, nil
+		}
+	}
+	return -1, errors.New("master: all per-worker counter slots are in use")
+}
+
+func (m *Master) freeCounter(i int) {
+	m.region.ReleaseWorker(i)
+	m.counters[i] = false
+}

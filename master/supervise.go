@@ -1,0 +1,110 @@
+package master
+
+import (
+	"time"
+)
+
+// respawnReq asks the loop to restart one worker slot.
+type respawnReq struct {
+	g    *generation
+	slot int
+}
+
+// respawnTimer delivers a delayed respawn to the master's loop.
+type respawnTimer struct {
+	m *Master
+	r respawnReq
+}
+
+func (t respawnTimer) fire() { t.m.respawn <- t.r }
+
+// onExit records a worker's end, releases its counts and, if its generation
+// is the current one and the master is not stopping, respawns the slot on
+// the same sockets.
+func (m *Master) onExit(ev exitEvent) {
+	w := ev.w
+	m.mu.Lock()
+	w.exited = true
+	m.mu.Unlock()
+	w.conn.Close()
+	m.freeCounter(w.counter)
+	g := w.gen
+	if m.stopping || g.draining || g != m.cur || g.workers[w.slot] != w {
+		m.log.Info("worker exited", "gen", g.id, "slot", w.slot, "pid", w.pid, "status", describeExit(ev.status))
+		m.retireDrained()
+		return
+	}
+	lived := time.Since(w.started)
+	delay := time.Duration(0)
+	if lived < time.Second {
+		delay = min(max(2*g.backoff[w.slot], 100*time.Millisecond), 5*time.Second)
+	}
+	g.backoff[w.slot] = delay
+	m.mu.Lock()
+	g.restarts[w.slot]++
+	m.mu.Unlock()
+	m.log.Error("worker died; respawning", "slot", w.slot, "pid", w.pid,
+		"status", describeExit(ev.status), "lived", lived.Round(time.Millisecond), "delay", delay)
+	m.scheduleRespawn(respawnReq{g: g, slot: w.slot}, delay)
+}
+
+func (m *Master) scheduleRespawn(r respawnReq, delay time.Duration) {
+	if delay == 0 {
+		m.respawn <- r
+		return
+	}
+	time.AfterFunc(delay, respawnTimer{m: m, r: r}.fire)
+}
+
+func (m *Master) onRespawn(r respawnReq) {
+	if m.stopping || r.g != m.cur || r.g.draining {
+		return
+	}
+	if err := m.startSlot(r.g, r.slot); err != nil {
+		m.log.Error("respawn failed", "slot", r.slot, "err", err)
+		m.scheduleRespawn(r, time.Second)
+	}
+}
+
+// onOverdue kills what is left of a generation past its drain deadline.
+func (m *Master) onOverdue(g *generation) {
+	if g.live() > 0 {
+		m.log.Warn("drain deadline passed; closing the remaining sessions", "gen", g.id, "workers", g.live())
+		m.killGeneration(g)
+	}
+}
+
+// retireDrained forgets generations whose workers are all gone and closes
+// the sockets that no remaining generation listens on.
+func (m *Master) retireDrained() {
+	m.mu.Lock()
+	kept := m.old[:0]
+	for _, g := range m.old {
+		if g.live() > 0 {
+			kept = append(kept, g)
+		} else {
+			m.log.Info("generation drained", "gen", g.id)
+		}
+	}
+	m.old = kept
+	m.mu.Unlock()
+	if m.stopping {
+		return
+	}
+	used := map[string]bool{}
+	for _, g := range m.generations() {
+		for _, a := range g.addrs {
+			used[canonical(a)] = true
+		}
+	}
+	var unused []string
+	for k := range m.sockets {
+		if !used[k] {
+			unused = append(unused, k)
+		}
+	}
+	if len(unused) > 0 {
+		m.log.Info("closing listen addresses no longer configured", "listen", unused)
+		m.dropSockets(unused)
+	}
+}

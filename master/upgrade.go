@@ -1,0 +1,296 @@
+package master
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"g6/conf"
+	"g6/shared"
+
+	"golang.org/x/sys/unix"
+)
+
+// Environment variables of a hand-over.
+const (
+	envUpgrade = "G6_UPGRADE"        // g6 → g6: JSON handoff
+	envG6      = "G6_LISTEN_SOCKFDS" // G6 → g6: "N|fd|fd|...|", as G6 1.0.x sets it
+)
+
+// handoff describes the fds a new master inherits; numbers are the child's.
+type handoff struct {
+	Listeners []inheritedFd `json:"listeners"`
+	Admin     []inheritedFd `json:"admin"`
+	Shared    int           `json:"shared"`
+	Ready     int           `json:"ready"`
+	Parent    int           `json:"parent"`
+	Counters  []int         `json:"counters"` // per-worker counters the parent's workers use
+}
+
+type inheritedFd struct {
+	Addr string `json:"addr"`
+	Fd   int    `json:"fd"`
+}
+
+// upgrade is a USR2 in flight.
+type upgrade struct {
+	pid    int
+	result chan error // nil error = the new master is ready
+}
+
+func (m *Master) upgradeResult() <-chan error {
+	if m.upgrade == nil {
+		return nil
+	}
+	return m.upgrade.result
+}
+
+// startUpgrade re-executes the binary at the master's own path with every
+// listening socket, the admin sockets and the shared region; the new master
+// reports ready on a pipe, and only then does this one drain and exit.
+func (m *Master) startUpgrade() {
+	switch {
+	case m.stopping:
+		return
+	case m.upgrade != nil:
+		m.log.Warn("upgrade already in progress; USR2 ignored", "new_master", m.upgrade.pid)
+		return
+	}
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		m.log.Error("upgrade: pipe", "err", err)
+		return
+	}
+	files := []uintptr{0, 1, 2, uintptr(p[1]), uintptr(m.region.Fd())}
+	h := handoff{Ready: 3, Shared: 4, Parent: os.Getpid()}
+	for addr, fds := range m.sockets {
+		for _, fd := range fds {
+			h.Listeners = append(h.Listeners, inheritedFd{Addr: addr, Fd: len(files)})
+			files = append(files, uintptr(fd))
+		}
+	}
+	for addr, fd := range m.adminFds {
+		h.Admin = append(h.Admin, inheritedFd{Addr: addr, Fd: len(files)})
+		files = append(files, uintptr(fd))
+	}
+	for i, busy := range m.counters {
+		if busy {
+			h.Counters = append(h.Counters, i)
+		}
+	}
+	desc, _ := json.Marshal(h)
+	env := append(cleanEnv(), envUpgrade+"="+string(desc))
+	pid, err := syscall.ForkExec(m.exe, append([]string{m.exe, "master"}, m.opts.Args...),
+		&syscall.ProcAttr{Env: env, Files: files})
+	unix.Close(p[1])
+	if err != nil {
+		unix.Close(p[0])
+		m.log.Error("upgrade: cannot start the new binary; still serving", "exe", m.exe, "err", err)
+		return
+	}
+	m.upgrade = &upgrade{pid: pid, result: make(chan error, 3)}
+	m.log.Info("upgrade started", "exe", m.exe, "new_master", pid)
+	go waitUpgradeReady(p[0], m.upgrade.result)
+	go waitUpgradeExit(pid, m.upgrade.result)
+	time.AfterFunc(3*readyTimeout, upgradeTimer{ch: m.upgrade.result}.fire)
+}
+
+func cleanEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, envUpgrade+"=") && !strings.HasPrefix(kv, envG6+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// waitUpgradeReady reports ready when the new master writes it.
+func waitUpgradeReady(fd int, out chan<- error) {
+	f := os.NewFile(uintptr(fd), "upgrade-ready")
+	defer f.Close()
+	line, _ := bufio.NewReader(f).ReadString('\n')
+	if line == "ready\n" {
+		out <- nil
+		return
+	}
+	out <- errors.New("the new master closed its ready pipe without reporting ready")
+}
+
+// waitUpgradeExit reaps the new master if it dies.
+func waitUpgradeExit(pid int, out chan<- error) {
+	var ws syscall.WaitStatus
+	for {
+		if _, err := syscall.Wait4(pid, &ws, 0, nil); err != syscall.EINTR {
+			break
+		}
+	}
+	out <- fmt.Errorf("the new master exited (%s)", describeExit(ws))
+}
+
+type upgradeTimer struct{ ch chan<- error }
+
+func (t upgradeTimer) fire() {
+	select {
+	case t.ch <- errors.New("the new master did not report ready in time"):
+	default:
+	}
+}
+
+func (m *Master) onUpgradeResult(err error) {
+	u := m.upgrade
+	m.upgrade = nil
+	if err != nil {
+		killProcess(u.pid)
+		m.log.Error("upgrade failed; this master keeps serving", "new_master", u.pid, "err", err)
+		return
+	}
+	m.log.Info("upgrade complete; this generation drains and exits", "new_master", u.pid)
+	m.upgraded = true
+	m.stop(true)
+}
+
+// inheritance is what a master started by an upgrade must do once ready.
+type inheritance struct {
+	readyFd int
+}
+
+// ready tells the old master that this one serves.
+func (in *inheritance) ready(m *Master) {
+	if in == nil || in.readyFd < 0 {
+		return
+	}
+	if _, err := unix.Write(in.readyFd, []byte("ready\n")); err != nil {
+		m.log.Error("upgrade: cannot report ready", "err", err)
+	}
+	unix.Close(in.readyFd)
+}
+
+// inherit adopts the sockets and region handed down by an old g6 master
+// (G6_UPGRADE) or by G6 itself (G6_LISTEN_SOCKFDS). Inherited sockets of
+// addresses the config no longer has are closed.
+func (m *Master) inherit(cfg *conf.Config) (*inheritance, error) {
+	in := &inheritance{readyFd: -1}
+	if v := os.Getenv(envUpgrade); v != "" {
+		os.Unsetenv(envUpgrade)
+		var h handoff
+		if err := json.Unmarshal([]byte(v), &h); err != nil {
+			return nil, fmt.Errorf("master: %s: %w", envUpgrade, err)
+		}
+		in.readyFd = h.Ready
+		unix.CloseOnExec(h.Ready)
+		m.adoptAll(h.Listeners, m.sockets)
+		admin := map[string][]int{}
+		m.adoptAll(h.Admin, admin)
+		for addr, fds := range admin {
+			m.adminFds[addr] = fds[0]
+		}
+		unix.CloseOnExec(h.Shared)
+		region, err := shared.Open(h.Shared)
+		if err != nil {
+			m.log.Warn("upgrade: inherited shared region unusable; starting with fresh state", "err", err)
+			unix.Close(h.Shared)
+		}
+		m.region = region
+		for _, c := range h.Counters {
+			m.counters[c] = true
+			m.parentCounters = append(m.parentCounters, c)
+		}
+		m.parent = h.Parent
+		m.log.Info("inherited from the previous master", "parent", h.Parent, "sockets", len(h.Listeners), "admin", len(h.Admin))
+	} else if v := os.Getenv(envG6); v != "" {
+		os.Unsetenv(envG6)
+		fds, err := parseG6Fds(v)
+		if err != nil {
+			return nil, err
+		}
+		var list []inheritedFd
+		for _, fd := range fds {
+			list = append(list, inheritedFd{Fd: fd})
+		}
+		m.adoptAll(list, m.sockets)
+		m.log.Info("inherited listening sockets from G6", "fds", fds)
+	}
+	m.dropUnconfigured(cfg)
+	return in, nil
+}
+
+// adoptAll verifies each inherited socket's address and files it under it.
+func (m *Master) adoptAll(list []inheritedFd, into map[string][]int) {
+	for _, f := range list {
+		addr, err := socketAddr(f.Fd)
+		if err == nil {
+			err = adopt(f.Fd)
+		}
+		if err != nil {
+			m.log.Warn("inherited fd unusable; closed", "fd", f.Fd, "err", err)
+			unix.Close(f.Fd)
+			continue
+		}
+		into[addr] = append(into[addr], f.Fd)
+	}
+}
+
+// dropUnconfigured closes inherited sockets the config does not listen on.
+func (m *Master) dropUnconfigured(cfg *conf.Config) {
+	want := map[string]bool{}
+	for _, r := range cfg.Rules {
+		for _, l := range r.Listen {
+			want[canonical(l.Address)] = true
+		}
+	}
+	for addr := range m.sockets {
+		if !want[addr] {
+			m.dropSockets([]string{addr})
+		}
+	}
+	wantAdmin := map[string]bool{}
+	if cfg.Admin != nil {
+		for _, l := range cfg.Admin.Listen {
+			wantAdmin[canonical(l.Address)] = true
+		}
+	}
+	for addr, fd := range m.adminFds {
+		if !wantAdmin[addr] {
+			unix.Close(fd)
+			delete(m.adminFds, addr)
+		}
+	}
+}
+
+// parseG6Fds reads G6's "N|fd|fd|...|".
+func parseG6Fds(v string) ([]int, error) {
+	parts := strings.Split(strings.TrimSuffix(v, "|"), "|")
+	n, err := strconv.Atoi(parts[0])
+	if err != nil || n != len(parts)-1 {
+		return nil, fmt.Errorf("master: %s=%q: want \"N|fd|...|\" with N fds", envG6, v)
+	}
+	var fds []int
+	for _, p := range parts[1:] {
+		fd, err := strconv.Atoi(p)
+		if err != nil || fd < 3 {
+			return nil, fmt.Errorf("master: %s=%q: bad fd %q", envG6, v, p)
+		}
+		fds = append(fds, fd)
+	}
+	return fds, nil
+}
+
+// reclaimParentCounters frees the counters of the previous master's workers
+// once that master is gone (it released them as its workers exited; if it
+// died, this cleans up after it).
+func (m *Master) reclaimParentCounters() {
+	if m.parent == 0 || unix.Kill(m.parent, 0) != unix.ESRCH {
+		return
+	}
+	for _, c := range m.parentCounters {
+		m.freeCounter(c)
+	}
+	m.parentCounters, m.parent = nil, 0
+}

@@ -20,6 +20,7 @@ type generation struct {
 	nWork    int
 	workers  []*workerProc // by slot
 	backoff  []time.Duration
+	deaths   [][]time.Time
 	restarts []int
 	draining bool
 }
@@ -50,6 +51,7 @@ func (m *Master) newGeneration(cfg *conf.Config) (*generation, []string, error) 
 	}
 	g.workers = make([]*workerProc, g.nWork)
 	g.backoff = make([]time.Duration, g.nWork)
+	g.deaths = make([][]time.Time, g.nWork)
 	g.restarts = make([]int, g.nWork)
 	return g, bound, nil
 }

@@ -70,12 +70,18 @@ type Master struct {
 
 // Run starts the master and serves until stopped; it returns the exit code.
 func Run(opts Options) int {
+	// Signals are caught before anything else: once the pid file exists (or
+	// an upgrading parent hears "ready"), a USR2 or HUP must not be lost.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP,
+		syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
 	m, err := start(opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "g6:", err)
 		return 1
 	}
-	return m.loop()
+	return m.loop(sigs)
 }
 
 // loadConfig reads the config and applies the command-line overrides.
@@ -176,11 +182,7 @@ func (m *Master) closeSockets() {
 }
 
 // loop handles signals and worker events until the master stops.
-func (m *Master) loop() int {
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP,
-		syscall.SIGUSR1, syscall.SIGUSR2)
-	defer signal.Stop(sigs)
+func (m *Master) loop(sigs <-chan os.Signal) int {
 	for {
 		select {
 		case sig := <-sigs:

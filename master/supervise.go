@@ -34,9 +34,13 @@ func (m *Master) onExit(ev exitEvent) {
 		m.retireDrained()
 		return
 	}
+	// A worker that had served is replaced at once. One that died before
+	// reporting ready, or the fifth death of a slot within 10 s, is a crash
+	// loop: it waits 100 ms, doubling up to 5 s.
 	lived := time.Since(w.started)
+	g.deaths[w.slot] = append(recent(g.deaths[w.slot], 10*time.Second), time.Now())
 	delay := time.Duration(0)
-	if lived < time.Second {
+	if !w.ready || len(g.deaths[w.slot]) >= 5 {
 		delay = min(max(2*g.backoff[w.slot], 100*time.Millisecond), 5*time.Second)
 	}
 	g.backoff[w.slot] = delay
@@ -46,6 +50,17 @@ func (m *Master) onExit(ev exitEvent) {
 	m.log.Error("worker died; respawning", "slot", w.slot, "pid", w.pid,
 		"status", describeExit(ev.status), "lived", lived.Round(time.Millisecond), "delay", delay)
 	m.scheduleRespawn(respawnReq{g: g, slot: w.slot}, delay)
+}
+
+// recent drops the times older than d.
+func recent(ts []time.Time, d time.Duration) []time.Time {
+	out := ts[:0]
+	for _, t := range ts {
+		if time.Since(t) < d {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 func (m *Master) scheduleRespawn(r respawnReq, delay time.Duration) {

@@ -134,13 +134,16 @@ func WaitListening(t testing.TB, addr string) {
 	t.Fatalf("%s is not listening", addr)
 }
 
-// Master is a running `g6 master`.
+// Master is a running `g6 master`. Its output (and that of every process
+// it starts, including a master that replaces it by USR2) goes to a file, so
+// waiting for it does not wait for its successors.
 type Master struct {
-	Cmd    *exec.Cmd
-	Config string
-	log    *syncBuffer
-	done   chan struct{}
-	err    error
+	Cmd     *exec.Cmd
+	Config  string
+	PidFile string
+	logPath string
+	done    chan struct{}
+	err     error
 }
 
 // WriteConfig writes a config file into the test's temp dir.
@@ -157,15 +160,35 @@ func WriteConfig(t testing.TB, text string) string {
 // address in wait accepts connections.
 func StartMaster(t testing.TB, config string, args []string, wait ...string) *Master {
 	t.Helper()
-	m := &Master{Config: config, log: &syncBuffer{}, done: make(chan struct{})}
-	m.Cmd = exec.Command(Bin(t, "g6"), append([]string{"master", "-c", config}, args...)...)
-	m.Cmd.Stdout, m.Cmd.Stderr = m.log, m.log
+	return StartMasterBin(t, Bin(t, "g6"), config, args, wait...)
+}
+
+// StartMasterBin is StartMaster with a given g6 binary.
+func StartMasterBin(t testing.TB, bin, config string, args []string, wait ...string) *Master {
+	t.Helper()
+	dir := t.TempDir()
+	m := &Master{Config: config, done: make(chan struct{}),
+		PidFile: filepath.Join(dir, "g6.pid"), logPath: filepath.Join(dir, "g6.log")}
+	out, err := os.Create(m.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	m.Cmd = exec.Command(bin, append([]string{"master", "-c", config, "--pid-file", m.PidFile}, args...)...)
+	m.Cmd.Stdout, m.Cmd.Stderr = out, out
 	m.Cmd.Env = append(os.Environ(), "GORACE=halt_on_error=1 atexit_sleep_ms=0")
 	if err := m.Cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	go waitProcess(m)
 	t.Cleanup(func() {
+		// A master started by USR2 is not our child: stop it by its pid file.
+		if pid := m.Pid(); pid != 0 && pid != m.Cmd.Process.Pid {
+			syscall.Kill(pid, syscall.SIGINT)
+			for i := 0; i < 250 && syscall.Kill(pid, 0) == nil; i++ {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
 		m.Cmd.Process.Signal(syscall.SIGINT)
 		select {
 		case <-m.done:
@@ -233,7 +256,33 @@ func (m *Master) Exited() bool {
 }
 
 // Log returns what the master (and its workers) logged so far.
-func (m *Master) Log() string { return m.log.String() }
+func (m *Master) Log() string {
+	b, _ := os.ReadFile(m.logPath)
+	return string(b)
+}
+
+// Pid is the pid in the master's pid file (the current master after
+// upgrades), 0 if there is none.
+func (m *Master) Pid() int {
+	b, err := os.ReadFile(m.PidFile)
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+// WaitCount waits until text occurs at least n times in the log.
+func (m *Master) WaitCount(t testing.TB, text string, n int, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for strings.Count(m.Log(), text) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("log has %q %d times, want %d:\n%s", text, strings.Count(m.Log(), text), n, m.Log())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
 
 // Workers returns the pids of the master's live worker processes.
 func (m *Master) Workers(t testing.TB) []int {
@@ -293,21 +342,4 @@ func Greeting(addr string) (string, error) {
 	c.SetDeadline(time.Now().Add(3 * time.Second))
 	line, err := bufio.NewReader(c).ReadString('\n')
 	return strings.TrimSpace(line), err
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -290,4 +290,3 @@ func (m *Master) broadcast(typ string, body any) {
 		}
 	}
 }
-

@@ -39,6 +39,7 @@ fuzz:
 	$(GO) test ./conf -run '^$$' -fuzz '^FuzzParseTOML$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./conf -run '^$$' -fuzz '^FuzzGlob$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./admin -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./conf -run '^$$' -fuzz '^FuzzParseLegacy$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf $(BIN)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 
@@ -78,6 +79,9 @@ func cmdCheck(args []string) int {
 		printConfErr(os.Stderr, err)
 		return 1
 	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(os.Stderr, w)
+	}
 	fmt.Printf("%s: ok (%d rules)\n", *path, len(cfg.Rules))
 	return 0
 }
@@ -94,8 +98,39 @@ func printConfErr(w io.Writer, err error) {
 }
 
 func cmdConvert(args []string) int {
-	fmt.Fprintln(os.Stderr, "g6 convert: not available yet")
-	return 1
+	fs := newFlags("convert")
+	out := fs.String("o", "", "write the TOML here (default stdout)")
+	if fs.Parse(args) != nil {
+		return 1
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(os.Stderr, "usage: g6 convert [-o OUT] G6.conf")
+		return 1
+	}
+	path := fs.Arg(0)
+	src, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "g6 convert:", err)
+		return 1
+	}
+	cfg, err := conf.ParseLegacy(path, src)
+	if err != nil {
+		printConfErr(os.Stderr, err)
+		return 1
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(os.Stderr, w)
+	}
+	text := cfg.TOML(filepath.Base(path))
+	if *out == "" {
+		os.Stdout.Write(text)
+		return 0
+	}
+	if err := os.WriteFile(*out, text, 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "g6 convert:", err)
+		return 1
+	}
+	return 0
 }
 
 func cmdVersion([]string) int {

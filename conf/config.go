@@ -25,10 +25,11 @@ const (
 
 // Config is a fully resolved configuration: every value is the effective one.
 type Config struct {
-	File   string
-	Global Global
-	Admin  *Admin `json:",omitempty"`
-	Rules  []Rule
+	File     string
+	Global   Global
+	Admin    *Admin `json:",omitempty"`
+	Rules    []Rule
+	Warnings []string `json:",omitempty"` // legacy constructs G6 took silently
 }
 
 // Global holds process-wide settings and the defaults that rules inherit.
@@ -81,21 +82,4 @@ type Server struct {
 	MaxConnections int64    // 0 = unlimited
 	Heartbeat      Duration // 0 = no heartbeat; >0 starts down until a report
 	Weight         int
-}
-
-// ListenAddresses returns every listen address of the config, admin first,
-// in file order. Workers and the master index listening sockets by it.
-func (c *Config) ListenAddresses() []string {
-	var out []string
-	if c.Admin != nil {
-		for _, l := range c.Admin.Listen {
-			out = append(out, l.Address)
-		}
-	}
-	for _, r := range c.Rules {
-		for _, l := range r.Listen {
-			out = append(out, l.Address)
-		}
-	}
-	return out
 }

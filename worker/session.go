@@ -25,6 +25,7 @@ type endpoint struct {
 	canWrite bool
 	rdEOF    bool
 	wrShut   bool
+	hup      bool // a hang-up was reported: read until EOF
 	pend     []byte
 	off      int
 	bytes    int64 // read from this socket
@@ -136,6 +137,7 @@ func (w *Worker) serverFailed(s *session, srv *server, err error) {
 func (w *Worker) onConnectEvent(s *session, ev uint32) {
 	soerr, err := unix.GetsockoptInt(s.b.fd, unix.SOL_SOCKET, unix.SO_ERROR)
 	if err == nil && soerr == 0 && ev&evBad == 0 {
+		s.b.hup = ev&unix.EPOLLRDHUP != 0
 		w.established(s)
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"unicode"
 )
 
 // MaxWorkers bounds the worker count (and the per-worker slices of the
@@ -48,6 +49,9 @@ func validate(cfg *Config, line lineFunc, errs *ErrorList) {
 	if a := cfg.Admin; a != nil {
 		owner := fmt.Sprintf("admin %q", a.ID)
 		ids[a.ID] = a.Line
+		if strings.ContainsAny(a.ID, " |") || strings.IndexFunc(a.ID, notPrintable) >= 0 {
+			errs.add(file, a.Line, "%s: id must be printable text without blanks or '|'", owner)
+		}
 		if len(a.Listen) == 0 {
 			errs.add(file, a.Line, "%s: no listen address", owner)
 		}
@@ -62,8 +66,8 @@ func validate(cfg *Config, line lineFunc, errs *ErrorList) {
 		case r.ID == "":
 			owner = fmt.Sprintf("rule #%d", i+1)
 			errs.add(file, r.Line, "%s: missing id", owner)
-		case strings.ContainsAny(r.ID, " \t\r\n|"):
-			errs.add(file, line("rule", i, "id"), "%s: id must not contain blanks or '|'", owner)
+		case strings.ContainsAny(r.ID, " |") || strings.IndexFunc(r.ID, notPrintable) >= 0:
+			errs.add(file, line("rule", i, "id"), "rule %q: id must be printable text without blanks or '|'", r.ID)
 		}
 		if prev, dup := ids[r.ID]; dup && r.ID != "" {
 			errs.add(file, line("rule", i, "id"), "%s: duplicate rule id (first at line %d)", owner, prev)
@@ -99,6 +103,8 @@ func validate(cfg *Config, line lineFunc, errs *ErrorList) {
 		}
 	}
 }
+
+func notPrintable(r rune) bool { return !unicode.IsPrint(r) }
 
 func sortErrors(errs ErrorList) {
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// results[target][metric] holds one value per round (NaN-free: a failed
+// measurement aborts the run).
+type results struct {
+	values  map[string]map[string][]float64
+	started time.Time
+	elapsed time.Duration
+	notes   []string
+}
+
+func (r *results) add(target, metric string, v float64) {
+	if r.values[target] == nil {
+		r.values[target] = map[string][]float64{}
+	}
+	r.values[target][metric] = append(r.values[target][metric], v)
+}
+
+var workloads = []string{"short", "keepalive", "bulk1", "bulk4", "idle", "latency"}
+
+func run(o *options) (*results, error) {
+	dir, err := os.MkdirTemp("", "g6-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	b, err := startBackends(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer b.stop()
+	res := &results{values: map[string]map[string][]float64{}, started: time.Now()}
+	for round := 0; round < o.rounds; round++ {
+		order := append(targetKinds[round%len(targetKinds):], targetKinds[:round%len(targetKinds)]...)
+		for _, w := range workloads {
+			if o.only != "" && !strings.Contains(","+o.only+",", ","+w+",") {
+				continue
+			}
+			for _, kind := range order {
+				if w == "idle" && kind == "direct" {
+					continue
+				}
+				fmt.Fprintf(os.Stderr, "round %d/%d: %-9s %-8s ", round+1, o.rounds, w, kind)
+				if err := measure(o, dir, b, kind, w, res); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	res.elapsed = time.Since(res.started)
+	return res, nil
+}
+
+// measure starts a fresh target, checks it, runs one workload, stops it.
+func measure(o *options, dir string, b *backends, kind, w string, res *results) error {
+	t, err := startTarget(kind, o, dir, b)
+	if err != nil {
+		return err
+	}
+	defer t.stop()
+	if err := preflight(t); err != nil {
+		return err
+	}
+	var cpu0 int64
+	if t.proc != nil {
+		cpu0 = t.proc.cpuTicks()
+	}
+	start := time.Now()
+	switch w {
+	case "short", "keepalive":
+		conns, closeConn := 100, false
+		if w == "short" {
+			conns, closeConn = 50, true
+		}
+		r, err := runWrk(t.web, conns, o.duration, closeConn)
+		if err != nil {
+			return err
+		}
+		res.add(kind, w+"_rps", r.rps)
+		res.add(kind, w+"_p50_ms", ms(r.p50))
+		res.add(kind, w+"_p99_ms", ms(r.p99))
+		if r.errors > 0 {
+			res.notes = append(res.notes, fmt.Sprintf("%s %s: wrk reported %d socket errors", kind, w, r.errors))
+		}
+		fmt.Fprintf(os.Stderr, "%9.0f req/s p50 %v p99 %v", r.rps, r.p50, r.p99)
+	case "bulk1", "bulk4":
+		n := 1
+		if w == "bulk4" {
+			n = 4
+		}
+		g, err := runIperf(t.bulk, n, o.duration)
+		if err != nil {
+			return err
+		}
+		res.add(kind, w+"_gbps", g)
+		fmt.Fprintf(os.Stderr, "%6.1f Gbit/s", g)
+	case "idle":
+		r, err := runIdle(t, o.idle)
+		if err != nil {
+			return err
+		}
+		per := float64(r.rssAfter-r.rssBefore) / float64(r.n)
+		res.add(kind, "idle_kib_per_conn", per)
+		res.add(kind, "idle_rss_mib", float64(r.rssAfter)/1024)
+		if r.answered != r.n {
+			res.notes = append(res.notes, fmt.Sprintf("%s idle: %d of %d held connections answered", kind, r.answered, r.n))
+		}
+		fmt.Fprintf(os.Stderr, "%5.1f KiB/conn (RSS %.0f MiB), %d/%d answered", per, float64(r.rssAfter)/1024, r.answered, r.n)
+	case "latency":
+		p50, p99, err := runLatency(t.web, o.rate, o.duration/2)
+		if err != nil {
+			return err
+		}
+		res.add(kind, "latency_p50_ms", ms(p50))
+		res.add(kind, "latency_p99_ms", ms(p99))
+		fmt.Fprintf(os.Stderr, "p50 %v p99 %v at %d req/s", p50, p99, o.rate)
+	}
+	if t.proc != nil && (w == "short" || w == "keepalive") {
+		pct := float64(t.proc.cpuTicks()-cpu0) / 100 / time.Since(start).Seconds() * 100
+		res.add(kind, w+"_cpu_pct", pct)
+		fmt.Fprintf(os.Stderr, "  proxy CPU %.0f%%", pct)
+	}
+	fmt.Fprintln(os.Stderr)
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }

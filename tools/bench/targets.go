@@ -1,0 +1,194 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// backends are shared by every target: one nginx worker answering a 7-byte
+// body on three ports (each port a different body, to see the spread) and
+// one iperf3 server.
+type backends struct {
+	web   []string
+	bulk  string
+	procs []*proc
+}
+
+func startBackends(dir string) (*backends, error) {
+	b := &backends{bulk: fmt.Sprintf("127.0.0.1:%d", freePort())}
+	var servers strings.Builder
+	for i := 1; i <= 3; i++ {
+		addr := fmt.Sprintf("127.0.0.1:%d", freePort())
+		b.web = append(b.web, addr)
+		fmt.Fprintf(&servers, "  server { listen %s backlog=4096; location / { return 200 \"back-%d\\n\"; } }\n", addr, i)
+	}
+	conf := fmt.Sprintf(`worker_processes 1;
+worker_rlimit_nofile 20000;
+pid %s/backend-nginx.pid;
+error_log %s/backend-nginx.err warn;
+events { worker_connections 20000; }
+http {
+  access_log off;
+  default_type text/plain;
+  keepalive_timeout 600s;
+  keepalive_requests 10000000;
+%s}
+`, dir, dir, servers.String())
+	path := filepath.Join(dir, "backend-nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	ng, err := start(dir, "backend-nginx", 0, "nginx", "-c", path, "-g", "daemon off;")
+	if err != nil {
+		return nil, err
+	}
+	b.procs = append(b.procs, ng)
+	port := strings.TrimPrefix(b.bulk, "127.0.0.1:")
+	ip, err := start(dir, "backend-iperf3", 0, "iperf3", "-s", "-B", "127.0.0.1", "-p", port)
+	if err != nil {
+		b.stop()
+		return nil, err
+	}
+	b.procs = append(b.procs, ip)
+	for _, a := range append(b.web, b.bulk) {
+		if err := waitPort(a, 5e9); err != nil {
+			b.stop()
+			return nil, fmt.Errorf("backend: %w (%s)", err, ng.logText())
+		}
+	}
+	return b, nil
+}
+
+func (b *backends) stop() {
+	for _, p := range b.procs {
+		p.stop()
+	}
+}
+
+// target is one thing under test: web and bulk are the addresses the load
+// goes to; proc is nil for direct.
+type target struct {
+	name string
+	web  string
+	bulk string
+	proc *proc
+}
+
+// targetKinds in report order.
+var targetKinds = []string{"direct", "haproxy", "nginx", "g6"}
+
+// startTarget starts a fresh instance of one target on cpu0.
+func startTarget(kind string, o *options, dir string, b *backends) (*target, error) {
+	t := &target{name: kind}
+	if kind == "direct" {
+		t.web, t.bulk = b.web[0], b.bulk
+		return t, nil
+	}
+	t.web = fmt.Sprintf("127.0.0.1:%d", freePort())
+	t.bulk = fmt.Sprintf("127.0.0.1:%d", freePort())
+	path := filepath.Join(dir, kind+".conf")
+	var args []string
+	var conf string
+	switch kind {
+	case "haproxy":
+		conf = haproxyConf(o, t, b)
+		args = []string{"haproxy", "-db", "-f", path}
+	case "nginx":
+		conf = nginxStreamConf(o, dir, t, b)
+		args = []string{"nginx", "-c", path, "-g", "daemon off;"}
+	case "g6":
+		conf = g6Conf(o, t, b)
+		path = filepath.Join(dir, "g6.toml")
+		args = []string{o.g6, "master", "-c", path, "-w", fmt.Sprint(o.workers)}
+	}
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	p, err := start(dir, kind, 0, args...)
+	if err != nil {
+		return nil, err
+	}
+	t.proc = p
+	for _, a := range []string{t.web, t.bulk} {
+		if err := waitPort(a, 10e9); err != nil {
+			p.stop()
+			return nil, fmt.Errorf("%s: %w\n%s", kind, err, p.logText())
+		}
+	}
+	return t, nil
+}
+
+func (t *target) stop() { t.proc.stop() }
+
+func haproxyConf(o *options, t *target, b *backends) string {
+	var s strings.Builder
+	fmt.Fprintf(&s, `global
+  nbthread %d
+  maxconn 9800
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 600s
+  timeout server 600s
+frontend web
+  bind %s backlog 4096
+  default_backend web
+backend web
+  balance roundrobin
+`, o.workers, t.web)
+	for i, a := range b.web {
+		fmt.Fprintf(&s, "  server s%d %s\n", i+1, a)
+	}
+	fmt.Fprintf(&s, "frontend bulk\n  bind %s backlog 4096\n  default_backend bulk\nbackend bulk\n  server b %s\n", t.bulk, b.bulk)
+	return s.String()
+}
+
+func nginxStreamConf(o *options, dir string, t *target, b *backends) string {
+	var ups strings.Builder
+	for _, a := range b.web {
+		fmt.Fprintf(&ups, "    server %s;\n", a)
+	}
+	return fmt.Sprintf(`load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+worker_processes %d;
+worker_rlimit_nofile 20000;
+pid %s/nginx-proxy.pid;
+error_log %s/nginx-proxy.err warn;
+events { worker_connections 20000; }
+stream {
+  upstream web {
+%s  }
+  upstream bulk { server %s; }
+  server { listen %s backlog=4096; proxy_pass web; proxy_connect_timeout 5s; proxy_timeout 600s; }
+  server { listen %s backlog=4096; proxy_pass bulk; proxy_connect_timeout 5s; proxy_timeout 600s; }
+}
+`, o.workers, dir, dir, ups.String(), b.bulk, t.web, t.bulk)
+}
+
+func g6Conf(o *options, t *target, b *backends) string {
+	q := make([]string, len(b.web))
+	for i, a := range b.web {
+		q[i] = fmt.Sprintf("%q", a)
+	}
+	return fmt.Sprintf(`[global]
+workers = %d
+connect_timeout = "5s"
+backlog = 4096
+log_level = "warn"
+
+[[rule]]
+id = "web"
+algorithm = "RR"
+clients = ["*:*"]
+listen = [{ address = %q, timeout = "10m" }]
+servers = [%s]
+
+[[rule]]
+id = "bulk"
+algorithm = "RR"
+clients = ["*:*"]
+listen = [{ address = %q, timeout = "10m" }]
+servers = [%q]
+`, o.workers, t.web, strings.Join(q, ", "), t.bulk, b.bulk)
+}

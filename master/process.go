@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -52,7 +53,7 @@ func (m *Master) spawn(g *generation, slot, counter int, listeners []int, setup 
 		files = append(files, uintptr(fd))
 	}
 	pid, err := syscall.ForkExec("/proc/self/exe", []string{m.exe, "worker"}, &syscall.ProcAttr{
-		Env:   os.Environ(),
+		Env:   workerEnv(),
 		Files: files,
 	})
 	unix.Close(wfd)
@@ -162,6 +163,19 @@ func (m *Master) send(w *workerProc, typ string, body any) {
 	if err := w.write(typ, 0, body); err != nil {
 		m.log.Debug("message to worker failed", "slot", w.slot, "type", typ, "err", err)
 	}
+}
+
+// workerEnv is the master's environment plus asyncpreemptoff: the worker's
+// one goroutine calls functions constantly (cooperative preemption points),
+// so the preemption signals sysmon would send every 10 ms are pure cost.
+func workerEnv() []string {
+	env := os.Environ()
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "GODEBUG=") {
+			return env
+		}
+	}
+	return append(env, "GODEBUG=asyncpreemptoff=1")
 }
 
 func killProcess(pid int) { syscall.Kill(pid, syscall.SIGKILL) }

@@ -22,22 +22,6 @@ type listener struct {
 	timeout int64 // idle timeout in ns, 0 = none
 }
 
-// accept4 without x/sys/unix's Sockaddr allocation.
-func accept4(fd int, rsa *unix.RawSockaddrAny) (int, error) {
-	l := uint32(unix.SizeofSockaddrAny)
-	for {
-		nfd, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(rsa)),
-			uintptr(unsafe.Pointer(&l)), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
-		switch e {
-		case 0:
-			return int(nfd), nil
-		case unix.EINTR, unix.ECONNABORTED:
-			continue
-		}
-		return -1, e
-	}
-}
-
 func peerAddr(rsa *unix.RawSockaddrAny) netip.AddrPort {
 	switch rsa.Addr.Family {
 	case unix.AF_INET:
@@ -54,10 +38,10 @@ func ntohs(p uint16) uint16 { return p>>8 | p<<8 }
 
 func (w *Worker) onAccept(ln *listener) {
 	for i := 0; i < acceptBatch && !w.draining; i++ {
-		fd, err := accept4(ln.fd, &w.rsa)
-		if err != nil {
-			if err != unix.EAGAIN {
-				w.log.Warn("accept failed", "listen", ln.addr, "err", err)
+		fd, e := accept4(ln.fd, &w.rsa)
+		if e != 0 {
+			if e != unix.EAGAIN {
+				w.log.Warn("accept failed", "listen", ln.addr, "err", e)
 			}
 			return
 		}
@@ -72,7 +56,7 @@ func (w *Worker) admit(ln *listener, fd int, peer netip.AddrPort) {
 	client := ln.rule.match(ip, port)
 	if client == nil {
 		w.log.Debug("refused: client matches no pattern", "rule", ln.rule.id, "client", peer)
-		unix.Close(fd)
+		sysClose(fd)
 		return
 	}
 	ip16 := peer.Addr().As16()
@@ -80,18 +64,18 @@ func (w *Worker) admit(ln *listener, fd int, peer netip.AddrPort) {
 		if reason := w.region.Admit(client.slot, ip16, w.counter, &client.limits); reason != shared.RefuseNone {
 			w.log.Debug("refused: client limit", "rule", ln.rule.id, "client", peer,
 				"pattern", client.pattern.Text, "limit", reason)
-			unix.Close(fd)
+			sysClose(fd)
 			return
 		}
 	}
-	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	sysSetInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	s := w.newSession()
 	s.rule, s.ln, s.peer, s.client, s.ip16 = ln.rule, ln, peer, client, ip16
 	s.c.fd = fd
 	s.c.canWrite = true // a new socket has room; EAGAIN corrects it
 	if err := w.poll.add(fd, evRead|evWrite|evEdge); err != nil {
 		w.log.Warn("epoll add client", "err", err)
-		unix.Close(fd)
+		sysClose(fd)
 		w.recycle(s)
 		return
 	}

@@ -24,11 +24,11 @@ func (w *Worker) onControl(ev uint32) {
 		w.flushControl()
 	}
 	for {
-		n, err := read(c.fd, c.buf)
-		if err == unix.EAGAIN {
+		n, e := sysRead(c.fd, c.buf)
+		if e == unix.EAGAIN {
 			break
 		}
-		if err != nil || n == 0 {
+		if e != 0 || n == 0 {
 			// The master is gone: stop taking connections, finish what we
 			// have, then exit (no orphan serving forever, G6 B28).
 			w.log.Warn("master channel closed; draining")
@@ -93,8 +93,8 @@ func (w *Worker) sendControl(m ipc.Message) {
 func (w *Worker) flushControl() {
 	c := &w.ctrl
 	for len(c.out) > 0 {
-		n, err := write(c.fd, c.out)
-		if err != nil {
+		n, e := sysWrite(c.fd, c.out)
+		if e != 0 {
 			return // EAGAIN: EPOLLOUT brings us back; other errors: onControl sees EOF
 		}
 		c.out = c.out[n:]

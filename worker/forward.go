@@ -66,11 +66,11 @@ func (w *Worker) move(s *session, src, dst *endpoint) bool {
 		}
 	}
 	for src.canRead && !src.rdEOF && dst.pend == nil {
-		n, err := read(src.fd, w.scratch)
+		n, e := sysRead(src.fd, w.scratch)
 		switch {
-		case err == unix.EAGAIN:
+		case e == unix.EAGAIN:
 			src.canRead = false
-		case err != nil:
+		case e != 0:
 			return false
 		case n == 0:
 			src.rdEOF = true
@@ -92,7 +92,7 @@ func (w *Worker) move(s *session, src, dst *endpoint) bool {
 	}
 	if src.rdEOF && dst.pend == nil && !dst.wrShut {
 		dst.wrShut = true
-		if err := unix.Shutdown(dst.fd, unix.SHUT_WR); err != nil && err != unix.ENOTCONN {
+		if e := sysShutdownWrite(dst.fd); e != 0 && e != unix.ENOTCONN {
 			return false
 		}
 	}
@@ -118,10 +118,10 @@ func (w *Worker) timing(s *session, src *endpoint) {
 func (w *Worker) send(dst *endpoint, b []byte) bool {
 	m := 0
 	if dst.canWrite {
-		n, err := write(dst.fd, b)
+		n, e := sysWrite(dst.fd, b)
 		switch {
-		case err == unix.EAGAIN:
-		case err != nil:
+		case e == unix.EAGAIN:
+		case e != 0:
 			return false
 		default:
 			m = n
@@ -138,36 +138,18 @@ func (w *Worker) send(dst *endpoint, b []byte) bool {
 // flush writes dst.pend; it stays non-nil while bytes remain.
 func (w *Worker) flush(dst *endpoint) error {
 	for dst.off < len(dst.pend) {
-		n, err := write(dst.fd, dst.pend[dst.off:])
-		if err == unix.EAGAIN {
+		n, e := sysWrite(dst.fd, dst.pend[dst.off:])
+		if e == unix.EAGAIN {
 			dst.canWrite = false
 			return nil
 		}
-		if err != nil {
-			return err
+		if e != 0 {
+			return e
 		}
 		dst.off += n
 	}
 	w.putBuf(dst)
 	return nil
-}
-
-func read(fd int, b []byte) (int, error) {
-	for {
-		n, err := unix.Read(fd, b)
-		if err != unix.EINTR {
-			return n, err
-		}
-	}
-}
-
-func write(fd int, b []byte) (int, error) {
-	for {
-		n, err := unix.Write(fd, b)
-		if err != unix.EINTR {
-			return n, err
-		}
-	}
 }
 
 // bufSize is the scratch and pending buffer size.

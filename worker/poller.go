@@ -29,11 +29,17 @@ func newPoller(size int) (*poller, error) {
 
 func (p *poller) add(fd int, events uint32) error {
 	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
-	return retry(func() error { return unix.EpollCtl(p.fd, unix.EPOLL_CTL_ADD, fd, &ev) })
+	if e := sysEpollCtl(p.fd, unix.EPOLL_CTL_ADD, fd, &ev); e != 0 {
+		return e
+	}
+	return nil
 }
 
 func (p *poller) del(fd int) error {
-	return retry(func() error { return unix.EpollCtl(p.fd, unix.EPOLL_CTL_DEL, fd, nil) })
+	if e := sysEpollCtl(p.fd, unix.EPOLL_CTL_DEL, fd, &unix.EpollEvent{}); e != 0 {
+		return e
+	}
+	return nil
 }
 
 // wait returns ready events; an interrupted wait returns none.
@@ -46,12 +52,4 @@ func (p *poller) wait(msec int) ([]unix.EpollEvent, error) {
 		return nil, fmt.Errorf("worker: epoll_wait: %w", err)
 	}
 	return p.events[:n], nil
-}
-
-func retry(f func() error) error {
-	for {
-		if err := f(); err != unix.EINTR {
-			return err
-		}
-	}
 }

@@ -25,7 +25,8 @@ type server struct {
 	addr      netip.AddrPort
 	text      string
 	family    int
-	sa        unix.Sockaddr
+	rsa       unix.RawSockaddrAny
+	rsaLen    uint32
 	slot      *shared.ServerSlot
 	maxConns  int64
 	heartbeat bool
@@ -74,8 +75,10 @@ func buildRule(cr *conf.Rule, region *shared.Region, ruleSlot int, serverSlots, 
 		if err != nil {
 			return nil, fmt.Errorf("worker: rule %q: %w", cr.ID, err)
 		}
+		ip := ap.Addr().AsSlice()
+		rsa, rsaLen := rawSockaddr(family(ap), ip, ap.Port())
 		r.servers = append(r.servers, &server{
-			addr: ap, text: cs.Address, family: family(ap), sa: sockaddr(ap),
+			addr: ap, text: cs.Address, family: family(ap), rsa: rsa, rsaLen: rsaLen,
 			slot: region.Server(serverSlots[i]), maxConns: cs.MaxConnections,
 			heartbeat: cs.Heartbeat > 0, weight: max(cs.Weight, 1), key: balance.KeyOf(ap.String()),
 		})
@@ -96,12 +99,6 @@ func family(ap netip.AddrPort) int {
 	return unix.AF_INET6
 }
 
-func sockaddr(ap netip.AddrPort) unix.Sockaddr {
-	if ap.Addr().Is4() {
-		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
-	}
-	return &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
-}
 
 // match returns the first client entry matching the peer, or nil.
 func (r *rule) match(ip, port []byte) *client {

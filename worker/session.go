@@ -94,23 +94,22 @@ func (w *Worker) connectNext(s *session) {
 		if !srv.slot.Usable(w.now, srv.heartbeat) || !srv.slot.TryAcquire(w.counter, srv.maxConns) {
 			continue // isolated, or full: a full server is skipped, not punished
 		}
-		fd, err := unix.Socket(srv.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
+		fd, e := sysSocket(srv.family)
+		if e != 0 {
 			srv.slot.Release(w.counter)
-			w.log.Warn("socket failed", "rule", r.id, "err", err)
+			w.log.Warn("socket failed", "rule", r.id, "err", e)
 			w.end(s)
 			return
 		}
-		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		err = retry(func() error { return unix.Connect(fd, srv.sa) })
-		if err != nil && err != unix.EINPROGRESS {
-			unix.Close(fd)
+		sysSetInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		if e := sysConnect(fd, &srv.rsa, srv.rsaLen); e != 0 && e != unix.EINPROGRESS {
+			sysClose(fd)
 			srv.slot.Release(w.counter)
-			w.serverFailed(s, srv, err)
+			w.serverFailed(s, srv, e)
 			continue
 		}
 		if err := w.poll.add(fd, evRead|evWrite|evEdge); err != nil {
-			unix.Close(fd)
+			sysClose(fd)
 			srv.slot.Release(w.counter)
 			w.log.Warn("epoll add server", "err", err)
 			w.end(s)
@@ -135,16 +134,17 @@ func (w *Worker) serverFailed(s *session, srv *server, err error) {
 
 // onConnectEvent handles readiness of a server socket still connecting.
 func (w *Worker) onConnectEvent(s *session, ev uint32) {
-	soerr, err := unix.GetsockoptInt(s.b.fd, unix.SOL_SOCKET, unix.SO_ERROR)
-	if err == nil && soerr == 0 && ev&evBad == 0 {
+	soerr, e := sysSoError(s.b.fd)
+	if e == 0 && soerr == 0 && ev&evBad == 0 {
 		s.b.hup = ev&unix.EPOLLRDHUP != 0
 		w.established(s)
 		return
 	}
-	if err == nil {
+	var err error = e
+	switch {
+	case e == 0 && soerr != 0:
 		err = unix.Errno(soerr)
-	}
-	if err == unix.Errno(0) {
+	case e == 0:
 		err = unix.ECONNREFUSED
 	}
 	w.abandonServer(s)

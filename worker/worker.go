@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"time"
 
 	"g6/ipc"
@@ -76,6 +77,13 @@ func Main() int {
 	if err != nil {
 		log.Error("worker start", "err", err)
 		return 1
+	}
+	if path := os.Getenv("G6_CPUPROFILE"); path != "" {
+		// For profiling the data path: one profile per worker process.
+		if f, err := os.Create(fmt.Sprintf("%s.%d", path, os.Getpid())); err == nil {
+			pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
 	}
 	if err := w.Run(); err != nil {
 		w.log.Error("worker loop", "err", err)
@@ -286,7 +294,7 @@ func (w *Worker) expire() {
 // reap closes the fds and recycles the sessions that ended in this batch.
 func (w *Worker) reap() {
 	for _, fd := range w.closing {
-		unix.Close(fd) // closing removes it from the epoll set
+		sysClose(fd) // closing removes it from the epoll set
 	}
 	w.closing = w.closing[:0]
 	for _, s := range w.ended {
@@ -305,7 +313,7 @@ func (w *Worker) startDrain(timeout int64) {
 	w.drainUntil = w.now + timeout
 	for _, ln := range w.listeners {
 		w.fds[ln.fd] = fdEntry{}
-		unix.Close(ln.fd)
+		sysClose(ln.fd)
 	}
 	w.listeners = nil
 	w.log.Info("draining", "sessions", len(w.live), "deadline", time.Duration(timeout))

@@ -47,13 +47,22 @@ func (w *Worker) pump(s *session) {
 		w.end(s)
 		return
 	}
-	if s.c.rdEOF && s.b.rdEOF && s.c.pend == nil && s.b.pend == nil {
+	if s.c.rdEOF && s.b.rdEOF && s.c.pend == nil && s.b.pend == nil && empty(s.c.pipe) && empty(s.b.pipe) {
 		w.end(s)
 	}
 }
 
+func empty(p *pipe) bool { return p == nil || p.n == 0
+}
+
 // move copies src → dst; false means the session failed.
 func (w *Worker) move(s *session, src, dst *endpoint) bool {
+	if dst.pipe == nil && dst.pend == nil && src.bytes >= spliceAfter {
+		dst.pipe = w.getPipe() // a bulk stream from now on (nil: no pipe, keep copying)
+	}
+	if dst.pipe != nil {
+		return w.moveSplice(s, src, dst)
+	}
 	if dst.pend != nil {
 		if !dst.canWrite {
 			return true

@@ -28,6 +28,7 @@ type endpoint struct {
 	hup      bool // a hang-up was reported: read until EOF
 	pend     []byte
 	off      int
+	pipe     *pipe // pending bytes of a spliced direction
 	bytes    int64 // read from this socket
 }
 
@@ -205,6 +206,8 @@ func (w *Worker) end(s *session) {
 	}
 	w.putBuf(&s.c)
 	w.putBuf(&s.b)
+	w.putPipe(&s.c)
+	w.putPipe(&s.b)
 	w.deferClose(s.c.fd)
 	w.deferClose(s.b.fd)
 	s.state = stateClosed

@@ -51,6 +51,7 @@ type Worker struct {
 	closing []int
 	timers  timerHeap
 	bufs    [][]byte
+	pipes   []*pipe
 	scratch []byte
 
 	rsa      unix.RawSockaddrAny

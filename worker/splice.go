@@ -1,0 +1,122 @@
+package worker
+
+import (
+	"golang.org/x/sys/unix"
+)
+
+// Splice: once a direction has carried spliceAfter bytes it is a bulk
+// stream, and its bytes move socket → pipe → socket inside the kernel
+// instead of being copied through the scratch buffer. Small request/response
+// traffic never pays for a pipe. A pipe holds the destination's pending
+// bytes the way pend does for buffered directions; pipes are pooled, and a
+// pipe that still holds data when its session ends is closed, not pooled.
+
+const (
+	spliceAfter = 256 << 10
+	spliceChunk = 1 << 20
+	pipeSize    = 1 << 20
+	spliceFlags = unix.SPLICE_F_MOVE | unix.SPLICE_F_NONBLOCK
+)
+
+type pipe struct {
+	r, w int
+	n    int // bytes in the pipe
+}
+
+func (w *Worker) getPipe() *pipe {
+	if n := len(w.pipes); n > 0 {
+		p := w.pipes[n-1]
+		w.pipes = w.pipes[:n-1]
+		return p
+	}
+	var fds [2]int
+	if unix.Pipe2(fds[:], unix.O_NONBLOCK|unix.O_CLOEXEC) != nil {
+		return nil
+	}
+	unix.FcntlInt(uintptr(fds[0]), unix.F_SETPIPE_SZ, pipeSize) // best effort
+	return &pipe{r: fds[0], w: fds[1]}
+}
+
+func (w *Worker) putPipe(ep *endpoint) {
+	p := ep.pipe
+	if p == nil {
+		return
+	}
+	ep.pipe = nil
+	if p.n == 0 && len(w.pipes) < 64 {
+		w.pipes = append(w.pipes, p)
+		return
+	}
+	sysClose(p.r)
+	sysClose(p.w)
+}
+
+func sysSplice(in, out, n int) (int, unix.Errno) {
+	for {
+		r, _, e := unix.RawSyscall6(unix.SYS_SPLICE, uintptr(in), 0, uintptr(out), 0, uintptr(n), spliceFlags)
+		if e != unix.EINTR {
+			return int(r), e
+		}
+	}
+}
+
+// moveSplice is move for a direction in splice mode.
+func (w *Worker) moveSplice(s *session, src, dst *endpoint) bool {
+	p := dst.pipe
+	if p.n > 0 {
+		if !dst.canWrite {
+			return true
+		}
+		if !w.drainPipe(dst) {
+			return false
+		}
+		if p.n > 0 {
+			return true
+		}
+	}
+	for src.canRead && !src.rdEOF && p.n == 0 {
+		n, e := sysSplice(src.fd, p.w, spliceChunk)
+		switch {
+		case e == unix.EAGAIN:
+			src.canRead = false
+		case e != 0:
+			return false
+		case n == 0:
+			src.rdEOF = true
+		default:
+			src.bytes += int64(n)
+			w.timing(s, src)
+			p.n = n
+			if n < spliceChunk && !src.hup {
+				src.canRead = false // drained, as in move
+			}
+			if dst.canWrite && !w.drainPipe(dst) {
+				return false
+			}
+		}
+	}
+	if src.rdEOF && p.n == 0 && !dst.wrShut {
+		dst.wrShut = true
+		if e := sysShutdownWrite(dst.fd); e != 0 && e != unix.ENOTCONN {
+			return false
+		}
+	}
+	return true
+}
+
+// drainPipe moves what the pipe holds into dst; false on a socket error.
+func (w *Worker) drainPipe(dst *endpoint) bool {
+	p := dst.pipe
+	for p.n > 0 {
+		n, e := sysSplice(p.r, dst.fd, p.n)
+		switch {
+		case e == unix.EAGAIN:
+			dst.canWrite = false
+			return true
+		case e != 0:
+			return false
+		}
+		p.n -= n
+	}
+	return true
+}

@@ -82,4 +82,5 @@ type Server struct {
 	MaxConnections int64    // 0 = unlimited
 	Heartbeat      Duration // 0 = no heartbeat; >0 starts down until a report
 	Weight         int
+	ProxyProtocol  string `json:",omitempty"` // "", "v1" or "v2": header sent before the client's bytes
 }

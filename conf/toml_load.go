@@ -111,7 +111,7 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 			Algorithm: r.Algorithm,
 			Clients:   resolveClients(g.clientProps, r.ClientDefaults, r.Clients),
 			Listen:    resolveListen(g.listenProps, r.ListenDefaults, r.Listen),
-			Servers:   resolveServers(r.ServerDefaults, r.Servers),
+			Servers:   resolveServers(r.ProxyProtocol, r.ServerDefaults, r.Servers),
 			Line:      loc.find("rule", i),
 		})
 	}
@@ -161,7 +161,7 @@ func resolveListen(global, list listenProps, entries []listenEntry) []Listen {
 	return out
 }
 
-func resolveServers(list serverProps, entries []serverEntry) []Server {
+func resolveServers(rule *string, list serverProps, entries []serverEntry) []Server {
 	out := make([]Server, 0, len(entries))
 	for _, e := range entries {
 		out = append(out, Server{
@@ -169,6 +169,7 @@ func resolveServers(list serverProps, entries []serverEntry) []Server {
 			MaxConnections: int64(pick(0, list.MaxConnections, e.MaxConnections)),
 			Heartbeat:      pick(0, list.Heartbeat, e.Heartbeat),
 			Weight:         int(pick(1, list.Weight, e.Weight)),
+			ProxyProtocol:  pick("", rule, list.ProxyProtocol, e.ProxyProtocol),
 		})
 	}
 	return out

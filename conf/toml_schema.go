@@ -36,6 +36,7 @@ type fileAdmin struct {
 type fileRule struct {
 	ID             string        `toml:"id"`
 	Algorithm      string        `toml:"algorithm"`
+	ProxyProtocol  *string       `toml:"proxy_protocol"`
 	ClientDefaults clientProps   `toml:"client_defaults"`
 	Clients        []clientEntry `toml:"clients"`
 	ListenDefaults listenProps   `toml:"listen_defaults"`
@@ -58,6 +59,7 @@ type serverProps struct {
 	MaxConnections *Count    `toml:"max_connections"`
 	Heartbeat      *Duration `toml:"heartbeat"`
 	Weight         *Count    `toml:"weight"`
+	ProxyProtocol  *string   `toml:"proxy_protocol"`
 }
 
 // clientEntry is "PATTERN" or { pattern = "PATTERN", max_connections = N, ... }.
@@ -90,6 +92,7 @@ func (e *listenEntry) UnmarshalTOML(v any) error {
 func (e *serverEntry) UnmarshalTOML(v any) error {
 	return decodeEntry(v, "address", &e.Address, map[string]any{
 		"max_connections": &e.MaxConnections, "heartbeat": &e.Heartbeat, "weight": &e.Weight,
+		"proxy_protocol": &e.ProxyProtocol,
 	})
 }
 
@@ -139,6 +142,12 @@ func decodeEntryKey(k string, val any, nameKey string, name *string, props map[s
 		if err := (*dst).UnmarshalTOML(val); err != nil {
 			return fmt.Errorf("%s: %w", k, err)
 		}
+	case **string:
+		str, ok := val.(string)
+		if !ok {
+			return fmt.Errorf("%s must be a string, not %T", k, val)
+		}
+		*dst = &str
 	default:
 		allowed := []string{nameKey}
 		for a := range props {

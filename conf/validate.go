@@ -97,6 +97,9 @@ func validate(cfg *Config, line lineFunc, errs *ErrorList) {
 				errs.add(file, line("rule", i, "servers", quoted(s.Address)), "%s: server %s is listed twice (use weight instead)", owner, s.Address)
 			}
 			seen[ap.String()] = true
+			if s.ProxyProtocol != "" && s.ProxyProtocol != "v1" && s.ProxyProtocol != "v2" {
+				errs.add(file, line("rule", i, "proxy_protocol"), "%s: server %s: proxy_protocol must be \"v1\" or \"v2\", not %q", owner, s.Address, s.ProxyProtocol)
+			}
 			if s.Weight < 1 || s.Weight > 1000 {
 				errs.add(file, line("rule", i, "servers", quoted(s.Address)), "%s: server %s: weight must be 1-1000", owner, s.Address)
 			}

@@ -94,6 +94,9 @@ func serverEntries(ss []Server) []string {
 		if s.Weight > 1 {
 			kv = append(kv, fmt.Sprintf("weight = %d", s.Weight))
 		}
+		if s.ProxyProtocol != "" {
+			kv = append(kv, fmt.Sprintf("proxy_protocol = %q", s.ProxyProtocol))
+		}
 		out = append(out, entry("address", s.Address, kv))
 	}
 	return out

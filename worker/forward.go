@@ -52,7 +52,8 @@ func (w *Worker) pump(s *session) {
 	}
 }
 
-func empty(p *pipe) bool { return p == nil || p.n == 0
+func empty(p *pipe) bool {
+	return p == nil || p.n == 0
 }
 
 // move copies src → dst; false means the session failed.

@@ -32,6 +32,7 @@ type server struct {
 	heartbeat bool
 	weight    int
 	key       uint64
+	proxy     string // PROXY protocol version, "" for none
 }
 
 // client is a client pattern with its limits and shared slot.
@@ -81,6 +82,7 @@ func buildRule(cr *conf.Rule, region *shared.Region, ruleSlot int, serverSlots, 
 			addr: ap, text: cs.Address, family: family(ap), rsa: rsa, rsaLen: rsaLen,
 			slot: region.Server(serverSlots[i]), maxConns: cs.MaxConnections,
 			heartbeat: cs.Heartbeat > 0, weight: max(cs.Weight, 1), key: balance.KeyOf(ap.String()),
+			proxy: cs.ProxyProtocol,
 		})
 	}
 	r.view = ruleView{servers: r.servers, now: now}
@@ -98,7 +100,6 @@ func family(ap netip.AddrPort) int {
 	}
 	return unix.AF_INET6
 }
-
 
 // match returns the first client entry matching the peer, or nil.
 func (r *rule) match(ip, port []byte) *client {

@@ -177,6 +177,13 @@ func (w *Worker) established(s *session) {
 	if s.ln.timeout > 0 {
 		w.timers.push(timerEntry{at: w.now + s.ln.timeout, s: s, gen: s.gen})
 	}
+	if v := s.server.proxy; v != "" {
+		hdr := proxyHeader(w.hdr[:], v, s.peer, localAddr(s.c.fd))
+		if !w.send(&s.b, hdr) {
+			w.end(s)
+			return
+		}
+	}
 	w.pump(s)
 }
 

@@ -55,6 +55,7 @@ type Worker struct {
 	scratch []byte
 
 	rsa      unix.RawSockaddrAny
+	hdr      [128]byte // PROXY protocol header
 	ipText   [64]byte
 	portText [8]byte
 

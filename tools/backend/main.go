@@ -3,6 +3,7 @@
 //	echo   send back every byte received
 //	greet  send "hello from NAME\n" on connect, then echo
 //	http   answer each HTTP/1.x request with "NAME\n" (keep-alive aware)
+//	proxy  read a PROXY protocol v1/v2 header, report it, then echo
 //
 // -delay holds the greeting or each HTTP answer, for response-time tests.
 // It listens on every -listen address given (comma-separated) and runs until
@@ -31,10 +32,10 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:9001", "addresses to listen on, comma-separated")
 	s := &server{}
 	flag.StringVar(&s.name, "name", "", "name in greetings and answers (default: the address)")
-	flag.StringVar(&s.mode, "mode", "greet", "echo, greet or http")
+	flag.StringVar(&s.mode, "mode", "greet", "echo, greet, http or proxy")
 	flag.DurationVar(&s.delay, "delay", 0, "delay before the greeting or each HTTP answer")
 	flag.Parse()
-	if s.mode != "echo" && s.mode != "greet" && s.mode != "http" {
+	if s.mode != "echo" && s.mode != "greet" && s.mode != "http" && s.mode != "proxy" {
 		log.Fatalf("backend: unknown mode %q", s.mode)
 	}
 	for _, addr := range strings.Split(*listen, ",") {
@@ -77,6 +78,8 @@ func (s *server) handle(c net.Conn) {
 		echo(c)
 	case "http":
 		s.http(c)
+	case "proxy":
+		s.proxy(c)
 	}
 }
 
@@ -122,4 +125,57 @@ func (s *server) http(c net.Conn) {
 			return
 		}
 	}
+}
+
+// proxy reads a PROXY protocol v1 or v2 header, answers
+// "proxy from IP:PORT to IP:PORT\n" with what it says, then echoes.
+func (s *server) proxy(c net.Conn) {
+	r := bufio.NewReader(c)
+	src, dst, err := readProxyHeader(r)
+	if err != nil {
+		fmt.Fprintf(c, "bad proxy header: %v\n", err)
+		return
+	}
+	if _, err := fmt.Fprintf(c, "proxy from %s to %s\n", src, dst); err != nil {
+		return
+	}
+	io.Copy(c, r)
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.CloseWrite()
+	}
+}
+
+func readProxyHeader(r *bufio.Reader) (string, string, error) {
+	sig, err := r.Peek(12)
+	if err != nil {
+		return "", "", err
+	}
+	if string(sig) == "\r\n\r\n\x00\r\nQUIT\n" {
+		hdr := make([]byte, 16)
+		if _, err := io.ReadFull(r, hdr); err != nil {
+			return "", "", err
+		}
+		n := int(hdr[14])<<8 | int(hdr[15])
+		body := make([]byte, n)
+		if _, err := io.ReadFull(r, body); err != nil {
+			return "", "", err
+		}
+		port := func(b []byte) int { return int(b[0])<<8 | int(b[1]) }
+		switch hdr[13] {
+		case 0x11:
+			return fmt.Sprintf("%s:%d", net.IP(body[0:4]), port(body[8:])), fmt.Sprintf("%s:%d", net.IP(body[4:8]), port(body[10:])), nil
+		case 0x21:
+			return fmt.Sprintf("[%s]:%d", net.IP(body[0:16]), port(body[32:])), fmt.Sprintf("[%s]:%d", net.IP(body[16:32]), port(body[34:])), nil
+		}
+		return "", "", fmt.Errorf("v2 family %#x", hdr[13])
+	}
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return "", "", err
+	}
+	f := strings.Fields(line)
+	if len(f) != 6 || f[0] != "PROXY" {
+		return "", "", fmt.Errorf("v1 line %q", line)
+	}
+	return net.JoinHostPort(f[2], f[4]), net.JoinHostPort(f[3], f[5]), nil
 }

@@ -41,6 +41,8 @@ type Global struct {
 	Backlog        int
 	LogLevel       string
 	LogFile        string
+	AccessLog      string // "" = off
+	AccessFormat   string // "text" or "json"
 }
 
 // Admin is the admin listener (G6's "G" rule).

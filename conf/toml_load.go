@@ -84,7 +84,12 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 		Backlog:        deref(g.Backlog, DefaultBacklog),
 		LogLevel:       deref(g.LogLevel, "info"),
 		LogFile:        deref(g.LogFile, ""),
+		AccessLog:      deref(g.AccessLog, ""),
+		AccessFormat:   deref(g.AccessFormat, "text"),
 	}}
+	if f := cfg.Global.AccessFormat; f != "text" && f != "json" {
+		errs.add(file, loc.key("global", 0, "access_log_format"), "global: access_log_format must be \"text\" or \"json\", not %q", f)
+	}
 	if cfg.Global.Workers < 0 || cfg.Global.Workers > MaxWorkers {
 		errs.add(file, loc.key("global", 0, "workers"), "global: workers must be 0-%d, not %d", MaxWorkers, cfg.Global.Workers)
 	}

@@ -22,6 +22,8 @@ type fileGlobal struct {
 	Backlog        *int      `toml:"backlog"`
 	LogLevel       *string   `toml:"log_level"`
 	LogFile        *string   `toml:"log_file"`
+	AccessLog      *string   `toml:"access_log"`
+	AccessFormat   *string   `toml:"access_log_format"`
 	listenProps
 	clientProps
 }

@@ -56,6 +56,9 @@ func (w *Worker) admit(ln *listener, fd int, peer netip.AddrPort) {
 	client := ln.rule.match(ip, port)
 	if client == nil {
 		w.log.Debug("refused: client matches no pattern", "rule", ln.rule.id, "client", peer)
+		if w.access != nil {
+			w.access.refused(w, ln, peer.String(), endNoMatch)
+		}
 		sysClose(fd)
 		return
 	}
@@ -64,6 +67,9 @@ func (w *Worker) admit(ln *listener, fd int, peer netip.AddrPort) {
 		if reason := w.region.Admit(client.slot, ip16, w.counter, &client.limits); reason != shared.RefuseNone {
 			w.log.Debug("refused: client limit", "rule", ln.rule.id, "client", peer,
 				"pattern", client.pattern.Text, "limit", reason)
+			if w.access != nil {
+				w.access.refused(w, ln, peer.String(), endLimit)
+			}
 			sysClose(fd)
 			return
 		}

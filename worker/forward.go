@@ -84,6 +84,7 @@ func (w *Worker) move(s *session, src, dst *endpoint) bool {
 			return false
 		case n == 0:
 			src.rdEOF = true
+			w.closedBy(s, src)
 		default:
 			src.bytes += int64(n)
 			w.timing(s, src)
@@ -184,4 +185,16 @@ func (w *Worker) putBuf(ep *endpoint) {
 		w.bufs = append(w.bufs, ep.pend[:0])
 	}
 	ep.pend, ep.off = nil, 0
+}
+
+// closedBy records which side closed first, for the access log.
+func (w *Worker) closedBy(s *session, src *endpoint) {
+	if s.reason != "" {
+		return
+	}
+	if src == &s.c {
+		s.reason = endClientClose
+	} else {
+		s.reason = endServerClose
+	}
 }

@@ -51,6 +51,7 @@ type session struct {
 	rtDone    bool
 	active    int64 // last activity, for the idle timeout
 	index     int   // position in Worker.live
+	reason    string
 }
 
 func (w *Worker) newSession() *session {
@@ -124,7 +125,7 @@ func (w *Worker) connectNext(s *session) {
 		return
 	}
 	w.log.Debug("no server available", "rule", r.id, "client", s.peer)
-	w.end(s)
+	w.endWith(s, endNoServer)
 }
 
 func (w *Worker) serverFailed(s *session, srv *server, err error) {
@@ -198,10 +199,24 @@ func (w *Worker) deadline(s *session) int64 {
 	return 0
 }
 
+// endWith ends a session, recording why unless a reason is already known.
+func (w *Worker) endWith(s *session, reason string) {
+	if s.reason == "" {
+		s.reason = reason
+	}
+	w.end(s)
+}
+
 // end closes a session: both fds (at the end of the batch), counts released.
 func (w *Worker) end(s *session) {
 	if s.state == stateClosed || s.state == stateFree {
 		return
+	}
+	if s.reason == "" {
+		s.reason = endError
+	}
+	if w.access != nil {
+		w.access.session(w, s)
 	}
 	if s.client != nil && s.client.limited {
 		w.region.Release(s.client.slot, s.ip16, w.counter, &s.client.limits)

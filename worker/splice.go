@@ -83,6 +83,7 @@ func (w *Worker) moveSplice(s *session, src, dst *endpoint) bool {
 			return false
 		case n == 0:
 			src.rdEOF = true
+			w.closedBy(s, src)
 		default:
 			src.bytes += int64(n)
 			w.timing(s, src)

@@ -33,6 +33,7 @@ type Worker struct {
 	counter        int
 	log            *slog.Logger
 	logFile        *logging.File
+	access         *accessLog
 	poll           *poller
 	region         *shared.Region
 	rules          []*rule
@@ -136,6 +137,9 @@ func New(setup *ipc.Setup, ctrlFd, sharedFd, firstListener int) (*Worker, error)
 		ctrl:           control{fd: ctrlFd, buf: make([]byte, 64<<10)},
 	}
 	w.now = shared.Now()
+	if w.access, err = openAccessLog(cfg.Global.AccessLog, cfg.Global.AccessFormat); err != nil {
+		return nil, err
+	}
 	if w.region, err = shared.Open(sharedFd); err != nil {
 		return nil, err
 	}
@@ -221,7 +225,7 @@ func (w *Worker) Run() error {
 	}
 	w.log.Info("worker exiting", "sessions", len(w.live))
 	for len(w.live) > 0 {
-		w.end(w.live[len(w.live)-1])
+		w.endWith(w.live[len(w.live)-1], endShutdown)
 		w.reap()
 	}
 	w.flushControl()
@@ -288,7 +292,7 @@ func (w *Worker) expire() {
 			w.onConnectTimeout(s)
 		default:
 			w.log.Debug("idle timeout", "rule", s.rule.id, "client", s.peer)
-			w.end(s)
+			w.endWith(s, endTimeout)
 		}
 	}
 }
@@ -324,5 +328,10 @@ func (w *Worker) startDrain(timeout int64) {
 func (w *Worker) reopenLog() {
 	if err := w.logFile.Reopen(); err != nil {
 		w.log.Error("reopen log", "err", err)
+	}
+	if w.access != nil {
+		if err := w.access.file.Reopen(); err != nil {
+			w.log.Error("reopen access log", "err", err)
+		}
 	}
 }

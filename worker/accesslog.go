@@ -1,0 +1,62 @@
+package worker
+
+import (
+	"log/slog"
+	"time"
+
+	"g6/logging"
+)
+
+// Session end reasons in the access log.
+const (
+	endClientClose = "client close"
+	endServerClose = "server close"
+	endTimeout     = "timeout"
+	endLimit       = "limit"
+	endNoServer    = "no server"
+	endNoMatch     = "no match"
+	endError       = "error"
+	endShutdown    = "shutdown"
+)
+
+// accessLog writes one line per finished session (off unless configured).
+type accessLog struct {
+	file *logging.File
+	log  *slog.Logger
+}
+
+func openAccessLog(path, format string) (*accessLog, error) {
+	if path == "" {
+		return nil, nil
+	}
+	f, err := logging.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	var h slog.Handler = slog.NewTextHandler(f, nil)
+	if format == "json" {
+		h = slog.NewJSONHandler(f, nil)
+	}
+	return &accessLog{file: f, log: slog.New(h)}, nil
+}
+
+// session logs a session that ended (once: end() runs once per session).
+func (a *accessLog) session(w *Worker, s *session) {
+	server := ""
+	if s.server != nil {
+		server = s.server.text
+	}
+	reason := s.reason
+	if reason == "" {
+		reason = endShutdown
+	}
+	a.log.Info("session", "rule", s.rule.id, "client", s.peer.String(), "listen", s.ln.addr, "server", server,
+		"bytes_from_client", s.c.bytes, "bytes_from_server", s.b.bytes,
+		"duration_ms", float64(w.now-s.started)/float64(time.Millisecond), "end", reason, "worker", w.slot)
+}
+
+// refused logs a connection closed before it became a session.
+func (a *accessLog) refused(w *Worker, ln *listener, peer string, reason string) {
+	a.log.Info("session", "rule", ln.rule.id, "client", peer, "listen", ln.addr, "server", "",
+		"bytes_from_client", 0, "bytes_from_server", 0, "duration_ms", 0, "end", reason, "worker", w.slot)
+}

@@ -155,6 +155,11 @@ func start(opts Options) (*Master, error) {
 		}
 	}
 	inh.ready(m)
+	if inh.readyFd >= 0 || m.parent != 0 {
+		notifyMainPID()
+	} else {
+		notifyReady()
+	}
 	return m, nil
 }
 
@@ -266,6 +271,9 @@ func (m *Master) stop(graceful bool) {
 		return
 	}
 	m.stopping = true
+	if !m.upgraded {
+		notifyStopping()
+	}
 	m.closeSockets()
 	m.closeAdmin()
 	if graceful {

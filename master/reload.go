@@ -13,6 +13,8 @@ func (m *Master) reload() {
 	if m.stopping {
 		return
 	}
+	notifyReloading()
+	defer notifyReady()
 	cfg, err := m.loadConfig()
 	if err != nil {
 		m.logConfigError("reload refused; the running config keeps serving", err)

@@ -1,0 +1,34 @@
+package master
+
+import (
+	"fmt"
+	"net"
+	"os"
+)
+
+// sdNotify sends a state line to systemd when started with Type=notify
+// ($NOTIFY_SOCKET); it does nothing otherwise. Hand-written: the protocol is
+// one datagram, not worth a dependency.
+func sdNotify(state string) {
+	path := os.Getenv("NOTIFY_SOCKET")
+	if path == "" {
+		return
+	}
+	if path[0] == '@' {
+		path = "\x00" + path[1:]
+	}
+	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	c.Write([]byte(state))
+}
+
+func notifyReady()     { sdNotify("READY=1\nSTATUS=serving") }
+func notifyReloading() { sdNotify("RELOADING=1") }
+func notifyStopping()  { sdNotify("STOPPING=1") }
+
+// notifyMainPID tells systemd that this process is now the main one (after
+// a USR2 upgrade, the new master).
+func notifyMainPID() { sdNotify(fmt.Sprintf("MAINPID=%d\nREADY=1", os.Getpid())) }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 
+	"g6/master"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -18,6 +20,7 @@ const usage = `usage:
 `
 
 func main() {
+	master.Version = version
 	raiseFileLimit()
 	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage)

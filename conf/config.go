@@ -43,6 +43,7 @@ type Global struct {
 	LogFile        string
 	AccessLog      string // "" = off
 	AccessFormat   string // "text" or "json"
+	Metrics        string // address of the Prometheus /metrics endpoint, "" = off
 }
 
 // Admin is the admin listener (G6's "G" rule).

@@ -86,7 +86,13 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 		LogFile:        deref(g.LogFile, ""),
 		AccessLog:      deref(g.AccessLog, ""),
 		AccessFormat:   deref(g.AccessFormat, "text"),
+		Metrics:        deref(g.Metrics, ""),
 	}}
+	if a := cfg.Global.Metrics; a != "" {
+		if _, err := ParseHostPort(a); err != nil {
+			errs.add(file, loc.key("global", 0, "metrics"), "global: metrics %v", err)
+		}
+	}
 	if f := cfg.Global.AccessFormat; f != "text" && f != "json" {
 		errs.add(file, loc.key("global", 0, "access_log_format"), "global: access_log_format must be \"text\" or \"json\", not %q", f)
 	}

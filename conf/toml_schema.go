@@ -24,6 +24,7 @@ type fileGlobal struct {
 	LogFile        *string   `toml:"log_file"`
 	AccessLog      *string   `toml:"access_log"`
 	AccessFormat   *string   `toml:"access_log_format"`
+	Metrics        *string   `toml:"metrics"`
 	listenProps
 	clientProps
 }

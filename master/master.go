@@ -62,10 +62,11 @@ type Master struct {
 	parent         int   // pid of the master this one replaced by USR2
 	parentCounters []int // per-worker counters its workers may still use
 
-	mu       sync.Mutex
-	adminLns []net.Listener
-	adminFds map[string]int // canonical admin address → raw socket (for upgrades)
-	started  time.Time
+	mu        sync.Mutex
+	adminLns  []net.Listener
+	adminFds  map[string]int // canonical admin address → raw socket (for upgrades)
+	metricsLn net.Listener
+	started   time.Time
 }
 
 // Run starts the master and serves until stopped; it returns the exit code.
@@ -141,6 +142,12 @@ func start(opts Options) (*Master, error) {
 	}
 	if err == nil {
 		err = m.startGeneration(g)
+	}
+	if err == nil {
+		m.cur = g
+		if merr := m.startMetrics(cfg.Global.Metrics); merr != nil {
+			m.log.Error("metrics endpoint not served", "err", merr)
+		}
 	}
 	if err != nil {
 		m.closeSockets()
@@ -276,6 +283,9 @@ func (m *Master) stop(graceful bool) {
 	}
 	m.closeSockets()
 	m.closeAdmin()
+	if m.metricsLn != nil {
+		m.metricsLn.Close()
+	}
 	if graceful {
 		for _, g := range m.generations() {
 			if !g.draining {

@@ -76,6 +76,8 @@ func assign(capacity int, key func(int) *[keySize]byte, keys []string, reset fun
 func (r *Region) resetRule(i int) {
 	r.Rule(i).Key = [keySize]byte{}
 	r.Rule(i).Cursor.Store(0)
+	r.Rule(i).NoServer.Store(0)
+	r.Rule(i).NoMatch.Store(0)
 }
 
 // resetClient must be called with the lock held; it drops the pattern's IPs.

@@ -61,9 +61,11 @@ type ServerSlot struct {
 
 // RuleSlot is one rule's shared state.
 type RuleSlot struct {
-	Key    [keySize]byte
-	Cursor atomic.Uint64
-	_      [24]byte
+	Key      [keySize]byte
+	Cursor   atomic.Uint64
+	NoServer atomic.Int64 // connections closed because no server could take them
+	NoMatch  atomic.Int64 // connections closed because no client pattern matched
+	_        [8]byte
 }
 
 // ClientSlot is one client pattern's shared state (guarded by the lock).

@@ -56,6 +56,7 @@ func (w *Worker) admit(ln *listener, fd int, peer netip.AddrPort) {
 	client := ln.rule.match(ip, port)
 	if client == nil {
 		w.log.Debug("refused: client matches no pattern", "rule", ln.rule.id, "client", peer)
+		ln.rule.slot.NoMatch.Add(1)
 		if w.access != nil {
 			w.access.refused(w, ln, peer.String(), endNoMatch)
 		}

@@ -14,6 +14,7 @@ import (
 // rule is a balancing rule as one worker runs it.
 type rule struct {
 	id      string
+	slot    *shared.RuleSlot
 	clients []client
 	servers []*server
 	sel     balance.Selector
@@ -65,7 +66,7 @@ func (v *ruleView) Usable(i int) bool {
 }
 
 func buildRule(cr *conf.Rule, region *shared.Region, ruleSlot int, serverSlots, clientSlots []int, now *int64) (*rule, error) {
-	r := &rule{id: cr.ID}
+	r := &rule{id: cr.ID, slot: region.Rule(ruleSlot)}
 	for i, c := range cr.Clients {
 		l := shared.Limits{MaxConnections: c.MaxConnections, MaxIP: c.MaxIP, MaxConnectionsPerIP: c.MaxConnectionsPerIP}
 		r.clients = append(r.clients, client{pattern: c.Pattern, slot: clientSlots[i], limits: l,

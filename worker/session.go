@@ -125,6 +125,7 @@ func (w *Worker) connectNext(s *session) {
 		return
 	}
 	w.log.Debug("no server available", "rule", r.id, "client", s.peer)
+	r.slot.NoServer.Add(1)
 	w.endWith(s, endNoServer)
 }
 

@@ -1,0 +1,123 @@
+package master
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"runtime"
+	"time"
+
+	"g6/shared"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Version is set by main for the build_info metric.
+var Version = "dev"
+
+// collector turns the shared region and the master's counts into
+// Prometheus metrics at scrape time. It only reads atomics and a snapshot,
+// so a scrape never touches the data path.
+type collector struct {
+	m *Master
+}
+
+var (
+	descBuild     = prometheus.NewDesc("g6_build_info", "Build information.", []string{"version", "goversion"}, nil)
+	serverLabels  = []string{"rule", "server"}
+	descUp        = prometheus.NewDesc("g6_server_up", "1 when the server may be chosen (not isolated, disabled or waiting for a heartbeat).", serverLabels, nil)
+	descActive    = prometheus.NewDesc("g6_server_active_connections", "Connections open to the server, across workers.", serverLabels, nil)
+	descConns     = prometheus.NewDesc("g6_server_connections_total", "Connections made to the server.", serverLabels, nil)
+	descFailures  = prometheus.NewDesc("g6_server_connect_failures_total", "Failed connects to the server.", serverLabels, nil)
+	descRecv      = prometheus.NewDesc("g6_server_received_bytes_total", "Bytes received from the server (counted when sessions end).", serverLabels, nil)
+	descSent      = prometheus.NewDesc("g6_server_sent_bytes_total", "Bytes sent to the server (counted when sessions end).", serverLabels, nil)
+	descRT        = prometheus.NewDesc("g6_server_response_seconds", "Moving average of the time to the server's first byte.", serverLabels, nil)
+	descSessions  = prometheus.NewDesc("g6_rule_sessions", "Sessions open through the rule.", []string{"rule"}, nil)
+	descRefused   = prometheus.NewDesc("g6_rule_refused_total", "Connections closed at once, by reason.", []string{"rule", "reason"}, nil)
+	descRestarts  = prometheus.NewDesc("g6_worker_restarts_total", "Times the worker slot was respawned.", []string{"slot"}, nil)
+	descWorkers   = prometheus.NewDesc("g6_workers", "Live worker processes of the current generation.", nil, nil)
+	descUptimeSec = prometheus.NewDesc("g6_uptime_seconds", "Seconds since the master started.", nil, nil)
+)
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descBuild, descUp, descActive, descConns, descFailures, descRecv,
+		descSent, descRT, descSessions, descRefused, descRestarts, descWorkers, descUptimeSec} {
+		ch <- d
+	}
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	snap := c.m.Snapshot()
+	ch <- prometheus.MustNewConstMetric(descBuild, prometheus.GaugeValue, 1, Version, runtime.Version())
+	ch <- prometheus.MustNewConstMetric(descWorkers, prometheus.GaugeValue, float64(len(snap.Workers)))
+	ch <- prometheus.MustNewConstMetric(descUptimeSec, prometheus.GaugeValue, time.Since(snap.Started).Seconds())
+	now := shared.Now()
+	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
+	for i, r := range snap.Config.Rules {
+		var sessions int64
+		for j, s := range r.Servers {
+			slot := snap.Region.Server(snap.Servers[i][j])
+			up := 0.0
+			if slot.Usable(now, s.Heartbeat > 0) {
+				up = 1
+			}
+			l := []string{r.ID, s.Address}
+			active := slot.Active.Load()
+			sessions += active
+			ch <- prometheus.MustNewConstMetric(descUp, gauge, up, l...)
+			ch <- prometheus.MustNewConstMetric(descActive, gauge, float64(active), l...)
+			ch <- prometheus.MustNewConstMetric(descConns, counter, float64(slot.Total.Load()), l...)
+			ch <- prometheus.MustNewConstMetric(descFailures, counter, float64(slot.Failures.Load()), l...)
+			ch <- prometheus.MustNewConstMetric(descRecv, counter, float64(slot.BytesIn.Load()), l...)
+			ch <- prometheus.MustNewConstMetric(descSent, counter, float64(slot.BytesOut.Load()), l...)
+			ch <- prometheus.MustNewConstMetric(descRT, gauge, float64(slot.RTAvg.Load())/1e9, l...)
+		}
+		var limited int64
+		for _, ci := range snap.Clients[i] {
+			limited += snap.Region.Client(ci).Refused.Load()
+		}
+		rs := snap.Region.Rule(c.m.ruleSlot(i))
+		ch <- prometheus.MustNewConstMetric(descSessions, gauge, float64(sessions), r.ID)
+		ch <- prometheus.MustNewConstMetric(descRefused, counter, float64(limited), r.ID, "client_limit")
+		ch <- prometheus.MustNewConstMetric(descRefused, counter, float64(rs.NoServer.Load()), r.ID, "no_server")
+		ch <- prometheus.MustNewConstMetric(descRefused, counter, float64(rs.NoMatch.Load()), r.ID, "no_match")
+	}
+	for _, w := range snap.Workers {
+		ch <- prometheus.MustNewConstMetric(descRestarts, counter, float64(w.Restarts), itoa(w.Slot))
+	}
+}
+
+func itoa(n int) string {
+	const digits = "0123456789"
+	if n < 10 {
+		return digits[n : n+1]
+	}
+	return itoa(n/10) + digits[n%10:n%10+1]
+}
+
+// ruleSlot is the shared slot of rule i of the current generation.
+func (m *Master) ruleSlot(i int) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cur.setup.RuleSlots[i]
+}
+
+// startMetrics serves /metrics on the configured address (if any).
+func (m *Master) startMetrics(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collector{m: m})
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return errors.Join(errors.New("master: metrics"), err)
+	}
+	m.metricsLn = ln
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	return nil
+}

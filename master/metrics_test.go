@@ -1,0 +1,91 @@
+package master_test
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+
+	"g6/tools/testenv"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+)
+
+func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var p expfmt.TextParser
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	return fams
+}
+
+func sumOf(f *dto.MetricFamily, label, value string) float64 {
+	total := 0.0
+	if f == nil {
+		return -1
+	}
+	for _, m := range f.Metric {
+		match := label == ""
+		for _, l := range m.Label {
+			if l.GetName() == label && l.GetValue() == value {
+				match = true
+			}
+		}
+		if !match {
+			continue
+		}
+		if m.Counter != nil {
+			total += m.Counter.GetValue()
+		} else if m.Gauge != nil {
+			total += m.Gauge.GetValue()
+		}
+	}
+	return total
+}
+
+// TestMetrics: /metrics parses with the Prometheus text parser and its
+// counters match the traffic sent.
+func TestMetrics(t *testing.T) {
+	s1, s2, dead := testenv.Addr(t), testenv.Addr(t), testenv.Addr(t)
+	testenv.Backend(t, "greet", s1, s2)
+	front, metrics := testenv.Addr(t), testenv.Addr(t)
+	cfg := fmt.Sprintf(`
+[global]
+metrics = %q
+moratorium = "1h"
+
+[[rule]]
+id = "m"
+algorithm = "RR"
+clients = ["127.0.0.1:*"]
+listen = [%q]
+servers = [%q, %q, %q]
+`, metrics, front, dead, s1, s2)
+	testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "2"}, front, metrics)
+	before := sumOf(scrape(t, metrics)["g6_server_connections_total"], "", "")
+	countGreetings(t, front, 20)
+	testenv.Hold(front, "127.0.0.2") // matches no client pattern
+	fams := scrape(t, metrics)
+	if got := sumOf(fams["g6_server_connections_total"], "", "") - before; got != 20 {
+		t.Errorf("g6_server_connections_total grew by %v, want 20", got)
+	}
+	if got := sumOf(fams["g6_server_connect_failures_total"], "server", dead); got != 1 {
+		t.Errorf("connect failures of the dead server: %v, want 1", got)
+	}
+	if got := sumOf(fams["g6_server_up"], "server", dead); got != 0 {
+		t.Errorf("g6_server_up of the dead server: %v, want 0", got)
+	}
+	if got := sumOf(fams["g6_rule_refused_total"], "reason", "no_match"); got != 1 {
+		t.Errorf("refused no_match: %v, want 1", got)
+	}
+	if fams["g6_build_info"] == nil || sumOf(fams["g6_workers"], "", "") != 2 {
+		t.Errorf("build info or worker count missing")
+	}
+}

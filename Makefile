@@ -41,5 +41,14 @@ fuzz:
 	$(GO) test ./admin -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./conf -run '^$$' -fuzz '^FuzzParseLegacy$$' -fuzztime $(FUZZTIME)
 
+# g6 vs HAProxy (mode tcp), nginx stream and direct, same backends and load,
+# interleaved rounds; rewrites BENCHMARKS.md. Needs haproxy, nginx,
+# libnginx-mod-stream, wrk and iperf3 (it prints the apt-get line if not).
+# BENCHFLAGS="-rounds 5 -d 10s" to change the run.
+BENCHFLAGS ?=
+bench: build
+	$(GO) build -o $(BIN)/bench ./tools/bench
+	$(BIN)/bench -g6 $(BIN)/g6 $(BENCHFLAGS)
+
 clean:
 	rm -rf $(BIN)

@@ -27,6 +27,7 @@ type ServerState struct {
 	BytesOut  int64   `json:"bytes_to_server"`
 	RTms      float64 `json:"response_ms"`
 	Weight    int     `json:"weight"`
+	Check     string  `json:"health_check,omitempty"` // "failing" while the health check holds it down
 }
 
 func serverState(r *conf.Rule, s *conf.Server, slot *shared.ServerSlot, now int64, wall time.Time) ServerState {
@@ -43,6 +44,8 @@ func serverState(r *conf.Rule, s *conf.Server, slot *shared.ServerSlot, now int6
 		}
 	case slot.MoratoriumUntil.Load() > now:
 		st.State, st.Until = "down", toWall(slot.MoratoriumUntil.Load())
+	case slot.Flags.Load()&shared.FlagCheckDown != 0:
+		st.State, st.Check = "down", "failing"
 	case s.Heartbeat > 0 && slot.HeartbeatUntil.Load() <= now:
 		st.State = "heartbeat-wait"
 	}

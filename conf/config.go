@@ -57,12 +57,23 @@ type Admin struct {
 
 // Rule is one balancing rule.
 type Rule struct {
-	ID        string
-	Algorithm string
-	Clients   []Client
-	Listen    []Listen
-	Servers   []Server
-	Line      int
+	ID          string
+	Algorithm   string
+	Clients     []Client
+	Listen      []Listen
+	Servers     []Server
+	HealthCheck *HealthCheck `json:",omitempty"`
+	Line        int
+}
+
+// HealthCheck is a rule's active check of its servers, run by the master.
+type HealthCheck struct {
+	Interval Duration
+	Timeout  Duration
+	Rise     int    // passes in a row to come back
+	Fall     int    // failures in a row to go down
+	Send     string // bytes to send after connecting ("" = connect only)
+	Expect   string // the answer must start with these bytes ("" = no check)
 }
 
 // Client is a client pattern with its effective limits (0 = unlimited).

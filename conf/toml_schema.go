@@ -40,12 +40,22 @@ type fileRule struct {
 	ID             string        `toml:"id"`
 	Algorithm      string        `toml:"algorithm"`
 	ProxyProtocol  *string       `toml:"proxy_protocol"`
+	HealthCheck    *fileCheck    `toml:"health_check"`
 	ClientDefaults clientProps   `toml:"client_defaults"`
 	Clients        []clientEntry `toml:"clients"`
 	ListenDefaults listenProps   `toml:"listen_defaults"`
 	Listen         []listenEntry `toml:"listen"`
 	ServerDefaults serverProps   `toml:"server_defaults"`
 	Servers        []serverEntry `toml:"servers"`
+}
+
+type fileCheck struct {
+	Interval *Duration `toml:"interval"`
+	Timeout  *Duration `toml:"timeout"`
+	Rise     *int      `toml:"rise"`
+	Fall     *int      `toml:"fall"`
+	Send     *string   `toml:"send"`
+	Expect   *string   `toml:"expect"`
 }
 
 type clientProps struct {

@@ -66,6 +66,7 @@ type Master struct {
 	adminLns  []net.Listener
 	adminFds  map[string]int // canonical admin address → raw socket (for upgrades)
 	metricsLn net.Listener
+	checks    *checker
 	started   time.Time
 }
 
@@ -145,6 +146,7 @@ func start(opts Options) (*Master, error) {
 	}
 	if err == nil {
 		m.cur = g
+		m.startChecks(g)
 		if merr := m.startMetrics(cfg.Global.Metrics); merr != nil {
 			m.log.Error("metrics endpoint not served", "err", merr)
 		}
@@ -286,6 +288,7 @@ func (m *Master) stop(graceful bool) {
 	if m.metricsLn != nil {
 		m.metricsLn.Close()
 	}
+	m.stopChecks()
 	if graceful {
 		for _, g := range m.generations() {
 			if !g.draining {

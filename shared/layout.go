@@ -38,8 +38,9 @@ const Forever = int64(1<<63 - 1)
 
 // Server flags.
 const (
-	FlagUsed     = 1 << iota // the slot belongs to a configured server
-	FlagDisabled             // disabled by an admin until DisabledUntil
+	FlagUsed      = 1 << iota // the slot belongs to a configured server
+	FlagDisabled              // disabled by an admin until DisabledUntil
+	FlagCheckDown             // the master's health check says down
 )
 
 // ServerSlot is one (rule, server) pair's shared state.

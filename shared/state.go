@@ -39,7 +39,11 @@ func (s *ServerSlot) Usable(now int64, heartbeat bool) bool {
 	if s.MoratoriumUntil.Load() > now {
 		return false
 	}
-	if s.Flags.Load()&FlagDisabled != 0 && s.DisabledUntil.Load() > now {
+	f := s.Flags.Load()
+	if f&FlagCheckDown != 0 {
+		return false
+	}
+	if f&FlagDisabled != 0 && s.DisabledUntil.Load() > now {
 		return false
 	}
 	if heartbeat && s.HeartbeatUntil.Load() <= now {

@@ -20,6 +20,7 @@ type listener struct {
 	addr    string
 	rule    *rule
 	timeout int64 // idle timeout in ns, 0 = none
+	nodelay bool  // accepted sockets inherit TCP_NODELAY from the listener
 }
 
 func peerAddr(rsa *unix.RawSockaddrAny) netip.AddrPort {
@@ -75,7 +76,9 @@ func (w *Worker) admit(ln *listener, fd int, peer netip.AddrPort) {
 			return
 		}
 	}
-	sysSetInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	if !ln.nodelay {
+		sysSetInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	}
 	s := w.newSession()
 	s.rule, s.ln, s.peer, s.client, s.ip16 = ln.rule, ln, peer, client, ip16
 	s.c.fd = fd

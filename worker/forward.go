@@ -103,6 +103,9 @@ func (w *Worker) move(s *session, src, dst *endpoint) bool {
 	}
 	if src.rdEOF && dst.pend == nil && !dst.wrShut {
 		dst.wrShut = true
+		if dst.rdEOF && src.pend == nil && empty(src.pipe) {
+			return true // both directions are done: close() sends the FIN
+		}
 		if e := sysShutdownWrite(dst.fd); e != 0 && e != unix.ENOTCONN {
 			return false
 		}

@@ -137,12 +137,14 @@ func (w *Worker) serverFailed(s *session, srv *server, err error) {
 
 // onConnectEvent handles readiness of a server socket still connecting.
 func (w *Worker) onConnectEvent(s *session, ev uint32) {
-	soerr, e := sysSoError(s.b.fd)
-	if e == 0 && soerr == 0 && ev&evBad == 0 {
+	if ev&evBad == 0 && ev&unix.EPOLLOUT != 0 {
+		// Writable without an error: connected (no SO_ERROR round trip).
+		s.b.canRead = ev&unix.EPOLLIN != 0
 		s.b.hup = ev&unix.EPOLLRDHUP != 0
 		w.established(s)
 		return
 	}
+	soerr, e := sysSoError(s.b.fd)
 	var err error = e
 	switch {
 	case e == 0 && soerr != 0:
@@ -170,11 +172,9 @@ func (w *Worker) onConnectTimeout(s *session) {
 
 func (w *Worker) established(s *session) {
 	s.state = stateEstablished
-	// Readiness seen before now was not recorded for the server socket, and
-	// edge-triggered epoll will not repeat it: assume both sides may be
-	// ready; the first EAGAIN corrects that.
-	s.b.canRead, s.b.canWrite = true, true
-	s.c.canRead = true
+	// The server socket's readiness came with the event that completed the
+	// connect; the client's was recorded while connecting.
+	s.b.canWrite = true
 	s.rtStart, s.active = w.now, w.now
 	if s.ln.timeout > 0 {
 		w.timers.push(timerEntry{at: w.now + s.ln.timeout, s: s, gen: s.gen})

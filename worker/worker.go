@@ -164,6 +164,11 @@ func New(setup *ipc.Setup, ctrlFd, sharedFd, firstListener int) (*Worker, error)
 		}
 		ln := &tmpl
 		ln.fd = firstListener + i
+		// Sockets from the master have TCP_NODELAY set (inherited by accepted
+		// ones); sockets handed down by G6 may not.
+		if v, err := unix.GetsockoptInt(ln.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY); err == nil && v != 0 {
+			ln.nodelay = true
+		}
 		if err := unix.SetNonblock(ln.fd, true); err != nil {
 			return nil, fmt.Errorf("worker: listener %s: %w", addr, err)
 		}

@@ -1,0 +1,82 @@
+package master_test
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"g6/tools/testenv"
+)
+
+// silentServer accepts connections and never answers.
+func silentServer(t *testing.T, addr string) net.Listener {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go acceptSilently(ln)
+	return ln
+}
+
+func acceptSilently(ln net.Listener) {
+	var held []net.Conn
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			for _, h := range held {
+				h.Close()
+			}
+			return
+		}
+		held = append(held, c)
+	}
+}
+
+// TestHealthCheck: a server that accepts but never answers the send/expect
+// check is marked down within fall × interval, and is back after rise
+// passes once it answers; an admin disable wins over a passing check.
+func TestHealthCheck(t *testing.T) {
+	good, flaky := testenv.Addr(t), testenv.Addr(t)
+	testenv.Backend(t, "greet", good)
+	silent := silentServer(t, flaky)
+	front, adminAddr := testenv.Addr(t), testenv.Addr(t)
+	cfg := fmt.Sprintf(`
+[admin]
+listen = [%q]
+clients = ["127.0.0.1:*"]
+
+[[rule]]
+id = "hc"
+algorithm = "RR"
+health_check = { interval = "200ms", timeout = "100ms", rise = 2, fall = 3, expect = "hello" }
+clients = ["*:*"]
+listen = [%q]
+servers = [%q, %q]
+`, adminAddr, front, good, flaky)
+	m := testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "2"}, front)
+	start := time.Now()
+	m.WaitLog(t, "health check fails; server down", 3*time.Second)
+	if took := time.Since(start); took > 3*200*time.Millisecond+500*time.Millisecond {
+		t.Errorf("marked down after %v, want within fall × interval (600ms) plus a check timeout", took)
+	}
+	if got := countGreetings(t, front, 6); got[good] != 6 {
+		t.Fatalf("with the flaky server down: %v", got)
+	}
+	if r := adminSend(t, adminAddr, "show servers\n"); !strings.Contains(r, flaky+"  down") && !strings.Contains(r, flaky+" down") {
+		t.Logf("show servers:\n%s", r)
+	}
+	silent.Close()
+	testenv.Backend(t, "greet", flaky)
+	m.WaitLog(t, "health check passes; server up", 3*time.Second)
+	if got := countGreetings(t, front, 6); got[flaky] == 0 {
+		t.Fatalf("after rise passes: %v, want the server back", got)
+	}
+	_, port, _ := net.SplitHostPort(flaky)
+	adminSend(t, adminAddr, "disable 127.0.0.1 "+port+"\n")
+	time.Sleep(500 * time.Millisecond) // checks keep passing
+	if got := countGreetings(t, front, 6); got[flaky] != 0 {
+		t.Fatalf("admin disable did not win over a passing check: %v", got)
+	}
+}

@@ -1,9 +1,9 @@
 package master_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
-	"strings"
 	"testing"
 	"time"
 
@@ -64,8 +64,17 @@ servers = [%q, %q]
 	if got := countGreetings(t, front, 6); got[good] != 6 {
 		t.Fatalf("with the flaky server down: %v", got)
 	}
-	if r := adminSend(t, adminAddr, "show servers\n"); !strings.Contains(r, flaky+"  down") && !strings.Contains(r, flaky+" down") {
-		t.Logf("show servers:\n%s", r)
+	var doc struct {
+		Servers []struct {
+			Address, State string
+			HealthCheck    string `json:"health_check"`
+		}
+	}
+	json.Unmarshal([]byte(adminSend(t, adminAddr, "show servers json\n")), &doc)
+	for _, s := range doc.Servers {
+		if s.Address == flaky && (s.State != "down" || s.HealthCheck != "failing") {
+			t.Fatalf("show servers says %+v for the failing server", s)
+		}
 	}
 	silent.Close()
 	testenv.Backend(t, "greet", flaky)

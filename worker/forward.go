@@ -58,8 +58,10 @@ func empty(p *pipe) bool {
 
 // move copies src → dst; false means the session failed.
 func (w *Worker) move(s *session, src, dst *endpoint) bool {
-	if dst.pipe == nil && dst.pend == nil && src.bytes >= spliceAfter {
-		dst.pipe = w.getPipe() // a bulk stream from now on (nil: no pipe, keep copying)
+	if dst.pipe == nil && dst.pend == nil && src.bytes >= spliceAfter && !dst.noSplice {
+		// A bulk stream from now on; without a pipe (fd limit) keep copying.
+		dst.pipe = w.getPipe()
+		dst.noSplice = dst.pipe == nil
 	}
 	if dst.pipe != nil {
 		return w.moveSplice(s, src, dst)
@@ -83,32 +85,50 @@ func (w *Worker) move(s *session, src, dst *endpoint) bool {
 		case e != 0:
 			return false
 		case n == 0:
-			src.rdEOF = true
-			w.closedBy(s, src)
+			w.sawEOF(s, src)
 		default:
-			src.bytes += int64(n)
-			w.timing(s, src)
-			if n < len(w.scratch) && !src.hup {
-				// A short read drained the socket; edge-triggered epoll
-				// reports the next arrival, so skip the read that would
-				// only say EAGAIN (two syscalls per request saved). Not
-				// after a hang-up was seen: the EOF is already queued and
-				// no new edge would announce it.
-				src.canRead = false
-			}
+			w.received(s, src, n, len(w.scratch))
 			if !w.send(dst, w.scratch[:n]) {
 				return false
 			}
 		}
 	}
-	if src.rdEOF && dst.pend == nil && !dst.wrShut {
-		dst.wrShut = true
-		if dst.rdEOF && src.pend == nil && empty(src.pipe) {
-			return true // both directions are done: close() sends the FIN
-		}
-		if e := sysShutdownWrite(dst.fd); e != 0 && e != unix.ENOTCONN {
-			return false
-		}
+	return w.passEOF(src, dst, dst.pend == nil)
+}
+
+// received accounts for n bytes read from src out of max asked for. A short
+// read drained the socket; edge-triggered epoll reports the next arrival, so
+// the read that would only say EAGAIN is skipped (two syscalls per request
+// saved). Not after a hang-up was seen: the EOF is already queued and no new
+// edge would announce it.
+func (w *Worker) received(s *session, src *endpoint, n, max int) {
+	src.bytes += int64(n)
+	w.timing(s, src)
+	if n < max && !src.hup {
+		src.canRead = false
+	}
+}
+
+// sawEOF records the end of src's stream and, first time, who closed.
+func (w *Worker) sawEOF(s *session, src *endpoint) {
+	src.rdEOF = true
+	w.closedBy(s, src)
+}
+
+// passEOF shuts down dst's write side once src has ended and everything for
+// dst is written (drained); false on a socket error. When the other
+// direction is done too, the session is about to close and close() sends
+// the FIN, so the shutdown is skipped.
+func (w *Worker) passEOF(src, dst *endpoint, drained bool) bool {
+	if !src.rdEOF || !drained || dst.wrShut {
+		return true
+	}
+	dst.wrShut = true
+	if dst.rdEOF && src.pend == nil && empty(src.pipe) {
+		return true
+	}
+	if e := sysShutdownWrite(dst.fd); e != 0 && e != unix.ENOTCONN {
+		return false
 	}
 	return true
 }

@@ -29,6 +29,7 @@ type endpoint struct {
 	pend     []byte
 	off      int
 	pipe     *pipe // pending bytes of a spliced direction
+	noSplice bool  // no pipe could be had: this direction keeps copying
 	bytes    int64 // read from this socket
 }
 

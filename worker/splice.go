@@ -82,27 +82,16 @@ func (w *Worker) moveSplice(s *session, src, dst *endpoint) bool {
 		case e != 0:
 			return false
 		case n == 0:
-			src.rdEOF = true
-			w.closedBy(s, src)
+			w.sawEOF(s, src)
 		default:
-			src.bytes += int64(n)
-			w.timing(s, src)
+			w.received(s, src, n, spliceChunk)
 			p.n = n
-			if n < spliceChunk && !src.hup {
-				src.canRead = false // drained, as in move
-			}
 			if dst.canWrite && !w.drainPipe(dst) {
 				return false
 			}
 		}
 	}
-	if src.rdEOF && p.n == 0 && !dst.wrShut {
-		dst.wrShut = true
-		if e := sysShutdownWrite(dst.fd); e != 0 && e != unix.ENOTCONN {
-			return false
-		}
-	}
-	return true
+	return w.passEOF(src, dst, p.n == 0)
 }
 
 // drainPipe moves what the pipe holds into dst; false on a socket error.

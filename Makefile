@@ -40,6 +40,7 @@ fuzz:
 	$(GO) test ./conf -run '^$$' -fuzz '^FuzzGlob$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./admin -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./conf -run '^$$' -fuzz '^FuzzParseLegacy$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./ipc -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZTIME)
 
 # g6 vs HAProxy (mode tcp), nginx stream and direct, same backends and load,
 # interleaved rounds; rewrites BENCHMARKS.md. Needs haproxy, nginx,

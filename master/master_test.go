@@ -277,3 +277,29 @@ func TestBindFailureNamesAddress(t *testing.T) {
 		t.Fatalf("err %v, output %q: want a failure naming %s", err, out, addr)
 	}
 }
+
+// TestWorkersIgnoreGroupSignals: a TERM or INT that reaches the workers
+// directly (Ctrl-C in a terminal, systemd signalling the whole cgroup) does
+// not kill them; only the master's orders do.
+func TestWorkersIgnoreGroupSignals(t *testing.T) {
+	back, front := testenv.Addr(t), testenv.Addr(t)
+	testenv.Backend(t, "echo", back)
+	m := testenv.StartMaster(t, testenv.WriteConfig(t, rrConfig(front, back)), []string{"-w", "2"}, front)
+	live, err := net.Dial("tcp", front)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	live.SetDeadline(time.Now().Add(10 * time.Second))
+	echoOnce(t, live, "before")
+	before := m.Workers(t)
+	for _, pid := range before {
+		syscall.Kill(pid, syscall.SIGTERM)
+		syscall.Kill(pid, syscall.SIGINT)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if after := m.Workers(t); len(after) != 2 || after[0] != before[0] || after[1] != before[1] {
+		t.Fatalf("workers %v became %v after TERM/INT sent to them directly", before, after)
+	}
+	echoOnce(t, live, "after")
+}

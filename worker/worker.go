@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"syscall"
 	"time"
 
 	"g6/ipc"
@@ -67,6 +69,10 @@ type Worker struct {
 
 // Main is `g6 worker`: it runs until told to stop, then returns the exit code.
 func Main() int {
+	// Workers take orders from the master only (ipc). A signal sent to the
+	// whole process group or cgroup (Ctrl-C, systemd's KillMode=control-group)
+	// must not kill them before the master has them drain.
+	signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
 	runtime.GOMAXPROCS(1)
 	runtime.LockOSThread()
 	debug.SetGCPercent(400) // few, small heaps: trade memory for fewer GC cycles

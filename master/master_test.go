@@ -202,16 +202,7 @@ func TestKilledWorkerIsReplaced(t *testing.T) {
 // TestGracefulStop: TERM refuses new connections at once, lets a live
 // session finish, and the master exits 0 once it has.
 func TestGracefulStop(t *testing.T) {
-	back, front := testenv.Addr(t), testenv.Addr(t)
-	testenv.Backend(t, "echo", back)
-	m := testenv.StartMaster(t, testenv.WriteConfig(t, rrConfig(front, back)), []string{"-w", "2"}, front)
-	live, err := net.Dial("tcp", front)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer live.Close()
-	live.SetDeadline(time.Now().Add(10 * time.Second))
-	echoOnce(t, live, "before")
+	m, front, live := echoSession(t)
 	m.Cmd.Process.Signal(syscall.SIGTERM)
 	deadline := time.Now().Add(2 * time.Second)
 	for {
@@ -238,6 +229,22 @@ func TestGracefulStop(t *testing.T) {
 	if code := m.Wait(t, 10*time.Second); code != 0 {
 		t.Fatalf("exit code %d, want 0", code)
 	}
+}
+
+// echoSession starts a 2-worker master in front of an echo backend and
+// opens one session through it that has echoed once.
+func echoSession(t *testing.T) (*testenv.Master, string, net.Conn) {
+	back, front := testenv.Addr(t), testenv.Addr(t)
+	testenv.Backend(t, "echo", back)
+	m := testenv.StartMaster(t, testenv.WriteConfig(t, rrConfig(front, back)), []string{"-w", "2"}, front)
+	live, err := net.Dial("tcp", front)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { live.Close() })
+	live.SetDeadline(time.Now().Add(10 * time.Second))
+	echoOnce(t, live, "before")
+	return m, front, live
 }
 
 func echoOnce(t *testing.T, c net.Conn, msg string) {
@@ -282,16 +289,7 @@ func TestBindFailureNamesAddress(t *testing.T) {
 // directly (Ctrl-C in a terminal, systemd signalling the whole cgroup) does
 // not kill them; only the master's orders do.
 func TestWorkersIgnoreGroupSignals(t *testing.T) {
-	back, front := testenv.Addr(t), testenv.Addr(t)
-	testenv.Backend(t, "echo", back)
-	m := testenv.StartMaster(t, testenv.WriteConfig(t, rrConfig(front, back)), []string{"-w", "2"}, front)
-	live, err := net.Dial("tcp", front)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer live.Close()
-	live.SetDeadline(time.Now().Add(10 * time.Second))
-	echoOnce(t, live, "before")
+	m, _, live := echoSession(t)
 	before := m.Workers(t)
 	for _, pid := range before {
 		syscall.Kill(pid, syscall.SIGTERM)

@@ -43,25 +43,20 @@ func (p *poller) del(fd int) error {
 	return nil
 }
 
-// wait returns ready events; an interrupted wait returns none. Under load
-// there is nearly always something ready, so it first polls without
-// blocking through a raw system call (no scheduler hand-off, see sys.go) and
-// only blocks, through the runtime, when nothing is.
+// wait returns ready events; an interrupted wait returns none. The wait is
+// a raw system call even when it blocks: the worker's one goroutine is the
+// only one with work (GOMAXPROCS=1, no timers or channels), so there is
+// nothing for the scheduler to run meanwhile, and the runtime's syscall
+// bookkeeping (sysmon retaking the P, futex hand-offs on every wake-up) cost
+// more than it bought. A GC that needs the P waits at most msec.
 func (p *poller) wait(msec int) ([]unix.EpollEvent, error) {
 	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(p.fd), uintptr(unsafe.Pointer(&p.events[0])),
-		uintptr(len(p.events)), 0, 0, 0)
-	if e == 0 && r > 0 {
+		uintptr(len(p.events)), uintptr(msec), 0, 0)
+	switch e {
+	case 0:
 		return p.events[:r], nil
-	}
-	if msec == 0 {
+	case unix.EINTR:
 		return nil, nil
 	}
-	n, err := unix.EpollWait(p.fd, p.events, msec)
-	if err == unix.EINTR {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("worker: epoll_wait: %w", err)
-	}
-	return p.events[:n], nil
+	return nil, fmt.Errorf("worker: epoll_wait: %w", e)
 }

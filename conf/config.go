@@ -44,6 +44,7 @@ type Global struct {
 	AccessLog      string // "" = off
 	AccessFormat   string // "text" or "json"
 	Metrics        string // address of the Prometheus /metrics endpoint, "" = off
+	CPUAffinity    bool   // pin worker slot i to the i-th allowed CPU
 }
 
 // Admin is the admin listener (G6's "G" rule).

@@ -87,6 +87,7 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 		AccessLog:      deref(g.AccessLog, ""),
 		AccessFormat:   deref(g.AccessFormat, "text"),
 		Metrics:        deref(g.Metrics, ""),
+		CPUAffinity:    deref(g.CPUAffinity, false),
 	}}
 	if a := cfg.Global.Metrics; a != "" {
 		if _, err := ParseHostPort(a); err != nil {

@@ -25,6 +25,7 @@ type fileGlobal struct {
 	AccessLog      *string   `toml:"access_log"`
 	AccessFormat   *string   `toml:"access_log_format"`
 	Metrics        *string   `toml:"metrics"`
+	CPUAffinity    *bool     `toml:"cpu_affinity"`
 	listenProps
 	clientProps
 }

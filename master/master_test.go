@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -305,4 +306,28 @@ func TestWorkersIgnoreGroupSignals(t *testing.T) {
 		t.Fatalf("workers %v became %v after TERM/INT sent to them directly", before, after)
 	}
 	echoOnce(t, live, "after")
+}
+
+// TestCPUAffinity: with cpu_affinity each worker slot runs on its own CPU.
+func TestCPUAffinity(t *testing.T) {
+	back, front := testenv.Addr(t), testenv.Addr(t)
+	testenv.Backend(t, "greet", back)
+	m := testenv.StartMaster(t, testenv.WriteConfig(t, strings.Replace(rrConfig(front, back), "[global]\n", "[global]\ncpu_affinity = true\n", 1)), []string{"-w", "2"}, front)
+	seen := map[string]bool{}
+	for _, pid := range m.Workers(t) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "Cpus_allowed_list:"); ok {
+				seen[strings.TrimSpace(v)] = true
+			}
+		}
+	}
+	if len(seen) != 2 {
+		t.Fatalf("workers run on CPU lists %v, want two different single CPUs", seen)
+	}
+	for l := range seen {
+		if strings.ContainsAny(l, ",-") {
+			t.Fatalf("worker not pinned to one CPU: %q", l)
+		}
+	}
 }

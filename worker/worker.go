@@ -143,6 +143,11 @@ func New(setup *ipc.Setup, ctrlFd, sharedFd, firstListener int) (*Worker, error)
 		ctrl:           control{fd: ctrlFd, buf: make([]byte, 64<<10)},
 	}
 	w.now = shared.Now()
+	if cfg.Global.CPUAffinity {
+		if err := pinToSlot(setup.Slot); err != nil {
+			w.log.Warn("cpu affinity not set", "err", err)
+		}
+	}
 	if w.access, err = openAccessLog(cfg.Global.AccessLog, cfg.Global.AccessFormat); err != nil {
 		return nil, err
 	}

@@ -33,7 +33,7 @@ func startLoad(addr string) *loadLoop {
 }
 
 func runLoad(ctx context.Context, addr string, out chan<- *load.Result) {
-	out <- load.Run(ctx, load.Options{Addr: addr, Rate: 400, Concurrency: 64,
+	out <- load.Run(ctx, load.Options{Addr: addr, Rate: 500, Concurrency: 64,
 		Duration: 3 * time.Minute, Expect: "hello from", Timeout: 5 * time.Second})
 }
 

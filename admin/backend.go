@@ -28,6 +28,7 @@ type Snapshot struct {
 	Clients [][]int // shared slot of each rule's client patterns
 	Workers []Worker
 	Started time.Time
+	Rate    float64 // connections/s over the last seconds, 0 if not known yet
 }
 
 // Worker is one live worker process.

@@ -203,10 +203,12 @@ func showStats(snap *Snapshot) (any, string) {
 			st.Refused += snap.Region.Client(i).Refused.Load()
 		}
 	}
-	if st.Uptime > 0 {
-		st.PerSecond = float64(st.Total) / st.Uptime
+	st.PerSecond = snap.Rate
+	window := "last 10 s"
+	if st.PerSecond == 0 && st.Uptime > 0 {
+		st.PerSecond, window = float64(st.Total)/st.Uptime, "since start"
 	}
-	text := fmt.Sprintf("uptime: %s\nworkers: %d\nsessions: %d\nconnections: %d\nconnections/s: %.1f (average since start)\n"+
+	text := fmt.Sprintf("uptime: %s\nworkers: %d\nsessions: %d\nconnections: %d\nconnections/s: %.1f ("+window+")\n"+
 		"connect failures: %d\nrefused by client limits: %d\nbytes from servers: %d\nbytes to servers: %d\nservers up: %d of %d\n",
 		time.Duration(st.Uptime*float64(time.Second)).Round(time.Second), st.Workers, st.Sessions, st.Total, st.PerSecond,
 		st.Failures, st.Refused, st.BytesIn, st.BytesOut, st.ServersUp, st.ServersAll)

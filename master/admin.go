@@ -66,7 +66,7 @@ func (m *Master) Snapshot() admin.Snapshot {
 	defer m.mu.Unlock()
 	g := m.cur
 	s := admin.Snapshot{Config: g.cfg, Region: m.region, Servers: g.setup.Servers,
-		Clients: g.setup.Clients, Started: m.started}
+		Clients: g.setup.Clients, Started: m.started, Rate: m.rate.perSecond()}
 	for _, w := range g.workers {
 		if w != nil && !w.exited {
 			s.Workers = append(s.Workers, admin.Worker{Slot: w.slot, Pid: w.pid, Started: w.started,

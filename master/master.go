@@ -67,6 +67,8 @@ type Master struct {
 	adminFds  map[string]int // canonical admin address → raw socket (for upgrades)
 	metricsLn net.Listener
 	checks    *checker
+	rate      rate
+	stopRate  chan struct{}
 	started   time.Time
 }
 
@@ -147,6 +149,8 @@ func start(opts Options) (*Master, error) {
 	if err == nil {
 		m.cur = g
 		m.startChecks(g)
+		m.stopRate = make(chan struct{})
+		go sampleRate(m, m.stopRate)
 		if merr := m.startMetrics(cfg.Global.Metrics); merr != nil {
 			m.log.Error("metrics endpoint not served", "err", merr)
 		}
@@ -289,6 +293,10 @@ func (m *Master) stop(graceful bool) {
 		m.metricsLn.Close()
 	}
 	m.stopChecks()
+	if m.stopRate != nil {
+		close(m.stopRate)
+		m.stopRate = nil
+	}
 	if graceful {
 		for _, g := range m.generations() {
 			if !g.draining {

@@ -1,0 +1,62 @@
+package master
+
+import (
+	"sync"
+	"time"
+)
+
+// rateWindow is how far back show stats looks for connections/s.
+const rateWindow = 10 * time.Second
+
+// rate keeps one sample of the connection total per second, so show stats
+// can answer a recent rate rather than an average since start.
+type rate struct {
+	mu      sync.Mutex
+	samples []sample
+}
+
+type sample struct {
+	at    time.Time
+	total int64
+}
+
+func (r *rate) add(now time.Time, total int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.samples = append(r.samples, sample{now, total})
+	for len(r.samples) > 1 && now.Sub(r.samples[0].at) > rateWindow {
+		r.samples = r.samples[1:]
+	}
+}
+
+// perSecond is the rate over the window (0 until two samples exist).
+func (r *rate) perSecond() float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.samples) < 2 {
+		return 0
+	}
+	a, b := r.samples[0], r.samples[len(r.samples)-1]
+	return float64(b.total-a.total) / b.at.Sub(a.at).Seconds()
+}
+
+// sampleRate records the connection total every second until stop closes.
+func sampleRate(m *Master, stop <-chan struct{}) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-tick.C:
+			snap := m.Snapshot()
+			var total int64
+			for _, slots := range snap.Servers {
+				for _, i := range slots {
+					total += snap.Region.Server(i).Total.Load()
+				}
+			}
+			m.rate.add(now, total)
+		}
+	}
+}

@@ -141,18 +141,16 @@ func start(opts Options) (*Master, error) {
 	}
 	g, _, err := m.newGeneration(cfg)
 	if err == nil {
-		err = m.startAdmin(cfg)
-	}
-	if err == nil {
 		err = m.startGeneration(g)
 	}
 	if err == nil {
+		m.mu.Lock()
 		m.cur = g
-		m.startChecks(g)
-		m.stopRate = make(chan struct{})
-		go sampleRate(m, m.stopRate)
-		if merr := m.startMetrics(cfg.Global.Metrics); merr != nil {
-			m.log.Error("metrics endpoint not served", "err", merr)
+		m.mu.Unlock()
+		// The admin port answers from the current generation, so it opens
+		// only now.
+		if err = m.startAdmin(cfg); err != nil {
+			m.killGeneration(g)
 		}
 	}
 	if err != nil {
@@ -160,7 +158,12 @@ func start(opts Options) (*Master, error) {
 		m.closeAdmin()
 		return nil, err
 	}
-	m.cur = g
+	m.startChecks(g)
+	m.stopRate = make(chan struct{})
+	go sampleRate(m, m.stopRate)
+	if merr := m.startMetrics(cfg.Global.Metrics); merr != nil {
+		m.log.Error("metrics endpoint not served", "err", merr)
+	}
 	m.log.Info("g6 started", "workers", g.nWork, "listen", g.addrs, "config", cfg.File)
 	if opts.PidFile != "" {
 		if err := os.WriteFile(opts.PidFile, fmt.Appendf(nil, "%d\n", os.Getpid()), 0o644); err != nil {

@@ -35,12 +35,12 @@ func (m *Master) onExit(ev exitEvent) {
 		return
 	}
 	// A worker that had served is replaced at once. One that died before
-	// reporting ready, or the fifth death of a slot within 10 s, is a crash
+	// reporting ready, or the tenth death of a slot within 10 s, is a crash
 	// loop: it waits 100 ms, doubling up to 5 s.
 	lived := time.Since(w.started)
 	g.deaths[w.slot] = append(recent(g.deaths[w.slot], 10*time.Second), time.Now())
 	delay := time.Duration(0)
-	if !w.ready || len(g.deaths[w.slot]) >= 5 {
+	if !w.ready || len(g.deaths[w.slot]) >= 10 {
 		delay = min(max(2*g.backoff[w.slot], 100*time.Millisecond), 5*time.Second)
 	}
 	g.backoff[w.slot] = delay

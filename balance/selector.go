@@ -5,10 +5,11 @@ import (
 	"sync/atomic"
 )
 
-// View is a rule's servers as a selector sees them.
+// View is a rule's servers as a selector sees them. Whether a server is
+// usable is not the selector's business: the caller skips unusable ones as it
+// walks the order.
 type View interface {
 	Len() int
-	Usable(i int) bool
 	Active(i int) int64
 	Weight(i int) int
 	RT(i int) int64

@@ -2,6 +2,7 @@ package master
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -118,8 +119,4 @@ func checkOnce(hc *conf.HealthCheck, addr string) error {
 	return nil
 }
 
-type checkError string
-
-func (e checkError) Error() string { return string(e) }
-
-const errUnexpected = checkError("answer does not start with the expected bytes")
+var errUnexpected = errors.New("master: health check: answer does not start with the expected bytes")

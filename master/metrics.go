@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strconv"
 	"time"
 
 	"g6/shared"
@@ -84,16 +85,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descRefused, counter, float64(rs.NoMatch.Load()), r.ID, "no_match")
 	}
 	for _, w := range snap.Workers {
-		ch <- prometheus.MustNewConstMetric(descRestarts, counter, float64(w.Restarts), itoa(w.Slot))
+		ch <- prometheus.MustNewConstMetric(descRestarts, counter, float64(w.Restarts), strconv.Itoa(w.Slot))
 	}
-}
-
-func itoa(n int) string {
-	const digits = "0123456789"
-	if n < 10 {
-		return digits[n : n+1]
-	}
-	return itoa(n/10) + digits[n%10:n%10+1]
 }
 
 // ruleSlot is the shared slot of rule i of the current generation.

@@ -47,7 +47,6 @@ type client struct {
 // ruleView is a rule's servers as the balancer sees them (balance.View).
 type ruleView struct {
 	servers []*server
-	now     *int64
 }
 
 func (v *ruleView) Len() int           { return len(v.servers) }
@@ -56,16 +55,7 @@ func (v *ruleView) Weight(i int) int   { return v.servers[i].weight }
 func (v *ruleView) RT(i int) int64     { return v.servers[i].slot.RTAvg.Load() }
 func (v *ruleView) Key(i int) uint64   { return v.servers[i].key }
 
-// Usable: not isolated and not full (a full server is skipped, not punished).
-func (v *ruleView) Usable(i int) bool {
-	s := v.servers[i]
-	if !s.slot.Usable(*v.now, s.heartbeat) {
-		return false
-	}
-	return s.maxConns == 0 || s.slot.Active.Load() < s.maxConns
-}
-
-func buildRule(cr *conf.Rule, region *shared.Region, ruleSlot int, serverSlots, clientSlots []int, now *int64) (*rule, error) {
+func buildRule(cr *conf.Rule, region *shared.Region, ruleSlot int, serverSlots, clientSlots []int) (*rule, error) {
 	r := &rule{id: cr.ID, slot: region.Rule(ruleSlot)}
 	for i, c := range cr.Clients {
 		l := shared.Limits{MaxConnections: c.MaxConnections, MaxIP: c.MaxIP, MaxConnectionsPerIP: c.MaxConnectionsPerIP}
@@ -86,7 +76,7 @@ func buildRule(cr *conf.Rule, region *shared.Region, ruleSlot int, serverSlots, 
 			proxy: cs.ProxyProtocol,
 		})
 	}
-	r.view = ruleView{servers: r.servers, now: now}
+	r.view = ruleView{servers: r.servers}
 	sel, err := balance.New(cr.Algorithm, &region.Rule(ruleSlot).Cursor)
 	if err != nil {
 		return nil, fmt.Errorf("worker: rule %q: %w", cr.ID, err)

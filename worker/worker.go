@@ -159,7 +159,7 @@ func New(setup *ipc.Setup, ctrlFd, sharedFd, firstListener int) (*Worker, error)
 	}
 	byAddr := map[string]listener{}
 	for i, cr := range cfg.Rules {
-		r, err := buildRule(&cfg.Rules[i], w.region, setup.RuleSlots[i], setup.Servers[i], setup.Clients[i], &w.now)
+		r, err := buildRule(&cfg.Rules[i], w.region, setup.RuleSlots[i], setup.Servers[i], setup.Clients[i])
 		if err != nil {
 			return nil, err
 		}

@@ -51,7 +51,7 @@ type ServerSlot struct {
 	HeartbeatUntil  atomic.Int64 // 0 = no report yet
 	MoratoriumUntil atomic.Int64
 	Active          atomic.Int64
-	Total           atomic.Int64
+	Total           atomic.Int64 // connections established (failed attempts count in Failures)
 	Failures        atomic.Int64
 	BytesIn         atomic.Int64 // from the server
 	BytesOut        atomic.Int64 // to the server

@@ -13,7 +13,7 @@ func Now() int64 { return nanotime() }
 //go:linkname nanotime runtime.nanotime
 func nanotime() int64
 
-// SetKey writes a slot key, truncated to the key size.
+// setKey writes a slot key, truncated to the key size.
 func setKey(dst *[keySize]byte, key string) {
 	*dst = [keySize]byte{}
 	copy(dst[:], key)
@@ -27,10 +27,10 @@ func keyString(k *[keySize]byte) string {
 	return string(k[:n])
 }
 
-// Key returns the slot's key.
+// KeyString returns the slot's key.
 func (s *ServerSlot) KeyString() string { return keyString(&s.Key) }
 
-// Key returns the slot's key.
+// KeyString returns the slot's key.
 func (s *RuleSlot) KeyString() string { return keyString(&s.Key) }
 
 // Usable reports whether a server may be chosen at time now: not under
@@ -66,7 +66,6 @@ func (s *ServerSlot) TryAcquire(w int, max int64) bool {
 		}
 	}
 	s.PerWorker[w].Add(1)
-	s.Total.Add(1)
 	return true
 }
 

@@ -173,6 +173,7 @@ func (w *Worker) onConnectTimeout(s *session) {
 
 func (w *Worker) established(s *session) {
 	s.state = stateEstablished
+	s.server.slot.Total.Add(1)
 	// The server socket's readiness came with the event that completed the
 	// connect; the client's was recorded while connecting.
 	s.b.canWrite = true

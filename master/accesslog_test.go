@@ -65,7 +65,7 @@ clients = [{ pattern = "127.0.0.*:*", max_connections = 1 }]
 listen = [%q]
 servers = [%q]
 `, path, front, back)
-	m := testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "2"}, front)
+	m := testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "2"})
 	greeting := "hello from " + back + "\n"
 	for i := 0; i < 3; i++ {
 		c, err := net.Dial("tcp", front)

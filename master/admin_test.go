@@ -39,7 +39,7 @@ clients = ["127.0.0.*:*"]
 listen = [%q]
 servers = [%q, { address = %q, heartbeat = "30s" }]
 `, adminAddr, front, s1, s2)
-	m = testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", workers}, front, adminAddr)
+	m = testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", workers})
 	return
 }
 
@@ -210,7 +210,7 @@ clients = ["*:*"]
 listen = [%q]
 servers = [%q, { address = %q, heartbeat = "1s" }]
 `, adminAddr, front, s1, s2)
-	testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "2"}, front)
+	testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "2"})
 	if got := countGreetings(t, front, 6); got[s2] != 0 {
 		t.Fatalf("before any heartbeat: %v, want nothing on %s", got, s2)
 	}
@@ -276,7 +276,7 @@ clients = ["*:*"]
 listen = [%q]
 servers = ["127.0.0.1:9"]
 `, adminAddr, front)
-	testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "1"}, front)
+	testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "1"})
 	if c, err := net.Dial("tcp", adminAddr); err == nil {
 		c.SetDeadline(time.Now().Add(5 * time.Second))
 		fmt.Fprint(c, "show rules\n")

@@ -39,7 +39,7 @@ clients = ["*:*"]
 listen = [%q]
 servers = [%q]
 `, front, dead, live, bulk, echo)
-	m := testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "1"}, front, bulk)
+	m := testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "1"})
 	countGreetings(t, front, 5) // warm the pools (pipes, buffers) first
 	bulkSession(t, bulk)
 	pid := m.Workers(t)[0]

@@ -55,7 +55,7 @@ clients = ["*:*"]
 listen = [%q]
 servers = [%q, %q]
 `, adminAddr, front, good, flaky)
-	m := testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "2"}, front)
+	m := testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "2"})
 	start := time.Now()
 	m.WaitLog(t, "health check fails; server down", 3*time.Second)
 	if took := time.Since(start); took > 3*200*time.Millisecond+500*time.Millisecond {

@@ -31,7 +31,7 @@ func TestUpstreamSamplesServe(t *testing.T) {
 				t.Fatal(err)
 			}
 			adminAddr := cfg.Admin.Listen[0].Address
-			m := testenv.StartMaster(t, path, []string{"-w", "1"}, adminAddr)
+			m := testenv.StartMaster(t, path, []string{"-w", "1"})
 			got := adminSend(t, adminAddr, "show rules\n")
 			for _, r := range cfg.Rules {
 				var want []string

@@ -61,7 +61,7 @@ clients = ["*:*"]
 listen = ["`+l2+`"]
 servers = ["`+back+`"]
 `)
-	m := testenv.StartMaster(t, cfg, []string{"-w", "2"}, l1, l2)
+	m := testenv.StartMaster(t, cfg, []string{"-w", "2"})
 	if n := len(m.Workers(t)); n != 2 {
 		t.Fatalf("worker processes: got %d, want 2", n)
 	}
@@ -77,7 +77,7 @@ servers = ["`+back+`"]
 func TestBulkBothWays(t *testing.T) {
 	back, front := testenv.Addr(t), testenv.Addr(t)
 	testenv.Backend(t, "echo", back)
-	testenv.StartMaster(t, testenv.WriteConfig(t, rrConfig(front, back)), []string{"-w", "2"}, front)
+	testenv.StartMaster(t, testenv.WriteConfig(t, rrConfig(front, back)), []string{"-w", "2"})
 	c, err := net.Dial("tcp", front)
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +114,7 @@ func sendAndHalfClose(c *net.TCPConn, b []byte, wg *sync.WaitGroup, t *testing.T
 func TestHalfClose(t *testing.T) {
 	back, front := testenv.Addr(t), testenv.Addr(t)
 	testenv.Backend(t, "echo", back)
-	testenv.StartMaster(t, testenv.WriteConfig(t, rrConfig(front, back)), []string{"-w", "1"}, front)
+	testenv.StartMaster(t, testenv.WriteConfig(t, rrConfig(front, back)), []string{"-w", "1"})
 	for i := 0; i < 20; i++ {
 		c, err := net.Dial("tcp", front)
 		if err != nil {
@@ -137,7 +137,7 @@ func TestHalfClose(t *testing.T) {
 func TestThousandSequentialConnections(t *testing.T) {
 	b1, b2, front := testenv.Addr(t), testenv.Addr(t), testenv.Addr(t)
 	testenv.Backend(t, "greet", b1, b2)
-	testenv.StartMaster(t, testenv.WriteConfig(t, rrConfig(front, b1, b2)), []string{"-w", "2"}, front)
+	testenv.StartMaster(t, testenv.WriteConfig(t, rrConfig(front, b1, b2)), []string{"-w", "2"})
 	seen := map[string]int{}
 	for i := 0; i < 1000; i++ {
 		g, err := testenv.Greeting(front)
@@ -156,7 +156,7 @@ func TestThousandSequentialConnections(t *testing.T) {
 func TestDeadServerSkipped(t *testing.T) {
 	dead, live, front := testenv.Addr(t), testenv.Addr(t), testenv.Addr(t)
 	testenv.Backend(t, "greet", live)
-	m := testenv.StartMaster(t, testenv.WriteConfig(t, rrConfig(front, dead, live)), []string{"-w", "2"}, front)
+	m := testenv.StartMaster(t, testenv.WriteConfig(t, rrConfig(front, dead, live)), []string{"-w", "2"})
 	for i := 0; i < 50; i++ {
 		g, err := testenv.Greeting(front)
 		if err != nil || g != "hello from "+live {
@@ -171,7 +171,7 @@ func TestDeadServerSkipped(t *testing.T) {
 func TestKilledWorkerIsReplaced(t *testing.T) {
 	back, front := testenv.Addr(t), testenv.Addr(t)
 	testenv.Backend(t, "greet", back)
-	m := testenv.StartMaster(t, testenv.WriteConfig(t, rrConfig(front, back)), []string{"-w", "2"}, front)
+	m := testenv.StartMaster(t, testenv.WriteConfig(t, rrConfig(front, back)), []string{"-w", "2"})
 	before := m.Workers(t)
 	if len(before) != 2 {
 		t.Fatalf("workers: %v", before)
@@ -242,7 +242,7 @@ func TestGracefulStop(t *testing.T) {
 func echoSession(t *testing.T) (*testenv.Master, string, net.Conn) {
 	back, front := testenv.Addr(t), testenv.Addr(t)
 	testenv.Backend(t, "echo", back)
-	m := testenv.StartMaster(t, testenv.WriteConfig(t, rrConfig(front, back)), []string{"-w", "2"}, front)
+	m := testenv.StartMaster(t, testenv.WriteConfig(t, rrConfig(front, back)), []string{"-w", "2"})
 	live, err := net.Dial("tcp", front)
 	if err != nil {
 		t.Fatal(err)
@@ -312,7 +312,7 @@ func TestWorkersIgnoreGroupSignals(t *testing.T) {
 func TestCPUAffinity(t *testing.T) {
 	back, front := testenv.Addr(t), testenv.Addr(t)
 	testenv.Backend(t, "greet", back)
-	m := testenv.StartMaster(t, testenv.WriteConfig(t, strings.Replace(rrConfig(front, back), "[global]\n", "[global]\ncpu_affinity = true\n", 1)), []string{"-w", "2"}, front)
+	m := testenv.StartMaster(t, testenv.WriteConfig(t, strings.Replace(rrConfig(front, back), "[global]\n", "[global]\ncpu_affinity = true\n", 1)), []string{"-w", "2"})
 	seen := map[string]bool{}
 	for _, pid := range m.Workers(t) {
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))

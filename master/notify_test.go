@@ -23,7 +23,7 @@ func TestSystemdNotify(t *testing.T) {
 	t.Setenv("NOTIFY_SOCKET", sock)
 	back, front := testenv.Addr(t), testenv.Addr(t)
 	testenv.Backend(t, "greet", back)
-	m := testenv.StartMaster(t, testenv.WriteConfig(t, rrConfig(front, back)), []string{"-w", "1"}, front)
+	m := testenv.StartMaster(t, testenv.WriteConfig(t, rrConfig(front, back)), []string{"-w", "1"})
 	expect := func(want string) {
 		t.Helper()
 		buf := make([]byte, 512)

@@ -106,7 +106,7 @@ servers = [%q]
 func TestUpgradesUnderLoad(t *testing.T) {
 	_, _, front, echoFront, cfg := opsSetup(t, 2)
 	path := testenv.WriteConfig(t, cfg(2))
-	m := testenv.StartMaster(t, path, []string{"-w", "2"}, front, echoFront)
+	m := testenv.StartMaster(t, path, []string{"-w", "2"})
 	held := holdEcho(t, echoFront)
 	held.check(t, "before")
 	l := startLoad(front)
@@ -143,7 +143,7 @@ func waitPidChange(t *testing.T, m *testenv.Master, old int) {
 func TestReloadsUnderLoad(t *testing.T) {
 	servers, _, front, echoFront, cfg := opsSetup(t, 3)
 	path := testenv.WriteConfig(t, cfg(2))
-	m := testenv.StartMaster(t, path, []string{"-w", "2"}, front, echoFront)
+	m := testenv.StartMaster(t, path, []string{"-w", "2"})
 	held := holdEcho(t, echoFront)
 	l := startLoad(front)
 	for i := 1; i <= 10; i++ {
@@ -170,9 +170,9 @@ func TestReloadsUnderLoad(t *testing.T) {
 // TestBadReloadKeepsServing: a config with an error is refused with a log
 // line naming the place; the old config keeps serving.
 func TestBadReloadKeepsServing(t *testing.T) {
-	_, _, front, echoFront, cfg := opsSetup(t, 2)
+	_, _, front, _, cfg := opsSetup(t, 2)
 	path := testenv.WriteConfig(t, cfg(2))
-	m := testenv.StartMaster(t, path, []string{"-w", "1"}, front, echoFront)
+	m := testenv.StartMaster(t, path, []string{"-w", "1"})
 	os.WriteFile(path, []byte(cfg(2)+"\n[[rule]]\nid = \"greet\"\n"), 0o644)
 	m.Cmd.Process.Signal(syscall.SIGHUP)
 	m.WaitLog(t, "reload refused", 10*time.Second)
@@ -183,8 +183,8 @@ func TestBadReloadKeepsServing(t *testing.T) {
 }
 
 func TestKilledWorkersUnderLoad(t *testing.T) {
-	_, _, front, echoFront, cfg := opsSetup(t, 2)
-	m := testenv.StartMaster(t, testenv.WriteConfig(t, cfg(2)), []string{"-w", "2"}, front, echoFront)
+	_, _, front, _, cfg := opsSetup(t, 2)
+	m := testenv.StartMaster(t, testenv.WriteConfig(t, cfg(2)), []string{"-w", "2"})
 	l := startLoad(front)
 	for i := 1; i <= 10; i++ {
 		m.WaitCount(t, "worker serving", 2+i-1, 10*time.Second)
@@ -215,9 +215,9 @@ func waitWorkers(t *testing.T, m *testenv.Master, n int) []int {
 }
 
 func TestUpgradeWithBadConfigRollsBack(t *testing.T) {
-	_, _, front, echoFront, cfg := opsSetup(t, 2)
+	_, _, front, _, cfg := opsSetup(t, 2)
 	path := testenv.WriteConfig(t, cfg(2))
-	m := testenv.StartMaster(t, path, []string{"-w", "1"}, front, echoFront)
+	m := testenv.StartMaster(t, path, []string{"-w", "1"})
 	l := startLoad(front)
 	time.Sleep(200 * time.Millisecond)
 	os.WriteFile(path, []byte("[[rule]]\nid = 5\n"), 0o644)
@@ -234,7 +234,7 @@ func TestUpgradeWithBadConfigRollsBack(t *testing.T) {
 }
 
 func TestUpgradeToBrokenBinaryRollsBack(t *testing.T) {
-	_, _, front, echoFront, cfg := opsSetup(t, 2)
+	_, _, front, _, cfg := opsSetup(t, 2)
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "g6")
 	good, err := os.ReadFile(testenv.Bin(t, "g6"))
@@ -242,7 +242,7 @@ func TestUpgradeToBrokenBinaryRollsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(bin, good, 0o755)
-	m := testenv.StartMasterBin(t, bin, testenv.WriteConfig(t, cfg(2)), []string{"-w", "1"}, front, echoFront)
+	m := testenv.StartMasterBin(t, bin, testenv.WriteConfig(t, cfg(2)), []string{"-w", "1"})
 	l := startLoad(front)
 	// Replace the binary on disk with one that exits at once.
 	os.Remove(bin)

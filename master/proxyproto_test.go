@@ -31,7 +31,7 @@ clients = ["*:*"]
 listen = [%q]
 servers = [%q]
 `, v, front, back)
-			testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "1"}, front)
+			testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "1"})
 			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.5")}}
 			c, err := d.Dial("tcp", front)
 			if err != nil {

@@ -171,15 +171,17 @@ func WriteConfig(t testing.TB, text string) string {
 	return path
 }
 
-// StartMaster starts `g6 master -c config args...` and waits until every
-// address in wait accepts connections.
-func StartMaster(t testing.TB, config string, args []string, wait ...string) *Master {
+// StartMaster starts `g6 master -c config args...` and waits until it says
+// it serves: every listening socket bound, workers ready, admin and metrics
+// ports open. No probe connection is made; it would be a session that
+// counts in the test.
+func StartMaster(t testing.TB, config string, args []string) *Master {
 	t.Helper()
-	return StartMasterBin(t, Bin(t, "g6"), config, args, wait...)
+	return StartMasterBin(t, Bin(t, "g6"), config, args)
 }
 
 // StartMasterBin is StartMaster with a given g6 binary.
-func StartMasterBin(t testing.TB, bin, config string, args []string, wait ...string) *Master {
+func StartMasterBin(t testing.TB, bin, config string, args []string) *Master {
 	t.Helper()
 	dir := t.TempDir()
 	m := &Master{Config: config, done: make(chan struct{}),
@@ -218,11 +220,7 @@ func StartMasterBin(t testing.TB, bin, config string, args []string, wait ...str
 			t.Errorf("data race in g6:\n%s", m.Log())
 		}
 	})
-	// "g6 started" is logged once every listening socket is bound, the
-	// workers are ready and the admin and metrics ports are open. No probe
-	// connection is made: it would be a session that counts in the test.
 	m.WaitLog(t, "g6 started", 20*time.Second)
-	_ = wait // kept for the callers' documentation of what must be up
 	return m
 }
 

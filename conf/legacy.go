@@ -202,15 +202,8 @@ func (p *lparser) setProp(lv level, props *lprops, name, val token) {
 
 // legacyDuration reads digits with an optional s, m or h (minutes for times).
 func legacyDuration(s string) (Duration, error) {
-	mult, body := uint64(1), s
-	switch s[len(s)-1] {
-	case 's', 'S':
-		body = s[:len(s)-1]
-	case 'm', 'M':
-		mult, body = 60, s[:len(s)-1]
-	case 'h', 'H':
-		mult, body = 3600, s[:len(s)-1]
-	}
+	body, m := splitUnit(s, timeUnits)
+	mult := uint64(m)
 	n, err := legacyNumber(body)
 	if err != nil {
 		return 0, err
@@ -223,13 +216,8 @@ func legacyDuration(s string) (Duration, error) {
 
 // legacyCount reads digits with an optional k (thousand) or m (million).
 func legacyCount(s string) (Count, error) {
-	mult, body := uint64(1), s
-	switch s[len(s)-1] {
-	case 'k', 'K':
-		mult, body = 1000, s[:len(s)-1]
-	case 'm', 'M':
-		mult, body = 1000000, s[:len(s)-1]
-	}
+	body, m := splitUnit(s, countUnits)
+	mult := uint64(m)
 	n, err := legacyNumber(body)
 	if err != nil {
 		return 0, err

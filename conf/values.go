@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -96,15 +95,24 @@ func (c *Count) UnmarshalTOML(v any) error {
 // maxCount keeps counts inside what the shared region stores (int32 slots).
 const maxCount = math.MaxInt32
 
-func parseCount(s string) (Count, error) {
-	mult := int64(1)
-	body := s
-	switch {
-	case strings.HasSuffix(s, "k"), strings.HasSuffix(s, "K"):
-		mult, body = 1000, s[:len(s)-1]
-	case strings.HasSuffix(s, "m"), strings.HasSuffix(s, "M"):
-		mult, body = 1000000, s[:len(s)-1]
+// G6's unit suffixes: "m" is a million for counts but minutes for times.
+var (
+	countUnits = map[byte]int64{'k': 1000, 'K': 1000, 'm': 1000000, 'M': 1000000}
+	timeUnits  = map[byte]int64{'s': 1, 'S': 1, 'm': 60, 'M': 60, 'h': 3600, 'H': 3600}
+)
+
+// splitUnit cuts an optional one-character unit off s.
+func splitUnit(s string, units map[byte]int64) (string, int64) {
+	if s != "" {
+		if m, ok := units[s[len(s)-1]]; ok {
+			return s[:len(s)-1], m
+		}
 	}
+	return s, 1
+}
+
+func parseCount(s string) (Count, error) {
+	body, mult := splitUnit(s, countUnits)
 	n, err := strconv.ParseInt(body, 10, 64)
 	if err != nil || n < 0 || body == "" || body[0] == '+' {
 		return 0, fmt.Errorf("invalid count %q (want digits with an optional k or m suffix)", s)

@@ -11,16 +11,10 @@ type LeastConns struct {
 
 // Order implements Selector.
 func (l *LeastConns) Order(v View, _ []byte, dst []int) []int {
-	n := v.Len()
-	if n == 0 {
-		return dst[:0]
-	}
-	dst = ring(dst[:0], n, int(l.Cursor.Add(1)%uint64(n)))
-	sortBy(dst, func(a, b int) bool {
+	return rotatedBy(v, l.Cursor, dst, func(a, b int) bool {
 		// active(a)/weight(a) < active(b)/weight(b), without division.
 		return v.Active(a)*int64(v.Weight(b)) < v.Active(b)*int64(v.Weight(a))
 	})
-	return dst
 }
 
 // ResponseTime (RT) prefers the server with the lowest moving average of
@@ -33,11 +27,17 @@ type ResponseTime struct {
 
 // Order implements Selector.
 func (r *ResponseTime) Order(v View, _ []byte, dst []int) []int {
+	return rotatedBy(v, r.Cursor, dst, func(a, b int) bool { return v.RT(a) < v.RT(b) })
+}
+
+// rotatedBy orders the servers by less, starting the ring one further each
+// call so that equal servers take turns.
+func rotatedBy(v View, cursor *atomic.Uint64, dst []int, less func(a, b int) bool) []int {
 	n := v.Len()
 	if n == 0 {
 		return dst[:0]
 	}
-	dst = ring(dst[:0], n, int(r.Cursor.Add(1)%uint64(n)))
-	sortBy(dst, func(a, b int) bool { return v.RT(a) < v.RT(b) })
+	dst = ring(dst[:0], n, int(cursor.Add(1)%uint64(n)))
+	sortBy(dst, less)
 	return dst
 }

@@ -178,7 +178,10 @@ func (w *Worker) established(s *session) {
 	// connect; the client's was recorded while connecting.
 	s.b.canWrite = true
 	s.rtStart, s.active = w.now, w.now
-	if s.ln.timeout > 0 {
+	// The connect timer's entry is still in the heap and is re-armed lazily
+	// with the idle deadline when it comes up (see expire); a second entry is
+	// needed only when the idle deadline comes first.
+	if s.ln.timeout > 0 && w.now+s.ln.timeout < s.connectAt {
 		w.timers.push(timerEntry{at: w.now + s.ln.timeout, s: s, gen: s.gen})
 	}
 	if v := s.server.proxy; v != "" {

@@ -45,7 +45,16 @@ type Global struct {
 	AccessFormat   string // "text" or "json"
 	Metrics        string // address of the Prometheus /metrics endpoint, "" = off
 	CPUAffinity    bool   // pin worker slot i to the i-th allowed CPU
+	Splice         string // SpliceAuto, SpliceAlways or SpliceOff
 }
+
+// Splice modes: when a direction's bytes move by splice(2) through a pipe
+// instead of being copied through the worker.
+const (
+	SpliceAuto   = "auto"   // after a direction has carried 256 KiB (a bulk stream)
+	SpliceAlways = "always" // from the first byte
+	SpliceOff    = "off"    // never
+)
 
 // Admin is the admin listener (G6's "G" rule).
 type Admin struct {

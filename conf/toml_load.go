@@ -88,6 +88,7 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 		AccessFormat:   deref(g.AccessFormat, "text"),
 		Metrics:        deref(g.Metrics, ""),
 		CPUAffinity:    deref(g.CPUAffinity, false),
+		Splice:         deref(g.Splice, SpliceAuto),
 	}}
 	if a := cfg.Global.Metrics; a != "" {
 		if _, err := ParseHostPort(a); err != nil {
@@ -96,6 +97,9 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 	}
 	if f := cfg.Global.AccessFormat; f != "text" && f != "json" {
 		errs.add(file, loc.key("global", 0, "access_log_format"), "global: access_log_format must be \"text\" or \"json\", not %q", f)
+	}
+	if m := cfg.Global.Splice; m != SpliceAuto && m != SpliceAlways && m != SpliceOff {
+		errs.add(file, loc.key("global", 0, "splice"), "global: splice must be \"auto\", \"always\" or \"off\", not %q", m)
 	}
 	if cfg.Global.Workers < 0 || cfg.Global.Workers > MaxWorkers {
 		errs.add(file, loc.key("global", 0, "workers"), "global: workers must be 0-%d, not %d", MaxWorkers, cfg.Global.Workers)

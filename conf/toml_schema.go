@@ -26,6 +26,7 @@ type fileGlobal struct {
 	AccessFormat   *string   `toml:"access_log_format"`
 	Metrics        *string   `toml:"metrics"`
 	CPUAffinity    *bool     `toml:"cpu_affinity"`
+	Splice         *string   `toml:"splice"`
 	listenProps
 	clientProps
 }

@@ -38,6 +38,7 @@ func TestParseTOMLErrors(t *testing.T) {
 		{"repeated server", strings.Replace(minimal, `["127.0.0.1:9001"]`, `["127.0.0.1:9001", "127.0.0.1:9001"]`, 1), "listed twice"},
 		{"zero weight", strings.Replace(minimal, `["127.0.0.1:9001"]`, `[{ address = "127.0.0.1:9001", weight = 0 }]`, 1), "weight must be 1-1000"},
 		{"syntax", "[global\n", "t.toml:2: expected"},
+		{"bad splice mode", "[global]\nsplice = \"yes\"\n" + minimal, `t.toml:2: global: splice must be "auto", "always" or "off", not "yes"`},
 		{"bad log level", "[global]\nlog_level = \"loud\"\n" + minimal, `t.toml:2: global: log level "loud"`},
 	}
 	for _, tt := range tests {

@@ -58,8 +58,10 @@ func empty(p *pipe) bool {
 
 // move copies src → dst; false means the session failed.
 func (w *Worker) move(s *session, src, dst *endpoint) bool {
-	if dst.pipe == nil && dst.pend == nil && src.bytes >= spliceAfter && !dst.noSplice {
-		// A bulk stream from now on; without a pipe (fd limit) keep copying.
+	if dst.pipe == nil && dst.pend == nil && src.bytes >= w.spliceAfter && src.canRead && !dst.noSplice {
+		// A bulk stream from now on (a pipe is taken only when bytes are
+		// waiting, so splice = "always" does not hold pipes for idle
+		// sessions); without a pipe (fd limit) keep copying.
 		dst.pipe = w.getPipe()
 		dst.noSplice = dst.pipe == nil
 	}

@@ -1,10 +1,15 @@
 package worker
 
 import (
+	"math"
+
+	"g6/conf"
+
 	"golang.org/x/sys/unix"
 )
 
-// Splice: once a direction has carried spliceAfter bytes it is a bulk
+// Splice: once a direction has carried w.spliceAfter bytes (256 KiB with
+// the default splice = "auto", 0 with "always", never with "off") it is a bulk
 // stream, and its bytes move socket → pipe → socket inside the kernel
 // instead of being copied through the scratch buffer. Small request/response
 // traffic never pays for a pipe. A pipe holds the destination's pending
@@ -12,11 +17,23 @@ import (
 // pipe that still holds data when its session ends is closed, not pooled.
 
 const (
-	spliceAfter = 256 << 10
+	spliceAuto  = 256 << 10
 	spliceChunk = 1 << 20
 	pipeSize    = 1 << 20
 	spliceFlags = unix.SPLICE_F_MOVE | unix.SPLICE_F_NONBLOCK
 )
+
+// spliceThreshold maps the config's splice mode to the bytes a direction
+// carries before it switches to splice.
+func spliceThreshold(mode string) int64 {
+	switch mode {
+	case conf.SpliceAlways:
+		return 0
+	case conf.SpliceOff:
+		return math.MaxInt64
+	}
+	return spliceAuto
+}
 
 type pipe struct {
 	r, w int

@@ -47,6 +47,7 @@ type Worker struct {
 	moratorium     int64
 	moratoriumText string
 	drainTimeout   int64
+	spliceAfter    int64 // bytes a direction carries before it splices
 
 	live    []*session
 	free    []*session
@@ -139,6 +140,7 @@ func New(setup *ipc.Setup, ctrlFd, sharedFd, firstListener int) (*Worker, error)
 		moratorium:     int64(cfg.Global.Moratorium),
 		moratoriumText: cfg.Global.Moratorium.String(),
 		drainTimeout:   int64(cfg.Global.DrainTimeout),
+		spliceAfter:    spliceThreshold(cfg.Global.Splice),
 		scratch:        make([]byte, bufSize),
 		ctrl:           control{fd: ctrlFd, buf: make([]byte, 64<<10)},
 	}

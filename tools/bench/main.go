@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,7 +37,7 @@ type options struct {
 
 func main() {
 	var o options
-	flag.IntVar(&o.rounds, "rounds", 3, "rounds (targets interleaved, order rotated each round)")
+	flag.IntVar(&o.rounds, "rounds", 5, "rounds (targets interleaved, order rotated each round)")
 	flag.DurationVar(&o.duration, "d", 10*time.Second, "duration of each wrk and iperf3 run")
 	flag.IntVar(&o.idle, "idle", 9000, "idle connections (2 fds each in the proxy: the 20,000-fd limit allows ~9,400)")
 	flag.IntVar(&o.workers, "w", 1, "workers/threads for every proxy")
@@ -84,9 +86,17 @@ func raiseFileLimit() {
 	}
 }
 
-// pinSelf keeps this process (the idle opener and latency probe) on cpu.
+// pinSelf keeps this process (the idle opener and latency probe) on cpu:
+// every thread the runtime has started so far (threads started later
+// inherit the mask), with one P to match.
 func pinSelf(cpu int) {
 	var set unix.CPUSet
 	set.Set(cpu)
-	unix.SchedSetaffinity(0, &set)
+	tasks, _ := os.ReadDir("/proc/self/task")
+	for _, t := range tasks {
+		if tid, err := strconv.Atoi(t.Name()); err == nil {
+			unix.SchedSetaffinity(tid, &set)
+		}
+	}
+	runtime.GOMAXPROCS(1)
 }

@@ -94,16 +94,13 @@ func (r *results) markdown(o *options) string {
 		}
 		b.WriteString("\n")
 	}
-	if d, h := r.values["direct"]["latency_p99_ms"], r.values["haproxy"]["latency_p99_ms"]; d != nil && h != nil {
-		g := r.values["g6"]["latency_p99_ms"]
-		var ga, ha []float64
-		for i := range g {
-			ga = append(ga, g[i]-d[i])
-			ha = append(ha, h[i]-d[i])
-		}
-		fmt.Fprintf(&b, "\nAdded p99 latency over direct at %d req/s: g6 %.3f ms, HAProxy %.3f ms (medians of per-round differences).\n", o.rate, median(ga), median(ha))
+	if g, h, ok := r.addedP99(); ok {
+		fmt.Fprintf(&b, "\nAdded p99 latency over direct at %d req/s: g6 %.3f ms, HAProxy %.3f ms (medians of per-round differences).\n", o.rate, g, h)
 	}
 	b.WriteString("\nRatios are medians of the per-round ratios (each round runs every target back to back). For latency, memory and CPU, lower is better.\n")
+	r.targetsSection(&b)
+	r.cpuSection(&b)
+	r.variantsSection(&b)
 	if len(r.notes) > 0 {
 		b.WriteString("\n## Notes from the run\n\n")
 		for _, n := range r.notes {
@@ -119,7 +116,9 @@ const method = `
 
 - Backends: one nginx worker answering a 7-byte body on three ports, and an iperf3 server; both on cpu0.
 - Proxies: a fresh HAProxy (` + "`mode tcp`" + `, nbthread = workers), nginx ` + "`stream`" + ` (worker_processes = workers) or g6 (` + "`-w workers`" + `) per measurement, on cpu0 with the backends, so a proxy's cost shows as CPU taken from the backend.
-- Load on cpu1: wrk -t2 (short: -c50 with Connection: close; keep-alive: -c100), iperf3 -P1/-P4, and the bench process itself for the idle connections (100 dials in flight, held 2 s, then every one must answer a request) and the latency probe (a fixed request rate over 20 keep-alive connections).
+- Load on cpu1: wrk -t2 (short: -c50 with Connection: close; keep-alive: -c100), iperf3 -P1/-P4, and the bench process itself for the idle connections (100 dials in flight, held 2 s, then every one must answer a request) and the latency probe (a fixed request rate to every target at once, each over its own 20 keep-alive connections, one request per target per tick in rotating order, so that a disturbance on the shared machine hits all targets alike).
+- g6-splice and g6-copy are g6 with ` + "`splice = \"always\"`" + ` and ` + "`splice = \"off\"`" + `, run only in the keep-alive and bulk workloads (interleaved with the rest) to show where splicing pays.
+- Core load: busy time of cpu0 and cpu1 from /proc/stat over each measurement, and the proxy's own CPU time from its processes.
 - "direct" is wrk or iperf3 against the backend itself: the limit (wrk saturates its own core there, so it is understated).
 - Idle connections: 9,000 by default, not 10,000: the hard limit here is 20,000 open files per process and a proxied connection takes two.
 - Targets are interleaved within each round and the order rotates every round; one round of the same program varies by ±25% on short connections here, so only the medians of same-round ratios mean anything.

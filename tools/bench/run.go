@@ -25,6 +25,15 @@ func (r *results) add(target, metric string, v float64) {
 
 var workloads = []string{"short", "keepalive", "bulk1", "bulk4", "idle", "latency"}
 
+// variants are g6 with another data path, run only where the comparison
+// says something: tiny messages spliced from the first byte (splice =
+// "always"), and bulk streams copied through the worker (splice = "off").
+var variants = map[string][]string{
+	"keepalive": {"g6-splice"},
+	"bulk1":     {"g6-copy"},
+	"bulk4":     {"g6-copy"},
+}
+
 func run(o *options) (*results, error) {
 	dir, err := os.MkdirTemp("", "g6-bench-")
 	if err != nil {
@@ -38,11 +47,19 @@ func run(o *options) (*results, error) {
 	defer b.stop()
 	res := &results{values: map[string]map[string][]float64{}, started: time.Now()}
 	for round := 0; round < o.rounds; round++ {
-		order := append(targetKinds[round%len(targetKinds):], targetKinds[:round%len(targetKinds)]...)
 		for _, w := range workloads {
 			if o.only != "" && !strings.Contains(","+o.only+",", ","+w+",") {
 				continue
 			}
+			if w == "latency" {
+				fmt.Fprintf(os.Stderr, "round %d/%d: %-9s all targets at once\n", round+1, o.rounds, w)
+				if err := measureLatency(o, dir, b, res); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			kinds := append(append([]string(nil), targetKinds...), variants[w]...)
+			order := append(kinds[round%len(kinds):], kinds[:round%len(kinds)]...)
 			for _, kind := range order {
 				if w == "idle" && kind == "direct" {
 					continue
@@ -68,10 +85,11 @@ func measure(o *options, dir string, b *backends, kind, w string, res *results) 
 	if err := preflight(t); err != nil {
 		return err
 	}
-	var cpu0 int64
+	var ticks0 int64
 	if t.proc != nil {
-		cpu0 = t.proc.cpuTicks()
+		ticks0 = t.proc.cpuTicks()
 	}
+	cores0 := sampleCores()
 	start := time.Now()
 	switch w {
 	case "short", "keepalive":
@@ -113,21 +131,46 @@ func measure(o *options, dir string, b *backends, kind, w string, res *results) 
 			res.notes = append(res.notes, fmt.Sprintf("%s idle: %d of %d held connections answered", kind, r.answered, r.n))
 		}
 		fmt.Fprintf(os.Stderr, "%5.1f KiB/conn (RSS %.0f MiB), %d/%d answered", per, float64(r.rssAfter)/1024, r.answered, r.n)
-	case "latency":
-		p50, p99, err := runLatency(t.web, o.rate, o.duration/2)
+	}
+	if w != "idle" && w != "latency" {
+		cores := sampleCores()
+		res.add(kind, w+"_cpu0", busyPct(cores0, cores, 0))
+		res.add(kind, w+"_cpu1", busyPct(cores0, cores, 1))
+		fmt.Fprintf(os.Stderr, "  cpu0 %.0f%% cpu1 %.0f%%", busyPct(cores0, cores, 0), busyPct(cores0, cores, 1))
+		if t.proc != nil {
+			pct := float64(t.proc.cpuTicks()-ticks0) / 100 / time.Since(start).Seconds() * 100
+			res.add(kind, w+"_cpu_pct", pct)
+			fmt.Fprintf(os.Stderr, " (proxy %.0f%%)", pct)
+		}
+	}
+	fmt.Fprintln(os.Stderr)
+	return nil
+}
+
+// measureLatency starts every target (fresh), checks each, and probes them
+// all together at the fixed rate.
+func measureLatency(o *options, dir string, b *backends, res *results) error {
+	var addrs []string
+	for _, kind := range targetKinds {
+		t, err := startTarget(kind, o, dir, b)
 		if err != nil {
 			return err
 		}
-		res.add(kind, "latency_p50_ms", ms(p50))
-		res.add(kind, "latency_p99_ms", ms(p99))
-		fmt.Fprintf(os.Stderr, "p50 %v p99 %v at %d req/s", p50, p99, o.rate)
+		defer t.stop()
+		if err := preflight(t); err != nil {
+			return err
+		}
+		addrs = append(addrs, t.web)
 	}
-	if t.proc != nil && (w == "short" || w == "keepalive") {
-		pct := float64(t.proc.cpuTicks()-cpu0) / 100 / time.Since(start).Seconds() * 100
-		res.add(kind, w+"_cpu_pct", pct)
-		fmt.Fprintf(os.Stderr, "  proxy CPU %.0f%%", pct)
+	p50, p99, err := runLatency(addrs, o.rate, o.duration)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintln(os.Stderr)
+	for i, kind := range targetKinds {
+		res.add(kind, "latency_p50_ms", ms(p50[i]))
+		res.add(kind, "latency_p99_ms", ms(p99[i]))
+		fmt.Fprintf(os.Stderr, "  %-8s p50 %v p99 %v at %d req/s\n", kind, p50[i], p99[i], o.rate)
+	}
 	return nil
 }
 

@@ -98,8 +98,8 @@ func startTarget(kind string, o *options, dir string, b *backends) (*target, err
 	case "nginx":
 		conf = nginxStreamConf(o, dir, t, b)
 		args = []string{"nginx", "-c", path, "-g", "daemon off;"}
-	case "g6":
-		conf = g6Conf(o, t, b)
+	case "g6", "g6-splice", "g6-copy":
+		conf = g6Conf(o, t, b, spliceModes[kind])
 		path = filepath.Join(dir, "g6.toml")
 		args = []string{o.g6, "master", "-c", path, "-w", fmt.Sprint(o.workers)}
 	}
@@ -166,7 +166,10 @@ stream {
 `, o.workers, dir, dir, ups.String(), b.bulk, t.web, t.bulk)
 }
 
-func g6Conf(o *options, t *target, b *backends) string {
+// spliceModes is g6's splice setting per target kind.
+var spliceModes = map[string]string{"g6": "auto", "g6-splice": "always", "g6-copy": "off"}
+
+func g6Conf(o *options, t *target, b *backends, splice string) string {
 	q := make([]string, len(b.web))
 	for i, a := range b.web {
 		q[i] = fmt.Sprintf("%q", a)
@@ -176,6 +179,7 @@ workers = %d
 connect_timeout = "5s"
 backlog = 4096
 log_level = "warn"
+splice = %q
 
 [[rule]]
 id = "web"
@@ -190,5 +194,5 @@ algorithm = "RR"
 clients = ["*:*"]
 listen = [{ address = %q, timeout = "10m" }]
 servers = [%q]
-`, o.workers, t.web, strings.Join(q, ", "), t.bulk, b.bulk)
+`, o.workers, splice, t.web, strings.Join(q, ", "), t.bulk, b.bulk)
 }

@@ -211,48 +211,63 @@ func closeAll(conns []net.Conn) {
 	}
 }
 
-// runLatency offers a fixed request rate (below saturation) over 20
-// keep-alive connections and reports the latency percentiles.
-func runLatency(addr string, rate int, d time.Duration) (p50, p99 time.Duration, err error) {
+// runLatency offers a fixed request rate (below saturation) to every target
+// at once, each over its own 20 keep-alive connections, and reports each
+// target's latency percentiles. Every tick sends one request to each target,
+// so a disturbance on this shared machine hits all of them alike and the
+// differences between targets mean something even when one round's p99
+// does not.
+func runLatency(addrs []string, rate int, d time.Duration) (p50, p99 []time.Duration, err error) {
 	const nconn = 20
-	idle := make(chan *probeConn, nconn)
-	for i := 0; i < nconn; i++ {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			return 0, 0, err
+	idle := make([]chan *probeConn, len(addrs))
+	lat := make([][]time.Duration, len(addrs))
+	for i, addr := range addrs {
+		idle[i] = make(chan *probeConn, nconn)
+		for j := 0; j < nconn; j++ {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				return nil, nil, err
+			}
+			defer c.Close()
+			idle[i] <- &probeConn{c: c, r: bufio.NewReader(c), lat: &lat[i]}
 		}
-		defer c.Close()
-		idle <- &probeConn{c: c, r: bufio.NewReader(c)}
 	}
 	var mu sync.Mutex
-	var lat []time.Duration
 	var wg sync.WaitGroup
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
 	end := time.Now().Add(d)
-	for time.Now().Before(end) {
+	for n := 0; time.Now().Before(end); n++ {
 		<-tick.C
-		select {
-		case pc := <-idle:
-			wg.Add(1)
-			go probe(pc, idle, &wg, &mu, &lat)
-		default: // every connection busy: the offered rate is too high
+		for k := range addrs {
+			i := (n + k) % len(addrs) // rotate who goes first
+			select {
+			case pc := <-idle[i]:
+				wg.Add(1)
+				go probe(pc, idle[i], &wg, &mu)
+			default: // every connection busy: the offered rate is too high
+			}
 		}
 	}
 	wg.Wait()
-	if len(lat) == 0 {
-		return 0, 0, fmt.Errorf("latency probe: no answers")
+	for i, l := range lat {
+		if len(l) == 0 {
+			return nil, nil, fmt.Errorf("latency probe: no answers from %s", addrs[i])
+		}
+		sort.Slice(l, func(a, b int) bool { return l[a] < l[b] })
+		p50 = append(p50, l[len(l)/2])
+		p99 = append(p99, l[len(l)*99/100])
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	return lat[len(lat)/2], lat[len(lat)*99/100], nil
+	return p50, p99, nil
 }
 
 type probeConn struct {
-	c net.Conn
-	r *bufio.Reader
+	c   net.Conn
+	r   *bufio.Reader
+	lat *[]time.Duration // the target's latencies
 }
 
-func probe(pc *probeConn, idle chan<- *probeConn, wg *sync.WaitGroup, mu *sync.Mutex, lat *[]time.Duration) {
+func probe(pc *probeConn, idle chan<- *probeConn, wg *sync.WaitGroup, mu *sync.Mutex) {
 	defer wg.Done()
 	start := time.Now()
 	pc.c.SetDeadline(start.Add(5 * time.Second))
@@ -264,7 +279,7 @@ func probe(pc *probeConn, idle chan<- *probeConn, wg *sync.WaitGroup, mu *sync.M
 	}
 	el := time.Since(start)
 	mu.Lock()
-	*lat = append(*lat, el)
+	*pc.lat = append(*pc.lat, el)
 	mu.Unlock()
 	idle <- pc
 }

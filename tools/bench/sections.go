@@ -119,12 +119,13 @@ func (r *results) variantsSection(b *strings.Builder) {
 		if !ok {
 			continue
 		}
-		rows = append(rows, fmt.Sprintf("| %s | %s | %s | %.2f | %s |", v.label, num(median(r.values["g6"][v.metric])),
-			num(median(r.values[v.variant][v.metric])), q, v.note))
+		cpu := v.metric[:strings.IndexByte(v.metric, '_')] + "_cpu_pct"
+		rows = append(rows, fmt.Sprintf("| %s | %s | %s | %.2f | %.0f%% | %.0f%% | %s |", v.label, num(median(r.values["g6"][v.metric])),
+			num(median(r.values[v.variant][v.metric])), q, median(r.values["g6"][cpu]), median(r.values[v.variant][cpu]), v.note))
 	}
 	if len(rows) == 0 {
 		return
 	}
-	b.WriteString("\n## Splice or copy\n\n| workload | g6 (auto) | variant | variant/g6 | variant |\n|---|---:|---:|---:|---|\n")
+	b.WriteString("\n## Splice or copy\n\n| workload | g6 (auto) | variant | variant/g6 | g6 CPU | variant CPU | variant |\n|---|---:|---:|---:|---:|---:|---|\n")
 	b.WriteString(strings.Join(rows, "\n") + "\n")
 }

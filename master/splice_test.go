@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -49,9 +50,40 @@ func echoRandom(t *testing.T, c net.Conn, n int) {
 	}
 }
 
+// echoQueuedSmall queues 1 MiB as 1 KiB segments while the worker is
+// stopped (far more buffers than a pipe has slots, so one splice cannot take
+// them all), then checks all of it comes back without another byte sent.
+func echoQueuedSmall(t *testing.T, c net.Conn, pid int) {
+	t.Helper()
+	want := make([]byte, 1<<20)
+	rand.Read(want)
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	syscall.Kill(pid, syscall.SIGSTOP)
+	go writeSmall(c, want, 1<<10)
+	time.Sleep(200 * time.Millisecond)
+	syscall.Kill(pid, syscall.SIGCONT)
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatalf("echo of 1 MiB queued in 1 KiB segments: %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("echo of 1 MiB queued in 1 KiB segments came back changed")
+	}
+}
+
+func writeSmall(c net.Conn, b []byte, size int) {
+	for len(b) > 0 {
+		if _, err := c.Write(b[:size]); err != nil {
+			return
+		}
+		b = b[size:]
+	}
+}
+
 // TestSpliceModes: splice = "auto" splices only a direction that has carried
 // 256 KiB, "always" splices a small message, "off" never takes a pipe, and
-// the bytes arrive intact in every mode.
+// the bytes arrive intact in every mode, also when a splice is cut short by
+// the pipe's slots.
 func TestSpliceModes(t *testing.T) {
 	tests := []struct {
 		mode                   string
@@ -95,6 +127,7 @@ servers = [%q]
 			if got := pipeFds(t, pid) > base; got != tt.pipesAfter {
 				t.Errorf("after 2 MiB: worker holds splice pipes = %v, want %v", got, tt.pipesAfter)
 			}
+			echoQueuedSmall(t, c, pid)
 		})
 	}
 }

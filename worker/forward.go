@@ -89,7 +89,10 @@ func (w *Worker) move(s *session, src, dst *endpoint) bool {
 		case n == 0:
 			w.sawEOF(s, src)
 		default:
-			w.received(s, src, n, len(w.scratch))
+			w.received(s, src, n)
+			if n < len(w.scratch) {
+				readShort(src)
+			}
 			if !w.send(dst, w.scratch[:n]) {
 				return false
 			}
@@ -98,15 +101,21 @@ func (w *Worker) move(s *session, src, dst *endpoint) bool {
 	return w.passEOF(src, dst, dst.pend == nil)
 }
 
-// received accounts for n bytes read from src out of max asked for. A short
-// read drained the socket; edge-triggered epoll reports the next arrival, so
-// the read that would only say EAGAIN is skipped (two syscalls per request
-// saved). Not after a hang-up was seen: the EOF is already queued and no new
-// edge would announce it.
-func (w *Worker) received(s *session, src *endpoint, n, max int) {
+// received accounts for n bytes read from src.
+func (w *Worker) received(s *session, src *endpoint, n int) {
 	src.bytes += int64(n)
 	w.timing(s, src)
-	if n < max && !src.hup {
+}
+
+// readShort notes that a read returned less than it asked for: the socket's
+// queue was empty, and edge-triggered epoll reports the next arrival, so the
+// read that would only say EAGAIN is skipped (two syscalls per request
+// saved). Not after a hang-up was seen: the EOF is already queued and no new
+// edge would announce it. Only for read(2): a short splice(2) may have been
+// cut by the pipe's slots (one per buffer, however small), with bytes still
+// queued and no edge to come.
+func readShort(src *endpoint) {
+	if !src.hup {
 		src.canRead = false
 	}
 }

@@ -101,7 +101,7 @@ func (w *Worker) moveSplice(s *session, src, dst *endpoint) bool {
 		case n == 0:
 			w.sawEOF(s, src)
 		default:
-			w.received(s, src, n, spliceChunk)
+			w.received(s, src, n) // read on until EAGAIN (see readShort)
 			p.n = n
 			if dst.canWrite && !w.drainPipe(dst) {
 				return false

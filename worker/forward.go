@@ -14,6 +14,9 @@ func (w *Worker) onEndpointEvent(ep *endpoint, ev uint32) {
 		} else if ev&unix.EPOLLERR != 0 {
 			w.end(s) // the client reset while we were connecting
 		} else {
+			if ev&unix.EPOLLPRI != 0 {
+				w.onUrgent(&s.c)
+			}
 			s.c.canRead = s.c.canRead || ev&evRead != 0
 			s.c.hup = s.c.hup || ev&(unix.EPOLLRDHUP|unix.EPOLLHUP) != 0
 			s.c.canWrite = s.c.canWrite || ev&evWrite != 0
@@ -26,6 +29,9 @@ func (w *Worker) onEndpointEvent(ep *endpoint, ev uint32) {
 	if ev&unix.EPOLLERR != 0 {
 		w.end(s)
 		return
+	}
+	if ev&unix.EPOLLPRI != 0 {
+		w.onUrgent(ep)
 	}
 	if ev&(evRead|unix.EPOLLHUP) != 0 {
 		ep.canRead = true
@@ -58,6 +64,11 @@ func empty(p *pipe) bool {
 
 // move copies src → dst; false means the session failed.
 func (w *Worker) move(s *session, src, dst *endpoint) bool {
+	if src.urgent && dst.pipe != nil {
+		if done, failed := w.leaveSplice(dst); !done {
+			return !failed
+		}
+	}
 	if dst.pipe == nil && dst.pend == nil && src.bytes >= w.spliceAfter && src.canRead && !dst.noSplice {
 		// A bulk stream from now on (a pipe is taken only when bytes are
 		// waiting, so splice = "always" does not hold pipes for idle
@@ -111,11 +122,12 @@ func (w *Worker) received(s *session, src *endpoint, n int) {
 // queue was empty, and edge-triggered epoll reports the next arrival, so the
 // read that would only say EAGAIN is skipped (two syscalls per request
 // saved). Not after a hang-up was seen: the EOF is already queued and no new
-// edge would announce it. Only for read(2): a short splice(2) may have been
+// edge would announce it; nor once urgent data was seen (urgent.go). Only
+// for read(2): a short splice(2) may have been
 // cut by the pipe's slots (one per buffer, however small), with bytes still
 // queued and no edge to come.
 func readShort(src *endpoint) {
-	if !src.hup {
+	if !src.hup && !src.urgent {
 		src.canRead = false
 	}
 }

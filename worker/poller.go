@@ -8,7 +8,7 @@ import (
 )
 
 const (
-	evRead  = unix.EPOLLIN | unix.EPOLLRDHUP
+	evRead  = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLPRI
 	evWrite = unix.EPOLLOUT
 	evEdge  = unix.EPOLLET
 	evBad   = unix.EPOLLERR | unix.EPOLLHUP

@@ -29,7 +29,8 @@ type endpoint struct {
 	pend     []byte
 	off      int
 	pipe     *pipe // pending bytes of a spliced direction
-	noSplice bool  // no pipe could be had: this direction keeps copying
+	noSplice bool  // copy, never splice: no pipe could be had, or urgent data
+	urgent   bool  // urgent data was reported: read inline, reads may stop short
 	bytes    int64 // read from this socket
 }
 

@@ -123,9 +123,8 @@ func (w *Worker) received(s *session, src *endpoint, n int) {
 // read that would only say EAGAIN is skipped (two syscalls per request
 // saved). Not after a hang-up was seen: the EOF is already queued and no new
 // edge would announce it; nor once urgent data was seen (urgent.go). Only
-// for read(2): a short splice(2) may have been
-// cut by the pipe's slots (one per buffer, however small), with bytes still
-// queued and no edge to come.
+// for read(2): a short splice(2) may have been cut by the pipe's slots (one
+// per buffer, however small), with bytes still queued and no edge to come.
 func readShort(src *endpoint) {
 	if !src.hup && !src.urgent {
 		src.canRead = false

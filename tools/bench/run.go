@@ -14,6 +14,7 @@ type results struct {
 	started time.Time
 	elapsed time.Duration
 	notes   []string
+	steal   []float64 // % of CPU time stolen by the hypervisor, per measurement
 }
 
 func (r *results) add(target, metric string, v float64) {
@@ -136,6 +137,7 @@ func measure(o *options, dir string, b *backends, kind, w string, res *results) 
 		cores := sampleCores()
 		res.add(kind, w+"_cpu0", busyPct(cores0, cores, 0))
 		res.add(kind, w+"_cpu1", busyPct(cores0, cores, 1))
+		res.steal = append(res.steal, stealPct(cores0, cores))
 		fmt.Fprintf(os.Stderr, "  cpu0 %.0f%% cpu1 %.0f%%", busyPct(cores0, cores, 0), busyPct(cores0, cores, 1))
 		if t.proc != nil {
 			pct := float64(t.proc.cpuTicks()-ticks0) / 100 / time.Since(start).Seconds() * 100

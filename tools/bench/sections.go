@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -101,6 +102,12 @@ func (r *results) cpuSection(b *strings.Builder) {
 			b.WriteString(" |")
 		}
 		b.WriteString("\n")
+	}
+	if len(r.steal) > 0 {
+		s := append([]float64(nil), r.steal...)
+		sort.Float64s(s)
+		fmt.Fprintf(b, "\nCPU time stolen by the hypervisor for other guests during a measurement: median %.1f%%, highest %.1f%% (a reason rounds differ).\n",
+			median(s), s[len(s)-1])
 	}
 }
 

@@ -80,6 +80,26 @@ func writeSmall(c net.Conn, b []byte, size int) {
 	}
 }
 
+// startEchoRule starts one worker with an echo rule in the given splice
+// mode and returns the rule's address.
+func startEchoRule(t *testing.T, splice string) (string, *testenv.Master) {
+	t.Helper()
+	echo, front := testenv.Addr(t), testenv.Addr(t)
+	testenv.Backend(t, "echo", echo)
+	cfg := fmt.Sprintf(`
+[global]
+splice = %q
+
+[[rule]]
+id = "e"
+algorithm = "RR"
+clients = ["*:*"]
+listen = [%q]
+servers = [%q]
+`, splice, front, echo)
+	return front, testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "1"})
+}
+
 // TestSpliceModes: splice = "auto" splices only a direction that has carried
 // 256 KiB, "always" splices a small message, "off" never takes a pipe, and
 // the bytes arrive intact in every mode, also when a splice is cut short by
@@ -95,20 +115,7 @@ func TestSpliceModes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.mode, func(t *testing.T) {
-			echo, front := testenv.Addr(t), testenv.Addr(t)
-			testenv.Backend(t, "echo", echo)
-			cfg := fmt.Sprintf(`
-[global]
-splice = %q
-
-[[rule]]
-id = "e"
-algorithm = "RR"
-clients = ["*:*"]
-listen = [%q]
-servers = [%q]
-`, tt.mode, front, echo)
-			m := testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "1"})
+			front, m := startEchoRule(t, tt.mode)
 			pid := m.Workers(t)[0]
 			base := pipeFds(t, pid)
 			c, err := net.Dial("tcp", front)

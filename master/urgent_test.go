@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"g6/tools/testenv"
-
 	"golang.org/x/sys/unix"
 )
 
@@ -37,20 +35,7 @@ func sendOOB(t *testing.T, c *net.TCPConn, b []byte) {
 func TestUrgentData(t *testing.T) {
 	for _, mode := range []string{"auto", "always", "off"} {
 		t.Run(mode, func(t *testing.T) {
-			echo, front := testenv.Addr(t), testenv.Addr(t)
-			testenv.Backend(t, "echo", echo)
-			cfg := fmt.Sprintf(`
-[global]
-splice = %q
-
-[[rule]]
-id = "e"
-algorithm = "RR"
-clients = ["*:*"]
-listen = [%q]
-servers = [%q]
-`, mode, front, echo)
-			testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "1"})
+			front, _ := startEchoRule(t, mode)
 			c, err := net.Dial("tcp", front)
 			if err != nil {
 				t.Fatal(err)
@@ -58,13 +43,11 @@ servers = [%q]
 			defer c.Close()
 			tc := c.(*net.TCPConn)
 			c.SetDeadline(time.Now().Add(5 * time.Second))
-			want := ""
 			for i := 0; i < 3; i++ {
 				before, after := fmt.Sprintf("line %d before", i), fmt.Sprintf("line %d after", i)
 				io.WriteString(c, before)
 				sendOOB(t, tc, []byte{'!'})
 				io.WriteString(c, after)
-				want += before + "!" + after
 				got := make([]byte, len(before)+1+len(after))
 				if _, err := io.ReadFull(c, got); err != nil {
 					t.Fatalf("round %d: read %q so far: %v", i, got, err)

@@ -76,16 +76,26 @@ func run(o *options) (*results, error) {
 	return res, nil
 }
 
+// startChecked starts a fresh target and runs the preflight on it.
+func startChecked(kind string, o *options, dir string, b *backends) (*target, error) {
+	t, err := startTarget(kind, o, dir, b)
+	if err != nil {
+		return nil, err
+	}
+	if err := preflight(t); err != nil {
+		t.stop()
+		return nil, err
+	}
+	return t, nil
+}
+
 // measure starts a fresh target, checks it, runs one workload, stops it.
 func measure(o *options, dir string, b *backends, kind, w string, res *results) error {
-	t, err := startTarget(kind, o, dir, b)
+	t, err := startChecked(kind, o, dir, b)
 	if err != nil {
 		return err
 	}
 	defer t.stop()
-	if err := preflight(t); err != nil {
-		return err
-	}
 	var ticks0 int64
 	if t.proc != nil {
 		ticks0 = t.proc.cpuTicks()
@@ -154,14 +164,11 @@ func measure(o *options, dir string, b *backends, kind, w string, res *results) 
 func measureLatency(o *options, dir string, b *backends, res *results) error {
 	var addrs []string
 	for _, kind := range targetKinds {
-		t, err := startTarget(kind, o, dir, b)
+		t, err := startChecked(kind, o, dir, b)
 		if err != nil {
 			return err
 		}
 		defer t.stop()
-		if err := preflight(t); err != nil {
-			return err
-		}
 		addrs = append(addrs, t.web)
 	}
 	p50, p99, err := runLatency(addrs, o.rate, o.duration)

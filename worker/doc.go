@@ -21,4 +21,8 @@
 //   - Every syscall retries EINTR; accept stops at EAGAIN, EMFILE or a batch.
 //   - Nothing on the data path allocates: scratch buffers, the server order
 //     and sessions are reused.
+//   - With edge triggering, giving up on a readable socket before EAGAIN is
+//     only safe when no data is left: a short read(2) proves that, except at
+//     a TCP urgent mark (urgent.go); a short splice(2) does not (the pipe's
+//     slots can cut it), so spliced directions read on until EAGAIN.
 package worker

@@ -7,6 +7,9 @@ import (
 // onEndpointEvent records readiness and moves what can be moved.
 func (w *Worker) onEndpointEvent(ep *endpoint, ev uint32) {
 	s := ep.s
+	if ev&unix.EPOLLPRI != 0 {
+		w.onUrgent(ep) // before any read, in every state
+	}
 	switch s.state {
 	case stateConnecting:
 		if ep == &s.b {
@@ -14,9 +17,6 @@ func (w *Worker) onEndpointEvent(ep *endpoint, ev uint32) {
 		} else if ev&unix.EPOLLERR != 0 {
 			w.end(s) // the client reset while we were connecting
 		} else {
-			if ev&unix.EPOLLPRI != 0 {
-				w.onUrgent(&s.c)
-			}
 			s.c.canRead = s.c.canRead || ev&evRead != 0
 			s.c.hup = s.c.hup || ev&(unix.EPOLLRDHUP|unix.EPOLLHUP) != 0
 			s.c.canWrite = s.c.canWrite || ev&evWrite != 0
@@ -29,9 +29,6 @@ func (w *Worker) onEndpointEvent(ep *endpoint, ev uint32) {
 	if ev&unix.EPOLLERR != 0 {
 		w.end(s)
 		return
-	}
-	if ev&unix.EPOLLPRI != 0 {
-		w.onUrgent(ep)
 	}
 	if ev&(evRead|unix.EPOLLHUP) != 0 {
 		ep.canRead = true
@@ -65,9 +62,11 @@ func empty(p *pipe) bool {
 // move copies src → dst; false means the session failed.
 func (w *Worker) move(s *session, src, dst *endpoint) bool {
 	if src.urgent && dst.pipe != nil {
-		if done, failed := w.leaveSplice(dst); !done {
-			return !failed
+		// Back to copying (urgent.go): the pipe's bytes go first.
+		if empty, ok := w.emptyPipe(dst); !empty {
+			return ok
 		}
+		w.putPipe(dst)
 	}
 	if dst.pipe == nil && dst.pend == nil && src.bytes >= w.spliceAfter && src.canRead && !dst.noSplice {
 		// A bulk stream from now on (a pipe is taken only when bytes are

@@ -79,18 +79,10 @@ func sysSplice(in, out, n int) (int, unix.Errno) {
 
 // moveSplice is move for a direction in splice mode.
 func (w *Worker) moveSplice(s *session, src, dst *endpoint) bool {
-	p := dst.pipe
-	if p.n > 0 {
-		if !dst.canWrite {
-			return true
-		}
-		if !w.drainPipe(dst) {
-			return false
-		}
-		if p.n > 0 {
-			return true
-		}
+	if empty, ok := w.emptyPipe(dst); !empty {
+		return ok
 	}
+	p := dst.pipe
 	for src.canRead && !src.rdEOF && p.n == 0 {
 		n, e := sysSplice(src.fd, p.w, spliceChunk)
 		switch {
@@ -109,6 +101,21 @@ func (w *Worker) moveSplice(s *session, src, dst *endpoint) bool {
 		}
 	}
 	return w.passEOF(src, dst, p.n == 0)
+}
+
+// emptyPipe writes what dst's pipe holds into dst if dst can take it: empty
+// says the pipe has nothing left, ok is false on a socket error.
+func (w *Worker) emptyPipe(dst *endpoint) (empty, ok bool) {
+	if dst.pipe.n == 0 {
+		return true, true
+	}
+	if !dst.canWrite {
+		return false, true
+	}
+	if !w.drainPipe(dst) {
+		return false, false
+	}
+	return dst.pipe.n == 0, true
 }
 
 // drainPipe moves what the pipe holds into dst; false on a socket error.

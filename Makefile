@@ -45,7 +45,7 @@ fuzz:
 # g6 vs HAProxy (mode tcp), nginx stream and direct, same backends and load,
 # interleaved rounds; rewrites BENCHMARKS.md. Needs haproxy, nginx,
 # libnginx-mod-stream, wrk and iperf3 (it prints the apt-get line if not).
-# BENCHFLAGS="-rounds 5 -d 10s" to change the run.
+# About 20 minutes (5 rounds); BENCHFLAGS="-rounds 7 -d 10s" to change the run.
 BENCHFLAGS ?=
 bench: build
 	$(GO) build -o $(BIN)/bench ./tools/bench

@@ -13,6 +13,7 @@ const (
 	TypeStop     = "stop"     // master → worker: exit now
 	TypeReopen   = "reopen"   // master → worker: reopen the log file
 	TypeSessions = "sessions" // master → worker request; reply lists live sessions
+	TypePing     = "ping"     // master → worker request; the empty reply shows the loop runs
 	TypeReply    = "reply"    // worker → master: answer to request ID
 )
 

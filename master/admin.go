@@ -38,8 +38,7 @@ func (m *Master) startAdmin(cfg *conf.Config) error {
 			fd = fds[0]
 			m.adminFds[key] = fd
 		}
-		f := os.NewFile(uintptr(fd), "admin "+l.Address)
-		ln, err := net.FileListener(f) // a dup; fd stays ours, non-blocking
+		ln, err := fileListener(fd, l.Address)
 		if err != nil {
 			return fmt.Errorf("master: admin %s: %w", l.Address, err)
 		}
@@ -135,4 +134,17 @@ func (m *Master) Reload() error {
 		return errors.New("cannot signal the master")
 	}
 	return nil
+}
+
+// fileListener makes a net.Listener on a duplicate of fd, so fd stays the
+// master's (for upgrades): an *os.File wrapping fd itself would own it, and
+// its finalizer would close it at some later GC.
+func fileListener(fd int, addr string) (net.Listener, error) {
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(dup), "admin "+addr)
+	defer f.Close()
+	return net.FileListener(f)
 }

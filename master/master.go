@@ -53,6 +53,7 @@ type Master struct {
 	msgs    chan workerMsg
 	respawn chan respawnReq
 	overdue chan *generation
+	stuck   chan *workerProc
 	upgrade *upgrade
 
 	stopping bool
@@ -117,6 +118,7 @@ func start(opts Options) (*Master, error) {
 		msgs:     make(chan workerMsg, 64),
 		respawn:  make(chan respawnReq, 16),
 		overdue:  make(chan *generation, 4),
+		stuck:    make(chan *workerProc, 4),
 		sockets:  map[string][]int{},
 		adminFds: map[string]int{},
 		started:  time.Now(),
@@ -216,6 +218,8 @@ func (m *Master) loop(sigs <-chan os.Signal) int {
 			m.onRespawn(r)
 		case g := <-m.overdue:
 			m.onOverdue(g)
+		case w := <-m.stuck:
+			m.onStuck(w)
 		case res := <-m.upgradeResult():
 			m.onUpgradeResult(res)
 		case <-m.stopKill:
@@ -234,8 +238,9 @@ func (m *Master) loop(sigs <-chan os.Signal) int {
 }
 
 func (m *Master) onMessage(wm workerMsg) {
-	if wm.msg.Type == ipc.TypeReady {
+	if wm.msg.Type == ipc.TypeReady && !wm.w.ready {
 		wm.w.ready = true
+		go watchWorker(wm.w, m.stuck)
 	}
 }
 

@@ -28,6 +28,7 @@ type workerProc struct {
 	started time.Time
 	ready   bool
 	exited  bool
+	done    chan struct{} // closed when the loop has seen the exit
 
 	wmu     sync.Mutex
 	pmu     sync.Mutex
@@ -69,7 +70,7 @@ func (m *Master) spawn(g *generation, slot, counter int, listeners []int, setup 
 		return nil, fmt.Errorf("master: worker %d channel: %w", slot, err)
 	}
 	w := &workerProc{gen: g, slot: slot, counter: counter, pid: pid, conn: conn, started: time.Now(),
-		pending: map[uint64]chan ipc.Message{}}
+		pending: map[uint64]chan ipc.Message{}, done: make(chan struct{})}
 	go waitWorker(w, m.exits)
 	if err := w.write(ipc.TypeConfig, 0, setup); err != nil {
 		m.log.Error("send setup to worker", "slot", slot, "pid", pid, "err", err)

@@ -26,6 +26,7 @@ func (m *Master) onExit(ev exitEvent) {
 	m.mu.Lock()
 	w.exited = true
 	m.mu.Unlock()
+	close(w.done)
 	w.conn.Close()
 	m.freeCounter(w.counter)
 	g := w.gen

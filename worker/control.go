@@ -63,6 +63,8 @@ func (w *Worker) handle(m ipc.Message) {
 		w.reopenLog()
 	case ipc.TypeSessions:
 		w.reply(m.ID, w.sessionList(), "")
+	case ipc.TypePing:
+		w.reply(m.ID, nil, "")
 	default:
 		if m.ID != 0 {
 			w.reply(m.ID, nil, "unknown request "+m.Type)

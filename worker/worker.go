@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -66,6 +67,7 @@ type Worker struct {
 	draining   bool
 	drainUntil int64
 	stopping   bool
+	debugGC    bool // G6_DEBUG_GC: a collection after every loop turn (tests)
 }
 
 // Main is `g6 worker`: it runs until told to stop, then returns the exit code.
@@ -88,6 +90,10 @@ func Main() int {
 		log.Error("worker start", "err", err)
 		return 1
 	}
+	// For tests: collect (and run finalizers) after every loop turn, so
+	// anything that lets the GC close a descriptor the loop still uses
+	// shows at once.
+	w.debugGC = os.Getenv("G6_DEBUG_GC") != ""
 	if path := os.Getenv("G6_CPUPROFILE"); path != "" {
 		// For profiling the data path: one profile per worker process.
 		if f, err := os.Create(fmt.Sprintf("%s.%d", path, os.Getpid())); err == nil {
@@ -102,13 +108,10 @@ func Main() int {
 	return 0
 }
 
-// readSetup reads the first message on the control fd, blocking.
+// readSetup reads the first message on the control fd, blocking (the fd is
+// switched to non-blocking once the setup is read).
 func readSetup(fd int) (*ipc.Setup, error) {
-	f := os.NewFile(uintptr(fd), "control")
-	// NewFile on a blocking socketpair end keeps it blocking; we switch to
-	// non-blocking ourselves after the setup is read. f is not closed: the
-	// loop keeps using the raw fd.
-	m, err := ipc.Read(f)
+	m, err := ipc.Read(fdReader(fd))
 	if err != nil {
 		return nil, fmt.Errorf("worker: read setup: %w", err)
 	}
@@ -120,6 +123,26 @@ func readSetup(fd int) (*ipc.Setup, error) {
 		return nil, fmt.Errorf("worker: setup: %w", err)
 	}
 	return &s, nil
+}
+
+// fdReader reads a raw fd. It is not an *os.File on purpose: a File owns its
+// fd, and its finalizer would close the control socket at some later GC,
+// after which the number is reused by an accepted client.
+type fdReader int
+
+func (r fdReader) Read(b []byte) (int, error) {
+	for {
+		n, err := unix.Read(int(r), b)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return 0, err
+		case n == 0 && len(b) > 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
 }
 
 // New builds a worker on inherited fds: control, shared region, and the
@@ -276,6 +299,10 @@ func (w *Worker) step(msec int) error {
 	}
 	w.expire()
 	w.reap()
+	if w.debugGC {
+		runtime.GC()
+		runtime.Gosched() // the finalizer goroutine runs now, not at some later preemption
+	}
 	return nil
 }
 

@@ -154,21 +154,24 @@ func (w *Worker) onConnectEvent(s *session, ev uint32) {
 	case e == 0:
 		err = unix.ECONNREFUSED
 	}
-	w.abandonServer(s)
-	w.serverFailed(s, s.server, err)
+	w.serverFailed(s, w.abandonServer(s), err)
 	w.connectNext(s)
 }
 
-// abandonServer drops the current server socket of a session.
-func (w *Worker) abandonServer(s *session) {
+// abandonServer drops the session's server socket and the server's count,
+// and returns the server. s.server is cleared so that ending the session
+// (no further server) does not release the count a second time.
+func (w *Worker) abandonServer(s *session) *server {
+	srv := s.server
 	w.deferClose(s.b.fd)
-	s.server.slot.Release(w.counter)
+	srv.slot.Release(w.counter)
+	s.server = nil
 	s.b = endpoint{fd: -1, s: s, peer: &s.c}
+	return srv
 }
 
 func (w *Worker) onConnectTimeout(s *session) {
-	w.abandonServer(s)
-	w.serverFailed(s, s.server, errConnectTimeout)
+	w.serverFailed(s, w.abandonServer(s), errConnectTimeout)
 	w.connectNext(s)
 }
 

@@ -19,6 +19,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"g6/shared"
+
+	"golang.org/x/sys/unix"
 )
 
 var (
@@ -356,4 +360,49 @@ func Greeting(addr string) (string, error) {
 	c.SetDeadline(time.Now().Add(3 * time.Second))
 	line, err := bufio.NewReader(c).ReadString('\n')
 	return strings.TrimSpace(line), err
+}
+
+// CheckCounts maps the shared region of the master with pid (found among its
+// descriptors) and fails the test unless every connection count adds up
+// (shared.CheckCounts) within a few seconds, the time for the sessions that
+// just ended to be reaped.
+func CheckCounts(t testing.TB, pid int) {
+	t.Helper()
+	r := openRegion(t, pid)
+	defer r.Close()
+	var bad []string
+	for i := 0; i < 100; i++ {
+		if bad = r.CheckCounts(); len(bad) == 0 {
+			return
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+	t.Fatalf("connection counts do not add up:\n%s", strings.Join(bad, "\n"))
+}
+
+func openRegion(t testing.TB, pid int) *shared.Region {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		link, _ := os.Readlink(filepath.Join(dir, e.Name()))
+		if !strings.HasPrefix(link, "/memfd:g6-shared") {
+			continue
+		}
+		fd, err := unix.Open(filepath.Join(dir, e.Name()), unix.O_RDWR|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := shared.Open(fd)
+		if err != nil {
+			unix.Close(fd)
+			t.Fatal(err)
+		}
+		return r
+	}
+	t.Fatalf("process %d holds no shared region", pid)
+	return nil
 }

@@ -39,6 +39,7 @@ func (m *Master) reload() {
 	m.old = append(m.old, prev)
 	m.mu.Unlock()
 	m.drainGeneration(prev)
+	m.closeUnlistened()
 	m.stopChecks()
 	m.startChecks(g)
 	m.log.Info("reloaded", "gen", g.id, "workers", g.nWork, "listen", g.addrs, "draining", prev.id)

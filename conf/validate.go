@@ -12,6 +12,11 @@ import (
 // shared region).
 const MaxWorkers = 64
 
+// MaxServers bounds the servers of one config, all rules together: each
+// takes shared slots (a few hundred bytes each, four per server to keep
+// state across reloads) and a line in every show command.
+const MaxServers = 65536
+
 // lineFunc finds the line of a section's element: section is "admin" or
 // "rule", n the rule index, needles the texts to search for in turn.
 type lineFunc func(section string, n int, needles ...string) int
@@ -60,8 +65,13 @@ func validate(cfg *Config, line lineFunc, errs *ErrorList) {
 		}
 		checkClients(owner, "admin", 0, a.Clients)
 	}
+	servers := 0
 	for i, r := range cfg.Rules {
 		owner := fmt.Sprintf("rule %q", r.ID)
+		if servers += len(r.Servers); servers > MaxServers {
+			errs.add(file, line("rule", i, "servers"), "%s: more than %d servers in the config", owner, MaxServers)
+			return
+		}
 		switch {
 		case r.ID == "":
 			owner = fmt.Sprintf("rule #%d", i+1)

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"g6/conf"
 )
 
 // MaxLine bounds one command line.
@@ -85,15 +87,11 @@ func parseServerCmd(name string, args []string) (Command, error) {
 	if len(args) < 2 || len(args) > max {
 		return Command{}, usage
 	}
-	ip, err := netip.ParseAddr(strings.Trim(args[0], "[]"))
+	ap, err := conf.ParseIPPort(strings.Trim(truncate(args[0]), "[]"), truncate(args[1]))
 	if err != nil {
-		return Command{}, fmt.Errorf("%s: %q is not an IP address", name, truncate(args[0]))
+		return Command{}, fmt.Errorf("%s: %w", name, err)
 	}
-	port, err := strconv.ParseUint(args[1], 10, 16)
-	if err != nil || port == 0 {
-		return Command{}, fmt.Errorf("%s: %q is not a port (1-65535)", name, truncate(args[1]))
-	}
-	c := Command{Name: name, Server: netip.AddrPortFrom(ip.Unmap(), uint16(port))}
+	c := Command{Name: name, Server: ap}
 	if len(args) == 3 {
 		s, err := strconv.ParseInt(args[2], 10, 64)
 		if err != nil || s <= 0 || s > 100*365*86400 {

@@ -1,26 +1,85 @@
 package conf
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
 // ParseHostPort parses a listen or server address: a literal IPv4 or IPv6
-// address and a port 1-65535. Hostnames, octal or shorthand IPv4 and ports
-// that G6 silently wrapped (G6-BEHAVIOUR B23) are all rejected.
+// address and a port 1-65535 in plain decimal. Hostnames, octal or
+// shorthand IPv4, ports with leading zeros and ports that G6 silently
+// wrapped (G6-BEHAVIOUR B23) are all rejected. The admin commands parse
+// their IP PORT arguments with ParseIPPort, so both read addresses alike.
 func ParseHostPort(s string) (netip.AddrPort, error) {
-	ap, err := netip.ParseAddrPort(s)
+	notIPPort := fmt.Errorf("address %q is not IP:PORT (IPv6 as [::1]:PORT)", s)
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 {
+		return netip.AddrPort{}, notIPPort
+	}
+	host, port := s[:i], s[i+1:]
+	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	} else if strings.Contains(host, ":") {
+		return netip.AddrPort{}, notIPPort
+	}
+	ip, err := parseIP(host)
 	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("address %q is not IP:PORT (IPv6 as [::1]:PORT)", s)
+		if errors.Is(err, errZone) {
+			return netip.AddrPort{}, fmt.Errorf("address %q: %w", s, err)
+		}
+		return netip.AddrPort{}, notIPPort
 	}
-	if ap.Port() == 0 {
+	p, err := parsePort(port)
+	switch {
+	case err == nil:
+		return netip.AddrPortFrom(ip, p), nil
+	case port == "0":
 		return netip.AddrPort{}, fmt.Errorf("address %q: port must be 1-65535", s)
+	case len(port) > 1 && port[0] == '0' && strings.Trim(port, "0123456789") == "":
+		return netip.AddrPort{}, fmt.Errorf("address %q: port must be written without leading zeros", s)
 	}
-	if ap.Addr().Zone() != "" {
-		return netip.AddrPort{}, fmt.Errorf("address %q: zones are not supported", s)
+	return netip.AddrPort{}, notIPPort
+}
+
+// ParseIPPort parses an IP address (IPv6 without brackets) and a port
+// given apart, as the admin commands take them, by the same rules as
+// ParseHostPort.
+func ParseIPPort(ip, port string) (netip.AddrPort, error) {
+	addr, err := parseIP(ip)
+	if err != nil {
+		return netip.AddrPort{}, err
 	}
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+	p, err := parsePort(port)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	return netip.AddrPortFrom(addr, p), nil
+}
+
+var errZone = errors.New("zones are not supported")
+
+// parseIP takes a literal address (IPv4-mapped IPv6 becomes IPv4).
+func parseIP(s string) (netip.Addr, error) {
+	addr, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("%q is not an IP address", s)
+	}
+	if addr.Zone() != "" {
+		return netip.Addr{}, fmt.Errorf("%q: %w", s, errZone)
+	}
+	return addr.Unmap(), nil
+}
+
+// parsePort takes 1-65535 in plain decimal: no sign, no leading zeros.
+func parsePort(s string) (uint16, error) {
+	p, err := strconv.ParseUint(s, 10, 16)
+	if err != nil || p == 0 || s[0] < '1' || s[0] > '9' {
+		return 0, fmt.Errorf("%q is not a port (1-65535, no leading zeros)", s)
+	}
+	return uint16(p), nil
 }
 
 // Pattern is a client address pattern "IP:PORT" where either part may use

@@ -31,6 +31,8 @@ func TestParseTOMLErrors(t *testing.T) {
 		{"server not ip:port", strings.Replace(minimal, "127.0.0.1:9001", "localhost:9001", 1), `t.toml:7: rule "r": server address "localhost:9001" is not IP:PORT`},
 		{"octal ip", strings.Replace(minimal, "127.0.0.1:9001", "010.0.0.1:9001", 1), `t.toml:7: rule "r": server address "010.0.0.1:9001" is not IP:PORT`},
 		{"port too big", strings.Replace(minimal, "127.0.0.1:9001", "127.0.0.1:70000", 1), `is not IP:PORT`},
+		{"port with a leading zero", strings.Replace(minimal, "127.0.0.1:9001", "127.0.0.1:09001", 1), `t.toml:7: rule "r": server address "127.0.0.1:09001": port must be written without leading zeros`},
+		{"unknown top-level key", "# a comment\n\n\ng6_bogus = 1\n" + minimal, `t.toml:4: unknown key "g6_bogus"`},
 		{"empty servers", strings.Replace(minimal, `["127.0.0.1:9001"]`, "[]", 1), `t.toml:7: rule "r": no servers to balance over`},
 		{"no clients", strings.Replace(minimal, `clients = ["*:*"]`, "", 1), `rule "r": no clients`},
 		{"bad pattern", strings.Replace(minimal, `"*:*"`, `"10.0.0.1"`, 1), `t.toml:5: rule "r": client pattern "10.0.0.1": want IP:PORT`},

@@ -27,6 +27,7 @@ func (w *Worker) onEndpointEvent(ep *endpoint, ev uint32) {
 		return
 	}
 	if ev&unix.EPOLLERR != 0 {
+		abort(ep.peer)
 		w.end(s)
 		return
 	}
@@ -95,6 +96,7 @@ func (w *Worker) move(s *session, src, dst *endpoint) bool {
 		case e == unix.EAGAIN:
 			src.canRead = false
 		case e != 0:
+			abort(dst)
 			return false
 		case n == 0:
 			w.sawEOF(s, src)
@@ -149,6 +151,7 @@ func (w *Worker) passEOF(src, dst *endpoint, drained bool) bool {
 		return true
 	}
 	if e := sysShutdownWrite(dst.fd); e != 0 && e != unix.ENOTCONN {
+		abort(src)
 		return false
 	}
 	return true
@@ -177,6 +180,7 @@ func (w *Worker) send(dst *endpoint, b []byte) bool {
 		switch {
 		case e == unix.EAGAIN:
 		case e != 0:
+			abort(dst.peer)
 			return false
 		default:
 			m = n
@@ -199,6 +203,7 @@ func (w *Worker) flush(dst *endpoint) error {
 			return nil
 		}
 		if e != 0 {
+			abort(dst.peer)
 			return e
 		}
 		dst.off += n
@@ -240,5 +245,15 @@ func (w *Worker) closedBy(s *session, src *endpoint) {
 		s.reason = endClientClose
 	} else {
 		s.reason = endServerClose
+	}
+}
+
+// abort makes closing ep send a reset instead of a FIN (SO_LINGER 0). It is
+// called when the other side of the session failed (reset, timed out):
+// passing that on as a reset keeps a truncated stream from looking
+// complete, as a FIN would make it.
+func abort(ep *endpoint) {
+	if ep.fd >= 0 {
+		sysSetLinger0(ep.fd)
 	}
 }

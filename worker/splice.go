@@ -89,6 +89,7 @@ func (w *Worker) moveSplice(s *session, src, dst *endpoint) bool {
 		case e == unix.EAGAIN:
 			src.canRead = false
 		case e != 0:
+			abort(dst)
 			return false
 		case n == 0:
 			w.sawEOF(s, src)
@@ -128,6 +129,7 @@ func (w *Worker) drainPipe(dst *endpoint) bool {
 			dst.canWrite = false
 			return true
 		case e != 0:
+			abort(dst.peer)
 			return false
 		}
 		p.n -= n

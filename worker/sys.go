@@ -46,6 +46,14 @@ func sysSetInt(fd, level, opt, v int) unix.Errno {
 	return e
 }
 
+// sysSetLinger0 sets SO_LINGER {on, 0 s}: close sends a reset.
+func sysSetLinger0(fd int) unix.Errno {
+	l := unix.Linger{Onoff: 1}
+	_, _, e := unix.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_LINGER,
+		uintptr(unsafe.Pointer(&l)), unsafe.Sizeof(l), 0)
+	return e
+}
+
 func sysSoError(fd int) (int, unix.Errno) {
 	var val int32
 	l := uint32(4)

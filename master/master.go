@@ -227,7 +227,7 @@ func (m *Master) loop(sigs <-chan os.Signal) int {
 			m.killAll()
 			m.stopKill = nil
 		}
-		if m.stopping && m.allExited() {
+		if m.stopping && m.allExited() && m.upgrade == nil {
 			m.log.Info("g6 stopped")
 			if m.opts.PidFile != "" && !m.upgraded {
 				os.Remove(m.opts.PidFile)
@@ -264,14 +264,19 @@ func (m *Master) killAll() {
 	for _, g := range m.generations() {
 		m.killGeneration(g)
 	}
+	if m.upgrade != nil {
+		killProcess(m.upgrade.pid)
+	}
 }
 
 func (m *Master) onSignal(sig syscall.Signal) {
 	m.log.Info("signal", "sig", sig.String())
 	switch sig {
 	case syscall.SIGTERM:
+		m.stopUpgrade(sig)
 		m.stop(true)
 	case syscall.SIGINT, syscall.SIGQUIT:
+		m.stopUpgrade(sig)
 		m.stop(false)
 	case syscall.SIGUSR1:
 		if err := m.logFile.Reopen(); err != nil {

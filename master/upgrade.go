@@ -131,8 +131,10 @@ func waitUpgradeExit(pid int, out chan<- error) {
 			break
 		}
 	}
-	out <- fmt.Errorf("the new master exited (%s)", describeExit(ws))
+	out <- fmt.Errorf("%w (%s)", errNewMasterExited, describeExit(ws))
 }
+
+var errNewMasterExited = errors.New("the new master exited")
 
 type upgradeTimer struct{ ch chan<- error }
 
@@ -145,6 +147,19 @@ func (t upgradeTimer) fire() {
 
 func (m *Master) onUpgradeResult(err error) {
 	u := m.upgrade
+	if m.stopping {
+		// Stopped while the new master was starting: it was told to stop
+		// too (stopUpgrade), and this master waits for its exit, so that no
+		// master is left serving untracked.
+		switch {
+		case errors.Is(err, errNewMasterExited):
+			m.upgrade = nil
+			m.log.Info("the new master of the cancelled upgrade has exited", "new_master", u.pid)
+		case err != nil: // it did not get ready in time either
+			killProcess(u.pid)
+		}
+		return
+	}
 	m.upgrade = nil
 	if err != nil {
 		killProcess(u.pid)
@@ -154,6 +169,16 @@ func (m *Master) onUpgradeResult(err error) {
 	m.log.Info("upgrade complete; this generation drains and exits", "new_master", u.pid)
 	m.upgraded = true
 	m.stop(true)
+}
+
+// stopUpgrade passes a stop signal on to a new master that has not
+// reported ready yet: a TERM during an upgrade stops the whole service.
+func (m *Master) stopUpgrade(sig syscall.Signal) {
+	if m.upgrade == nil {
+		return
+	}
+	m.log.Warn("stopped during an upgrade; stopping the new master too", "new_master", m.upgrade.pid, "sig", sig.String())
+	syscall.Kill(m.upgrade.pid, sig)
 }
 
 // inheritance is what a master started by an upgrade must do once ready.

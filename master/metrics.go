@@ -36,6 +36,7 @@ var (
 	descRT        = prometheus.NewDesc("g6_server_response_seconds", "Moving average of the time to the server's first byte.", serverLabels, nil)
 	descSessions  = prometheus.NewDesc("g6_rule_sessions", "Sessions open through the rule.", []string{"rule"}, nil)
 	descRefused   = prometheus.NewDesc("g6_rule_refused_total", "Connections closed at once, by reason.", []string{"rule", "reason"}, nil)
+	descLocalFail = prometheus.NewDesc("g6_rule_local_connect_failures_total", "Connects that failed on this host (no local port or buffers); they do not isolate the server.", []string{"rule"}, nil)
 	descRestarts  = prometheus.NewDesc("g6_worker_restarts_total", "Times the worker slot was respawned.", []string{"slot"}, nil)
 	descWorkers   = prometheus.NewDesc("g6_workers", "Live worker processes of the current generation.", nil, nil)
 	descUptimeSec = prometheus.NewDesc("g6_uptime_seconds", "Seconds since the master started.", nil, nil)
@@ -43,7 +44,7 @@ var (
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBuild, descUp, descActive, descConns, descFailures, descRecv,
-		descSent, descRT, descSessions, descRefused, descRestarts, descWorkers, descUptimeSec} {
+		descSent, descRT, descSessions, descRefused, descLocalFail, descRestarts, descWorkers, descUptimeSec} {
 		ch <- d
 	}
 }
@@ -83,6 +84,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descRefused, counter, float64(limited), r.ID, "client_limit")
 		ch <- prometheus.MustNewConstMetric(descRefused, counter, float64(rs.NoServer.Load()), r.ID, "no_server")
 		ch <- prometheus.MustNewConstMetric(descRefused, counter, float64(rs.NoMatch.Load()), r.ID, "no_match")
+		ch <- prometheus.MustNewConstMetric(descLocalFail, counter, float64(rs.LocalFailures.Load()), r.ID)
 	}
 	for _, w := range snap.Workers {
 		ch <- prometheus.MustNewConstMetric(descRestarts, counter, float64(w.Restarts), strconv.Itoa(w.Slot))

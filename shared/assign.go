@@ -78,6 +78,7 @@ func (r *Region) resetRule(i int) {
 	r.Rule(i).Cursor.Store(0)
 	r.Rule(i).NoServer.Store(0)
 	r.Rule(i).NoMatch.Store(0)
+	r.Rule(i).LocalFailures.Store(0)
 }
 
 // resetClient must be called with the lock held; it drops the pattern's IPs.

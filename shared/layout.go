@@ -6,7 +6,7 @@ import (
 )
 
 // Version is the layout version; bump it on any change to the structs below.
-const Version = 1
+const Version = 2
 
 // MaxWorkers is the number of per-worker counters in each server slot.
 const MaxWorkers = 64
@@ -66,7 +66,9 @@ type RuleSlot struct {
 	Cursor   atomic.Uint64
 	NoServer atomic.Int64 // connections closed because no server could take them
 	NoMatch  atomic.Int64 // connections closed because no client pattern matched
-	_        [8]byte
+	// LocalFailures counts connects that failed on this host (no local
+	// port, no buffers), which do not isolate the server.
+	LocalFailures atomic.Int64
 }
 
 // ClientSlot is one client pattern's shared state (guarded by the lock).

@@ -38,11 +38,14 @@ func peerAddr(rsa *unix.RawSockaddrAny) netip.AddrPort {
 func ntohs(p uint16) uint16 { return p>>8 | p<<8 }
 
 func (w *Worker) onAccept(ln *listener) {
-	for i := 0; i < acceptBatch && !w.draining; i++ {
+	for i := 0; i < acceptBatch && !w.draining && w.acceptResume == 0; i++ {
 		fd, e := accept4(ln.fd, &w.rsa)
 		if e != 0 {
 			if e != unix.EAGAIN {
-				w.log.Warn("accept failed", "listen", ln.addr, "err", e)
+				w.warnLimited(&w.acceptFailed, "accept failed", "listen", ln.addr, "err", e)
+			}
+			if resourceShortage(e) {
+				w.pauseAccept()
 			}
 			return
 		}

@@ -101,7 +101,10 @@ func (w *Worker) connectNext(s *session) {
 		fd, e := sysSocket(srv.family)
 		if e != 0 {
 			srv.slot.Release(w.counter)
-			w.log.Warn("socket failed", "rule", r.id, "err", e)
+			w.warnLimited(&w.socketFailed, "socket failed", "rule", r.id, "err", e)
+			if resourceShortage(e) {
+				w.pauseAccept()
+			}
 			w.end(s)
 			return
 		}
@@ -109,6 +112,14 @@ func (w *Worker) connectNext(s *session) {
 		if e := sysConnect(fd, &srv.rsa, srv.rsaLen); e != 0 && e != unix.EINPROGRESS {
 			sysClose(fd)
 			srv.slot.Release(w.counter)
+			if localConnectError(e) {
+				// This host's fault (out of local ports, buffers): the
+				// server stays usable and the next one is tried.
+				r.slot.LocalFailures.Add(1)
+				w.warnLimited(&w.localFailed, "connect failed on this host; server not isolated",
+					"rule", r.id, "server", srv.text, "err", e)
+				continue
+			}
 			w.serverFailed(s, srv, e)
 			continue
 		}
@@ -129,6 +140,16 @@ func (w *Worker) connectNext(s *session) {
 	w.log.Debug("no server available", "rule", r.id, "client", s.peer)
 	r.slot.NoServer.Add(1)
 	w.endWith(s, endNoServer)
+}
+
+// localConnectError reports whether a connect failed for want of
+// something on this host rather than because of the server.
+func localConnectError(e unix.Errno) bool {
+	switch e {
+	case unix.EADDRNOTAVAIL, unix.EAGAIN, unix.ENOBUFS, unix.ENOMEM:
+		return true
+	}
+	return false
 }
 
 func (w *Worker) serverFailed(s *session, srv *server, err error) {

@@ -67,6 +67,11 @@ type Worker struct {
 	draining   bool
 	drainUntil int64
 	stopping   bool
+
+	acceptResume int64 // when paused listeners return to the epoll set; 0 = not paused
+	acceptFailed limitedLog
+	socketFailed limitedLog
+	localFailed  limitedLog
 	debugGC    bool // G6_DEBUG_GC: a collection after every loop turn (tests)
 }
 
@@ -299,6 +304,7 @@ func (w *Worker) step(msec int) error {
 	}
 	w.expire()
 	w.reap()
+	w.resumeAccept()
 	if w.debugGC {
 		runtime.GC()
 		runtime.Gosched() // the finalizer goroutine runs now, not at some later preemption
@@ -306,9 +312,13 @@ func (w *Worker) step(msec int) error {
 	return nil
 }
 
-// waitTime is how long epoll may sleep: until the next timer, at most 1 s.
+// waitTime is how long epoll may sleep: until the next timer or the end of
+// an accept pause, at most 1 s.
 func (w *Worker) waitTime() int {
 	at, ok := w.timers.peek()
+	if w.acceptResume != 0 && (!ok || w.acceptResume < at) {
+		at, ok = w.acceptResume, true
+	}
 	if !ok {
 		return 1000
 	}

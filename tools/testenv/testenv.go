@@ -406,3 +406,48 @@ func openRegion(t testing.TB, pid int) *shared.Region {
 	t.Fatalf("process %d holds no shared region", pid)
 	return nil
 }
+
+// Netns moves the calling test into a network namespace of its own, with
+// only a loopback interface (up), and applies sysctls there (name → value,
+// e.g. "net/ipv4/ip_local_port_range": "40000 40001"). It locks the test's
+// goroutine to its thread for good, so the thread (and with it the
+// namespace) ends with the test; processes the test starts from then on,
+// and sockets it opens, are in the namespace. Tests that cannot make one
+// (not root) are skipped.
+func Netns(t testing.TB, sysctls map[string]string) {
+	t.Helper()
+	runtime.LockOSThread() // never unlocked: the runtime then retires the thread
+	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		t.Skipf("no network namespace here: %v", err)
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ifr.SetUint16(unix.IFF_UP | unix.IFF_LOOPBACK | unix.IFF_RUNNING)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		t.Fatalf("netns: lo up: %v", err)
+	}
+	for k, v := range sysctls {
+		if err := os.WriteFile("/proc/sys/"+k, []byte(v), 0); err != nil {
+			t.Fatalf("netns: sysctl %s: %v", k, err)
+		}
+	}
+}
+
+// LimitedBin returns a script that runs bin with the open-file limit set
+// to n (soft and hard), for tests of descriptor exhaustion.
+func LimitedBin(t testing.TB, bin string, n int) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "limited-"+filepath.Base(bin))
+	script := fmt.Sprintf("#!/bin/sh\nulimit -n %d || exit 111\nexec %q \"$@\"\n", n, bin)
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

@@ -109,13 +109,16 @@ func (w *Worker) sessionList() []ipc.Session {
 	out := make([]ipc.Session, 0, len(w.live))
 	pid := os.Getpid()
 	for _, s := range w.live {
-		if s.state != stateConnecting && s.state != stateEstablished {
+		if s.state == stateClosed || s.state == stateFree {
 			continue
 		}
 		is := ipc.Session{Rule: s.rule.id, Client: s.peer.String(), Listen: s.ln.addr, State: "connected",
 			Worker: w.slot, Pid: pid, Age: float64(w.now-s.started) / 1e9, BytesIn: s.c.bytes, BytesOut: s.b.bytes}
-		if s.state == stateConnecting {
+		switch s.state {
+		case stateConnecting:
 			is.State = "connecting"
+		case stateFlushing:
+			is.State = "flushing"
 		}
 		if s.server != nil {
 			is.Server = s.server.text

@@ -23,6 +23,9 @@ func (w *Worker) onEndpointEvent(ep *endpoint, ev uint32) {
 		}
 		return
 	case stateEstablished:
+	case stateFlushing:
+		w.onFlushEvent(s, ev)
+		return
 	default:
 		return
 	}
@@ -52,7 +55,7 @@ func (w *Worker) pump(s *session) {
 		return
 	}
 	if s.c.rdEOF && s.b.rdEOF && s.c.pend == nil && s.b.pend == nil && empty(s.c.pipe) && empty(s.b.pipe) {
-		w.end(s)
+		w.finish(s)
 	}
 }
 
@@ -148,6 +151,7 @@ func (w *Worker) passEOF(src, dst *endpoint, drained bool) bool {
 	}
 	dst.wrShut = true
 	if dst.rdEOF && src.pend == nil && empty(src.pipe) {
+		dst.closeSends = true
 		return true
 	}
 	if e := sysShutdownWrite(dst.fd); e != 0 && e != unix.ENOTCONN {

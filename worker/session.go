@@ -12,6 +12,7 @@ const (
 	stateFree sessionState = iota
 	stateConnecting
 	stateEstablished
+	stateFlushing // both directions done, send queues not yet empty (flush.go)
 	stateClosed
 )
 
@@ -32,6 +33,9 @@ type endpoint struct {
 	noSplice bool  // copy, never splice: no pipe could be had, or urgent data
 	urgent   bool  // urgent data was reported: read inline, reads may stop short
 	bytes    int64 // read from this socket
+	// closeSends: the write side was not shut down because the session was
+	// about to close, so close sends the FIN (and must wait, flush.go).
+	closeSends bool
 }
 
 // session is one proxied connection: client endpoint c, server endpoint b.
@@ -54,6 +58,9 @@ type session struct {
 	active    int64 // last activity, for the idle timeout
 	index     int   // position in Worker.live
 	reason    string
+	flushAt   int64 // stateFlushing: when to look at the send queues again
+	flushWait int64 // the current interval between looks
+	unsent    int   // bytes queued at the last look
 }
 
 func (w *Worker) newSession() *session {
@@ -226,6 +233,8 @@ func (w *Worker) deadline(s *session) int64 {
 		return s.connectAt
 	case s.state == stateEstablished && s.ln.timeout > 0:
 		return s.active + s.ln.timeout
+	case s.state == stateFlushing:
+		return s.flushAt
 	}
 	return 0
 }

@@ -335,7 +335,7 @@ func (w *Worker) expire() {
 		}
 		e := w.timers.pop()
 		s := e.s
-		if s.gen != e.gen || (s.state != stateConnecting && s.state != stateEstablished) {
+		if s.gen != e.gen || (s.state != stateConnecting && s.state != stateEstablished && s.state != stateFlushing) {
 			continue
 		}
 		d := w.deadline(s)
@@ -345,6 +345,8 @@ func (w *Worker) expire() {
 			w.timers.push(timerEntry{at: d, s: s, gen: s.gen})
 		case s.state == stateConnecting:
 			w.onConnectTimeout(s)
+		case s.state == stateFlushing:
+			w.flushCheck(s)
 		default:
 			w.log.Debug("idle timeout", "rule", s.rule.id, "client", s.peer)
 			w.endWith(s, endTimeout)

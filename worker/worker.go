@@ -72,7 +72,7 @@ type Worker struct {
 	acceptFailed limitedLog
 	socketFailed limitedLog
 	localFailed  limitedLog
-	debugGC    bool // G6_DEBUG_GC: a collection after every loop turn (tests)
+	debugGC      bool // G6_DEBUG_GC: a collection after every loop turn (tests)
 }
 
 // Main is `g6 worker`: it runs until told to stop, then returns the exit code.

@@ -382,10 +382,20 @@ func CheckCounts(t testing.TB, pid int) {
 
 func openRegion(t testing.TB, pid int) *shared.Region {
 	t.Helper()
+	r, err := OpenRegion(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// OpenRegion maps the shared region of the g6 master with pid, found among
+// its descriptors through /proc (the same memfd across USR2 upgrades).
+func OpenRegion(pid int) (*shared.Region, error) {
 	dir := fmt.Sprintf("/proc/%d/fd", pid)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	for _, e := range ents {
 		link, _ := os.Readlink(filepath.Join(dir, e.Name()))
@@ -394,17 +404,15 @@ func openRegion(t testing.TB, pid int) *shared.Region {
 		}
 		fd, err := unix.Open(filepath.Join(dir, e.Name()), unix.O_RDWR|unix.O_CLOEXEC, 0)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		r, err := shared.Open(fd)
 		if err != nil {
 			unix.Close(fd)
-			t.Fatal(err)
 		}
-		return r
+		return r, err
 	}
-	t.Fatalf("process %d holds no shared region", pid)
-	return nil
+	return nil, fmt.Errorf("process %d holds no shared region", pid)
 }
 
 // Netns moves the calling test into a network namespace of its own, with

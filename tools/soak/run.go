@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"g6/tools/testenv"
+)
+
+// report is the one line a run ends with.
+type report struct {
+	d           time.Duration
+	t           *tally
+	ch          *chaos
+	explained   int
+	unexplained []outcome
+	active      map[string]int64
+	countErrs   []string
+}
+
+func (s *soak) run(d time.Duration, rate, streams int, every time.Duration) *report {
+	t, ch := &tally{}, &chaos{}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var load, faults sync.WaitGroup
+	load.Add(1)
+	go shortLoop(ctx, s.short, rate, t, &load)
+	for i := 0; i < streams; i++ {
+		load.Add(1)
+		slow := i%2 == 1
+		size := 4 << 20
+		if slow {
+			size = 1 << 20
+		}
+		go streamLoop(ctx, s.stream, size, slow, t, &load)
+	}
+	chaosCtx, stopChaos := context.WithCancel(context.Background())
+	faults.Add(1)
+	go ch.loop(chaosCtx, s, every, &faults)
+	<-ctx.Done()
+	stopChaos()
+	faults.Wait()
+	load.Wait()
+	rep := &report{d: d, t: t, ch: ch}
+	for _, o := range t.failed {
+		if ch.explains(o) {
+			rep.explained++
+		} else {
+			rep.unexplained = append(rep.unexplained, o)
+		}
+	}
+	rep.active, rep.countErrs = s.finalCounts()
+	return rep
+}
+
+// finalCounts waits for the sessions to end and reads every server's
+// Active from the current master's region.
+func (s *soak) finalCounts() (map[string]int64, []string) {
+	var bad []string
+	deadline := time.Now().Add(40 * time.Second) // a draining generation's sessions end within drain_timeout
+	for {
+		r, err := testenv.OpenRegion(s.masterPid())
+		if err != nil {
+			return nil, []string{err.Error()}
+		}
+		active := map[string]int64{}
+		total := int64(0)
+		for i := 0; i < r.NumServers(); i++ {
+			srv := r.Server(i)
+			if k := srv.KeyString(); k != "" {
+				active[k] = srv.Active.Load()
+				total += max(active[k], -active[k])
+			}
+		}
+		bad = r.CheckCounts()
+		r.Close()
+		if (total == 0 && len(bad) == 0) || time.Now().After(deadline) {
+			return active, bad
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (r *report) ok() bool {
+	for _, a := range r.active {
+		if a != 0 {
+			return false
+		}
+	}
+	return len(r.unexplained) == 0 && len(r.t.corrupt) == 0 && len(r.countErrs) == 0 && r.active != nil
+}
+
+func (r *report) line() string {
+	var keys []string
+	for k := range r.active {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var act []string
+	for _, k := range keys {
+		act = append(act, fmt.Sprintf("%s=%d", strings.ReplaceAll(k, " ", "@"), r.active[k]))
+	}
+	t := r.t
+	line := fmt.Sprintf("soak %v: sessions=%d streams=%d (fast %d, slow %d, %d MiB) failed=%d explained=%d unexplained=%d corrupt=%d chaos: hup=%d usr2=%d kill=%d; final active: %s",
+		r.d, t.sessions, t.fast+t.slow, t.fast, t.slow, t.streamBytes>>20, len(t.failed), r.explained,
+		len(r.unexplained), len(t.corrupt), r.ch.hup, r.ch.usr2, r.ch.nkill, strings.Join(act, " "))
+	for _, o := range append(r.unexplained, t.corrupt...) {
+		line += fmt.Sprintf("\n  %s (open %s to %s)", o.what, o.start.Format("15:04:05.000"), o.end.Format("15:04:05.000"))
+	}
+	for _, e := range r.countErrs {
+		line += "\n  counts: " + e
+	}
+	return line
+}

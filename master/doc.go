@@ -17,4 +17,11 @@
 //     ones a worker should have to 3, 4, 5... (see ipc.Fd*).
 //   - A worker's connection counts in the shared region are released by the
 //     master (shared.ReleaseWorker) before its slot is respawned.
+//   - Every ready worker is pinged each second; one that answers nothing for
+//     5 s is killed and so respawned (watchdog.go).
+//   - A reload closes the sockets of addresses the new config dropped at
+//     once; the draining workers have closed their copies, so the kernel
+//     refuses new connections instead of queueing them.
+//   - A stop signal during a USR2 is passed on to the new master, and this
+//     one waits for its exit.
 package master

@@ -3,14 +3,17 @@
 // moves bytes both ways.
 //
 // Model: one goroutine locked to its OS thread (GOMAXPROCS=1) owns
-// everything. Listening sockets and the control socket are level-triggered;
-// proxied sockets are registered once, edge-triggered for read and write, and
+// everything. Listening sockets are level-triggered and the control socket
+// edge-triggered; proxied sockets are registered once, edge-triggered for
+// read and write, and
 // each endpoint remembers whether it may read or write without blocking, so
 // the loop never needs epoll_ctl(MOD) on the data path. A direction whose
 // destination is full keeps the unsent tail in a pooled buffer and stops
 // reading its source; the other direction goes on (a slow reader never
 // stalls the other way). EOF on one side becomes shutdown(SHUT_WR) on the
-// other once the tail is written; a session ends when both directions have.
+// other once the tail is written; a session ends when both directions have
+// and the kernel's send queues it would leave behind are empty (flush.go).
+// A read or write error on one side is passed on as a reset on the other.
 //
 // Sharp edges:
 //   - fds of sessions that end are closed only after the whole epoll batch
@@ -18,7 +21,11 @@
 //     the number (G6 bugs B14/B15).
 //   - Inherited fds start at 3 (ipc.FdControl); they arrive non-blocking
 //     because the master created them so and never calls (*os.File).Fd().
-//   - Every syscall retries EINTR; accept stops at EAGAIN, EMFILE or a batch.
+//   - Every syscall retries EINTR; accept stops at EAGAIN or a batch; out of
+//     descriptors (EMFILE and kin) the listeners leave the epoll set for
+//     100 ms, since level-triggered they would spin (limited.go).
+//   - The control fd is never wrapped in an *os.File: a File's finalizer
+//     would close it at some GC and a client would get the number.
 //   - Nothing on the data path allocates: scratch buffers, the server order
 //     and sessions are reused.
 //   - With edge triggering, giving up on a readable socket before EAGAIN is

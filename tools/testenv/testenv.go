@@ -333,7 +333,9 @@ func Children(pid int) []int {
 // ListeningSockets counts LISTEN sockets on a local TCP port (IPv4).
 func ListeningSockets(t testing.TB, port int) int {
 	t.Helper()
-	f, err := os.Open("/proc/net/tcp")
+	// Not /proc/net (= /proc/self/net): that is the main thread's view, and
+	// a test that took Netns may have left the main thread in its namespace.
+	f, err := os.Open("/proc/thread-self/net/tcp")
 	if err != nil {
 		t.Fatal(err)
 	}

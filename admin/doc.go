@@ -1,7 +1,7 @@
 // Package admin is g6's admin protocol: text lines in, replies out, served by
 // the master on the admin rule's listen addresses.
 //
-// Framing (fixing G6 B17): a command is one line ending in "\n" or "\r\n";
+// Framing (fixing G6 bug B17, docs/g6-differences.md): a command is one line ending in "\n" or "\r\n";
 // several lines in one packet are all run, in order; every reply is written
 // in full and ends with one empty line; an error is one line starting with
 // "error:" and the connection stays usable. A line over MaxLine bytes is

@@ -3,7 +3,7 @@ package balance
 import "sync/atomic"
 
 // LeastConns (LC) prefers the server with the fewest active connections
-// across all workers, relative to its weight (G6 picked the most, B10).
+// across all workers, relative to its weight (G6 picked the most: docs/g6-differences.md B10).
 // Equal servers are taken in a rotating order so they share the load.
 type LeastConns struct {
 	Cursor *atomic.Uint64

@@ -20,7 +20,7 @@ func (Random) Order(v View, _ []byte, dst []int) []int {
 }
 
 // Hash (HS) keeps each client IP on one server by weighted rendezvous
-// hashing of the client's real IP (G6 hashed the matched pattern, B11):
+// hashing of the client's real IP (G6 hashed the matched pattern: docs/g6-differences.md B11):
 // removing a server moves only its own clients, and when the chosen server
 // is unusable the client goes to its next-highest server instead of being
 // refused.

@@ -22,7 +22,7 @@ func (r *RoundRobin) Order(v View, _ []byte, dst []int) []int {
 
 // MasterStandby (MS) always prefers the first server, then the next: traffic
 // fails over to a standby while the master is unusable and fails back as
-// soon as it is usable again (G6 stayed on the standby, B13).
+// soon as it is usable again (G6 stayed on the standby: docs/g6-differences.md B13).
 type MasterStandby struct{}
 
 // Order implements Selector.

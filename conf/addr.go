@@ -11,7 +11,7 @@ import (
 // ParseHostPort parses a listen or server address: a literal IPv4 or IPv6
 // address and a port 1-65535 in plain decimal. Hostnames, octal or
 // shorthand IPv4, ports with leading zeros and ports that G6 silently
-// wrapped (G6-BEHAVIOUR B23) are all rejected. The admin commands parse
+// wrapped (docs/g6-differences.md B23) are all rejected. The admin commands parse
 // their IP PORT arguments with ParseIPPort, so both read addresses alike.
 func ParseHostPort(s string) (netip.AddrPort, error) {
 	notIPPort := fmt.Errorf("address %q is not IP:PORT (IPv6 as [::1]:PORT)", s)
@@ -130,7 +130,7 @@ func (p *Pattern) Match(ip, port []byte) bool {
 }
 
 // Glob matches s against pattern with "*" and "?", backtracking correctly
-// (G6's matcher failed "*1" against "11", G6-BEHAVIOUR B22). An empty pattern
+// (G6's matcher failed "*1" against "11", docs/g6-differences.md B22). An empty pattern
 // matches only an empty subject.
 func Glob(pattern string, s []byte) bool {
 	p, i := 0, 0

@@ -6,7 +6,7 @@
 // effective value. Inheritance is G6's: global → list default → address, the
 // most specific wins, and an explicit 0 cancels an inherited limit. Unlike G6,
 // a limit applies wherever it is declared (G6 ignored per-address limits when
-// no list-level limit existed, G6-BEHAVIOUR §1.5).
+// no list-level limit existed, docs/g6-differences.md §1.5).
 //
 // Sharp edges:
 //   - Every error carries FILE:LINE. BurntSushi/toml does not export key

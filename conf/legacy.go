@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// ParseLegacy reads G6.conf text (G6-BEHAVIOUR §1) into a Config with g6's
+// ParseLegacy reads G6.conf text (docs/g6-differences.md §1) into a Config with g6's
 // semantics: every limit applies where it is declared, global max_* are
 // client-side defaults (as G6's design document says), heartbeat servers
 // start down, and a global group affects only the rules after it (as in G6).

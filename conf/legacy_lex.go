@@ -20,7 +20,7 @@ type token struct {
 // invalid bytes there never matter. Unlike G6, "(", ")", ",", "=" and ";" are
 // tokens even when glued to a word, and a comment whose closing "*/" is glued
 // to a word is closed there with a warning (G6 silently ignored the rest of
-// the file, B24).
+// the file, docs/g6-differences.md B24).
 func lexLegacy(file string, src []byte, warn func(line int, format string, args ...any)) ([]token, error) {
 	var toks []token
 	line, col := 1, 1

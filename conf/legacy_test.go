@@ -107,7 +107,7 @@ my_rule9_id RR
     ;
 `
 
-// TestWorkedExamples are G6-BEHAVIOUR §1.9 with g6's effective values.
+// TestWorkedExamples are docs/g6-differences.md §1.9 with g6's effective values.
 func TestWorkedExamples(t *testing.T) {
 	s := time.Second
 	t.Run("B inheritance", func(t *testing.T) {
@@ -139,7 +139,7 @@ func TestWorkedExamples(t *testing.T) {
 		cfg := legacyRule(t, "( timeout = 30 , max_connections = 50 ) ;\n"+
 			"r2 MS 10.*:* ( max_ip = 2 ) - 127.0.0.1:9000 > 127.0.0.1:9001 ( max_connections = 3 , heartbeat = 5 ) 127.0.0.1:9002 ;")
 		r := cfg.Rules[0]
-		// g6: the per-address max_ip applies (G6 ignored it, B7); global
+		// g6: the per-address max_ip applies (G6 ignored it, docs/g6-differences.md B7); global
 		// max_connections is a client default (G6 put it on servers).
 		if c := r.Clients[0]; c.MaxIP != 2 || c.MaxConnections != 50 {
 			t.Errorf("client %+v, want max_ip 2, max_connections 50", c)
@@ -187,7 +187,7 @@ func TestLegacyInputs(t *testing.T) {
 		{"( timeout = 2m , moratorium = 1h ) ;" + okRule, "ok timeout=2m0s moratorium=1h0m0s"},
 		{"( max_connections = 2k , max_ip = 1m ) ;" + okRule, "ok max=2000 max_ip=1000000"},
 		{"( timeout = 9 )\n" + okRule, "G6.conf:1: column 1: expected ';' after the global property group"},
-		{"/*comment*/" + okRule, "ok"}, // G6 silently dropped the rule (B24); g6 warns
+		{"/*comment*/" + okRule, "ok"}, // G6 silently dropped the rule (docs/g6-differences.md B24); g6 warns
 		{"/* open\n" + okRule, "G6.conf:1: column 1: comment \"/*\" is never closed"},
 		{"r1 RR *:* - 127.0.0.1:1 > ;", "G6.conf:1: rule \"r1\": no servers to balance over"},
 		{"r1 RR - 127.0.0.1:1 > 127.0.0.1:2 ;", "rule \"r1\" has no client patterns"},

@@ -113,7 +113,7 @@ func TestGlob(t *testing.T) {
 		{"8*", "8080", true},
 		{"6?", "65", true},
 		{"*", "", true},
-		{"*1", "11", true},  // G6 got this wrong (B22)
+		{"*1", "11", true},  // G6 got this wrong: docs/g6-differences.md B22
 		{"*1", "101", true}, // and this
 		{"*80", "8080", true},
 		{"", "1.2.3.4", false}, // G6 matched everything

@@ -23,7 +23,7 @@ type File struct {
 	w    io.Writer
 }
 
-// Open opens path for appending (mode 0640, never world-writable: G6 B19);
+// Open opens path for appending (mode 0640, never world-writable: docs/g6-differences.md B19);
 // "" means stderr.
 func Open(path string) (*File, error) {
 	lf := &File{path: path, w: os.Stderr}

@@ -83,7 +83,7 @@ type ClientSlot struct {
 
 // ipEntry counts one source IP's connections under one client pattern, in
 // an open-addressing table (linear probing, backward-shift deletion, so no
-// tombstones ever pile up: G6 bug B6). Guarded by the lock.
+// tombstones ever pile up: G6 bug B6 in docs/g6-differences.md). Guarded by the lock.
 type ipEntry struct {
 	Client    int32 // client slot + 1; 0 = empty
 	Total     int32

@@ -30,7 +30,7 @@ func (w *Worker) onControl(ev uint32) {
 		}
 		if e != 0 || n == 0 {
 			// The master is gone: stop taking connections, finish what we
-			// have, then exit (no orphan serving forever, G6 B28).
+			// have, then exit (no orphan serving forever, docs/g6-differences.md B28).
 			w.log.Warn("master channel closed; draining")
 			w.startDrain(w.drainTimeout)
 			w.poll.del(c.fd)

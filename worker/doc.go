@@ -18,7 +18,7 @@
 // Sharp edges:
 //   - fds of sessions that end are closed only after the whole epoll batch
 //     is handled, so a stale event can never reach a new socket that reused
-//     the number (G6 bugs B14/B15).
+//     the number (docs/g6-differences.md B14, B15).
 //   - Inherited fds start at 3 (ipc.FdControl); they arrive non-blocking
 //     because the master created them so and never calls (*os.File).Fd().
 //   - Every syscall retries EINTR; accept stops at EAGAIN or a batch; out of

@@ -15,25 +15,25 @@ import (
 
 // ServerState is a server's state as the admin commands report it.
 type ServerState struct {
-	Rule      string  `json:"rule"`
-	Address   string  `json:"address"`
-	State     string  `json:"state"` // up, down, disabled, heartbeat-wait
-	Heartbeat float64 `json:"heartbeat_seconds"`
-	Until     int64   `json:"until_unix"` // when a disable or moratorium ends; 0 = none, -1 = until enabled
-	Active    int64   `json:"active"`
-	Total     int64   `json:"total"`
-	Failures  int64   `json:"failures"`
-	BytesIn   int64   `json:"bytes_from_server"`
-	BytesOut  int64   `json:"bytes_to_server"`
-	RTms      float64 `json:"response_ms"`
-	Weight    int     `json:"weight"`
-	Check     string  `json:"health_check,omitempty"` // "failing" while the health check holds it down
+	Rule       string  `json:"rule"`
+	Address    string  `json:"address"`
+	State      string  `json:"state"` // up, down, disabled, heartbeat-wait
+	Heartbeat  float64 `json:"heartbeat_seconds"`
+	Until      int64   `json:"until_unix"` // when a disable or moratorium ends; 0 = none, -1 = until enabled
+	Active     int64   `json:"active"`
+	Total      int64   `json:"total"`
+	Failures   int64   `json:"failures"`
+	FromServer int64   `json:"bytes_from_server"`
+	FromClient int64   `json:"bytes_to_server"`
+	RTms       float64 `json:"response_ms"`
+	Weight     int     `json:"weight"`
+	Check      string  `json:"health_check,omitempty"` // "failing" while the health check holds it down
 }
 
 func serverState(r *conf.Rule, s *conf.Server, slot *shared.ServerSlot, now int64, wall time.Time) ServerState {
 	st := ServerState{Rule: r.ID, Address: s.Address, State: "up", Heartbeat: s.Heartbeat.D().Seconds(),
 		Active: slot.Active.Load(), Total: slot.Total.Load(), Failures: slot.Failures.Load(),
-		BytesIn: slot.BytesIn.Load(), BytesOut: slot.BytesOut.Load(),
+		FromServer: slot.FromServer.Load(), FromClient: slot.FromClient.Load(),
 		RTms: float64(slot.RTAvg.Load()) / 1e6, Weight: s.Weight}
 	toWall := func(mono int64) int64 { return wall.Add(time.Duration(mono - now)).Unix() }
 	switch {
@@ -179,8 +179,8 @@ type Stats struct {
 	PerSecond  float64 `json:"connections_per_second"`
 	Failures   int64   `json:"connect_failures"`
 	Refused    int64   `json:"refused_by_client_limits"`
-	BytesIn    int64   `json:"bytes_from_servers"`
-	BytesOut   int64   `json:"bytes_to_servers"`
+	FromServer int64   `json:"bytes_from_servers"`
+	FromClient int64   `json:"bytes_to_servers"`
 	ServersUp  int     `json:"servers_up"`
 	ServersAll int     `json:"servers"`
 }
@@ -191,8 +191,8 @@ func showStats(snap *Snapshot) (any, string) {
 		st.Sessions += s.Active
 		st.Total += s.Total
 		st.Failures += s.Failures
-		st.BytesIn += s.BytesIn
-		st.BytesOut += s.BytesOut
+		st.FromServer += s.FromServer
+		st.FromClient += s.FromClient
 		st.ServersAll++
 		if s.State == "up" {
 			st.ServersUp++
@@ -211,7 +211,7 @@ func showStats(snap *Snapshot) (any, string) {
 	text := fmt.Sprintf("uptime: %s\nworkers: %d\nsessions: %d\nconnections: %d\nconnections/s: %.1f ("+window+")\n"+
 		"connect failures: %d\nrefused by client limits: %d\nbytes from servers: %d\nbytes to servers: %d\nservers up: %d of %d\n",
 		time.Duration(st.Uptime*float64(time.Second)).Round(time.Second), st.Workers, st.Sessions, st.Total, st.PerSecond,
-		st.Failures, st.Refused, st.BytesIn, st.BytesOut, st.ServersUp, st.ServersAll)
+		st.Failures, st.Refused, st.FromServer, st.FromClient, st.ServersUp, st.ServersAll)
 	return st, text
 }
 
@@ -219,7 +219,7 @@ func showSessions(sessions []ipc.Session, missing []string) (any, string) {
 	var b strings.Builder
 	for _, s := range sessions {
 		fmt.Fprintf(&b, "%s | %s | %s - %s > %s | worker %d pid %d | %.0fs | %d/%d bytes\n", s.Rule, s.State,
-			s.Client, s.Listen, s.Server, s.Worker, s.Pid, s.Age, s.BytesIn, s.BytesOut)
+			s.Client, s.Listen, s.Server, s.Worker, s.Pid, s.Age, s.FromClient, s.FromServer)
 	}
 	fmt.Fprintf(&b, "%d sessions\n", len(sessions))
 	for _, m := range missing {

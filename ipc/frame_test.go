@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -86,4 +87,29 @@ func FuzzDecoder(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestDecodeDrain(t *testing.T) {
+	tests := []struct {
+		body    string
+		want    int64
+		wantErr string
+	}{
+		{`{"timeout_ns":5000000000}`, 5e9, ""},
+		{`{"timeout_ns":1,"later_field":true}`, 1, ""}, // unknown fields are ignored (upgrades)
+		{``, 0, "ipc: drain: empty body"},
+		{`{"timeout_ns":"5s"}`, 0, "ipc: drain body: json: cannot unmarshal"},
+		{`[1]`, 0, "ipc: drain body: json: cannot unmarshal"},
+	}
+	for _, tt := range tests {
+		d, err := DecodeBody[Drain](Message{Type: TypeDrain, Body: []byte(tt.body)})
+		switch {
+		case tt.wantErr == "" && err != nil:
+			t.Errorf("%q: %v", tt.body, err)
+		case tt.wantErr != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.wantErr)):
+			t.Errorf("%q: err %v, want %q...", tt.body, err, tt.wantErr)
+		case d.Timeout != tt.want:
+			t.Errorf("%q: timeout %d, want %d", tt.body, d.Timeout, tt.want)
+		}
+	}
 }

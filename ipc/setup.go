@@ -23,14 +23,14 @@ type Setup struct {
 
 // Session is one live proxied session, as a worker reports it.
 type Session struct {
-	Rule     string  `json:"rule"`
-	Client   string  `json:"client"`
-	Listen   string  `json:"listen"`
-	Server   string  `json:"server"`
-	State    string  `json:"state"`
-	Worker   int     `json:"worker"`
-	Pid      int     `json:"pid"`
-	Age      float64 `json:"age_seconds"`
-	BytesIn  int64   `json:"bytes_from_client"`
-	BytesOut int64   `json:"bytes_from_server"`
+	Rule       string  `json:"rule"`
+	Client     string  `json:"client"`
+	Listen     string  `json:"listen"`
+	Server     string  `json:"server"`
+	State      string  `json:"state"`
+	Worker     int     `json:"worker"`
+	Pid        int     `json:"pid"`
+	Age        float64 `json:"age_seconds"`
+	FromClient int64   `json:"bytes_from_client"`
+	FromServer int64   `json:"bytes_from_server"`
 }

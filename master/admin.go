@@ -1,7 +1,6 @@
 package master
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -114,7 +113,7 @@ func (m *Master) Sessions(timeout time.Duration) ([]ipc.Session, []string) {
 }
 
 type sessionAnswer struct {
-	sessions []ipc.Session
+	sessions ipc.Sessions
 	err      error
 }
 
@@ -125,7 +124,7 @@ func askSessions(w *workerProc, timeout time.Duration, out *sessionAnswer, wg *s
 		out.err = err
 		return
 	}
-	out.err = json.Unmarshal(msg.Body, &out.sessions)
+	out.sessions, out.err = ipc.DecodeBody[ipc.Sessions](msg)
 }
 
 // Reload implements admin.Backend: it is the same as HUP.

@@ -162,7 +162,7 @@ func (m *Master) drainGeneration(g *generation) {
 	drain := g.cfg.Global.DrainTimeout.D()
 	for _, w := range g.workers {
 		if w != nil && !w.exited {
-			m.send(w, ipc.TypeDrain, struct{ Timeout int64 }{int64(drain)})
+			m.send(w, ipc.TypeDrain, ipc.Drain{Timeout: int64(drain)})
 		}
 	}
 	time.AfterFunc(drain+5*time.Second, genTimer{m: m, g: g}.fire)

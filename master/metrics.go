@@ -71,8 +71,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descActive, gauge, float64(active), l...)
 			ch <- prometheus.MustNewConstMetric(descConns, counter, float64(slot.Total.Load()), l...)
 			ch <- prometheus.MustNewConstMetric(descFailures, counter, float64(slot.Failures.Load()), l...)
-			ch <- prometheus.MustNewConstMetric(descRecv, counter, float64(slot.BytesIn.Load()), l...)
-			ch <- prometheus.MustNewConstMetric(descSent, counter, float64(slot.BytesOut.Load()), l...)
+			ch <- prometheus.MustNewConstMetric(descRecv, counter, float64(slot.FromServer.Load()), l...)
+			ch <- prometheus.MustNewConstMetric(descSent, counter, float64(slot.FromClient.Load()), l...)
 			ch <- prometheus.MustNewConstMetric(descRT, gauge, float64(slot.RTAvg.Load())/1e9, l...)
 		}
 		var limited int64

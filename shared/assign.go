@@ -103,8 +103,8 @@ func (r *Region) resetServer(i int) {
 	s.Active.Store(0)
 	s.Total.Store(0)
 	s.Failures.Store(0)
-	s.BytesIn.Store(0)
-	s.BytesOut.Store(0)
+	s.FromServer.Store(0)
+	s.FromClient.Store(0)
 	s.RTAvg.Store(0)
 	for w := range s.PerWorker {
 		s.PerWorker[w].Store(0)

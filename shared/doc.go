@@ -21,7 +21,7 @@
 //   - Active is changed only with Add; PerWorker[w] mirrors the part owned by
 //     worker slot w, so when w dies the master subtracts PerWorker[w] from
 //     Active and zeroes it (the dead worker no longer writes).
-//   - Total, Failures, BytesIn, BytesOut only grow; readers want a snapshot.
+//   - Total, Failures, FromServer, FromClient only grow; readers want a snapshot.
 //   - MoratoriumUntil, DisabledUntil, HeartbeatUntil are deadlines in
 //     CLOCK_MONOTONIC nanoseconds (the same clock in every process); a stale
 //     read only decides one connection on old state.

@@ -53,8 +53,8 @@ type ServerSlot struct {
 	Active          atomic.Int64
 	Total           atomic.Int64 // connections established (failed attempts count in Failures)
 	Failures        atomic.Int64
-	BytesIn         atomic.Int64 // from the server
-	BytesOut        atomic.Int64 // to the server
+	FromServer      atomic.Int64 // bytes read from the server (sent to the client)
+	FromClient      atomic.Int64 // bytes read from the client (sent to the server)
 	RTAvg           atomic.Int64 // ns, moving average; 0 = not measured
 	PerWorker       [MaxWorkers]atomic.Int32
 	_               [16]byte

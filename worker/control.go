@@ -1,7 +1,7 @@
 package worker
 
 import (
-	"encoding/json"
+	"fmt"
 	"os"
 
 	"g6/ipc"
@@ -54,8 +54,14 @@ func (w *Worker) onControl(ev uint32) {
 func (w *Worker) handle(m ipc.Message) {
 	switch m.Type {
 	case ipc.TypeDrain:
-		var d struct{ Timeout int64 }
-		_ = json.Unmarshal(m.Body, &d)
+		d, err := ipc.DecodeBody[ipc.Drain](m)
+		if err == nil && d.Timeout <= 0 {
+			err = fmt.Errorf("ipc: drain: timeout %d ns", d.Timeout)
+		}
+		if err != nil {
+			w.log.Error("refused message from master", "type", m.Type, "err", err)
+			return
+		}
 		w.startDrain(d.Timeout)
 	case ipc.TypeStop:
 		w.stopping = true
@@ -105,15 +111,15 @@ func (w *Worker) flushControl() {
 }
 
 // sessionList describes every live session for show sessions.
-func (w *Worker) sessionList() []ipc.Session {
-	out := make([]ipc.Session, 0, len(w.live))
+func (w *Worker) sessionList() ipc.Sessions {
+	out := make(ipc.Sessions, 0, len(w.live))
 	pid := os.Getpid()
 	for _, s := range w.live {
 		if s.state == stateClosed || s.state == stateFree {
 			continue
 		}
 		is := ipc.Session{Rule: s.rule.id, Client: s.peer.String(), Listen: s.ln.addr, State: "connected",
-			Worker: w.slot, Pid: pid, Age: float64(w.now-s.started) / 1e9, BytesIn: s.c.bytes, BytesOut: s.b.bytes}
+			Worker: w.slot, Pid: pid, Age: float64(w.now-s.started) / 1e9, FromClient: s.c.bytes, FromServer: s.b.bytes}
 		switch s.state {
 		case stateConnecting:
 			is.State = "connecting"

@@ -263,8 +263,8 @@ func (w *Worker) end(s *session) {
 	}
 	if s.server != nil {
 		s.server.slot.Release(w.counter)
-		s.server.slot.BytesIn.Add(s.b.bytes)
-		s.server.slot.BytesOut.Add(s.c.bytes)
+		s.server.slot.FromServer.Add(s.b.bytes)
+		s.server.slot.FromClient.Add(s.c.bytes)
 	}
 	w.putBuf(&s.c)
 	w.putBuf(&s.b)

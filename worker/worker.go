@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -123,8 +122,8 @@ func readSetup(fd int) (*ipc.Setup, error) {
 	if m.Type != ipc.TypeConfig {
 		return nil, fmt.Errorf("worker: first message is %q, want %q", m.Type, ipc.TypeConfig)
 	}
-	var s ipc.Setup
-	if err := json.Unmarshal(m.Body, &s); err != nil {
+	s, err := ipc.DecodeBody[ipc.Setup](m)
+	if err != nil {
 		return nil, fmt.Errorf("worker: setup: %w", err)
 	}
 	return &s, nil

@@ -1,0 +1,36 @@
+package ipc
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// The body of each message type, one named type each, so both ends compile
+// against the same contract:
+//
+//	TypeConfig    Setup
+//	TypeDrain     Drain
+//	TypeSessions  request: none; reply: Sessions
+//	TypePing      request: none; reply: none
+//	TypeReady, TypeStop, TypeReopen: none
+
+// Drain is the body of TypeDrain.
+type Drain struct {
+	Timeout int64 `json:"timeout_ns"` // how long live sessions may go on, in ns; must be > 0
+}
+
+// Sessions is the reply body of TypeSessions.
+type Sessions []Session
+
+// DecodeBody reads m's body into T. An empty or malformed body is an error
+// naming the message type: a receiver must refuse it, not act on zero values.
+func DecodeBody[T any](m Message) (T, error) {
+	var v T
+	if len(m.Body) == 0 {
+		return v, fmt.Errorf("ipc: %s: empty body", m.Type)
+	}
+	if err := json.Unmarshal(m.Body, &v); err != nil {
+		return v, fmt.Errorf("ipc: %s body: %w", m.Type, err)
+	}
+	return v, nil
+}

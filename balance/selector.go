@@ -3,6 +3,8 @@ package balance
 import (
 	"fmt"
 	"sync/atomic"
+
+	"g6/conf"
 )
 
 // View is a rule's servers as a selector sees them. Whether a server is
@@ -27,17 +29,17 @@ type Selector interface {
 // shared cursor (used by the rotating algorithms and to break ties).
 func New(alg string, cursor *atomic.Uint64) (Selector, error) {
 	switch alg {
-	case "MS":
+	case conf.AlgMasterStandby:
 		return MasterStandby{}, nil
-	case "RR":
+	case conf.AlgRoundRobin:
 		return &RoundRobin{Cursor: cursor}, nil
-	case "LC":
+	case conf.AlgLeastConns:
 		return &LeastConns{Cursor: cursor}, nil
-	case "RT":
+	case conf.AlgResponseTime:
 		return &ResponseTime{Cursor: cursor}, nil
-	case "RD":
+	case conf.AlgRandom:
 		return &Random{}, nil
-	case "HS":
+	case conf.AlgHash:
 		return &Hash{}, nil
 	}
 	return nil, fmt.Errorf("balance: unknown algorithm %q", alg)

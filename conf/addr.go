@@ -73,6 +73,25 @@ func parseIP(s string) (netip.Addr, error) {
 	return addr.Unmap(), nil
 }
 
+// AddrKey is the one spelling of an address that g6 keys things by (the
+// master's sockets, a worker's listeners, shared slots): the IP as
+// netip prints it, IPv4-mapped IPv6 unmapped, and the port. Master and workers
+// must agree on it or a worker cannot find its sockets. Text that does not
+// parse is its own key.
+func AddrKey(addr string) string {
+	ap, err := ParseHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return ap.String()
+}
+
+// ServerKey is the shared slot key of a rule's server.
+func ServerKey(rule, addr string) string { return rule + " " + AddrKey(addr) }
+
+// ClientKey is the shared slot key of a rule's client pattern.
+func ClientKey(rule, pattern string) string { return rule + " " + pattern }
+
 // parsePort takes 1-65535 in plain decimal: no sign, no leading zeros.
 func parsePort(s string) (uint16, error) {
 	p, err := strconv.ParseUint(s, 10, 16)

@@ -1,6 +1,9 @@
 package conf
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Algorithm names, as G6 spelled them.
 const (
@@ -13,7 +16,14 @@ const (
 	AlgAdmin         = "G"
 )
 
-var algorithms = map[string]bool{"MS": true, "RR": true, "LC": true, "RT": true, "RD": true, "HS": true}
+// Algorithms are the balancing algorithms a rule may name, in G6's order.
+var Algorithms = []string{AlgMasterStandby, AlgRoundRobin, AlgLeastConns, AlgResponseTime, AlgRandom, AlgHash}
+
+// IsAlgorithm reports whether name is one of Algorithms.
+func IsAlgorithm(name string) bool { return slices.Contains(Algorithms, name) }
+
+// isLegacyAlgorithm reports whether name may follow a rule id in G6.conf.
+func isLegacyAlgorithm(name string) bool { return name == AlgAdmin || IsAlgorithm(name) }
 
 // Defaults for keys left out of a config.
 const (

@@ -14,10 +14,7 @@ func IsLegacy(src []byte) bool {
 	case bytes.HasPrefix(words[0], []byte("[")):
 		return false
 	case len(words) == 2:
-		switch string(words[1]) {
-		case "G", "MS", "RR", "LC", "RT", "RD", "HS":
-			return true
-		}
+		return isLegacyAlgorithm(string(words[1]))
 	}
 	return false
 }

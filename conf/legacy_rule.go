@@ -18,7 +18,6 @@ type llist struct {
 	entries  []lentry
 }
 
-var legacyAlgs = map[string]bool{"G": true, "MS": true, "RR": true, "LC": true, "RT": true, "RD": true, "HS": true}
 
 // rule reads "ID ALG clients - listens [> servers] ;".
 func (p *lparser) rule() bool {
@@ -37,12 +36,13 @@ func (p *lparser) rule() bool {
 		p.eofErr(fmt.Sprintf("after rule id %q", id))
 		return false
 	}
-	if !legacyAlgs[algTok.text] {
+	if !isLegacyAlgorithm(algTok.text) {
 		hint := ""
-		if legacyAlgs[strings.ToUpper(algTok.text)] {
+		if isLegacyAlgorithm(strings.ToUpper(algTok.text)) {
 			hint = " (algorithms are upper case)"
 		}
-		p.errAt(algTok, "rule %q: %q is not an algorithm: G, MS, RR, LC, RT, RD or HS%s", id, algTok.text, hint)
+		p.errAt(algTok, "rule %q: %q is not an algorithm: %s or %s%s", id, algTok.text,
+			AlgAdmin+", "+strings.Join(Algorithms[:len(Algorithms)-1], ", "), Algorithms[len(Algorithms)-1], hint)
 		return false
 	}
 	alg := algTok.text
@@ -56,7 +56,7 @@ func (p *lparser) rule() bool {
 		return false
 	}
 	last := p.toks[p.pos-1]
-	if last.text == ";" && alg != "G" {
+	if last.text == ";" && alg != AlgAdmin {
 		p.errAt(last, "rule %q: no '>' and servers (only a G rule may end after its listen list)", id)
 		return false
 	}
@@ -104,7 +104,7 @@ func (p *lparser) list(id string, lv level, l *llist, ends ...string) bool {
 func (p *lparser) addRule(idTok token, id, alg string, g *lprops, clients, listens, servers *llist) {
 	n := len(p.cfg.Rules)
 	section := "rule"
-	if alg == "G" {
+	if alg == AlgAdmin {
 		section, n = "admin", 0
 	}
 	var cs []Client
@@ -144,7 +144,7 @@ func (p *lparser) addRule(idTok token, id, alg string, g *lprops, clients, liste
 	if g.moratorium != nil {
 		p.cfg.Global.Moratorium = *g.moratorium
 	}
-	if alg == "G" {
+	if alg == AlgAdmin {
 		p.addAdmin(idTok, id, cs, ls, ss)
 		return
 	}

@@ -83,8 +83,8 @@ func validate(cfg *Config, line lineFunc, errs *ErrorList) {
 			errs.add(file, line("rule", i, "id"), "%s: duplicate rule id (first at line %d)", owner, prev)
 		}
 		ids[r.ID] = r.Line
-		if !algorithms[r.Algorithm] {
-			errs.add(file, line("rule", i, "algorithm"), "%s: algorithm %q is not one of MS, RR, LC, RT, RD, HS", owner, r.Algorithm)
+		if !IsAlgorithm(r.Algorithm) {
+			errs.add(file, line("rule", i, "algorithm"), "%s: algorithm %q is not one of %s", owner, r.Algorithm, strings.Join(Algorithms, ", "))
 		}
 		if len(r.Listen) == 0 {
 			errs.add(file, r.Line, "%s: no listen address", owner)

@@ -27,7 +27,7 @@ func (m *Master) startAdmin(cfg *conf.Config) error {
 	}
 	srv := &admin.Server{Backend: m, Clients: a.Clients, Log: m.log.With("admin", a.ID)}
 	for _, l := range a.Listen {
-		key := canonical(l.Address)
+		key := conf.AddrKey(l.Address)
 		fd, ok := m.adminFds[key]
 		if !ok {
 			fds, err := listenSockets(l.Address, 1, 128)

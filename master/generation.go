@@ -63,10 +63,10 @@ func slotKeys(cfg *conf.Config) shared.Keys {
 	for _, r := range cfg.Rules {
 		k.Rules = append(k.Rules, r.ID)
 		for _, s := range r.Servers {
-			k.Servers = append(k.Servers, r.ID+" "+canonical(s.Address))
+			k.Servers = append(k.Servers, conf.ServerKey(r.ID, s.Address))
 		}
 		for _, c := range r.Clients {
-			k.Clients = append(k.Clients, r.ID+" "+c.Pattern.Text)
+			k.Clients = append(k.Clients, conf.ClientKey(r.ID, c.Pattern.Text))
 		}
 	}
 	return k
@@ -82,7 +82,7 @@ func (m *Master) startSlot(g *generation, slot int) error {
 	setup.Slot, setup.Counter = slot, counter
 	var fds []int
 	for _, addr := range g.addrs {
-		for _, fd := range pickSockets(m.sockets[canonical(addr)], slot, g.nWork) {
+		for _, fd := range pickSockets(m.sockets[conf.AddrKey(addr)], slot, g.nWork) {
 			fds = append(fds, fd)
 			setup.Listeners = append(setup.Listeners, addr)
 		}

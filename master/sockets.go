@@ -9,15 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// canonical is the key of an address in the socket pool.
-func canonical(addr string) string {
-	ap, err := conf.ParseHostPort(addr)
-	if err != nil {
-		return addr
-	}
-	return ap.String()
-}
-
 // ensureSockets binds n SO_REUSEPORT sockets for every address in addrs that
 // has none yet. An address that already has sockets keeps them (and their
 // number), so a reload or upgrade never changes the reuseport group under a
@@ -25,7 +16,7 @@ func canonical(addr string) string {
 func (m *Master) ensureSockets(addrs []string, n, backlog int) ([]string, error) {
 	var bound []string
 	for _, addr := range addrs {
-		key := canonical(addr)
+		key := conf.AddrKey(addr)
 		if len(m.sockets[key]) > 0 {
 			continue
 		}

@@ -2,6 +2,8 @@ package master
 
 import (
 	"time"
+
+	"g6/conf"
 )
 
 // respawnReq asks the loop to restart one worker slot.
@@ -120,7 +122,7 @@ func (m *Master) closeUnlistened() {
 			continue
 		}
 		for _, a := range g.addrs {
-			used[canonical(a)] = true
+			used[conf.AddrKey(a)] = true
 		}
 	}
 	var unused []string

@@ -267,7 +267,7 @@ func (m *Master) dropUnconfigured(cfg *conf.Config) {
 	want := map[string]bool{}
 	for _, r := range cfg.Rules {
 		for _, l := range r.Listen {
-			want[canonical(l.Address)] = true
+			want[conf.AddrKey(l.Address)] = true
 		}
 	}
 	for addr := range m.sockets {
@@ -278,7 +278,7 @@ func (m *Master) dropUnconfigured(cfg *conf.Config) {
 	wantAdmin := map[string]bool{}
 	if cfg.Admin != nil {
 		for _, l := range cfg.Admin.Listen {
-			wantAdmin[canonical(l.Address)] = true
+			wantAdmin[conf.AddrKey(l.Address)] = true
 		}
 	}
 	for addr, fd := range m.adminFds {

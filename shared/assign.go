@@ -26,9 +26,6 @@ func (r *Region) Assign(k Keys) (Slots, error) {
 	r.lock()
 	s.Clients = assign(r.NumClients(), func(i int) *[keySize]byte { return &r.Client(i).Key }, k.Clients, r.resetClient)
 	r.unlock()
-	for _, i := range s.Servers {
-		r.Server(i).Flags.Or(FlagUsed)
-	}
 	return s, nil
 }
 

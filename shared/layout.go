@@ -6,7 +6,7 @@ import (
 )
 
 // Version is the layout version; bump it on any change to the structs below.
-const Version = 2
+const Version = 3
 
 // MaxWorkers is the number of per-worker counters in each server slot.
 const MaxWorkers = 64
@@ -38,8 +38,7 @@ const Forever = int64(1<<63 - 1)
 
 // Server flags.
 const (
-	FlagUsed      = 1 << iota // the slot belongs to a configured server
-	FlagDisabled              // disabled by an admin until DisabledUntil
+	FlagDisabled  = 1 << iota // disabled by an admin until DisabledUntil
 	FlagCheckDown             // the master's health check says down
 )
 

@@ -46,13 +46,9 @@ func (a *accessLog) session(w *Worker, s *session) {
 	if s.server != nil {
 		server = s.server.text
 	}
-	reason := s.reason
-	if reason == "" {
-		reason = endShutdown
-	}
 	a.log.Info("session", "rule", s.rule.id, "client", s.peer.String(), "listen", s.ln.addr, "server", server,
 		"bytes_from_client", s.c.bytes, "bytes_from_server", s.b.bytes,
-		"duration_ms", float64(w.now-s.started)/float64(time.Millisecond), "end", reason, "worker", w.slot)
+		"duration_ms", float64(w.now-s.started)/float64(time.Millisecond), "end", s.reason, "worker", w.slot)
 }
 
 // refused logs a connection closed before it became a session.

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/netip"
+
 	"os"
 	"os/signal"
 	"runtime"
@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"g6/conf"
 	"g6/ipc"
 	"g6/logging"
 	"g6/shared"
@@ -194,11 +195,11 @@ func New(setup *ipc.Setup, ctrlFd, sharedFd, firstListener int) (*Worker, error)
 		}
 		w.rules = append(w.rules, r)
 		for _, l := range cr.Listen {
-			byAddr[canonical(l.Address)] = listener{addr: l.Address, rule: r, timeout: int64(l.Timeout)}
+			byAddr[conf.AddrKey(l.Address)] = listener{addr: l.Address, rule: r, timeout: int64(l.Timeout)}
 		}
 	}
 	for i, addr := range setup.Listeners {
-		tmpl, ok := byAddr[canonical(addr)]
+		tmpl, ok := byAddr[conf.AddrKey(addr)]
 		if !ok {
 			return nil, fmt.Errorf("worker: inherited listener %s is in no rule", addr)
 		}
@@ -225,14 +226,6 @@ func New(setup *ipc.Setup, ctrlFd, sharedFd, firstListener int) (*Worker, error)
 		return nil, fmt.Errorf("worker: epoll add control: %w", err)
 	}
 	return w, nil
-}
-
-func canonical(addr string) string {
-	ap, err := netip.ParseAddrPort(addr)
-	if err != nil {
-		return addr
-	}
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
 }
 
 func (w *Worker) bind(fd int, ep *endpoint) {

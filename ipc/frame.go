@@ -54,7 +54,7 @@ func (d *Decoder) Next() (m Message, ok bool, err error) {
 		d.buf = nil
 	}
 	if err != nil {
-		return m, false, fmt.Errorf("%w: %v", ErrFrame, err)
+		return m, false, fmt.Errorf("%w: %w", ErrFrame, err)
 	}
 	return m, true, nil
 }
@@ -75,7 +75,7 @@ func Read(r io.Reader) (Message, error) {
 		return m, fmt.Errorf("ipc: read: %w", err)
 	}
 	if err := json.Unmarshal(b, &m); err != nil {
-		return m, fmt.Errorf("%w: %v", ErrFrame, err)
+		return m, fmt.Errorf("%w: %w", ErrFrame, err)
 	}
 	return m, nil
 }

@@ -101,9 +101,9 @@ func (m *Master) Sessions(timeout time.Duration) ([]ipc.Session, []string) {
 	wg.Wait()
 	var all []ipc.Session
 	var missing []string
-	for i, a := range answers {
+	for _, a := range answers {
 		if a.err != nil {
-			missing = append(missing, fmt.Sprintf("worker %d (pid %d): %v", ws[i].slot, ws[i].pid, a.err))
+			missing = append(missing, a.err.Error())
 			continue
 		}
 		all = append(all, a.sessions...)
@@ -124,7 +124,9 @@ func askSessions(w *workerProc, timeout time.Duration, out *sessionAnswer, wg *s
 		out.err = err
 		return
 	}
-	out.sessions, out.err = ipc.DecodeBody[ipc.Sessions](msg)
+	if out.sessions, err = ipc.DecodeBody[ipc.Sessions](msg); err != nil {
+		out.err = fmt.Errorf("master: worker %d (pid %d): %w", w.slot, w.pid, err)
+	}
 }
 
 // Reload implements admin.Backend: it is the same as HUP.

@@ -1,7 +1,6 @@
 package master
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -138,11 +137,11 @@ func (w *workerProc) request(typ string, body any, timeout time.Duration) (ipc.M
 	select {
 	case m := <-ch:
 		if m.Error != "" {
-			return m, errors.New(m.Error)
+			return m, fmt.Errorf("master: worker %d (pid %d): %s: %s", w.slot, w.pid, typ, m.Error)
 		}
 		return m, nil
 	case <-time.After(timeout):
-		return ipc.Message{}, fmt.Errorf("no answer within %v", timeout)
+		return ipc.Message{}, fmt.Errorf("master: worker %d (pid %d): %s: no answer within %v", w.slot, w.pid, typ, timeout)
 	}
 }
 

@@ -59,7 +59,7 @@ func pickSockets(fds []int, i, n int) []int {
 func listenSockets(addr string, n, backlog int) ([]int, error) {
 	ap, err := conf.ParseHostPort(addr)
 	if err != nil {
-		return nil, fmt.Errorf("master: listen %w", err)
+		return nil, fmt.Errorf("master: listen: %w", err)
 	}
 	var fds []int
 	for i := 0; i < n; i++ {

@@ -120,7 +120,7 @@ func waitUpgradeReady(fd int, out chan<- error) {
 		out <- nil
 		return
 	}
-	out <- errors.New("the new master closed its ready pipe without reporting ready")
+	out <- errors.New("master: upgrade: the new master closed its ready pipe without reporting ready")
 }
 
 // waitUpgradeExit reaps the new master if it dies.
@@ -134,13 +134,13 @@ func waitUpgradeExit(pid int, out chan<- error) {
 	out <- fmt.Errorf("%w (%s)", errNewMasterExited, describeExit(ws))
 }
 
-var errNewMasterExited = errors.New("the new master exited")
+var errNewMasterExited = errors.New("master: upgrade: the new master exited")
 
 type upgradeTimer struct{ ch chan<- error }
 
 func (t upgradeTimer) fire() {
 	select {
-	case t.ch <- errors.New("the new master did not report ready in time"):
+	case t.ch <- errors.New("master: upgrade: the new master did not report ready in time"):
 	default:
 	}
 }

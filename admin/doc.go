@@ -5,7 +5,8 @@
 // several lines in one packet are all run, in order; every reply is written
 // in full and ends with one empty line; an error is one line starting with
 // "error:" and the connection stays usable. A line over MaxLine bytes is
-// answered with an error and skipped up to its end. "quit", or the client
+// answered with an error as soon as the limit is passed, and skipped up to
+// its end (which must come within the idle limit, or the connection closes). "quit", or the client
 // closing its side, ends the connection after the replies are written.
 //
 // Sharp edges: each connection has its own goroutine with read and write

@@ -27,6 +27,8 @@ type Server struct {
 // maxErrors closes a connection that keeps sending junk.
 const maxErrors = 100
 
+var errLineTooLong = "error: line too long (max " + strconv.Itoa(MaxLine) + " bytes)"
+
 // Serve accepts on ln until it is closed.
 func (s *Server) Serve(ln net.Listener) {
 	if s.MaxConns == 0 {
@@ -90,8 +92,15 @@ func (s *Server) serveConn(c net.Conn) {
 		c.SetReadDeadline(time.Now().Add(s.Idle))
 		line, tooLong, err := readLine(r)
 		if tooLong {
+			// Answered at once, not when the line finally ends: a client
+			// that waits for a reply before sending more would hang.
 			errs++
-			writeReply(w, "error: line too long (max 4096 bytes)")
+			writeReply(w, errLineTooLong)
+			c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			if w.Flush() != nil {
+				return
+			}
+			err = skipLine(r) // within the same idle deadline
 		} else if line != "" || err == nil {
 			reply, quit := s.run(line)
 			if reply != "" {
@@ -117,22 +126,29 @@ func (s *Server) serveConn(c net.Conn) {
 	}
 }
 
-// readLine returns one line without its ending. A line over MaxLine is
-// consumed to its end and reported as tooLong. At EOF a last unterminated
-// line is returned with the error.
+// readLine returns one line without its ending, or tooLong as soon as
+// MaxLine bytes came without one (the rest is still unread: skipLine). At
+// EOF a last unterminated line is returned with the error.
 func readLine(r *bufio.Reader) (string, bool, error) {
 	b, err := r.ReadSlice('\n')
 	if err == bufio.ErrBufferFull {
-		for err == bufio.ErrBufferFull {
-			_, err = r.ReadSlice('\n')
-		}
-		return "", true, err
+		return "", true, nil
 	}
 	line := string(b)
 	for len(line) > 0 && (line[len(line)-1] == '\n' || line[len(line)-1] == '\r') {
 		line = line[:len(line)-1]
 	}
 	return line, false, err
+}
+
+// skipLine discards up to and including the next newline.
+func skipLine(r *bufio.Reader) error {
+	for {
+		_, err := r.ReadSlice('\n')
+		if err != bufio.ErrBufferFull {
+			return err
+		}
+	}
 }
 
 func writeReply(w *bufio.Writer, reply string) {

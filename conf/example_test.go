@@ -1,6 +1,7 @@
 package conf
 
 import (
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -58,4 +59,46 @@ func schemaKeys(t reflect.Type) []string {
 		out = append(out, schemaKeys(f.Type)...)
 	}
 	return out
+}
+
+// TestReadmeSnippetsLoad loads every ```toml block of the README (a block
+// with no rule gets one, since a config needs one) and examples/demo.toml,
+// so the documentation never shows a config g6 refuses.
+func TestReadmeSnippetsLoad(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const minimalRule = "\n[[rule]]\nid = \"x\"\nalgorithm = \"RR\"\nclients = [\"*:*\"]\nlisten = [\"127.0.0.1:1\"]\nservers = [\"127.0.0.1:2\"]\n"
+	blocks := 0
+	var block []string
+	start := 0
+	for i, line := range strings.Split(string(readme), "\n") {
+		switch {
+		case line == "```toml":
+			block, start = []string{}, i+1
+		case block != nil && line == "```":
+			text := strings.Join(block, "\n") + "\n"
+			if !strings.Contains(text, "[[rule]]") {
+				text += minimalRule
+			}
+			if _, err := Parse(fmt.Sprintf("README.md block at line %d", start), []byte(text)); err != nil {
+				t.Errorf("README.md: the toml block at line %d does not load: %v", start, err)
+			}
+			blocks++
+			block = nil
+		case block != nil:
+			block = append(block, line)
+		}
+	}
+	if blocks < 5 {
+		t.Errorf("found %d toml blocks in README.md, want at least 5", blocks)
+	}
+	demo, err := os.ReadFile("../examples/demo.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Parse("examples/demo.toml", demo); err != nil {
+		t.Errorf("examples/demo.toml does not load: %v", err)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -103,7 +104,7 @@ func (m *Master) Sessions(timeout time.Duration) ([]ipc.Session, []string) {
 	var missing []string
 	for _, a := range answers {
 		if a.err != nil {
-			missing = append(missing, a.err.Error())
+			missing = append(missing, strings.TrimPrefix(a.err.Error(), "master: ")) // "worker N (pid P): ..."
 			continue
 		}
 		all = append(all, a.sessions...)

@@ -7,7 +7,7 @@ import (
 	"syscall"
 	"time"
 
-	"g6/tools/testenv"
+	"g6/internal/testenv"
 )
 
 // chaos sends HUP, USR2 or kill -9 to a random worker every interval and

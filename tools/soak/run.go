@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"g6/tools/testenv"
+	"g6/internal/testenv"
 )
 
 // report is the one line a run ends with.

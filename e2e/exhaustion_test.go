@@ -1,4 +1,4 @@
-package master_test
+package e2e
 
 import (
 	"encoding/json"
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"g6/tools/testenv"
+	"g6/internal/testenv"
 )
 
 // TestFdLimitBacksOff: a worker at its open-file limit stops polling its

@@ -1,4 +1,4 @@
-package master_test
+package e2e
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"g6/tools/load"
-	"g6/tools/testenv"
+	"g6/internal/testenv"
 )
 
 // loadLoop keeps short connections going (≥300/s), each of which must get

@@ -1,4 +1,4 @@
-package master_test
+package e2e
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"g6/tools/testenv"
+	"g6/internal/testenv"
 )
 
 // pipeFds counts the pipes a process holds: the worker's splice pipes (its

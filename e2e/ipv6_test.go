@@ -1,4 +1,4 @@
-package master_test
+package e2e
 
 import (
 	"fmt"
@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"g6/tools/testenv"
+	"g6/internal/testenv"
 )
 
 func addr6(t *testing.T) string {

@@ -1,4 +1,4 @@
-package master_test
+package e2e
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"g6/tools/testenv"
+	"g6/internal/testenv"
 )
 
 // liveSessions is the number of sessions show sessions json lists.

@@ -1,4 +1,4 @@
-package master_test
+package e2e
 
 import (
 	"bufio"
@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"g6/tools/testenv"
+	"g6/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")

@@ -1,4 +1,4 @@
-package master_test
+package e2e
 
 import (
 	"bufio"
@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"g6/tools/testenv"
+	"g6/internal/testenv"
 )
 
 type accessLine struct {

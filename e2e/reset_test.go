@@ -1,4 +1,4 @@
-package master_test
+package e2e
 
 import (
 	"errors"
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"g6/tools/testenv"
+	"g6/internal/testenv"
 )
 
 // resettingServer accepts connections, writes n bytes to each, then resets

@@ -1,11 +1,11 @@
-package master_test
+package e2e
 
 import (
 	"net"
 	"testing"
 	"time"
 
-	"g6/tools/testenv"
+	"g6/internal/testenv"
 )
 
 // TestBackendEchoTakesNoPipes: the test backend echoes through a buffer, so

@@ -1,4 +1,4 @@
-package master_test
+package e2e
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"g6/tools/testenv"
+	"g6/internal/testenv"
 )
 
 // rrConfig is a config with one RR rule from listen to servers.

@@ -1,11 +1,11 @@
-package master_test
+package e2e
 
 import (
 	"fmt"
 	"net/http"
 	"testing"
 
-	"g6/tools/testenv"
+	"g6/internal/testenv"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"

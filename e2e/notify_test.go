@@ -1,4 +1,4 @@
-package master_test
+package e2e
 
 import (
 	"net"
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"g6/tools/testenv"
+	"g6/internal/testenv"
 )
 
 // TestSystemdNotify: READY at start, RELOADING then READY on HUP, MAINPID

@@ -1,4 +1,4 @@
-package master_test
+package e2e
 
 import (
 	"fmt"

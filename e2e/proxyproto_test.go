@@ -1,4 +1,4 @@
-package master_test
+package e2e
 
 import (
 	"bufio"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"g6/tools/testenv"
+	"g6/internal/testenv"
 )
 
 // TestProxyProtocol: a backend parsing PROXY v1 and v2 sees the real client

@@ -1,4 +1,4 @@
-package master_test
+package e2e
 
 import (
 	"os"
@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"g6/conf"
-	"g6/tools/testenv"
+	"g6/internal/testenv"
 )
 
 // TestUpstreamSamplesServe: each of G6's sample configs (non-loopback

@@ -1,4 +1,4 @@
-package master_test
+package e2e
 
 import (
 	"fmt"
@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"g6/tools/testenv"
+	"g6/internal/testenv"
 )
 
 func openFds(pid int) int {

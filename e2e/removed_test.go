@@ -1,4 +1,4 @@
-package master_test
+package e2e
 
 import (
 	"errors"
@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"g6/tools/testenv"
+	"g6/internal/testenv"
 )
 
 // TestRemovedListenRefusesAtOnce: after a reload drops a listen address,

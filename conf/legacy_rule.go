@@ -18,7 +18,6 @@ type llist struct {
 	entries  []lentry
 }
 
-
 // rule reads "ID ALG clients - listens [> servers] ;".
 func (p *lparser) rule() bool {
 	idTok, _ := p.next()

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"g6/tools/load"
 	"g6/internal/testenv"
+	"g6/tools/load"
 )
 
 // loadLoop keeps short connections going (≥300/s), each of which must get

@@ -17,4 +17,10 @@
 //     keys.
 //   - The resolved Config is what workers receive (as JSON over ipc), so it
 //     must stay plain data.
+//   - AddrKey is the one spelling of an address that master and workers key
+//     sockets and shared slots by; anything else that names an address for
+//     lookup must go through it.
+//   - Hostile input is bounded before it is parsed: a config is a regular
+//     file of at most MaxFileSize, nests at most 32 levels (nesting.go), and
+//     holds at most MaxServers servers.
 package conf

@@ -3,11 +3,19 @@
 // actions on the workers.
 //
 // Model: for every listen address the master binds one SO_REUSEPORT socket
-// per worker slot and keeps it for the life of the generation. Worker slot i
-// always receives socket i of every address, so when a worker dies the
-// replacement inherits the very same sockets, and the connections queued in
-// their accept queues are served instead of lost. The master never accepts
-// on them.
+// per worker slot (sockets.go) and keeps them as long as some config listens
+// there: across reloads and generations, and handed to a new master on USR2,
+// so the reuseport group never changes under a queued connection. Worker
+// slot i of n receives every socket j of an address with j % n == i
+// (pickSockets; with fewer sockets than workers, as G6's hand-over gives,
+// slot i shares socket i % len). A replacement worker inherits the very same
+// sockets, so connections queued in their accept queues are served instead
+// of lost. The master never accepts on them.
+//
+// A generation is one config's set of workers (generation.go). A reload
+// starts a new generation on the same sockets and, once every new worker is
+// ready, drains the old one; if the new one fails to start it is stopped and
+// the old one goes on.
 //
 // Sharp edges:
 //   - Workers are started with syscall.ForkExec and raw fds, never os/exec

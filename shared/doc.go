@@ -1,30 +1,47 @@
 // Package shared is the memory region that the master and every worker map
 // (a memfd created by the master, MAP_SHARED), holding the state that must be
-// global across workers: per-server state and counters, per-rule cursors.
+// global across workers: per-server state and counters, per-rule cursors,
+// per-client-pattern counts and the per-IP table behind the client limits.
 //
-// Layout (version 1), all offsets from the start of the region:
+// Layout (Version in layout.go; every size and offset pinned by
+// testdata/layout.golden), all offsets from the start of the region:
 //
-//	header   64 bytes   magic "G6SHARED", version, sizes (checked on Open)
-//	rules    nRules × RuleSlot      (128 bytes each)
-//	servers  nServers × ServerSlot  (448 bytes each)
+//	header   64 bytes              magic "G6SHARED", version, capacities, slot sizes, the lock
+//	rules    NRules × RuleSlot     (128 bytes each)
+//	servers  NServers × ServerSlot (448 bytes each)
+//	clients  NClients × ClientSlot (384 bytes each)
+//	ips      NIPs × ipEntry        (160 bytes each; open addressing)
 //
-// A slot is identified by its key (rule id, or rule id + " " + address),
-// written by the master when it assigns the slot, so state survives reloads
-// and upgrades for servers that still exist: the master looks keys up again.
-// Any change to a slot's layout bumps Version; a worker refuses a region whose
-// header does not match what it was built for (an upgrade hands over a fresh
-// region in that case).
+// A rule, server or client slot is identified by its key (conf.ServerKey and
+// kin), written by the master when it assigns the slot, so state survives
+// reloads and upgrades for the keys that still exist: the master looks keys
+// up again. Any change to the layout bumps Version; Open refuses a region
+// whose header does not match what this build was made for (an upgrade
+// hands over a fresh region in that case).
 //
-// Concurrency: every field after the key is a sync/atomic value, and no lock
-// is ever held, so a worker that dies mid-update cannot wedge the others.
-// Why each field may race:
-//   - Active is changed only with Add; PerWorker[w] mirrors the part owned by
-//     worker slot w, so when w dies the master subtracts PerWorker[w] from
+// Concurrency has two regimes.
+//
+// Rule and server slots: every field after the key is a sync/atomic value
+// and no lock is taken, so a worker that dies mid-update cannot wedge the
+// others. Why each field may race:
+//   - Active is changed with CompareAndSwap (TryAcquire: the per-server limit
+//     is exact across workers) and Add; PerWorker[w] mirrors the part owned
+//     by worker slot w, so when w dies the master subtracts PerWorker[w] from
 //     Active and zeroes it (the dead worker no longer writes).
-//   - Total, Failures, FromServer, FromClient only grow; readers want a snapshot.
+//   - Total, Failures, FromClient, FromServer only grow; readers want a
+//     snapshot.
 //   - MoratoriumUntil, DisabledUntil, HeartbeatUntil are deadlines in
-//     CLOCK_MONOTONIC nanoseconds (the same clock in every process); a stale
-//     read only decides one connection on old state.
+//     CLOCK_MONOTONIC nanoseconds (Now; the same clock in every process); a
+//     stale read only decides one connection on old state.
 //   - Cursor (per rule) is advanced with Add, so workers take turns globally.
 //   - RTAvg is an exponential moving average updated with CAS.
+//
+// Client slots and the per-IP table: a limit check and its count must be one
+// step (two workers must never both take the last place), so their plain
+// int32 fields are read and written only under the region's one lock
+// (lock.go): a spinlock in the header holding its owner's pid, held for a few
+// hundred instructions with no syscall. A waiter that finds the owner's pid
+// gone takes the lock over after 50 ms, so a worker killed while holding it
+// delays the others once instead of wedging them. Refused is atomic so the
+// master can read it without the lock.
 package shared

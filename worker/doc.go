@@ -15,6 +15,22 @@
 // and the kernel's send queues it would leave behind are empty (flush.go).
 // A read or write error on one side is passed on as a reset on the other.
 //
+// The data path, in order (file: function):
+//
+//	worker.go:   step            epoll_pwait, dispatch by fd, then expire, reap
+//	accept.go:   onAccept        accept4 up to a batch; EMFILE pauses (limited.go)
+//	accept.go:   admit           client pattern, client limits (shared.Admit), newSession
+//	session.go:  connectNext     next server in the selector's order: TryAcquire, async connect
+//	session.go:  onConnectEvent  SO_ERROR: established, or Fail and connectNext
+//	session.go:  established     PROXY header (proxyproto.go), timers, pump
+//	forward.go:  onEndpointEvent readiness flags, then pump
+//	forward.go:  pump → move     read into scratch, send, keep the tail in pend
+//	splice.go:   moveSplice      past spliceAfter: socket → pipe → socket
+//	forward.go:  sawEOF, passEOF EOF becomes shutdown(SHUT_WR) once drained
+//	flush.go:    finish          both done: end, or wait for the send queues
+//	session.go:  end             release counts, access log, deferClose both fds
+//	worker.go:   reap            close deferred fds, recycle sessions
+//
 // Sharp edges:
 //   - fds of sessions that end are closed only after the whole epoll batch
 //     is handled, so a stale event can never reach a new socket that reused

@@ -9,8 +9,10 @@ import (
 // Raw system calls for the data path. Every one of them is non-blocking on
 // our sockets, so they skip the runtime's entersyscall/exitsyscall: with one
 // locked thread, the normal path woke sysmon and handed the P around on
-// every call (futex and nanosleep storms measured with strace -c). Only
-// epoll_wait, which does block, goes through the normal path.
+// every call (futex and nanosleep storms measured with strace -c).
+// epoll_pwait, which does block, is raw too (poller.go says why); the
+// blocking read of the setup message at start is the only call through the
+// normal path.
 
 func sysRead(fd int, b []byte) (int, unix.Errno) {
 	for {

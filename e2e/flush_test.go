@@ -17,10 +17,16 @@ import (
 // liveSessions is the number of sessions show sessions json lists.
 func liveSessions(t *testing.T, adminAddr string) int {
 	t.Helper()
-	var reply struct{ Sessions []json.RawMessage }
+	var reply struct {
+		Sessions []json.RawMessage
+		Missing  []string
+	}
 	r := adminSend(t, adminAddr, "show sessions json\n")
 	if err := json.Unmarshal([]byte(strings.TrimSpace(r)), &reply); err != nil {
 		t.Fatalf("show sessions json: %v in %q", err, r)
+	}
+	if len(reply.Missing) > 0 {
+		t.Fatalf("show sessions json: a worker did not answer: %q", r)
 	}
 	return len(reply.Sessions)
 }

@@ -25,96 +25,119 @@ type lineFunc func(section string, n int, needles ...string) int
 // algorithms and cross-rule conflicts. It is shared by the TOML and legacy
 // loaders, so the same mistakes get the same words.
 func validate(cfg *Config, line lineFunc, errs *ErrorList) {
-	file := cfg.File
-	ids := map[string]int{}
-	listens := map[string]string{}
-	checkListen := func(owner string, section string, n int, l Listen) {
-		ap, err := ParseHostPort(l.Address)
-		if err != nil {
-			errs.add(file, line(section, n, quoted(l.Address)), "%s: listen %v", owner, err)
-			return
-		}
-		key := ap.String()
-		if prev, dup := listens[key]; dup {
-			errs.add(file, line(section, n, quoted(l.Address)), "%s: listen address %s is already used by %s", owner, l.Address, prev)
-			return
-		}
-		listens[key] = owner
-	}
-	checkClients := func(owner, section string, n int, clients []Client) {
-		for _, c := range clients {
-			if _, err := ParsePattern(c.Pattern.Text); err != nil {
-				errs.add(file, line(section, n, quoted(c.Pattern.Text)), "%s: %v", owner, err)
-			}
-		}
-		if len(clients) == 0 {
-			errs.add(file, line(section, n), "%s: no clients (write clients = [\"*:*\"] to accept everyone)", owner)
-		}
-	}
-	if a := cfg.Admin; a != nil {
-		owner := fmt.Sprintf("admin %q", a.ID)
-		ids[a.ID] = a.Line
-		if strings.ContainsAny(a.ID, " |") || strings.IndexFunc(a.ID, notPrintable) >= 0 {
-			errs.add(file, a.Line, "%s: id must be printable text without blanks or '|'", owner)
-		}
-		if len(a.Listen) == 0 {
-			errs.add(file, a.Line, "%s: no listen address", owner)
-		}
-		for _, l := range a.Listen {
-			checkListen(owner, "admin", 0, l)
-		}
-		checkClients(owner, "admin", 0, a.Clients)
+	v := validator{file: cfg.File, line: line, errs: errs, ids: map[string]int{}, listens: map[string]string{}}
+	if cfg.Admin != nil {
+		v.admin(cfg.Admin)
 	}
 	servers := 0
-	for i, r := range cfg.Rules {
-		owner := fmt.Sprintf("rule %q", r.ID)
+	for i := range cfg.Rules {
+		r := &cfg.Rules[i]
 		if servers += len(r.Servers); servers > MaxServers {
-			errs.add(file, line("rule", i, "servers"), "%s: more than %d servers in the config", owner, MaxServers)
+			errs.add(v.file, line("rule", i, "servers"), "rule %q: more than %d servers in the config", r.ID, MaxServers)
 			return
 		}
-		switch {
-		case r.ID == "":
-			owner = fmt.Sprintf("rule #%d", i+1)
-			errs.add(file, r.Line, "%s: missing id", owner)
-		case strings.ContainsAny(r.ID, " |") || strings.IndexFunc(r.ID, notPrintable) >= 0:
-			errs.add(file, line("rule", i, "id"), "rule %q: id must be printable text without blanks or '|'", r.ID)
+		v.rule(i, r)
+	}
+}
+
+// validator holds what one validation run has seen across sections.
+type validator struct {
+	file    string
+	line    lineFunc
+	errs    *ErrorList
+	ids     map[string]int    // rule and admin id → line
+	listens map[string]string // AddrKey → owner
+}
+
+func (v *validator) admin(a *Admin) {
+	owner := fmt.Sprintf("admin %q", a.ID)
+	v.ids[a.ID] = a.Line
+	if !validID(a.ID) {
+		v.errs.add(v.file, a.Line, "%s: id must be printable text without blanks or '|'", owner)
+	}
+	v.listen(owner, "admin", 0, a.Listen)
+	v.clients(owner, "admin", 0, a.Clients)
+}
+
+func (v *validator) rule(i int, r *Rule) {
+	owner := fmt.Sprintf("rule %q", r.ID)
+	switch {
+	case r.ID == "":
+		owner = fmt.Sprintf("rule #%d", i+1)
+		v.errs.add(v.file, r.Line, "%s: missing id", owner)
+	case !validID(r.ID):
+		v.errs.add(v.file, v.line("rule", i, "id"), "%s: id must be printable text without blanks or '|'", owner)
+	}
+	if prev, dup := v.ids[r.ID]; dup && r.ID != "" {
+		v.errs.add(v.file, v.line("rule", i, "id"), "%s: duplicate rule id (first at line %d)", owner, prev)
+	}
+	v.ids[r.ID] = r.Line
+	if !IsAlgorithm(r.Algorithm) {
+		v.errs.add(v.file, v.line("rule", i, "algorithm"), "%s: algorithm %q is not one of %s", owner, r.Algorithm, strings.Join(Algorithms, ", "))
+	}
+	v.listen(owner, "rule", i, r.Listen)
+	v.clients(owner, "rule", i, r.Clients)
+	v.servers(owner, i, r.Servers)
+}
+
+// listen checks a section's listen addresses, each unique in the config.
+func (v *validator) listen(owner, section string, n int, ls []Listen) {
+	if len(ls) == 0 {
+		v.errs.add(v.file, v.line(section, n), "%s: no listen address", owner)
+	}
+	for _, l := range ls {
+		ap, err := ParseHostPort(l.Address)
+		if err != nil {
+			v.errs.add(v.file, v.line(section, n, quoted(l.Address)), "%s: listen %v", owner, err)
+			continue
 		}
-		if prev, dup := ids[r.ID]; dup && r.ID != "" {
-			errs.add(file, line("rule", i, "id"), "%s: duplicate rule id (first at line %d)", owner, prev)
+		key := ap.String()
+		if prev, dup := v.listens[key]; dup {
+			v.errs.add(v.file, v.line(section, n, quoted(l.Address)), "%s: listen address %s is already used by %s", owner, l.Address, prev)
+			continue
 		}
-		ids[r.ID] = r.Line
-		if !IsAlgorithm(r.Algorithm) {
-			errs.add(file, line("rule", i, "algorithm"), "%s: algorithm %q is not one of %s", owner, r.Algorithm, strings.Join(Algorithms, ", "))
-		}
-		if len(r.Listen) == 0 {
-			errs.add(file, r.Line, "%s: no listen address", owner)
-		}
-		for _, l := range r.Listen {
-			checkListen(owner, "rule", i, l)
-		}
-		checkClients(owner, "rule", i, r.Clients)
-		if len(r.Servers) == 0 {
-			errs.add(file, line("rule", i, "servers"), "%s: no servers to balance over", owner)
-		}
-		seen := map[string]bool{}
-		for _, s := range r.Servers {
-			ap, err := ParseHostPort(s.Address)
-			if err != nil {
-				errs.add(file, line("rule", i, "servers", quoted(s.Address)), "%s: server %v", owner, err)
-				continue
-			}
-			if seen[ap.String()] {
-				errs.add(file, line("rule", i, "servers", quoted(s.Address)), "%s: server %s is listed twice (use weight instead)", owner, s.Address)
-			}
-			seen[ap.String()] = true
-			if s.ProxyProtocol != "" && s.ProxyProtocol != "v1" && s.ProxyProtocol != "v2" {
-				errs.add(file, line("rule", i, "proxy_protocol"), "%s: server %s: proxy_protocol must be \"v1\" or \"v2\", not %q", owner, s.Address, s.ProxyProtocol)
-			}
-			if s.Weight < 1 || s.Weight > 1000 {
-				errs.add(file, line("rule", i, "servers", quoted(s.Address)), "%s: server %s: weight must be 1-1000", owner, s.Address)
-			}
+		v.listens[key] = owner
+	}
+}
+
+func (v *validator) clients(owner, section string, n int, clients []Client) {
+	for _, c := range clients {
+		if _, err := ParsePattern(c.Pattern.Text); err != nil {
+			v.errs.add(v.file, v.line(section, n, quoted(c.Pattern.Text)), "%s: %v", owner, err)
 		}
 	}
+	if len(clients) == 0 {
+		v.errs.add(v.file, v.line(section, n), "%s: no clients (write clients = [\"*:*\"] to accept everyone)", owner)
+	}
+}
+
+func (v *validator) servers(owner string, i int, servers []Server) {
+	if len(servers) == 0 {
+		v.errs.add(v.file, v.line("rule", i, "servers"), "%s: no servers to balance over", owner)
+	}
+	seen := map[string]bool{}
+	for _, s := range servers {
+		at := v.line("rule", i, "servers", quoted(s.Address))
+		ap, err := ParseHostPort(s.Address)
+		if err != nil {
+			v.errs.add(v.file, at, "%s: server %v", owner, err)
+			continue
+		}
+		if seen[ap.String()] {
+			v.errs.add(v.file, at, "%s: server %s is listed twice (use weight instead)", owner, s.Address)
+		}
+		seen[ap.String()] = true
+		if s.ProxyProtocol != "" && s.ProxyProtocol != "v1" && s.ProxyProtocol != "v2" {
+			v.errs.add(v.file, v.line("rule", i, "proxy_protocol"), "%s: server %s: proxy_protocol must be \"v1\" or \"v2\", not %q", owner, s.Address, s.ProxyProtocol)
+		}
+		if s.Weight < 1 || s.Weight > 1000 {
+			v.errs.add(v.file, at, "%s: server %s: weight must be 1-1000", owner, s.Address)
+		}
+	}
+}
+
+func validID(id string) bool {
+	return !strings.ContainsAny(id, " |") && strings.IndexFunc(id, notPrintable) < 0
 }
 
 func notPrintable(r rune) bool { return !unicode.IsPrint(r) }

@@ -3,7 +3,10 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"g6/internal/testenv"
 
@@ -88,5 +91,40 @@ servers = [%q, %q, %q]
 	}
 	if fams["g6_build_info"] == nil || sumOf(fams["g6_workers"], "", "") != 2 {
 		t.Errorf("build info or worker count missing")
+	}
+}
+
+// TestMetricsSurviveUpgrade: the new master binds the metrics address while
+// the old one still holds it (SO_REUSEPORT), so /metrics is served by the
+// new master once the old one is gone.
+func TestMetricsSurviveUpgrade(t *testing.T) {
+	s1 := testenv.Addr(t)
+	testenv.Backend(t, "greet", s1)
+	front, metrics := testenv.Addr(t), testenv.Addr(t)
+	cfg := fmt.Sprintf(`
+[global]
+metrics = %q
+
+[[rule]]
+id = "m"
+algorithm = "RR"
+clients = ["127.0.0.1:*"]
+listen = [%q]
+servers = [%q]
+`, metrics, front, s1)
+	m := testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "1"})
+	scrape(t, metrics)
+	old := m.Pid()
+	syscall.Kill(old, syscall.SIGUSR2)
+	m.WaitCount(t, "upgrade complete", 1, 20*time.Second)
+	if code := m.Wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("old master exited %d", code)
+	}
+	if strings.Contains(m.Log(), "metrics endpoint not served") {
+		t.Fatalf("the new master could not bind %s:\n%s", metrics, m.Log())
+	}
+	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	if fams := scrape(t, metrics); fams["g6_build_info"] == nil {
+		t.Fatal("no g6_build_info after the upgrade")
 	}
 }

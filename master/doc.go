@@ -30,6 +30,9 @@
 //   - A reload closes the sockets of addresses the new config dropped at
 //     once; the draining workers have closed their copies, so the kernel
 //     refuses new connections instead of queueing them.
+//   - The metrics endpoint is the one socket not handed over on USR2: both
+//     masters bind it with SO_REUSEPORT (go-reuseport), so during the
+//     overlap a scrape may reach either; both read the same region.
 //   - A stop signal during a USR2 is passed on to the new master, and this
 //     one waits for its exit.
 package master

@@ -132,32 +132,8 @@ func start(opts Options) (*Master, error) {
 		return nil, err
 	}
 	m.log = logging.New(m.logFile, level).With("master", os.Getpid())
-	inh, err := m.inherit(cfg)
+	inh, g, err := m.serveFirst(cfg)
 	if err != nil {
-		return nil, err
-	}
-	if m.region == nil {
-		if m.region, err = newRegion(cfg); err != nil {
-			return nil, err
-		}
-	}
-	g, _, err := m.newGeneration(cfg)
-	if err == nil {
-		err = m.startGeneration(g)
-	}
-	if err == nil {
-		m.mu.Lock()
-		m.cur = g
-		m.mu.Unlock()
-		// The admin port answers from the current generation, so it opens
-		// only now.
-		if err = m.startAdmin(cfg); err != nil {
-			m.killGeneration(g)
-		}
-	}
-	if err != nil {
-		m.closeSockets()
-		m.closeAdmin()
 		return nil, err
 	}
 	m.startChecks(g)
@@ -167,8 +143,55 @@ func start(opts Options) (*Master, error) {
 		m.log.Error("metrics endpoint not served", "err", merr)
 	}
 	m.log.Info("g6 started", "workers", g.nWork, "listen", g.addrs, "config", cfg.File)
-	if opts.PidFile != "" {
-		if err := os.WriteFile(opts.PidFile, fmt.Appendf(nil, "%d\n", os.Getpid()), 0o644); err != nil {
+	m.announce(inh)
+	return m, nil
+}
+
+// serveFirst takes the inherited sockets and region (or makes new ones),
+// starts the first generation's workers, then the admin port. On an error
+// no socket stays open and no worker runs.
+func (m *Master) serveFirst(cfg *conf.Config) (inh *inheritance, g *generation, err error) {
+	defer func() {
+		if err != nil {
+			if g != nil {
+				m.killGeneration(g)
+			}
+			m.closeSockets()
+			m.closeAdmin()
+		}
+	}()
+	if inh, err = m.inherit(cfg); err != nil {
+		return nil, nil, err
+	}
+	if m.region == nil {
+		if m.region, err = newRegion(cfg); err != nil {
+			return nil, nil, err
+		}
+	}
+	ng, _, err := m.newGeneration(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err = m.startGeneration(ng); err != nil {
+		return nil, nil, err
+	}
+	g = ng
+	m.mu.Lock()
+	m.cur = g
+	m.mu.Unlock()
+	// The admin port answers from the current generation, so it opens only
+	// now.
+	if err = m.startAdmin(cfg); err != nil {
+		return nil, g, err
+	}
+	return inh, g, nil
+}
+
+// announce writes the pid file and tells whoever waits (an upgrading old
+// master, systemd) that this master serves.
+func (m *Master) announce(inh *inheritance) {
+	if m.opts.PidFile != "" {
+		if err := os.WriteFile(m.opts.PidFile, fmt.Appendf(nil, "%d\n", os.Getpid()), 0o644); err != nil {
 			m.log.Error("pid file", "err", err)
 		}
 	}
@@ -178,7 +201,6 @@ func start(opts Options) (*Master, error) {
 	} else {
 		notifyReady()
 	}
-	return m, nil
 }
 
 func newRegion(cfg *conf.Config) (*shared.Region, error) {

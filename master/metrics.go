@@ -1,6 +1,7 @@
 package master
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"g6/shared"
+
+	"github.com/libp2p/go-reuseport"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -107,7 +110,11 @@ func (m *Master) startMetrics(addr string) error {
 	reg.MustRegister(collector{m: m})
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	ln, err := net.Listen("tcp", addr)
+	// SO_REUSEPORT: during a USR2 upgrade the new master binds the address
+	// while the old one still serves it (the kernel shares connections out
+	// between the two until the old one exits).
+	lc := net.ListenConfig{Control: reuseport.Control}
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return errors.Join(errors.New("master: metrics"), err)
 	}

@@ -32,41 +32,43 @@ type fdEntry struct {
 
 // Worker is one worker process's state; only its loop goroutine touches it.
 type Worker struct {
-	slot           int
-	counter        int
-	log            *slog.Logger
-	logFile        *logging.File
-	access         *accessLog
-	poll           *poller
-	region         *shared.Region
-	rules          []*rule
-	listeners      []*listener
-	fds            []fdEntry
-	ctrl           control
-	now            int64
-	connectTimeout int64
-	moratorium     int64
+	slot      int // worker slot (0..n-1): which sockets it holds, its CPU
+	counter   int // per-worker counter slot in the shared region; unique among live workers, so a dead one's counts can be released
+	log       *slog.Logger
+	logFile   *logging.File
+	access    *accessLog // nil when access_log is off
+	poll      *poller
+	region    *shared.Region
+	rules     []*rule // in config order, built on the master's slot numbers
+	listeners []*listener
+	fds       []fdEntry // what each fd in the epoll set is, indexed by fd
+	ctrl      control   // the socketpair to the master
+
+	now            int64 // shared.Now() at the top of the loop turn
+	connectTimeout int64 // ns
+	moratorium     int64 // ns a failed server sits out
 	moratoriumText string
-	drainTimeout   int64
+	drainTimeout   int64 // ns; how long to drain when the master goes away
 	spliceAfter    int64 // bytes a direction carries before it splices
 
-	live    []*session
-	free    []*session
-	ended   []*session
-	closing []int
-	timers  timerHeap
-	bufs    [][]byte
-	pipes   []*pipe
-	scratch []byte
+	live    []*session // sessions in flight; each knows its index
+	free    []*session // ended sessions kept for reuse
+	ended   []*session // ended in this turn; freed by reap once every event of the batch is seen
+	closing []int      // fds closed at the end of the batch (deferClose)
+	timers  timerHeap  // connect and idle deadlines, lazily invalidated by session generation
+	bufs    [][]byte   // pending-tail buffers kept for reuse (at most 64)
+	pipes   []*pipe    // empty splice pipes kept for reuse (at most 64)
+	scratch []byte     // the one read buffer of the copy path
 
+	// Scratch space for accept and the PROXY header, so no event allocates.
 	rsa      unix.RawSockaddrAny
 	hdr      [128]byte // PROXY protocol header
 	ipText   [64]byte
 	portText [8]byte
 
-	draining   bool
-	drainUntil int64
-	stopping   bool
+	draining   bool  // no more accepts; exit when the last session ends or at drainUntil
+	drainUntil int64 // when a drain gives up on the sessions left
+	stopping   bool  // leave the loop now and close every session
 
 	acceptResume int64 // when paused listeners return to the epoll set; 0 = not paused
 	acceptFailed limitedLog
@@ -153,31 +155,11 @@ func (r fdReader) Read(b []byte) (int, error) {
 // New builds a worker on inherited fds: control, shared region, and the
 // listening sockets from firstListener on, in setup.Listeners order.
 func New(setup *ipc.Setup, ctrlFd, sharedFd, firstListener int) (*Worker, error) {
-	cfg := setup.Config
-	lf, err := logging.Open(cfg.Global.LogFile)
+	w, err := newWorker(setup, ctrlFd)
 	if err != nil {
 		return nil, err
 	}
-	level, _ := logging.Level(cfg.Global.LogLevel)
-	w := &Worker{
-		slot:           setup.Slot,
-		counter:        setup.Counter,
-		logFile:        lf,
-		log:            logging.New(lf, level).With("worker", setup.Slot, "pid", os.Getpid()),
-		connectTimeout: int64(cfg.Global.ConnectTimeout),
-		moratorium:     int64(cfg.Global.Moratorium),
-		moratoriumText: cfg.Global.Moratorium.String(),
-		drainTimeout:   int64(cfg.Global.DrainTimeout),
-		spliceAfter:    spliceThreshold(cfg.Global.Splice),
-		scratch:        make([]byte, bufSize),
-		ctrl:           control{fd: ctrlFd, buf: make([]byte, 64<<10)},
-	}
-	w.now = shared.Now()
-	if cfg.Global.CPUAffinity {
-		if err := pinToSlot(setup.Slot); err != nil {
-			w.log.Warn("cpu affinity not set", "err", err)
-		}
-	}
+	cfg := setup.Config
 	if w.access, err = openAccessLog(cfg.Global.AccessLog, cfg.Global.AccessFormat); err != nil {
 		return nil, err
 	}
@@ -187,6 +169,59 @@ func New(setup *ipc.Setup, ctrlFd, sharedFd, firstListener int) (*Worker, error)
 	if w.poll, err = newPoller(256); err != nil {
 		return nil, err
 	}
+	byAddr, err := w.buildRules(setup)
+	if err != nil {
+		return nil, err
+	}
+	for i, addr := range setup.Listeners {
+		if err := w.adoptListener(byAddr, addr, firstListener+i); err != nil {
+			return nil, err
+		}
+	}
+	if err := unix.SetNonblock(ctrlFd, true); err != nil {
+		return nil, fmt.Errorf("worker: control: %w", err)
+	}
+	if err := w.poll.add(ctrlFd, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLET); err != nil {
+		return nil, fmt.Errorf("worker: epoll add control: %w", err)
+	}
+	return w, nil
+}
+
+// newWorker sets what the [global] table decides: logging, timeouts,
+// splicing, CPU affinity.
+func newWorker(setup *ipc.Setup, ctrlFd int) (*Worker, error) {
+	g := setup.Config.Global
+	lf, err := logging.Open(g.LogFile)
+	if err != nil {
+		return nil, err
+	}
+	level, _ := logging.Level(g.LogLevel)
+	w := &Worker{
+		slot:           setup.Slot,
+		counter:        setup.Counter,
+		logFile:        lf,
+		log:            logging.New(lf, level).With("worker", setup.Slot, "pid", os.Getpid()),
+		connectTimeout: int64(g.ConnectTimeout),
+		moratorium:     int64(g.Moratorium),
+		moratoriumText: g.Moratorium.String(),
+		drainTimeout:   int64(g.DrainTimeout),
+		spliceAfter:    spliceThreshold(g.Splice),
+		scratch:        make([]byte, bufSize),
+		ctrl:           control{fd: ctrlFd, buf: make([]byte, 64<<10)},
+		now:            shared.Now(),
+	}
+	if g.CPUAffinity {
+		if err := pinToSlot(setup.Slot); err != nil {
+			w.log.Warn("cpu affinity not set", "err", err)
+		}
+	}
+	return w, nil
+}
+
+// buildRules builds every rule on its shared slots and returns the listener
+// template of each listen address, by conf.AddrKey.
+func (w *Worker) buildRules(setup *ipc.Setup) (map[string]listener, error) {
+	cfg := setup.Config
 	byAddr := map[string]listener{}
 	for i, cr := range cfg.Rules {
 		r, err := buildRule(&cfg.Rules[i], w.region, setup.RuleSlots[i], setup.Servers[i], setup.Clients[i])
@@ -198,34 +233,32 @@ func New(setup *ipc.Setup, ctrlFd, sharedFd, firstListener int) (*Worker, error)
 			byAddr[conf.AddrKey(l.Address)] = listener{addr: l.Address, rule: r, timeout: int64(l.Timeout)}
 		}
 	}
-	for i, addr := range setup.Listeners {
-		tmpl, ok := byAddr[conf.AddrKey(addr)]
-		if !ok {
-			return nil, fmt.Errorf("worker: inherited listener %s is in no rule", addr)
-		}
-		ln := &tmpl
-		ln.fd = firstListener + i
-		// Sockets from the master have TCP_NODELAY set (inherited by accepted
-		// ones); sockets handed down by G6 may not.
-		if v, err := unix.GetsockoptInt(ln.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY); err == nil && v != 0 {
-			ln.nodelay = true
-		}
-		if err := unix.SetNonblock(ln.fd, true); err != nil {
-			return nil, fmt.Errorf("worker: listener %s: %w", addr, err)
-		}
-		w.listeners = append(w.listeners, ln)
-		if err := w.poll.add(ln.fd, unix.EPOLLIN); err != nil {
-			return nil, fmt.Errorf("worker: epoll add listener %s: %w", addr, err)
-		}
-		w.bindListener(ln)
+	return byAddr, nil
+}
+
+// adoptListener puts the inherited listening socket fd for addr in the epoll
+// set, non-blocking.
+func (w *Worker) adoptListener(byAddr map[string]listener, addr string, fd int) error {
+	tmpl, ok := byAddr[conf.AddrKey(addr)]
+	if !ok {
+		return fmt.Errorf("worker: inherited listener %s is in no rule", addr)
 	}
-	if err := unix.SetNonblock(ctrlFd, true); err != nil {
-		return nil, fmt.Errorf("worker: control: %w", err)
+	ln := &tmpl
+	ln.fd = fd
+	// Sockets from the master have TCP_NODELAY set (inherited by accepted
+	// ones); sockets handed down by G6 may not.
+	if v, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY); err == nil && v != 0 {
+		ln.nodelay = true
 	}
-	if err := w.poll.add(ctrlFd, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLET); err != nil {
-		return nil, fmt.Errorf("worker: epoll add control: %w", err)
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return fmt.Errorf("worker: listener %s: %w", addr, err)
 	}
-	return w, nil
+	w.listeners = append(w.listeners, ln)
+	if err := w.poll.add(fd, unix.EPOLLIN); err != nil {
+		return fmt.Errorf("worker: epoll add listener %s: %w", addr, err)
+	}
+	w.bindListener(ln)
+	return nil
 }
 
 func (w *Worker) bind(fd int, ep *endpoint) {

@@ -13,17 +13,54 @@ const (
 	AlgResponseTime  = "RT"
 	AlgRandom        = "RD"
 	AlgHash          = "HS"
+	AlgPowerOfTwo    = "P2" // not in G6
 	AlgAdmin         = "G"
 )
 
-// Algorithms are the balancing algorithms a rule may name, in G6's order.
-var Algorithms = []string{AlgMasterStandby, AlgRoundRobin, AlgLeastConns, AlgResponseTime, AlgRandom, AlgHash}
+// Algorithms are the balancing algorithms a rule may name: G6's, in its
+// order, then g6's own.
+var Algorithms = []string{AlgMasterStandby, AlgRoundRobin, AlgLeastConns, AlgResponseTime, AlgRandom, AlgHash, AlgPowerOfTwo}
 
 // IsAlgorithm reports whether name is one of Algorithms.
 func IsAlgorithm(name string) bool { return slices.Contains(Algorithms, name) }
 
-// isLegacyAlgorithm reports whether name may follow a rule id in G6.conf.
-func isLegacyAlgorithm(name string) bool { return name == AlgAdmin || IsAlgorithm(name) }
+// isLegacyAlgorithm reports whether name may follow a rule id in G6.conf:
+// G6's algorithms and its admin rule.
+func isLegacyAlgorithm(name string) bool {
+	return name == AlgAdmin || slices.Contains(Algorithms[:6], name)
+}
+
+// MaxWeight bounds a server's weight (HAProxy's range); weight 0 takes no
+// new connections.
+const MaxWeight = 256
+
+// OnDownShutdown is the on_down value that closes a server's live sessions
+// when a health check or a missed heartbeat marks it down.
+const OnDownShutdown = "shutdown-sessions"
+
+// MinServerSlots is the least max_servers defaults to; MaxServerSlots is
+// the most it may be.
+const (
+	MinServerSlots = 256
+	MaxServerSlots = 4 * MaxServers
+)
+
+// ServerSlots is the effective max_servers: as written, or four times the
+// config's servers and at least MinServerSlots.
+func (c *Config) ServerSlots() int {
+	if c.Global.MaxServers > 0 {
+		return c.Global.MaxServers
+	}
+	return min(max(4*c.serverCount(), MinServerSlots), MaxServerSlots)
+}
+
+func (c *Config) serverCount() int {
+	n := 0
+	for _, r := range c.Rules {
+		n += len(r.Servers)
+	}
+	return n
+}
 
 // Defaults for keys left out of a config.
 const (
@@ -56,6 +93,12 @@ type Global struct {
 	Metrics        string // address of the Prometheus /metrics endpoint, "" = off
 	CPUAffinity    bool   // pin worker slot i to the i-th allowed CPU
 	Splice         string // SpliceAuto, SpliceAlways or SpliceOff
+	// MaxServers is how many server slots the shared region holds: every
+	// rule's servers, those added at runtime, and those kept for sessions
+	// still open on a removed server. Fixed at start. 0 = ServerSlots'
+	// default.
+	MaxServers int
+	StateFile  string // where runtime server changes are kept, "" = in memory only
 }
 
 // Splice modes: when a direction's bytes move by splice(2) through a pipe
@@ -83,7 +126,13 @@ type Rule struct {
 	Listen      []Listen
 	Servers     []Server
 	HealthCheck *HealthCheck `json:",omitempty"`
-	Line        int
+	// HashBalanceFactor bounds HS: a server holding more than this times
+	// the mean load per weight is passed over (0 = no bound).
+	HashBalanceFactor float64 `json:",omitempty"`
+	// ServerDefaults is what a server added at runtime starts from: the
+	// rule's server_defaults (and rule-wide keys) with no address.
+	ServerDefaults Server
+	Line           int
 }
 
 // HealthCheck is a rule's active check of its servers, run by the master.
@@ -117,4 +166,7 @@ type Server struct {
 	Heartbeat      Duration // 0 = no heartbeat; >0 starts down until a report
 	Weight         int
 	ProxyProtocol  string `json:",omitempty"` // "", "v1" or "v2": header sent before the client's bytes
+	Backup         bool     `json:",omitempty"` // used only when no other server of the rule can take a connection
+	SlowStart      Duration `json:",omitempty"` // ramp from a small share to full weight after coming back
+	OnDown         string   `json:",omitempty"` // "" or OnDownShutdown
 }

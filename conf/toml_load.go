@@ -101,6 +101,7 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 		Metrics:        deref(g.Metrics, ""),
 		CPUAffinity:    deref(g.CPUAffinity, false),
 		Splice:         deref(g.Splice, SpliceAuto),
+		StateFile:      deref(g.StateFile, ""),
 	}}
 	if a := cfg.Global.Metrics; a != "" {
 		if _, err := ParseHostPort(a); err != nil {
@@ -134,14 +135,20 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 		}
 	}
 	for i, r := range fc.Rules {
+		ruleWide := serverProps{ProxyProtocol: r.ProxyProtocol, SlowStart: pickPtr(g.SlowStart, r.SlowStart), OnDown: r.OnDown}
 		cfg.Rules = append(cfg.Rules, Rule{
-			ID:        r.ID,
-			Algorithm: r.Algorithm,
-			Clients:   resolveClients(g.clientProps, r.ClientDefaults, r.Clients),
-			Listen:    resolveListen(g.listenProps, r.ListenDefaults, r.Listen),
-			Servers:   resolveServers(r.ProxyProtocol, r.ServerDefaults, r.Servers),
-			Line:      loc.find("rule", i),
+			ID:                r.ID,
+			Algorithm:         r.Algorithm,
+			Clients:           resolveClients(g.clientProps, r.ClientDefaults, r.Clients),
+			Listen:            resolveListen(g.listenProps, r.ListenDefaults, r.Listen),
+			Servers:           resolveServers(ruleWide, r.ServerDefaults, r.Servers),
+			ServerDefaults:    resolveServers(ruleWide, r.ServerDefaults, []serverEntry{{}})[0],
+			HashBalanceFactor: pick(0, g.HashBalance, r.HashBalance),
+			Line:              loc.find("rule", i),
 		})
+		if f := cfg.Rules[i].HashBalanceFactor; f != 0 && (f <= 1 || f > 100) {
+			errs.add(file, loc.key("rule", i, "hash_balance_factor"), "rule %q: hash_balance_factor must be above 1 and at most 100 (0 = no bound), not %g", r.ID, f)
+		}
 		if hc := r.HealthCheck; hc != nil {
 			c := &HealthCheck{Interval: deref(hc.Interval, Duration(2e9)), Timeout: deref(hc.Timeout, Duration(1e9)),
 				Rise: deref(hc.Rise, 2), Fall: deref(hc.Fall, 3), Send: deref(hc.Send, ""), Expect: deref(hc.Expect, "")}
@@ -149,6 +156,12 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 				errs.add(file, loc.key("rule", i, "health_check"), "rule %q: health_check needs interval of at least 100ms, a timeout, rise >= 1 and fall >= 1", r.ID)
 			}
 			cfg.Rules[i].HealthCheck = c
+		}
+	}
+	if n := deref(g.MaxServers, 0); n != 0 {
+		cfg.Global.MaxServers = n
+		if total := cfg.serverCount(); n < total || n > MaxServerSlots {
+			errs.add(file, loc.key("global", 0, "max_servers"), "global: max_servers must hold the config's %d servers and be at most %d, not %d", total, MaxServerSlots, n)
 		}
 	}
 	return cfg
@@ -197,7 +210,9 @@ func resolveListen(global, list listenProps, entries []listenEntry) []Listen {
 	return out
 }
 
-func resolveServers(rule *string, list serverProps, entries []serverEntry) []Server {
+// resolveServers applies, most specific last: the rule-wide keys (and
+// [global]'s slow_start), server_defaults, the entry.
+func resolveServers(rule, list serverProps, entries []serverEntry) []Server {
 	out := make([]Server, 0, len(entries))
 	for _, e := range entries {
 		out = append(out, Server{
@@ -205,8 +220,22 @@ func resolveServers(rule *string, list serverProps, entries []serverEntry) []Ser
 			MaxConnections: int64(pick(0, list.MaxConnections, e.MaxConnections)),
 			Heartbeat:      pick(0, list.Heartbeat, e.Heartbeat),
 			Weight:         int(pick(1, list.Weight, e.Weight)),
-			ProxyProtocol:  pick("", rule, list.ProxyProtocol, e.ProxyProtocol),
+			ProxyProtocol:  pick("", rule.ProxyProtocol, list.ProxyProtocol, e.ProxyProtocol),
+			Backup:         pick(false, list.Backup, e.Backup),
+			SlowStart:      pick(0, rule.SlowStart, list.SlowStart, e.SlowStart),
+			OnDown:         pick("", rule.OnDown, list.OnDown, e.OnDown),
 		})
 	}
 	return out
+}
+
+// pickPtr returns the most specific pointer that is set.
+func pickPtr[T any](levels ...*T) *T {
+	var v *T
+	for _, p := range levels {
+		if p != nil {
+			v = p
+		}
+	}
+	return v
 }

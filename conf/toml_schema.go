@@ -27,6 +27,10 @@ type fileGlobal struct {
 	Metrics        *string   `toml:"metrics"`
 	CPUAffinity    *bool     `toml:"cpu_affinity"`
 	Splice         *string   `toml:"splice"`
+	MaxServers     *int      `toml:"max_servers"`
+	StateFile      *string   `toml:"state_file"`
+	SlowStart      *Duration `toml:"slow_start"`
+	HashBalance    *float64  `toml:"hash_balance_factor"`
 	listenProps
 	clientProps
 }
@@ -42,6 +46,9 @@ type fileRule struct {
 	ID             string        `toml:"id"`
 	Algorithm      string        `toml:"algorithm"`
 	ProxyProtocol  *string       `toml:"proxy_protocol"`
+	SlowStart      *Duration     `toml:"slow_start"`
+	OnDown         *string       `toml:"on_down"`
+	HashBalance    *float64      `toml:"hash_balance_factor"`
 	HealthCheck    *fileCheck    `toml:"health_check"`
 	ClientDefaults clientProps   `toml:"client_defaults"`
 	Clients        []clientEntry `toml:"clients"`
@@ -75,6 +82,9 @@ type serverProps struct {
 	Heartbeat      *Duration `toml:"heartbeat"`
 	Weight         *Count    `toml:"weight"`
 	ProxyProtocol  *string   `toml:"proxy_protocol"`
+	Backup         *bool     `toml:"backup"`
+	SlowStart      *Duration `toml:"slow_start"`
+	OnDown         *string   `toml:"on_down"`
 }
 
 // clientEntry is "PATTERN" or { pattern = "PATTERN", max_connections = N, ... }.
@@ -107,12 +117,12 @@ func (e *listenEntry) UnmarshalTOML(v any) error {
 func (e *serverEntry) UnmarshalTOML(v any) error {
 	return decodeEntry(v, "address", &e.Address, map[string]any{
 		"max_connections": &e.MaxConnections, "heartbeat": &e.Heartbeat, "weight": &e.Weight,
-		"proxy_protocol": &e.ProxyProtocol,
+		"proxy_protocol": &e.ProxyProtocol, "backup": &e.Backup, "slow_start": &e.SlowStart, "on_down": &e.OnDown,
 	})
 }
 
 // decodeEntry fills a string-or-table entry. props maps each allowed key to a
-// **Count or **Duration field.
+// **Count, **Duration, **string or **bool field.
 func decodeEntry(v any, nameKey string, name *string, props map[string]any) error {
 	switch x := v.(type) {
 	case string:
@@ -163,6 +173,12 @@ func decodeEntryKey(k string, val any, nameKey string, name *string, props map[s
 			return fmt.Errorf("%s must be a string, not %T", k, val)
 		}
 		*dst = &str
+	case **bool:
+		b, ok := val.(bool)
+		if !ok {
+			return fmt.Errorf("%s must be true or false, not %T", k, val)
+		}
+		*dst = &b
 	default:
 		allowed := []string{nameKey}
 		for a := range props {

@@ -130,8 +130,11 @@ func (v *validator) servers(owner string, i int, servers []Server) {
 		if s.ProxyProtocol != "" && s.ProxyProtocol != "v1" && s.ProxyProtocol != "v2" {
 			v.errs.add(v.file, v.line("rule", i, "proxy_protocol"), "%s: server %s: proxy_protocol must be \"v1\" or \"v2\", not %q", owner, s.Address, s.ProxyProtocol)
 		}
-		if s.Weight < 1 || s.Weight > 1000 {
-			v.errs.add(v.file, at, "%s: server %s: weight must be 1-1000", owner, s.Address)
+		if s.Weight < 0 || s.Weight > MaxWeight {
+			v.errs.add(v.file, at, "%s: server %s: weight must be 0-%d", owner, s.Address, MaxWeight)
+		}
+		if s.OnDown != "" && s.OnDown != OnDownShutdown {
+			v.errs.add(v.file, v.line("rule", i, "on_down"), "%s: server %s: on_down must be %q or left out, not %q", owner, s.Address, OnDownShutdown, s.OnDown)
 		}
 	}
 }

@@ -165,7 +165,7 @@ type Server struct {
 	MaxConnections int64    // 0 = unlimited
 	Heartbeat      Duration // 0 = no heartbeat; >0 starts down until a report
 	Weight         int
-	ProxyProtocol  string `json:",omitempty"` // "", "v1" or "v2": header sent before the client's bytes
+	ProxyProtocol  string   `json:",omitempty"` // "", "v1" or "v2": header sent before the client's bytes
 	Backup         bool     `json:",omitempty"` // used only when no other server of the rule can take a connection
 	SlowStart      Duration `json:",omitempty"` // ramp from a small share to full weight after coming back
 	OnDown         string   `json:",omitempty"` // "" or OnDownShutdown

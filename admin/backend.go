@@ -5,6 +5,7 @@ import (
 
 	"g6/conf"
 	"g6/ipc"
+	"g6/pool"
 	"g6/shared"
 )
 
@@ -18,13 +19,17 @@ type Backend interface {
 	Sessions(timeout time.Duration) (sessions []ipc.Session, missing []string)
 	// Reload starts a reload (as HUP) and says whether it was accepted.
 	Reload() error
+	// Change runs a command on servers (the Cmd* names) in every worker
+	// and returns its reply lines; an error changed nothing.
+	Change(cmd Command) ([]string, error)
 }
 
 // Snapshot is the master's state at one moment.
 type Snapshot struct {
 	Config  *conf.Config
 	Region  *shared.Region
-	Servers [][]int // shared slot of each rule's servers
+	Servers [][]pool.Entry // each rule's servers
+	Gone    []pool.Entry   // servers removed at runtime with sessions still open
 	Clients [][]int // shared slot of each rule's client patterns
 	Workers []Worker
 	Started time.Time

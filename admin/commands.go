@@ -7,13 +7,10 @@ import (
 	"net/netip"
 	"strings"
 	"time"
-
-	"g6/shared"
 )
 
 // sessionTimeout bounds how long show sessions waits for a worker.
 const sessionTimeout = time.Second
-
 // run executes one line; the reply has no trailing empty line yet.
 func (s *Server) run(line string) (string, bool) {
 	cmd, err := Parse(line)
@@ -66,46 +63,17 @@ func (s *Server) show(cmd Command) string {
 	return string(b)
 }
 
-// serverCmd runs disable, enable and heartbeat on every rule holding the
-// server.
+// serverCmd runs a command on servers through the master, which changes
+// the shared region, tells the workers and keeps the state file.
 func (s *Server) serverCmd(cmd Command) string {
-	snap := s.Backend.Snapshot()
-	now := shared.Now()
-	var out []string
-	found := false
-	for i, r := range snap.Config.Rules {
-		for j, srv := range r.Servers {
-			ap, err := netip.ParseAddrPort(srv.Address)
-			if err != nil || netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()) != cmd.Server {
-				continue
-			}
-			found = true
-			slot := snap.Region.Server(snap.Servers[i][j])
-			switch cmd.Name {
-			case "disable":
-				until := shared.Forever
-				if cmd.Seconds > 0 {
-					until = now + cmd.Seconds*int64(time.Second)
-				}
-				slot.Disable(until)
-			case "enable":
-				slot.Enable()
-			case "heartbeat":
-				if srv.Heartbeat == 0 {
-					continue
-				}
-				slot.Heartbeat(now, int64(srv.Heartbeat))
-			}
-			out = append(out, fmt.Sprintf("%s %s %d %s", r.ID, cmd.Server.Addr(), cmd.Server.Port(), done[cmd.Name]))
-		}
+	lines, err := s.Backend.Change(cmd)
+	if err != nil {
+		return "error: " + cmd.Name + ": " + err.Error()
 	}
-	switch {
-	case !found:
-		return fmt.Sprintf("error: %s: no rule has server %s", cmd.Name, cmd.Server)
-	case len(out) == 0:
-		return fmt.Sprintf("error: heartbeat: server %s has no heartbeat period in any rule", cmd.Server)
-	}
-	return strings.Join(out, "\n")
+	return strings.Join(lines, "\n")
 }
 
-var done = map[string]string{"disable": "disabled", "enable": "enabled", "heartbeat": "heartbeat"}
+// Line is one reply line of a server command: "RULE IP PORT what".
+func Line(rule string, ap netip.AddrPort, what string) string {
+	return fmt.Sprintf("%s %s %d %s", rule, ap.Addr(), ap.Port(), what)
+}

@@ -16,12 +16,30 @@ const MaxLine = 4096
 
 // Command is one parsed admin line.
 type Command struct {
-	Name    string // canonical: "show", "disable", "enable", "heartbeat", "reload", "help", "quit"
-	What    string // for show: rules, sessions, servers, workers, stats
-	JSON    bool
-	Server  netip.AddrPort
-	Seconds int64 // disable: 0 = until enabled
+	Name     string // canonical: one of the Cmd* names, "show", "reload", "help", "quit"
+	What     string // for show: rules, sessions, servers, workers, stats
+	JSON     bool
+	Rule     string // add server, del server, set weight RULE IP:PORT N
+	Server   netip.AddrPort
+	Seconds  int64  // disable, drain: 0 = no end
+	Weight   *int   // add server, set weight
+	MaxConns *int64 // add server, set max_connections
+	Backup   bool   // add server
+	Now      bool   // del server ... now: close its sessions too
 }
+
+// Names of the commands on servers.
+const (
+	CmdDisable   = "disable"
+	CmdEnable    = "enable"
+	CmdHeartbeat = "heartbeat"
+	CmdAdd       = "add server"
+	CmdDel       = "del server"
+	CmdWeight    = "set weight"
+	CmdMaxConns  = "set max_connections"
+	CmdDrain     = "drain"
+	CmdShutdown  = "shutdown sessions"
+)
 
 // ErrEmpty is returned for a blank line, which gets no reply.
 var ErrEmpty = errors.New("empty line")
@@ -51,8 +69,10 @@ func Parse(line string) (Command, error) {
 		return Command{Name: "reload"}, nil
 	case "show":
 		return parseShow(args)
-	case "disable", "enable", "heartbeat", "beartbeat":
+	case "disable", "enable", "heartbeat", "beartbeat", "drain":
 		return parseServerCmd(canonical(name), args)
+	case "add", "del", "set", "shutdown":
+		return parseChange(name, args)
 	}
 	return Command{}, fmt.Errorf("unknown command %q (try help)", truncate(f[0]))
 }
@@ -80,8 +100,8 @@ func parseShow(args []string) (Command, error) {
 func parseServerCmd(name string, args []string) (Command, error) {
 	usage := fmt.Errorf("usage: %s IP PORT", name)
 	max := 2
-	if name == "disable" {
-		usage = errors.New("usage: disable IP PORT [SECONDS]")
+	if name == CmdDisable || name == CmdDrain {
+		usage = fmt.Errorf("usage: %s IP PORT [SECONDS]", name)
 		max = 3
 	}
 	if len(args) < 2 || len(args) > max {
@@ -95,11 +115,161 @@ func parseServerCmd(name string, args []string) (Command, error) {
 	if len(args) == 3 {
 		s, err := strconv.ParseInt(args[2], 10, 64)
 		if err != nil || s <= 0 || s > 100*365*86400 {
-			return Command{}, fmt.Errorf("disable: %q is not a number of seconds", truncate(args[2]))
+			return Command{}, fmt.Errorf("%s: %q is not a number of seconds", name, truncate(args[2]))
 		}
 		c.Seconds = s
 	}
 	return c, nil
+}
+
+// parseChange reads the commands that change a rule's servers:
+//
+//	add server RULE IP:PORT [weight N] [max_connections N] [backup]
+//	del server RULE IP:PORT [now]
+//	set weight IP PORT N | set weight RULE IP:PORT N
+//	set max_connections IP PORT N
+//	shutdown sessions IP PORT
+func parseChange(verb string, args []string) (Command, error) {
+	if len(args) == 0 {
+		return Command{}, changeUsage(verb)
+	}
+	name := verb + " " + strings.ToLower(args[0])
+	args = args[1:]
+	c := Command{Name: name}
+	var err error
+	switch name {
+	case CmdAdd, CmdDel:
+		if len(args) < 2 {
+			return Command{}, changeUsage(verb)
+		}
+		if c.Rule, c.Server, err = ruleServer(name, args[0], args[1]); err != nil {
+			return Command{}, err
+		}
+		if name == CmdDel {
+			return c, delOptions(&c, args[2:])
+		}
+		return c, addOptions(&c, args[2:])
+	case CmdWeight:
+		if len(args) != 3 {
+			return Command{}, errors.New("usage: set weight IP PORT N | set weight RULE IP:PORT N")
+		}
+		if isPort(args[1]) {
+			c.Server, err = conf.ParseIPPort(strings.Trim(truncate(args[0]), "[]"), truncate(args[1]))
+		} else {
+			c.Rule, c.Server, err = ruleServer(name, args[0], args[1])
+		}
+		if err != nil {
+			return Command{}, fmt.Errorf("%s: %w", name, err)
+		}
+		w, err := parseWeight(name, args[2])
+		c.Weight = &w
+		return c, err
+	case CmdMaxConns:
+		if len(args) != 3 {
+			return Command{}, errors.New("usage: set max_connections IP PORT N")
+		}
+		if c.Server, err = conf.ParseIPPort(strings.Trim(truncate(args[0]), "[]"), truncate(args[1])); err != nil {
+			return Command{}, fmt.Errorf("%s: %w", name, err)
+		}
+		n, err := parseLimit(name, args[2])
+		c.MaxConns = &n
+		return c, err
+	case CmdShutdown:
+		if len(args) != 2 {
+			return Command{}, errors.New("usage: shutdown sessions IP PORT")
+		}
+		if c.Server, err = conf.ParseIPPort(strings.Trim(truncate(args[0]), "[]"), truncate(args[1])); err != nil {
+			return Command{}, fmt.Errorf("%s: %w", name, err)
+		}
+		return c, nil
+	}
+	return Command{}, changeUsage(verb)
+}
+
+func changeUsage(verb string) error {
+	switch verb {
+	case "add":
+		return errors.New("usage: add server RULE IP:PORT [weight N] [max_connections N] [backup]")
+	case "del":
+		return errors.New("usage: del server RULE IP:PORT [now]")
+	case "set":
+		return errors.New("usage: set weight IP PORT N | set weight RULE IP:PORT N | set max_connections IP PORT N")
+	}
+	return errors.New("usage: shutdown sessions IP PORT")
+}
+
+// ruleServer reads "RULE IP:PORT".
+func ruleServer(name, rule, addr string) (string, netip.AddrPort, error) {
+	if strings.ContainsRune(rule, '|') {
+		return "", netip.AddrPort{}, fmt.Errorf("%s: %q is not a rule id", name, truncate(rule))
+	}
+	ap, err := conf.ParseHostPort(truncate(addr))
+	if err != nil {
+		return "", netip.AddrPort{}, fmt.Errorf("%s: %w", name, err)
+	}
+	return truncate(rule), ap, nil
+}
+
+func addOptions(c *Command, opts []string) error {
+	for i := 0; i < len(opts); i++ {
+		switch key := strings.ToLower(opts[i]); key {
+		case "backup":
+			c.Backup = true
+		case "weight", "max_connections":
+			if i+1 == len(opts) {
+				return fmt.Errorf("%s: %s needs a number", c.Name, key)
+			}
+			i++
+			if key == "weight" {
+				w, err := parseWeight(c.Name, opts[i])
+				if err != nil {
+					return err
+				}
+				c.Weight = &w
+				continue
+			}
+			n, err := parseLimit(c.Name, opts[i])
+			if err != nil {
+				return err
+			}
+			c.MaxConns = &n
+		default:
+			return fmt.Errorf("%s: unknown option %q (weight N, max_connections N, backup)", c.Name, truncate(opts[i]))
+		}
+	}
+	return nil
+}
+
+func delOptions(c *Command, opts []string) error {
+	switch {
+	case len(opts) == 0:
+		return nil
+	case len(opts) == 1 && strings.EqualFold(opts[0], "now"):
+		c.Now = true
+		return nil
+	}
+	return changeUsage("del")
+}
+
+func parseWeight(name, s string) (int, error) {
+	w, err := strconv.Atoi(s)
+	if err != nil || !isPort(s) || w > conf.MaxWeight {
+		return 0, fmt.Errorf("%s: weight %q is not a whole number 0-%d", name, truncate(s), conf.MaxWeight)
+	}
+	return w, nil
+}
+
+func parseLimit(name, s string) (int64, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > 1<<31 {
+		return 0, fmt.Errorf("%s: max_connections %q is not a whole number (0 = no limit)", name, truncate(s))
+	}
+	return n, nil
+}
+
+// isPort reports whether s is all digits, as a PORT argument is.
+func isPort(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == "" && len(s) <= 5
 }
 
 func isControl(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }
@@ -114,8 +284,14 @@ func truncate(s string) string {
 // Help is the reply to help and ?.
 const Help = `show rules|sessions|servers|workers|stats [json]
 disable IP PORT [SECONDS]
-enable IP PORT
+enable IP PORT       (also ends a drain)
 heartbeat IP PORT    (alias: beartbeat)
+add server RULE IP:PORT [weight N] [max_connections N] [backup]
+del server RULE IP:PORT [now]
+set weight IP PORT N | set weight RULE IP:PORT N    (0-256)
+set max_connections IP PORT N    (0 = no limit)
+drain IP PORT [SECONDS]
+shutdown sessions IP PORT
 reload
 help, ?
 quit`

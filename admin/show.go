@@ -6,8 +6,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"g6/conf"
 	"g6/ipc"
+	"g6/pool"
 	"g6/shared"
 
 	"github.com/shirou/gopsutil/v3/process"
@@ -17,9 +17,9 @@ import (
 type ServerState struct {
 	Rule       string  `json:"rule"`
 	Address    string  `json:"address"`
-	State      string  `json:"state"` // up, down, disabled, heartbeat-wait
+	State      string  `json:"state"` // up, down, disabled, draining, heartbeat-wait, removed
 	Heartbeat  float64 `json:"heartbeat_seconds"`
-	Until      int64   `json:"until_unix"` // when a disable or moratorium ends; 0 = none, -1 = until enabled
+	Until      int64   `json:"until_unix"` // when a disable, drain or moratorium ends; 0 = none, -1 = until enabled
 	Active     int64   `json:"active"`
 	Total      int64   `json:"total"`
 	Failures   int64   `json:"failures"`
@@ -27,24 +27,39 @@ type ServerState struct {
 	FromClient int64   `json:"bytes_to_server"`
 	RTms       float64 `json:"response_ms"`
 	Weight     int     `json:"weight"`
+	MaxConns   int64   `json:"max_connections"`
+	Backup     bool    `json:"backup,omitempty"`
 	Check      string  `json:"health_check,omitempty"` // "failing" while the health check holds it down
+	// Where the server and its values come from: "config" or "admin".
+	Origin       string `json:"source"`
+	WeightFrom   string `json:"weight_source"`
+	MaxConnsFrom string `json:"max_connections_source"`
 }
 
-func serverState(r *conf.Rule, s *conf.Server, slot *shared.ServerSlot, now int64, wall time.Time) ServerState {
-	st := ServerState{Rule: r.ID, Address: s.Address, State: "up", Heartbeat: s.Heartbeat.D().Seconds(),
+func serverState(e *pool.Entry, slot *shared.ServerSlot, now int64, wall time.Time) ServerState {
+	s := &e.Server
+	st := ServerState{Rule: e.Rule, Address: s.Address, State: "up", Heartbeat: s.Heartbeat.D().Seconds(),
 		Active: slot.Active.Load(), Total: slot.Total.Load(), Failures: slot.Failures.Load(),
 		FromServer: slot.FromServer.Load(), FromClient: slot.FromClient.Load(),
-		RTms: float64(slot.RTAvg.Load()) / 1e6, Weight: s.Weight}
-	toWall := func(mono int64) int64 { return wall.Add(time.Duration(mono - now)).Unix() }
-	switch {
-	case slot.Flags.Load()&shared.FlagDisabled != 0 && slot.DisabledUntil.Load() > now:
-		st.State, st.Until = "disabled", -1
-		if u := slot.DisabledUntil.Load(); u != shared.Forever {
-			st.Until = toWall(u)
+		RTms: float64(slot.RTAvg.Load()) / 1e6, Weight: int(slot.Weight.Load()), MaxConns: slot.MaxConns.Load(),
+		Backup: s.Backup, Origin: e.Origin, WeightFrom: e.WeightFrom, MaxConnsFrom: e.MaxConnsFrom}
+	toWall := func(mono int64) int64 {
+		if mono == shared.Forever {
+			return -1
 		}
+		return wall.Add(time.Duration(mono - now)).Unix()
+	}
+	flags := slot.Flags.Load()
+	switch {
+	case slot.Member.Load() == 0:
+		st.State = "removed"
+	case flags&shared.FlagDisabled != 0 && slot.DisabledUntil.Load() > now:
+		st.State, st.Until = "disabled", toWall(slot.DisabledUntil.Load())
+	case flags&shared.FlagDraining != 0:
+		st.State, st.Until = "draining", toWall(slot.DrainUntil.Load())
 	case slot.MoratoriumUntil.Load() > now:
 		st.State, st.Until = "down", toWall(slot.MoratoriumUntil.Load())
-	case slot.Flags.Load()&shared.FlagCheckDown != 0:
+	case flags&shared.FlagCheckDown != 0:
 		st.State, st.Check = "down", "failing"
 	case s.Heartbeat > 0 && slot.HeartbeatUntil.Load() <= now:
 		st.State = "heartbeat-wait"
@@ -52,14 +67,18 @@ func serverState(r *conf.Rule, s *conf.Server, slot *shared.ServerSlot, now int6
 	return st
 }
 
+// allServers lists every rule's servers in order, then the removed ones
+// that still have sessions.
 func allServers(snap *Snapshot) []ServerState {
 	now, wall := shared.Now(), time.Now()
 	var out []ServerState
-	for i := range snap.Config.Rules {
-		r := &snap.Config.Rules[i]
-		for j := range r.Servers {
-			out = append(out, serverState(r, &r.Servers[j], snap.Region.Server(snap.Servers[i][j]), now, wall))
+	for _, es := range snap.Servers {
+		for j := range es {
+			out = append(out, serverState(&es[j], snap.Region.Server(es[j].Slot), now, wall))
 		}
+	}
+	for j := range snap.Gone {
+		out = append(out, serverState(&snap.Gone[j], snap.Region.Server(snap.Gone[j].Slot), now, wall))
 	}
 	return out
 }
@@ -87,9 +106,10 @@ func showRules(snap *Snapshot) (any, string) {
 		rules = append(rules, ri)
 	}
 	states := allServers(snap)
-	for _, r := range snap.Config.Rules {
-		ri := RuleInfo{ID: r.ID, Algorithm: r.Algorithm, Servers: states[:len(r.Servers)]}
-		states = states[len(r.Servers):]
+	for i, r := range snap.Config.Rules {
+		n := len(snap.Servers[i])
+		ri := RuleInfo{ID: r.ID, Algorithm: r.Algorithm, Servers: states[:n]}
+		states = states[n:]
 		for _, c := range r.Clients {
 			ri.Clients = append(ri.Clients, c.Pattern.Text)
 		}
@@ -123,9 +143,14 @@ func showServers(snap *Snapshot) (any, string) {
 	states := allServers(snap)
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RULE\tSERVER\tSTATE\tACTIVE\tTOTAL\tFAILURES\tRESPONSE_MS\tWEIGHT")
+	fmt.Fprintln(tw, "RULE\tSERVER\tSTATE\tACTIVE\tTOTAL\tFAILURES\tRESPONSE_MS\tWEIGHT\tMAX_CONNECTIONS\tSOURCE")
 	for _, s := range states {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%.2f\t%d\n", s.Rule, s.Address, s.State, s.Active, s.Total, s.Failures, s.RTms, s.Weight)
+		server := s.Address
+		if s.Backup {
+			server += " (backup)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%.2f\t%d (%s)\t%d (%s)\t%s\n", s.Rule, server, s.State, s.Active, s.Total,
+			s.Failures, s.RTms, s.Weight, s.WeightFrom, s.MaxConns, s.MaxConnsFrom, s.Origin)
 	}
 	tw.Flush()
 	return map[string]any{"servers": states}, b.String()
@@ -146,9 +171,9 @@ func showWorkers(snap *Snapshot) (any, string) {
 	var ws []WorkerInfo
 	for _, w := range snap.Workers {
 		wi := WorkerInfo{Slot: w.Slot, Pid: w.Pid, Uptime: time.Since(w.Started).Seconds(), Restarts: w.Restarts}
-		for _, slots := range snap.Servers {
-			for _, i := range slots {
-				wi.Sessions += int64(snap.Region.Server(i).PerWorker[w.Slot].Load())
+		for _, es := range snap.Servers {
+			for _, e := range es {
+				wi.Sessions += int64(snap.Region.Server(e.Slot).PerWorker[w.Slot].Load())
 			}
 		}
 		if p, err := process.NewProcess(int32(w.Pid)); err == nil {

@@ -65,14 +65,29 @@ func TestAlgorithms(t *testing.T) {
 		{"LC", func(v *fakeView) { v.active = []int64{5, 0, 5} }, 1, []int{0, 1, 0}},
 		{"RT", func(v *fakeView) { v.rt = []int64{300, 150, 900} }, 6, []int{0, 6, 0}},
 		{"RT", func(v *fakeView) { v.rt = []int64{300, 150, 900}; v.down = map[int]bool{1: true} }, 6, []int{6, 0, 0}},
+		// weight 0 takes nothing (the worker's Usable skips it as well).
+		{"RR", func(v *fakeView) { v.weight = []int{1, 0, 1} }, 10, []int{5, 0, 5}},
+		{"RR", func(v *fakeView) { v.weight = []int{0, 0, 0}; v.down = map[int]bool{0: true, 1: true, 2: true} }, 3, []int{0, 0, 0}},
+		// P2: of any two drawn, the idle one wins; the loaded one only leads when both drawn are loaded.
+		{"P2", func(v *fakeView) { v.active = []int64{9, 0} }, 20, []int{0, 20}},
+		{"P2", func(v *fakeView) { v.active = []int64{3, 1}; v.weight = []int{4, 1} }, 20, []int{20, 0}}, // per weight 0.75 < 1
+		{"P2", func(v *fakeView) { v.active = []int64{9, 9, 9}; v.down = map[int]bool{0: true, 2: true} }, 5, []int{0, 5, 0}},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s/%v", tt.alg, tt.want), func(t *testing.T) {
 			v := view(len(tt.want))
+			if tt.picks == 3 && tt.want[0] == 0 && tt.want[1] == 0 { // all down: no pick at all
+				sel, _ := New(tt.alg, new(atomic.Uint64), 0)
+				tt.setup(v)
+				if o := sel.Order(v, nil, nil); len(o) != 3 || first(v, o) != -1 {
+					t.Fatalf("order %v", o)
+				}
+				return
+			}
 			if tt.setup != nil {
 				tt.setup(v)
 			}
-			sel, err := New(tt.alg, new(atomic.Uint64))
+			sel, err := New(tt.alg, new(atomic.Uint64), 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -95,7 +110,7 @@ func TestAlgorithms(t *testing.T) {
 // TestLeastConnsShares: holding connections, LC spreads 12 over 3 evenly.
 func TestLeastConnsShares(t *testing.T) {
 	v := view(3)
-	sel, _ := New("LC", new(atomic.Uint64))
+	sel, _ := New("LC", new(atomic.Uint64), 0)
 	var dst []int
 	for i := 0; i < 12; i++ {
 		dst = sel.Order(v, nil, dst)
@@ -108,7 +123,7 @@ func TestLeastConnsShares(t *testing.T) {
 
 func TestRandomSpreads(t *testing.T) {
 	v := view(4)
-	sel, _ := New("RD", nil)
+	sel, _ := New("RD", nil, 0)
 	got := make([]int, 4)
 	var dst []int
 	for i := 0; i < 4000; i++ {
@@ -126,7 +141,7 @@ func TestRandomSpreads(t *testing.T) {
 // only the clients it had; a down server's clients go to one other server.
 func TestHashConsistent(t *testing.T) {
 	v := view(5)
-	sel, _ := New("HS", nil)
+	sel, _ := New("HS", nil, 0)
 	before := map[string]int{}
 	var dst []int
 	for i := 0; i < 500; i++ {
@@ -162,7 +177,7 @@ func BenchmarkOrder(b *testing.B) {
 	for _, alg := range []string{"MS", "RR", "LC", "RT", "RD", "HS"} {
 		b.Run(alg, func(b *testing.B) {
 			v := view(5)
-			sel, _ := New(alg, new(atomic.Uint64))
+			sel, _ := New(alg, new(atomic.Uint64), 0)
 			dst := make([]int, 0, 8)
 			ip := []byte("192.168.1.77")
 			b.ReportAllocs()
@@ -170,5 +185,29 @@ func BenchmarkOrder(b *testing.B) {
 				dst = sel.Order(v, ip, dst)
 			}
 		})
+	}
+}
+
+// TestHashBounded: with a factor, a client whose server holds more than
+// factor × the mean load per weight goes to its next server; without it,
+// it stays.
+func TestHashBounded(t *testing.T) {
+	v := view(3)
+	ip := []byte("192.0.2.7")
+	plain, _ := New("HS", nil, 0)
+	home := plain.Order(v, ip, nil)[0]
+	v.active[home] = 30 // mean per weight (30+1)/3 ≈ 10.3; 30 > 1.25 × 10.3
+	if got := plain.Order(v, ip, nil)[0]; got != home {
+		t.Fatalf("unbounded HS moved the client from %d to %d", home, got)
+	}
+	bounded, _ := New("HS", nil, 1.25)
+	order := bounded.Order(v, ip, nil)
+	if order[0] == home || order[len(order)-1] != home {
+		t.Fatalf("bounded order %v keeps the overloaded server %d in front", order, home)
+	}
+	v.active[home] = 12 // 12 < 1.25 × 43/3 ≈ 17.9 after the others' load
+	v.active[(home+1)%3], v.active[(home+2)%3] = 15, 15
+	if got := bounded.Order(v, ip, nil)[0]; got != home {
+		t.Fatalf("bounded HS moved the client off a server within its bound: %d", got)
 	}
 }

@@ -16,7 +16,11 @@ func (r *RoundRobin) Order(v View, _ []byte, dst []int) []int {
 	if n == 0 {
 		return dst
 	}
-	c := int((r.Cursor.Add(1) - 1) % uint64(totalWeight(v)))
+	total := totalWeight(v)
+	if total == 0 { // every server at weight 0: none takes a connection
+		return ring(dst, n, 0)
+	}
+	c := int((r.Cursor.Add(1) - 1) % uint64(total))
 	return ring(dst, n, weighted(v, c))
 }
 

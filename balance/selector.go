@@ -26,8 +26,9 @@ type Selector interface {
 }
 
 // New returns the selector for an algorithm name. cursor is the rule's
-// shared cursor (used by the rotating algorithms and to break ties).
-func New(alg string, cursor *atomic.Uint64) (Selector, error) {
+// shared cursor (used by the rotating algorithms and to break ties);
+// hashFactor bounds HS (0 = no bound).
+func New(alg string, cursor *atomic.Uint64, hashFactor float64) (Selector, error) {
 	switch alg {
 	case conf.AlgMasterStandby:
 		return MasterStandby{}, nil
@@ -40,7 +41,9 @@ func New(alg string, cursor *atomic.Uint64) (Selector, error) {
 	case conf.AlgRandom:
 		return &Random{}, nil
 	case conf.AlgHash:
-		return &Hash{}, nil
+		return &Hash{Factor: hashFactor}, nil
+	case conf.AlgPowerOfTwo:
+		return &PowerOfTwo{}, nil
 	}
 	return nil, fmt.Errorf("balance: unknown algorithm %q", alg)
 }
@@ -53,7 +56,8 @@ func ring(dst []int, n, start int) []int {
 	return dst
 }
 
-// weighted maps a point in [0, total weight) to a server index.
+// weighted maps a point in [0, total weight) to a server index; servers of
+// weight 0 are never the point's.
 func weighted(v View, point int) int {
 	n := v.Len()
 	for i := 0; i < n-1; i++ {

@@ -73,7 +73,8 @@ func TestAdminGolden(t *testing.T) {
 	cmds := "help\r\n?\nshow rules\nshow servers\nshow workers\nshow stats\nshow sessions\n" +
 		"disable " + hostPort(s1) + " 60\nshow rules\nenable " + hostPort(s1) + "\n" +
 		"heartbeat " + hostPort(s2) + "\nbeartbeat " + hostPort(s2) + "\nheartbeat " + hostPort(s1) + "\n" +
-		"disable 10.9.9.9 80\ndisable 127.0.0.1\nshow\nfrobnicate\n\nshow servers\n" + strings.Repeat("x", 5000) + "\nquit\nshow rules\n"
+		"disable 10.9.9.9 80\ndisable 127.0.0.1\nshow\nfrobnicate\n\nshow servers\n" + runtimeCmds +
+		strings.Repeat("x", 5000) + "\nquit\nshow rules\n"
 	got := adminSend(t, adminAddr, cmds)
 	got = normalise(got, map[string]string{s1: "S1", s2: "S2", front: "FRONT", adminAddr: "ADMIN",
 		hostPort(s1): "S1", hostPort(s2): "S2"})
@@ -89,6 +90,16 @@ func TestAdminGolden(t *testing.T) {
 		t.Errorf("admin replies differ from %s (run go test ./master -run AdminGolden -update)\n--- got:\n%s", golden, got)
 	}
 }
+
+// runtimeCmds change servers at runtime, with every kind of bad input
+// (each answered with one error line, the connection going on).
+const runtimeCmds = "add server web 127.0.0.1:1 weight 3 max_connections 7 backup\nset weight web 127.0.0.1:1 0\n" +
+	"set max_connections 127.0.0.1 1 9\ndrain 127.0.0.1 1 30\nshow servers\nenable 127.0.0.1 1\n" +
+	"shutdown sessions 127.0.0.1 1\ndel server web 127.0.0.1:1\nshow rules\n" +
+	"add server nosuch 127.0.0.1:1\nadd server web localhost:80\nadd server web 127.0.0.1:1 weight 257\n" +
+	"add server web 127.0.0.1:1 colour blue\nadd server web\nset weight 127.0.0.1 1 -1\nset weight 127.0.0.1 1 5\n" +
+	"set weight web 127.0.0.1:1 5\nset max_connections 127.0.0.1 1 lots\ndel server web 127.0.0.1:1\ndel server web 127.0.0.1:2 later\n" +
+	"drain 10.9.9.9 80\nshutdown sessions 10.9.9.9 80\nshutdown\nset\nset speed 1\n"
 
 // waitIdle waits until the master counts no live session.
 func waitIdle(t *testing.T, adminAddr string) {
@@ -111,7 +122,7 @@ var (
 	epochRE  = regexp.MustCompile(`\b1[0-9]{9}\b`)
 	volatile = regexp.MustCompile(`(?m)^(\d+\s+)\d+(\s+)\S+(\s+)\d+(\s+)[\d.]+(\s+)\d+`) // show workers rows
 	statsRE  = regexp.MustCompile(`(?m)^(uptime|connections/s|bytes from servers|bytes to servers): .*$`)
-	rtRE     = regexp.MustCompile(`\d+\.\d\d(\s+\d+\s*)$`)
+	rtRE     = regexp.MustCompile(`\d+\.\d\d(\s+\d+ \((config|admin)\))`)
 )
 
 func normalise(s string, names map[string]string) string {

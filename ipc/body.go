@@ -12,11 +12,23 @@ import (
 //	TypeDrain     Drain
 //	TypeSessions  request: none; reply: Sessions
 //	TypePing      request: none; reply: none
+//	TypeShutdown  request: Shutdown; reply: Closed
 //	TypeReady, TypeStop, TypeReopen: none
 
 // Drain is the body of TypeDrain.
 type Drain struct {
 	Timeout int64 `json:"timeout_ns"` // how long live sessions may go on, in ns; must be > 0
+}
+
+// Shutdown is the body of TypeShutdown: the server slots whose live
+// sessions are to be closed now.
+type Shutdown struct {
+	Slots []int `json:"slots"`
+}
+
+// Closed is the reply body of TypeShutdown.
+type Closed struct {
+	Sessions int `json:"sessions"`
 }
 
 // Sessions is the reply body of TypeSessions.

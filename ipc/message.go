@@ -14,6 +14,7 @@ const (
 	TypeReopen   = "reopen"   // master → worker: reopen the log file
 	TypeSessions = "sessions" // master → worker request; reply lists live sessions
 	TypePing     = "ping"     // master → worker request; the empty reply shows the loop runs
+	TypeShutdown = "shutdown" // master → worker request: close the sessions of some servers; reply counts them
 	TypeReply    = "reply"    // worker → master: answer to request ID
 )
 

@@ -17,7 +17,6 @@ type Setup struct {
 	Config     *conf.Config // resolved config
 	Listeners  []string     // listen address of fd FdListeners+i
 	RuleSlots  []int        // shared rule slot of each rule
-	Servers    [][]int      // shared server slot of each rule's servers
 	Clients    [][]int      // shared client slot of each rule's client patterns
 }
 

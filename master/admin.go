@@ -64,7 +64,8 @@ func (m *Master) Snapshot() admin.Snapshot {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	g := m.cur
-	s := admin.Snapshot{Config: g.cfg, Region: m.region, Servers: g.setup.Servers,
+	servers, gone := m.pool.Entries()
+	s := admin.Snapshot{Config: g.cfg, Region: m.region, Servers: servers, Gone: gone,
 		Clients: g.setup.Clients, Started: m.started, Rate: m.rate.perSecond()}
 	for _, w := range g.workers {
 		if w != nil && !w.exited {

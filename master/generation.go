@@ -35,11 +35,9 @@ func (m *Master) newGeneration(cfg *conf.Config) (*generation, []string, error) 
 	m.nextGen++
 	g := &generation{id: m.nextGen, cfg: cfg, nWork: workerCount(m.opts.Workers, cfg.Global.Workers)}
 	g.setup = ipc.Setup{Generation: g.id, Config: cfg, RuleSlots: slots.Rules}
-	ks, kc := 0, 0
+	kc := 0
 	for _, r := range cfg.Rules {
-		g.setup.Servers = append(g.setup.Servers, slots.Servers[ks:ks+len(r.Servers)])
 		g.setup.Clients = append(g.setup.Clients, slots.Clients[kc:kc+len(r.Clients)])
-		ks += len(r.Servers)
 		kc += len(r.Clients)
 		for _, l := range r.Listen {
 			g.addrs = append(g.addrs, l.Address)
@@ -49,6 +47,15 @@ func (m *Master) newGeneration(cfg *conf.Config) (*generation, []string, error) 
 	if err != nil {
 		return nil, nil, err
 	}
+	// The servers go into the region before the workers start, so they
+	// find them; a start that fails publishes the current config's again
+	// (republish).
+	if err := m.pool.Publish(cfg, slots.Rules); err != nil {
+		m.dropSockets(bound)
+		m.republish()
+		return nil, nil, fmt.Errorf("master: %w", err)
+	}
+	m.pool.SetStateFile(cfg.Global.StateFile)
 	g.workers = make([]*workerProc, g.nWork)
 	g.backoff = make([]time.Duration, g.nWork)
 	g.deaths = make([][]time.Time, g.nWork)
@@ -56,15 +63,25 @@ func (m *Master) newGeneration(cfg *conf.Config) (*generation, []string, error) 
 	return g, bound, nil
 }
 
-// slotKeys names the shared slots of a config: state is kept across reloads
-// for keys that stay the same.
+// republish makes the current generation's servers the region's again
+// after a new config's did not start.
+func (m *Master) republish() {
+	if m.cur == nil {
+		return
+	}
+	if err := m.pool.Publish(m.cur.cfg, m.cur.setup.RuleSlots); err != nil {
+		m.log.Error("servers of the running config not published again", "err", err)
+	}
+	m.pool.SetStateFile(m.cur.cfg.Global.StateFile)
+}
+
+// slotKeys names the shared rule and client slots of a config: state is
+// kept across reloads for keys that stay the same. Server slots are the
+// pool's (pool.Table.Publish).
 func slotKeys(cfg *conf.Config) shared.Keys {
 	var k shared.Keys
 	for _, r := range cfg.Rules {
 		k.Rules = append(k.Rules, r.ID)
-		for _, s := range r.Servers {
-			k.Servers = append(k.Servers, conf.ServerKey(r.ID, s.Address))
-		}
 		for _, c := range r.Clients {
 			k.Clients = append(k.Clients, conf.ClientKey(r.ID, c.Pattern.Text))
 		}

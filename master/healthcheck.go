@@ -23,44 +23,80 @@ import (
 // after a failed connect, a failed health check; a server is used only when
 // none applies (so an admin disable always wins).
 
-// checker runs the health checks of one generation.
+// checker runs the health checks of the current servers, one goroutine
+// per server slot.
 type checker struct {
-	stop chan struct{}
-	wg   sync.WaitGroup
+	running map[int]*check
+	wg      sync.WaitGroup
 }
 
-// startChecks starts a checker for every server of cfg whose rule has a
-// health check; stopChecks ends them (on reload and stop).
-func (m *Master) startChecks(g *generation) {
-	c := &checker{stop: make(chan struct{})}
-	for i, r := range g.cfg.Rules {
-		hc := r.HealthCheck
-		if hc == nil {
-			for j := range r.Servers {
-				m.region.Server(g.setup.Servers[i][j]).Flags.And(^int64(shared.FlagCheckDown))
+// check is one server's running health check.
+type check struct {
+	stop chan struct{}
+	hc   conf.HealthCheck
+	addr string
+}
+
+// syncChecks makes the running checks those of the pool's current servers
+// (after a start, a reload and every runtime change): new servers get one,
+// removed ones lose theirs, and a server whose rule has no check is never
+// held down by an old verdict.
+func (m *Master) syncChecks() {
+	m.checkMu.Lock()
+	defer m.checkMu.Unlock()
+	if m.checks == nil {
+		m.checks = &checker{running: map[int]*check{}}
+	}
+	c := m.checks
+	cfg, entries := m.pool.Current()
+	want := map[int]bool{}
+	for i, r := range cfg.Rules {
+		for _, e := range entries[i] {
+			slot := m.region.Server(e.Slot)
+			if r.HealthCheck == nil {
+				slot.Flags.And(^int64(shared.FlagCheckDown))
+				continue
 			}
-			continue
-		}
-		for j, s := range r.Servers {
+			want[e.Slot] = true
+			if ch := c.running[e.Slot]; ch != nil && ch.hc == *r.HealthCheck && ch.addr == e.Server.Address {
+				continue
+			} else if ch != nil {
+				close(ch.stop)
+			}
+			ch := &check{stop: make(chan struct{}), hc: *r.HealthCheck, addr: e.Server.Address}
+			c.running[e.Slot] = ch
 			c.wg.Add(1)
-			slot := m.region.Server(g.setup.Servers[i][j])
-			go runCheck(c, hc, s.Address, slot, m.log.With("rule", r.ID, "server", s.Address))
+			onDown := func() {}
+			if e.Server.OnDown == conf.OnDownShutdown {
+				onDown = m.onDownFunc(e)
+			}
+			go runCheck(c, ch, slot, onDown, m.log.With("rule", r.ID, "server", e.Server.Address))
 		}
 	}
-	m.checks = c
+	for slot, ch := range c.running {
+		if !want[slot] {
+			close(ch.stop)
+			delete(c.running, slot)
+		}
+	}
 }
 
 func (m *Master) stopChecks() {
+	m.checkMu.Lock()
+	defer m.checkMu.Unlock()
 	if m.checks != nil {
-		close(m.checks.stop)
+		for _, ch := range m.checks.running {
+			close(ch.stop)
+		}
 		m.checks.wg.Wait()
 		m.checks = nil
 	}
 }
 
 // runCheck checks one server every interval until stopped.
-func runCheck(c *checker, hc *conf.HealthCheck, addr string, slot *shared.ServerSlot, log *slog.Logger) {
+func runCheck(c *checker, ch *check, slot *shared.ServerSlot, onDown func(), log *slog.Logger) {
 	defer c.wg.Done()
+	hc, addr := &ch.hc, ch.addr
 	tick := time.NewTicker(hc.Interval.D())
 	defer tick.Stop()
 	passes, fails := 0, 0
@@ -75,15 +111,17 @@ func runCheck(c *checker, hc *conf.HealthCheck, addr string, slot *shared.Server
 		switch {
 		case down && passes >= hc.Rise:
 			down = false
+			slot.UpSince.Store(shared.Now())
 			slot.Flags.And(^int64(shared.FlagCheckDown))
 			log.Info("health check passes; server up", "passes", passes)
 		case !down && fails >= hc.Fall:
 			down = true
 			slot.Flags.Or(shared.FlagCheckDown)
 			log.Warn("health check fails; server down", "fails", fails, "err", err)
+			onDown()
 		}
 		select {
-		case <-c.stop:
+		case <-ch.stop:
 			return
 		case <-tick.C:
 		}

@@ -14,6 +14,7 @@ import (
 	"g6/conf"
 	"g6/ipc"
 	"g6/logging"
+	"g6/pool"
 	"g6/shared"
 )
 
@@ -68,6 +69,8 @@ type Master struct {
 	adminFds  map[string]int // canonical admin address → raw socket (for upgrades)
 	metricsLn net.Listener
 	checks    *checker
+	checkMu   sync.Mutex
+	pool      *pool.Table // every rule's servers, config and runtime changes
 	rate      rate
 	stopRate  chan struct{}
 	started   time.Time
@@ -136,9 +139,10 @@ func start(opts Options) (*Master, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.startChecks(g)
+	m.syncChecks()
 	m.stopRate = make(chan struct{})
 	go sampleRate(m, m.stopRate)
+	go watchHeartbeats(m, m.stopRate)
 	if merr := m.startMetrics(cfg.Global.Metrics); merr != nil {
 		m.log.Error("metrics endpoint not served", "err", merr)
 	}
@@ -163,11 +167,13 @@ func (m *Master) serveFirst(cfg *conf.Config) (inh *inheritance, g *generation, 
 	if inh, err = m.inherit(cfg); err != nil {
 		return nil, nil, err
 	}
-	if m.region == nil {
+	fresh := m.region == nil
+	if fresh {
 		if m.region, err = newRegion(cfg); err != nil {
 			return nil, nil, err
 		}
 	}
+	m.pool = pool.New(m.region, m.startState(cfg, inh), fresh)
 	ng, _, err := m.newGeneration(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -205,7 +211,7 @@ func (m *Master) announce(inh *inheritance) {
 
 func newRegion(cfg *conf.Config) (*shared.Region, error) {
 	k := slotKeys(cfg)
-	return shared.Create(shared.Sizes{Rules: 2*len(k.Rules) + 64, Servers: 4*len(k.Servers) + 256,
+	return shared.Create(shared.Sizes{Rules: 2*len(k.Rules) + 64, Servers: cfg.ServerSlots(),
 		Clients: 4*len(k.Clients) + 256, IPs: clientTableSize})
 }
 

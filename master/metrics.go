@@ -61,13 +61,13 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
 	for i, r := range snap.Config.Rules {
 		var sessions int64
-		for j, s := range r.Servers {
-			slot := snap.Region.Server(snap.Servers[i][j])
+		for _, e := range snap.Servers[i] {
+			slot := snap.Region.Server(e.Slot)
 			up := 0.0
-			if slot.Usable(now, s.Heartbeat > 0) {
+			if slot.Usable(now) {
 				up = 1
 			}
-			l := []string{r.ID, s.Address}
+			l := []string{r.ID, e.Server.Address}
 			active := slot.Active.Load()
 			sessions += active
 			ch <- prometheus.MustNewConstMetric(descUp, gauge, up, l...)

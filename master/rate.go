@@ -51,9 +51,9 @@ func sampleRate(m *Master, stop <-chan struct{}) {
 		case now := <-tick.C:
 			snap := m.Snapshot()
 			var total int64
-			for _, slots := range snap.Servers {
-				for _, i := range slots {
-					total += snap.Region.Server(i).Total.Load()
+			for _, es := range snap.Servers {
+				for _, e := range es {
+					total += snap.Region.Server(e.Slot).Total.Load()
 				}
 			}
 			m.rate.add(now, total)

@@ -27,6 +27,7 @@ func (m *Master) reload() {
 	}
 	if err := m.startGeneration(g); err != nil {
 		m.dropSockets(bound)
+		m.republish()
 		m.log.Error("reload failed; the running config keeps serving", "err", err)
 		m.mu.Lock()
 		m.old = append(m.old, g)
@@ -40,8 +41,7 @@ func (m *Master) reload() {
 	m.mu.Unlock()
 	m.drainGeneration(prev)
 	m.closeUnlistened()
-	m.stopChecks()
-	m.startChecks(g)
+	m.syncChecks()
 	m.log.Info("reloaded", "gen", g.id, "workers", g.nWork, "listen", g.addrs, "draining", prev.id)
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"g6/conf"
+	"g6/pool"
 	"g6/shared"
 
 	"golang.org/x/sys/unix"
@@ -31,6 +32,7 @@ type handoff struct {
 	Ready     int           `json:"ready"`
 	Parent    int           `json:"parent"`
 	Counters  []int         `json:"counters"` // per-worker counters the parent's workers use
+	State     int           `json:"state"`    // memfd with the runtime server changes (pool.State); 0 = none
 }
 
 type inheritedFd struct {
@@ -83,6 +85,13 @@ func (m *Master) startUpgrade() {
 		if busy {
 			h.Counters = append(h.Counters, i)
 		}
+	}
+	if fd, err := m.stateFd(); err != nil {
+		m.log.Error("upgrade: runtime server changes not handed over", "err", err)
+	} else {
+		defer unix.Close(fd)
+		h.State = len(files)
+		files = append(files, uintptr(fd))
 	}
 	desc, _ := json.Marshal(h)
 	env := append(cleanEnv(), envUpgrade+"="+string(desc))
@@ -184,6 +193,7 @@ func (m *Master) stopUpgrade(sig syscall.Signal) {
 // inheritance is what a master started by an upgrade must do once ready.
 type inheritance struct {
 	readyFd int
+	state   *pool.State // the previous master's runtime server changes
 }
 
 // ready tells the old master that this one serves.
@@ -228,6 +238,12 @@ func (m *Master) inherit(cfg *conf.Config) (*inheritance, error) {
 			m.parentCounters = append(m.parentCounters, c)
 		}
 		m.parent = h.Parent
+		if h.State > 0 {
+			unix.CloseOnExec(h.State)
+			if in.state, err = readStateFd(h.State); err != nil {
+				m.log.Error("upgrade: runtime server changes lost", "err", err)
+			}
+		}
 		m.log.Info("inherited from the previous master", "parent", h.Parent, "sockets", len(h.Listeners), "admin", len(h.Admin))
 	} else if v := os.Getenv(envG6); v != "" {
 		os.Unsetenv(envG6)

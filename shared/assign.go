@@ -1,6 +1,9 @@
 package shared
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // Keys names the slots a config needs: rules by id, servers and client
 // patterns by "rule-id address" and "rule-id pattern".
@@ -16,20 +19,49 @@ type Slots struct {
 // Assign claims slots for keys, reusing the slot of a key that already
 // exists, so state survives a reload or an upgrade.
 func (r *Region) Assign(k Keys) (Slots, error) {
-	if len(k.Rules) > r.NumRules() || len(k.Servers) > r.NumServers() || len(k.Clients) > r.NumClients() {
-		return Slots{}, fmt.Errorf("shared: %d rules, %d servers, %d clients do not fit %d/%d/%d slots",
-			len(k.Rules), len(k.Servers), len(k.Clients), r.NumRules(), r.NumServers(), r.NumClients())
-	}
 	var s Slots
-	s.Rules = assign(r.NumRules(), func(i int) *[keySize]byte { return &r.Rule(i).Key }, k.Rules, r.resetRule)
-	s.Servers = assign(r.NumServers(), func(i int) *[keySize]byte { return &r.Server(i).Key }, k.Servers, r.resetServer)
+	var err error
+	if s.Rules, err = assign(r.NumRules(), r.ruleKey, k.Rules, r.resetRule, nil); err != nil {
+		return Slots{}, fmt.Errorf("shared: rules: %w", err)
+	}
+	if s.Servers, err = assign(r.NumServers(), r.serverKey, k.Servers, r.resetServer, r.serverBusy); err != nil {
+		return Slots{}, fmt.Errorf("shared: servers: %w", err)
+	}
 	r.lock()
-	s.Clients = assign(r.NumClients(), func(i int) *[keySize]byte { return &r.Client(i).Key }, k.Clients, r.resetClient)
+	s.Clients, err = assign(r.NumClients(), r.clientKey, k.Clients, r.resetClient, nil)
 	r.unlock()
+	if err != nil {
+		return Slots{}, fmt.Errorf("shared: client patterns: %w", err)
+	}
 	return s, nil
 }
 
-func assign(capacity int, key func(int) *[keySize]byte, keys []string, reset func(int)) []int {
+// AssignServers returns a slot for each server key: the key's own if it
+// has one, else a free one, reset and keyed. Other keys' slots are taken
+// only when they are in no rule and carry no session.
+func (r *Region) AssignServers(keys []string) ([]int, error) {
+	slots, err := assign(r.NumServers(), r.serverKey, keys, r.resetServer, r.serverBusy)
+	if err != nil {
+		return nil, fmt.Errorf("shared: servers: %w", err)
+	}
+	return slots, nil
+}
+
+// ErrFull says a region has no free slot of a kind.
+var ErrFull = errors.New("no free slot")
+
+func (r *Region) ruleKey(i int) *[keySize]byte   { return &r.Rule(i).Key }
+func (r *Region) serverKey(i int) *[keySize]byte { return &r.Server(i).Key }
+func (r *Region) clientKey(i int) *[keySize]byte { return &r.Client(i).Key }
+
+// serverBusy: a slot still in a rule, or with sessions open, is never
+// given to another key.
+func (r *Region) serverBusy(i int) bool {
+	s := r.Server(i)
+	return s.Member.Load() != 0 || s.Active.Load() != 0
+}
+
+func assign(capacity int, key func(int) *[keySize]byte, keys []string, reset func(int), busy func(int) bool) ([]int, error) {
 	have := map[string]int{}
 	for i := 0; i < capacity; i++ {
 		if k := keyString(key(i)); k != "" {
@@ -51,23 +83,26 @@ func assign(capacity int, key func(int) *[keySize]byte, keys []string, reset fun
 	// alone as long as possible: workers of a draining generation may still
 	// release counts on them, and a key that comes back finds its state.
 	var empty, retired []int
-	for i := 0; i < capacity; i++ {
+	for i := 0; i < capacity && len(empty) < len(fresh); i++ {
 		switch {
 		case taken[i]:
 		case keyString(key(i)) == "":
 			empty = append(empty, i)
-		default:
+		case busy == nil || !busy(i):
 			retired = append(retired, i)
 		}
 	}
 	free := append(empty, retired...)
+	if len(free) < len(fresh) {
+		return nil, fmt.Errorf("%w: %d more needed, %d of %d in use", ErrFull, len(fresh)-len(free), capacity-len(free), capacity)
+	}
 	for n, j := range fresh {
 		i := free[n]
 		reset(i)
 		setKey(key(i), keys[j])
 		out[j] = i
 	}
-	return out
+	return out, nil
 }
 
 func (r *Region) resetRule(i int) {
@@ -103,6 +138,16 @@ func (r *Region) resetServer(i int) {
 	s.FromServer.Store(0)
 	s.FromClient.Store(0)
 	s.RTAvg.Store(0)
+	s.Member.Store(0)
+	s.Order.Store(0)
+	s.Weight.Store(0)
+	s.MaxConns.Store(0)
+	s.Period.Store(0)
+	s.SlowStart.Store(0)
+	s.UpSince.Store(0)
+	s.DrainUntil.Store(0)
+	s.Settings.Store(0)
+	s.Addr = [18]byte{}
 	for w := range s.PerWorker {
 		s.PerWorker[w].Store(0)
 	}

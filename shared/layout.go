@@ -6,7 +6,7 @@ import (
 )
 
 // Version is the layout version; bump it on any change to the structs below.
-const Version = 3
+const Version = 4
 
 // MaxWorkers is the number of per-worker counters in each server slot.
 const MaxWorkers = 64
@@ -36,13 +36,23 @@ type header struct {
 // Forever as a deadline means "until changed".
 const Forever = int64(1<<63 - 1)
 
-// Server flags.
+// Server flags: why a server takes no new connections.
 const (
 	FlagDisabled  = 1 << iota // disabled by an admin until DisabledUntil
 	FlagCheckDown             // the master's health check says down
+	FlagDraining              // drained by an admin; sessions left at DrainUntil are closed
 )
 
-// ServerSlot is one (rule, server) pair's shared state.
+// Server settings bits (ServerSlot.Settings).
+const (
+	SetBackup  = 1 << iota // chosen only when no other server of the rule can take a connection
+	SetProxyV1             // send a PROXY v1 header
+	SetProxyV2             // send a PROXY v2 header
+)
+
+// ServerSlot is one (rule, server) pair's shared state. The master writes
+// the membership and settings block; a worker reads a rule's servers from
+// it (Members) and each server's weight and limit at every selection.
 type ServerSlot struct {
 	Key             [keySize]byte
 	Flags           atomic.Int64
@@ -55,19 +65,39 @@ type ServerSlot struct {
 	FromServer      atomic.Int64 // bytes read from the server (sent to the client)
 	FromClient      atomic.Int64 // bytes read from the client (sent to the server)
 	RTAvg           atomic.Int64 // ns, moving average; 0 = not measured
-	PerWorker       [MaxWorkers]atomic.Int32
-	_               [16]byte
+
+	// Member is the rule slot + 1 of the rule whose current servers include
+	// this one; 0 = in no rule (removed; kept while sessions are open).
+	Member     atomic.Int64
+	Order      atomic.Int64 // position in the rule: config order, runtime additions after
+	Weight     atomic.Int64 // 0..conf.MaxWeight; 0 = no new connections
+	MaxConns   atomic.Int64 // 0 = no limit
+	Period     atomic.Int64 // ns period of the heartbeat the server must report; 0 = none
+	SlowStart  atomic.Int64 // ns the share ramps over after UpSince; 0 = none
+	UpSince    atomic.Int64 // when an admin or a check last brought the server back
+	DrainUntil atomic.Int64 // FlagDraining: when the sessions left are closed; Forever = never
+	Settings   atomic.Int64 // Set* bits
+
+	PerWorker [MaxWorkers]atomic.Int32
+	// Addr is the server's IP (16 bytes, IPv4 mapped) and port (big
+	// endian), written before Member publishes the slot.
+	Addr [18]byte
+	_    [54]byte
 }
 
 // RuleSlot is one rule's shared state.
 type RuleSlot struct {
-	Key      [keySize]byte
-	Cursor   atomic.Uint64
+	Key    [keySize]byte
+	Cursor atomic.Uint64
+	// Members changes whenever the master changes which servers the rule
+	// has (or their settings): workers rebuild their list when it does.
+	Members  atomic.Uint64
 	NoServer atomic.Int64 // connections closed because no server could take them
 	NoMatch  atomic.Int64 // connections closed because no client pattern matched
 	// LocalFailures counts connects that failed on this host (no local
 	// port, no buffers), which do not isolate the server.
 	LocalFailures atomic.Int64
+	_             [56]byte
 }
 
 // ClientSlot is one client pattern's shared state (guarded by the lock).

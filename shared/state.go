@@ -1,6 +1,8 @@
 package shared
 
 import (
+	"encoding/binary"
+	"net/netip"
 	_ "unsafe" // for go:linkname
 )
 
@@ -33,23 +35,63 @@ func (s *ServerSlot) KeyString() string { return keyString(&s.Key) }
 // KeyString returns the slot's key.
 func (s *RuleSlot) KeyString() string { return keyString(&s.Key) }
 
-// Usable reports whether a server may be chosen at time now: not under
-// moratorium, not disabled, and (if heartbeat is true) reported recently.
-func (s *ServerSlot) Usable(now int64, heartbeat bool) bool {
-	if s.MoratoriumUntil.Load() > now {
+// Usable reports whether a server may take a new connection at time now:
+// a member of a rule, weight above 0, not under moratorium, not disabled or
+// draining, not held down by its health check, and reported recently if it
+// has a heartbeat period.
+func (s *ServerSlot) Usable(now int64) bool {
+	if s.Member.Load() == 0 || s.Weight.Load() == 0 || s.MoratoriumUntil.Load() > now {
 		return false
 	}
 	f := s.Flags.Load()
-	if f&FlagCheckDown != 0 {
+	if f&(FlagCheckDown|FlagDraining) != 0 {
 		return false
 	}
 	if f&FlagDisabled != 0 && s.DisabledUntil.Load() > now {
 		return false
 	}
-	if heartbeat && s.HeartbeatUntil.Load() <= now {
+	if s.Period.Load() > 0 && s.HeartbeatUntil.Load() <= now {
 		return false
 	}
 	return true
+}
+
+// FullShare is Share's value for a server not ramping up.
+const FullShare = 1000
+
+// Share is the part of its weight, in thousandths, a server gets at time
+// now: FullShare, or while it is within SlowStart of coming back (an
+// admin or a check brought it back, its moratorium or timed disable
+// ended) a share growing from 5% to full.
+func (s *ServerSlot) Share(now int64) int64 {
+	ramp := s.SlowStart.Load()
+	if ramp == 0 {
+		return FullShare
+	}
+	since := max(s.UpSince.Load(), s.MoratoriumUntil.Load())
+	if s.Flags.Load()&FlagDisabled != 0 {
+		if u := s.DisabledUntil.Load(); u != Forever {
+			since = max(since, u)
+		}
+	}
+	el := now - since
+	if el >= ramp {
+		return FullShare
+	}
+	return max(FullShare/20, max(el, 0)*FullShare/ramp)
+}
+
+// SetAddr writes the server's address (before the slot is published).
+func (s *ServerSlot) SetAddr(ap netip.AddrPort) {
+	a := ap.Addr().As16()
+	copy(s.Addr[:16], a[:])
+	binary.BigEndian.PutUint16(s.Addr[16:], ap.Port())
+}
+
+// AddrPort reads the server's address; IPv4 comes back unmapped.
+func (s *ServerSlot) AddrPort() netip.AddrPort {
+	ip := netip.AddrFrom16([16]byte(s.Addr[:16])).Unmap()
+	return netip.AddrPortFrom(ip, binary.BigEndian.Uint16(s.Addr[16:]))
 }
 
 // TryAcquire counts one more active connection owned by worker slot w,
@@ -101,15 +143,34 @@ func (s *ServerSlot) Disable(until int64) {
 	s.Flags.Or(FlagDisabled)
 }
 
-// Enable ends an admin disable and any moratorium.
-func (s *ServerSlot) Enable() {
-	s.Flags.And(^int64(FlagDisabled))
+// Enable ends an admin disable, a drain and any moratorium; slow start
+// counts from now.
+func (s *ServerSlot) Enable(now int64) {
+	s.UpSince.Store(now)
+	s.Flags.And(^int64(FlagDisabled | FlagDraining))
 	s.DisabledUntil.Store(0)
+	s.DrainUntil.Store(0)
 	s.MoratoriumUntil.Store(0)
 }
 
-// Heartbeat records a report: the server is up until now+period.
+// Drain stops new connections; sessions still open at until are closed by
+// their workers (Forever: never).
+func (s *ServerSlot) Drain(until int64) {
+	s.DrainUntil.Store(until)
+	s.Flags.Or(FlagDraining)
+}
+
+// DrainOver reports whether the server is draining and its deadline passed.
+func (s *ServerSlot) DrainOver(now int64) bool {
+	return s.Flags.Load()&FlagDraining != 0 && s.DrainUntil.Load() <= now
+}
+
+// Heartbeat records a report: the server is up until now+period. A report
+// after a missed period brings the server back (slow start from now).
 func (s *ServerSlot) Heartbeat(now, period int64) {
+	if s.HeartbeatUntil.Load() <= now {
+		s.UpSince.Store(now)
+	}
 	s.HeartbeatUntil.Store(now + period)
 }
 

@@ -93,6 +93,9 @@ func (w *Worker) admit(ln *listener, fd int, peer netip.AddrPort) {
 		return
 	}
 	w.bind(fd, &s.c)
-	s.order = ln.rule.sel.Order(&ln.rule.view, ip, s.order)
+	r := ln.rule
+	r.refresh(w.region)
+	s.servers = r.servers
+	s.order = r.order(w.now, ip, s.order)
 	w.connectNext(s)
 }

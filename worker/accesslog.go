@@ -17,6 +17,7 @@ const (
 	endNoMatch     = "no match"
 	endError       = "error"
 	endShutdown    = "shutdown"
+	endServerGone  = "server shutdown" // shutdown sessions, del server now, a drain's deadline, on_down
 )
 
 // accessLog writes one line per finished session (off unless configured).

@@ -71,6 +71,14 @@ func (w *Worker) handle(m ipc.Message) {
 		w.reply(m.ID, w.sessionList(), "")
 	case ipc.TypePing:
 		w.reply(m.ID, nil, "")
+	case ipc.TypeShutdown:
+		req, err := ipc.DecodeBody[ipc.Shutdown](m)
+		if err != nil {
+			w.log.Error("refused message from master", "type", m.Type, "err", err)
+			w.reply(m.ID, nil, err.Error())
+			return
+		}
+		w.reply(m.ID, ipc.Closed{Sessions: w.shutdownServers(req.Slots)}, "")
 	default:
 		if m.ID != 0 {
 			w.reply(m.ID, nil, "unknown request "+m.Type)

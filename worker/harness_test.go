@@ -7,6 +7,7 @@ import (
 
 	"g6/conf"
 	"g6/ipc"
+	"g6/pool"
 	"g6/shared"
 
 	"golang.org/x/sys/unix"
@@ -72,8 +73,11 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { region.Close() })
-	slots, err := region.Assign(shared.Keys{Rules: []string{"b"}, Servers: []string{"b x"}, Clients: []string{"b *"}})
+	slots, err := region.Assign(shared.Keys{Rules: []string{"b"}, Clients: []string{"b *"}})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.New(region, pool.State{}, true).Publish(cfg, slots.Rules); err != nil {
 		t.Fatal(err)
 	}
 	m, wctl, err := ipc.Socketpair()
@@ -82,7 +86,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	}
 	t.Cleanup(func() { unix.Close(m); unix.Close(wctl) })
 	setup := &ipc.Setup{Config: cfg, Listeners: []string{cfg.Rules[0].Listen[0].Address},
-		RuleSlots: slots.Rules, Servers: [][]int{slots.Servers}, Clients: [][]int{slots.Clients}}
+		RuleSlots: slots.Rules, Clients: [][]int{slots.Clients}}
 	w, err := New(setup, wctl, region.Fd(), lfd)
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,9 @@ package worker
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
+	"sort"
 
 	"g6/balance"
 	"g6/conf"
@@ -11,29 +13,36 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// rule is a balancing rule as one worker runs it.
+// rule is a balancing rule as one worker runs it. Its servers are the
+// shared region's members of the rule, read again whenever the rule slot's
+// Members counter moves (refresh).
 type rule struct {
-	id      string
-	slot    *shared.RuleSlot
-	clients []client
-	servers []*server
-	sel     balance.Selector
-	view    ruleView
+	id       string
+	slotIdx  int
+	slot     *shared.RuleSlot
+	clients  []client
+	servers  []*server // primaries in Order, then backups in Order
+	primary  ruleView  // servers[:n]
+	backup   ruleView  // servers[n:]
+	members  uint64    // the Members value servers was read at
+	ramping  bool      // some server has a slow start
+	sel      balance.Selector
+	scratch  []int // backup order, before it is appended to a session's order
+	demoted  []int // slow start: servers passed over this time
 }
 
-// server is one backend of a rule, with its slot in the shared region.
+// server is one backend of a rule, with its slot in the shared region. Its
+// weight and limit are read from the slot at every selection.
 type server struct {
-	addr      netip.AddrPort
-	text      string
-	family    int
-	rsa       unix.RawSockaddrAny
-	rsaLen    uint32
-	slot      *shared.ServerSlot
-	maxConns  int64
-	heartbeat bool
-	weight    int
-	key       uint64
-	proxy     string // PROXY protocol version, "" for none
+	addr    netip.AddrPort
+	text    string
+	family  int
+	rsa     unix.RawSockaddrAny
+	rsaLen  uint32
+	slotIdx int
+	slot    *shared.ServerSlot
+	key     uint64
+	proxy   string // PROXY protocol version, "" for none
 }
 
 // client is a client pattern with its limits and shared slot.
@@ -44,45 +53,123 @@ type client struct {
 	limited bool
 }
 
-// ruleView is a rule's servers as the balancer sees them (balance.View).
+// ruleView is a tier of a rule's servers as the balancer sees them
+// (balance.View).
 type ruleView struct {
 	servers []*server
 }
 
 func (v *ruleView) Len() int           { return len(v.servers) }
 func (v *ruleView) Active(i int) int64 { return v.servers[i].slot.Active.Load() }
-func (v *ruleView) Weight(i int) int   { return v.servers[i].weight }
+func (v *ruleView) Weight(i int) int   { return int(v.servers[i].slot.Weight.Load()) }
 func (v *ruleView) RT(i int) int64     { return v.servers[i].slot.RTAvg.Load() }
 func (v *ruleView) Key(i int) uint64   { return v.servers[i].key }
 
-func buildRule(cr *conf.Rule, region *shared.Region, ruleSlot int, serverSlots, clientSlots []int) (*rule, error) {
-	r := &rule{id: cr.ID, slot: region.Rule(ruleSlot)}
+func buildRule(cr *conf.Rule, region *shared.Region, ruleSlot int, clientSlots []int) (*rule, error) {
+	r := &rule{id: cr.ID, slotIdx: ruleSlot, slot: region.Rule(ruleSlot), members: ^uint64(0)}
 	for i, c := range cr.Clients {
 		l := shared.Limits{MaxConnections: c.MaxConnections, MaxIP: c.MaxIP, MaxConnectionsPerIP: c.MaxConnectionsPerIP}
 		r.clients = append(r.clients, client{pattern: c.Pattern, slot: clientSlots[i], limits: l,
 			limited: l != shared.Limits{}})
 	}
-	for i, cs := range cr.Servers {
-		ap, err := conf.ParseHostPort(cs.Address)
-		if err != nil {
-			return nil, fmt.Errorf("worker: rule %q: %w", cr.ID, err)
-		}
-		ip := ap.Addr().AsSlice()
-		rsa, rsaLen := rawSockaddr(family(ap), ip, ap.Port())
-		r.servers = append(r.servers, &server{
-			addr: ap, text: cs.Address, family: family(ap), rsa: rsa, rsaLen: rsaLen,
-			slot: region.Server(serverSlots[i]), maxConns: cs.MaxConnections,
-			heartbeat: cs.Heartbeat > 0, weight: max(cs.Weight, 1), key: balance.KeyOf(ap.String()),
-			proxy: cs.ProxyProtocol,
-		})
-	}
-	r.view = ruleView{servers: r.servers}
-	sel, err := balance.New(cr.Algorithm, &region.Rule(ruleSlot).Cursor)
+	sel, err := balance.New(cr.Algorithm, &r.slot.Cursor, cr.HashBalanceFactor)
 	if err != nil {
 		return nil, fmt.Errorf("worker: rule %q: %w", cr.ID, err)
 	}
 	r.sel = sel
+	r.refresh(region)
 	return r, nil
+}
+
+// refresh reads the rule's servers from the region if the master changed
+// them. It allocates, but only after a change.
+func (r *rule) refresh(region *shared.Region) {
+	v := r.slot.Members.Load()
+	if v == r.members {
+		return
+	}
+	r.members = v
+	want := int64(r.slotIdx + 1)
+	var list []*server
+	ramping := false
+	for i := 0; i < region.NumServers(); i++ {
+		sl := region.Server(i)
+		if sl.Member.Load() != want {
+			continue
+		}
+		list = append(list, newServer(i, sl))
+		ramping = ramping || sl.SlowStart.Load() > 0
+	}
+	sort.SliceStable(list, func(a, b int) bool {
+		ba, bb := list[a].slot.Settings.Load()&shared.SetBackup, list[b].slot.Settings.Load()&shared.SetBackup
+		if ba != bb {
+			return ba < bb
+		}
+		return list[a].slot.Order.Load() < list[b].slot.Order.Load()
+	})
+	n := 0
+	for n < len(list) && list[n].slot.Settings.Load()&shared.SetBackup == 0 {
+		n++
+	}
+	r.servers, r.ramping = list, ramping
+	r.primary, r.backup = ruleView{servers: list[:n]}, ruleView{servers: list[n:]}
+	if cap(r.scratch) < len(list) {
+		r.scratch = make([]int, 0, len(list))
+		r.demoted = make([]int, 0, len(list))
+	}
+}
+
+func newServer(i int, sl *shared.ServerSlot) *server {
+	ap := sl.AddrPort()
+	rsa, rsaLen := rawSockaddr(family(ap), ap.Addr().AsSlice(), ap.Port())
+	srv := &server{addr: ap, text: ap.String(), family: family(ap), rsa: rsa, rsaLen: rsaLen,
+		slotIdx: i, slot: sl, key: balance.KeyOf(ap.String())}
+	switch set := sl.Settings.Load(); {
+	case set&shared.SetProxyV1 != 0:
+		srv.proxy = "v1"
+	case set&shared.SetProxyV2 != 0:
+		srv.proxy = "v2"
+	}
+	return srv
+}
+
+// order appends to dst[:0] the indexes into r.servers to try for one
+// connection: the primaries in the selector's order (servers in slow start
+// passed over in proportion to how far they have ramped), then the backups
+// the same way.
+func (r *rule) order(now int64, ip []byte, dst []int) []int {
+	dst = r.sel.Order(&r.primary, ip, dst)
+	dst = r.slowStart(now, dst, 0)
+	if r.backup.Len() == 0 {
+		return dst
+	}
+	r.scratch = r.sel.Order(&r.backup, ip, r.scratch)
+	base := len(dst)
+	for _, i := range r.scratch {
+		dst = append(dst, i+r.primary.Len())
+	}
+	return r.slowStart(now, dst, base)
+}
+
+// slowStart moves the servers of dst[from:] that are ramping up behind the
+// others, each with a chance of one minus its share.
+func (r *rule) slowStart(now int64, dst []int, from int) []int {
+	if !r.ramping {
+		return dst
+	}
+	demoted := r.demoted[:0]
+	k := from
+	for _, i := range dst[from:] {
+		if share := r.servers[i].slot.Share(now); share < shared.FullShare && rand.Int64N(shared.FullShare) >= share {
+			demoted = append(demoted, i)
+			continue
+		}
+		dst[k] = i
+		k++
+	}
+	copy(dst[k:], demoted)
+	r.demoted = demoted
+	return dst
 }
 
 func family(ap netip.AddrPort) int {

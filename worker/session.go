@@ -47,6 +47,7 @@ type session struct {
 	ln        *listener
 	peer      netip.AddrPort
 	server    *server
+	servers   []*server // the rule's servers when the session began; order indexes them
 	client    *client
 	ip16      [16]byte
 	order     []int
@@ -90,7 +91,7 @@ func (w *Worker) recycle(s *session) {
 	w.live[len(w.live)-1] = nil
 	w.live = w.live[:len(w.live)-1]
 	s.state = stateFree
-	s.rule, s.ln, s.server, s.client = nil, nil, nil, nil
+	s.rule, s.ln, s.server, s.servers, s.client = nil, nil, nil, nil, nil
 	w.free = append(w.free, s)
 }
 
@@ -101,8 +102,8 @@ func (w *Worker) connectNext(s *session) {
 	for s.next < len(s.order) {
 		i := s.order[s.next]
 		s.next++
-		srv := r.servers[i]
-		if !srv.slot.Usable(w.now, srv.heartbeat) || !srv.slot.TryAcquire(w.counter, srv.maxConns) {
+		srv := s.servers[i]
+		if !srv.slot.Usable(w.now) || !srv.slot.TryAcquire(w.counter, srv.slot.MaxConns.Load()) {
 			continue // isolated, or full: a full server is skipped, not punished
 		}
 		fd, e := sysSocket(srv.family)

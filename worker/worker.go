@@ -70,6 +70,7 @@ type Worker struct {
 	drainUntil int64 // when a drain gives up on the sessions left
 	stopping   bool  // leave the loop now and close every session
 
+	sweepAt      int64 // next look for drains past their deadline
 	acceptResume int64 // when paused listeners return to the epoll set; 0 = not paused
 	acceptFailed limitedLog
 	socketFailed limitedLog
@@ -224,7 +225,7 @@ func (w *Worker) buildRules(setup *ipc.Setup) (map[string]listener, error) {
 	cfg := setup.Config
 	byAddr := map[string]listener{}
 	for i, cr := range cfg.Rules {
-		r, err := buildRule(&cfg.Rules[i], w.region, setup.RuleSlots[i], setup.Servers[i], setup.Clients[i])
+		r, err := buildRule(&cfg.Rules[i], w.region, setup.RuleSlots[i], setup.Clients[i])
 		if err != nil {
 			return nil, err
 		}
@@ -328,6 +329,7 @@ func (w *Worker) step(msec int) error {
 		}
 	}
 	w.expire()
+	w.sweepDrains()
 	w.reap()
 	w.resumeAccept()
 	if w.debugGC {

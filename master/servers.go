@@ -1,0 +1,274 @@
+package master
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"g6/admin"
+	"g6/conf"
+	"g6/ipc"
+	"g6/pool"
+	"g6/shared"
+
+	"golang.org/x/sys/unix"
+)
+
+// Change implements admin.Backend: the commands on servers. Pool changes
+// are in the region (so in every worker) when it returns; closing
+// sessions is asked of every worker.
+func (m *Master) Change(cmd admin.Command) ([]string, error) {
+	now := shared.Now()
+	var done string
+	var held []pool.Entry
+	var err error
+	switch cmd.Name {
+	case admin.CmdDisable:
+		until := shared.Forever
+		if cmd.Seconds > 0 {
+			until = now + cmd.Seconds*int64(time.Second)
+		}
+		held, err = m.pool.Disable(cmd.Server, until)
+		done = "disabled"
+	case admin.CmdEnable:
+		held, err = m.pool.Enable(cmd.Server)
+		done = "enabled"
+	case admin.CmdDrain:
+		until := shared.Forever
+		if cmd.Seconds > 0 {
+			until = now + cmd.Seconds*int64(time.Second)
+		}
+		held, err = m.pool.Drain(cmd.Server, until)
+		done = "draining"
+	case admin.CmdHeartbeat:
+		return m.heartbeat(cmd, now)
+	case admin.CmdAdd:
+		var e pool.Entry
+		if e, err = m.pool.Add(cmd.Rule, cmd.Server, cmd.Weight, cmd.MaxConns, cmd.Backup); err == nil {
+			held, done = []pool.Entry{e}, "added"
+		}
+	case admin.CmdDel:
+		var e pool.Entry
+		if e, err = m.pool.Del(cmd.Rule, cmd.Server); err == nil {
+			held, done = []pool.Entry{e}, "removed"
+			if cmd.Now {
+				m.shutdownSlots([]int{e.Slot})
+			}
+		}
+	case admin.CmdWeight:
+		held, err = m.pool.SetWeight(cmd.Rule, cmd.Server, *cmd.Weight)
+		done = fmt.Sprintf("weight %d", *cmd.Weight)
+	case admin.CmdMaxConns:
+		held, err = m.pool.SetMaxConns(cmd.Server, *cmd.MaxConns)
+		done = fmt.Sprintf("max_connections %d", *cmd.MaxConns)
+	case admin.CmdShutdown:
+		return m.shutdownSessions(cmd)
+	default:
+		return nil, fmt.Errorf("not a server command")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if cmd.Name == admin.CmdAdd || cmd.Name == admin.CmdDel {
+		m.syncChecks()
+	}
+	lines := make([]string, 0, len(held))
+	for _, e := range held {
+		lines = append(lines, admin.Line(e.Rule, cmd.Server, done))
+	}
+	return lines, nil
+}
+
+// heartbeat records a report for every rule holding the server with a
+// heartbeat period.
+func (m *Master) heartbeat(cmd admin.Command, now int64) ([]string, error) {
+	held, err := m.pool.Holding("", cmd.Server)
+	if err != nil {
+		return nil, err
+	}
+	var lines []string
+	for _, e := range held {
+		if e.Server.Heartbeat == 0 {
+			continue
+		}
+		m.region.Server(e.Slot).Heartbeat(now, int64(e.Server.Heartbeat))
+		lines = append(lines, admin.Line(e.Rule, cmd.Server, "heartbeat"))
+	}
+	if len(lines) == 0 {
+		return nil, fmt.Errorf("server %s has no heartbeat period in any rule", cmd.Server)
+	}
+	return lines, nil
+}
+
+// shutdownSessions closes every live session to the server, in every
+// worker, and reports how many per rule.
+func (m *Master) shutdownSessions(cmd admin.Command) ([]string, error) {
+	held, err := m.pool.Holding("", cmd.Server)
+	if err != nil {
+		return nil, err
+	}
+	var lines []string
+	for _, e := range held {
+		n, missing := m.shutdownSlots([]int{e.Slot})
+		lines = append(lines, admin.Line(e.Rule, cmd.Server, fmt.Sprintf("closed %d sessions", n)))
+		for _, w := range missing {
+			lines = append(lines, "missing: "+w)
+		}
+	}
+	return lines, nil
+}
+
+// shutdownSlots asks every live worker (of every generation) to close the
+// sessions of the given server slots; it returns the total closed and the
+// workers that did not answer in time (they close theirs when they read
+// the request).
+func (m *Master) shutdownSlots(slots []int) (int, []string) {
+	ws := m.liveWorkers()
+	counts := make([]int, len(ws))
+	errs := make([]error, len(ws))
+	var wg sync.WaitGroup
+	for i, w := range ws {
+		wg.Add(1)
+		go askShutdown(w, slots, &counts[i], &errs[i], &wg)
+	}
+	wg.Wait()
+	total := 0
+	var missing []string
+	for i := range ws {
+		if errs[i] != nil {
+			missing = append(missing, strings.TrimPrefix(errs[i].Error(), "master: "))
+			continue
+		}
+		total += counts[i]
+	}
+	return total, missing
+}
+
+func askShutdown(w *workerProc, slots []int, n *int, errOut *error, wg *sync.WaitGroup) {
+	defer wg.Done()
+	msg, err := w.request(ipc.TypeShutdown, ipc.Shutdown{Slots: slots}, sessionTimeout)
+	if err == nil {
+		var c ipc.Closed
+		if c, err = ipc.DecodeBody[ipc.Closed](msg); err == nil {
+			*n = c.Sessions
+			return
+		}
+		err = fmt.Errorf("master: worker %d (pid %d): %w", w.slot, w.pid, err)
+	}
+	*errOut = err
+}
+
+// sessionTimeout bounds how long a request to the workers waits.
+const sessionTimeout = time.Second
+
+// onDownFunc returns what a health check does when it marks e down with
+// on_down = "shutdown-sessions".
+func (m *Master) onDownFunc(e pool.Entry) func() {
+	return func() {
+		n, _ := m.shutdownSlots([]int{e.Slot})
+		m.log.Warn("server down; its sessions closed (on_down)", "rule", e.Rule, "server", e.Server.Address, "sessions", n)
+	}
+}
+
+// watchHeartbeats closes the sessions of servers with on_down =
+// "shutdown-sessions" whose heartbeat is missed, once per miss.
+func watchHeartbeats(m *Master, stop <-chan struct{}) {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	down := map[int]bool{}
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		_, entries := m.pool.Current()
+		now := shared.Now()
+		for _, es := range entries {
+			for _, e := range es {
+				if e.Server.Heartbeat == 0 || e.Server.OnDown != conf.OnDownShutdown {
+					continue
+				}
+				sl := m.region.Server(e.Slot)
+				missed := sl.HeartbeatUntil.Load() != 0 && sl.HeartbeatUntil.Load() <= now
+				if missed && !down[e.Slot] {
+					m.onDownFunc(e)()
+				}
+				down[e.Slot] = missed
+			}
+		}
+	}
+}
+
+// startState is the overlay a new master starts from: its predecessor's
+// (USR2), else the state file's. A state file that cannot be read is
+// logged as an error and moved aside (FILE.bad), and g6 starts from the
+// config alone: a balancer that will not start is worse than one that
+// has lost its runtime changes, and the operator still has the file.
+func (m *Master) startState(cfg *conf.Config, inh *inheritance) pool.State {
+	if inh != nil && inh.state != nil {
+		return *inh.state
+	}
+	path := cfg.Global.StateFile
+	if path == "" {
+		return pool.State{}
+	}
+	st, err := pool.LoadState(path)
+	if err != nil {
+		bad := path + ".bad"
+		if rerr := os.Rename(path, bad); rerr != nil {
+			bad = path
+		}
+		m.log.Error("state file unusable; starting from the config alone", "err", err, "kept_as", bad)
+		return pool.State{}
+	}
+	if n := len(st.Overrides); n > 0 {
+		m.log.Info("runtime server changes restored", "state_file", path, "servers", n)
+	}
+	return st
+}
+
+// stateFd writes the overlay to a memfd for the next master (USR2).
+func (m *Master) stateFd() (int, error) {
+	b, err := pool.EncodeState(m.pool.State())
+	if err != nil {
+		return -1, err
+	}
+	fd, err := unix.MemfdCreate("g6-state", unix.MFD_CLOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("master: upgrade: memfd: %w", err)
+	}
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("master: upgrade: state: %w", err)
+		}
+		b = b[n:]
+	}
+	return fd, nil
+}
+
+// readStateFd reads the overlay the previous master handed down.
+func readStateFd(fd int) (*pool.State, error) {
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, err
+	}
+	b := make([]byte, st.Size)
+	if _, err := unix.Pread(fd, b, 0); err != nil {
+		return nil, err
+	}
+	s, err := pool.ParseState(b)
+	if err != nil {
+		return nil, errors.Join(errors.New("master: upgrade: inherited server state"), err)
+	}
+	return &s, nil
+}

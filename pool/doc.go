@@ -1,0 +1,26 @@
+// Package pool is every rule's servers as the master keeps them: the
+// config's, changed at runtime (add, remove, weight, limit, disable, drain)
+// without a reload, and published into the shared region, where workers
+// read them.
+//
+// Model: a Table holds the config and an overlay of runtime changes (State,
+// one Override per rule and server). Effective merges the two; Publish
+// writes each effective server's slot (address, weight, limit, settings,
+// order) and only then its Member, and bumps its rule's Members counter,
+// so a worker rebuilds its list at its next connection and sees every
+// change at once or not at all. Slots of servers no longer in any rule
+// lose their Member; they keep their key and counters until their last
+// session ends, and only then may another key take them.
+//
+// The overlay survives reloads and upgrades (the master hands it to its
+// successor) and, with state_file, restarts. On a reload the file wins
+// for a server whose config entry changed since the runtime change was
+// made (weight, max_connections, removal); otherwise the runtime change
+// stays. A server added at runtime stays when the config does not list it;
+// once the config lists it, the config's entry applies. Disable and drain
+// are states, not settings: a reload keeps them.
+//
+// Sharp edges: the Table's methods take its lock; Publish scans every
+// server slot (changes are rare, the scan is a few microseconds per
+// thousand slots).
+package pool

@@ -1,0 +1,277 @@
+package pool
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"g6/conf"
+	"g6/shared"
+)
+
+// Sources of a server or of one of its values, as show servers prints them.
+const (
+	SourceConfig = "config"
+	SourceAdmin  = "admin"
+)
+
+// Entry is one effective server of a rule.
+type Entry struct {
+	Rule         string
+	Server       conf.Server // effective values; Address in conf.AddrKey form
+	Slot         int
+	Origin       string // who put the server in the rule: SourceConfig or SourceAdmin
+	WeightFrom   string
+	MaxConnsFrom string
+}
+
+// Table is the master's view of every rule's servers.
+type Table struct {
+	mu        sync.Mutex
+	region    *shared.Region
+	cfg       *conf.Config
+	ruleSlots []int
+	state     State
+	entries   [][]Entry // by rule, in Order
+	gone      []Entry   // removed at runtime; shown while sessions are open
+	path      string    // state file, "" = none
+	published bool
+	restore   bool // apply the overlay's disable and drain deadlines at the first Publish
+}
+
+// New makes a table over region with a starting overlay. restore says the
+// region is new, so the overlay's disable and drain deadlines must be
+// written into it.
+func New(region *shared.Region, state State, restore bool) *Table {
+	state.Version = stateVersion
+	return &Table{region: region, state: state, restore: restore}
+}
+
+// SetStateFile makes every later change be saved to path ("" = none).
+func (t *Table) SetStateFile(path string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.path = path
+}
+
+// State returns a copy of the overlay (for an upgrade's hand-over).
+func (t *Table) State() State {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.state.clone()
+}
+
+// Publish makes cfg's servers, with the overlay on top, the rules'
+// servers in the region (ruleSlots: each rule's slot). On an error
+// (the region has no free server slot) nothing changed.
+func (t *Table) Publish(cfg *conf.Config, ruleSlots []int) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := t.state.clone()
+	reconcile(&st, cfg)
+	return t.publish(cfg, ruleSlots, st)
+}
+
+// Entries returns the effective servers by rule and the removed ones
+// that still carry sessions.
+func (t *Table) Entries() ([][]Entry, []Entry) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var gone []Entry
+	for _, e := range t.gone {
+		if t.region.Server(e.Slot).Active.Load() > 0 && t.region.Server(e.Slot).Member.Load() == 0 {
+			gone = append(gone, e)
+		}
+	}
+	t.gone = gone
+	return t.entries, gone
+}
+
+// Current returns the config last published and its effective servers.
+func (t *Table) Current() (*conf.Config, [][]Entry) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.cfg, t.entries
+}
+
+// publish writes st's effective servers and, once they are in, makes st
+// the table's.
+func (t *Table) publish(cfg *conf.Config, ruleSlots []int, st State) error {
+	entries := effective(cfg, &st)
+	var keys []string
+	for i, r := range cfg.Rules {
+		for _, e := range entries[i] {
+			keys = append(keys, conf.ServerKey(r.ID, e.Server.Address))
+		}
+	}
+	slots, err := t.region.AssignServers(keys)
+	if err != nil {
+		return fmt.Errorf("pool: %w (the region holds %d server slots: raise max_servers, which takes a restart)", err, t.region.NumServers())
+	}
+	now := shared.Now()
+	in := make(map[int]bool, len(slots))
+	k := 0
+	for i := range cfg.Rules {
+		for j := range entries[i] {
+			e := &entries[i][j]
+			e.Slot = slots[k]
+			k++
+			in[e.Slot] = true
+			writeSlot(t.region.Server(e.Slot), e.Server, ruleSlots[i], j, now, t.published)
+		}
+	}
+	for i := 0; i < t.region.NumServers(); i++ {
+		s := t.region.Server(i)
+		if m := s.Member.Load(); m != 0 && !in[i] {
+			s.Member.Store(0)
+			t.region.Rule(int(m - 1)).Members.Add(1)
+		}
+	}
+	for _, rs := range ruleSlots {
+		t.region.Rule(rs).Members.Add(1)
+	}
+	if t.restore {
+		t.restore = false
+		restoreStates(t.region, cfg, entries, &st, now)
+	}
+	t.cfg, t.ruleSlots, t.state, t.entries, t.published = cfg, ruleSlots, st, entries, true
+	return nil
+}
+
+// writeSlot writes a server's settings, then its membership. A server
+// that joins the rule after the first publish starts its slow start.
+func writeSlot(sl *shared.ServerSlot, s conf.Server, ruleSlot, order int, now int64, later bool) {
+	ap, _ := conf.ParseHostPort(s.Address)
+	sl.SetAddr(ap)
+	sl.Weight.Store(int64(s.Weight))
+	sl.MaxConns.Store(s.MaxConnections)
+	sl.Period.Store(int64(s.Heartbeat))
+	sl.SlowStart.Store(int64(s.SlowStart))
+	var set int64
+	if s.Backup {
+		set |= shared.SetBackup
+	}
+	switch s.ProxyProtocol {
+	case "v1":
+		set |= shared.SetProxyV1
+	case "v2":
+		set |= shared.SetProxyV2
+	}
+	sl.Settings.Store(set)
+	sl.Order.Store(int64(order))
+	if sl.Member.Load() != int64(ruleSlot+1) {
+		if later {
+			sl.UpSince.Store(now)
+		}
+		sl.Member.Store(int64(ruleSlot + 1))
+	}
+}
+
+// restoreStates writes the overlay's disable and drain deadlines into a new
+// region (a fresh start with a state file).
+func restoreStates(region *shared.Region, cfg *conf.Config, entries [][]Entry, st *State, now int64) {
+	wall := time.Now()
+	for i, r := range cfg.Rules {
+		for _, e := range entries[i] {
+			o := st.find(r.ID, e.Server.Address)
+			if o == nil {
+				continue
+			}
+			sl := region.Server(e.Slot)
+			if o.Disabled != 0 {
+				sl.Disable(wallToMono(o.Disabled, now, wall))
+			}
+			if o.Draining != 0 {
+				sl.Drain(wallToMono(o.Draining, now, wall))
+			}
+		}
+	}
+}
+
+// reconcile drops the runtime changes the config has overtaken: those to
+// a config entry that changed since, and the "added" of a server the
+// config now lists.
+func reconcile(st *State, cfg *conf.Config) {
+	for i := range st.Overrides {
+		o := &st.Overrides[i]
+		r := findRule(cfg, o.Rule)
+		if r == nil {
+			continue
+		}
+		s := findServer(r, o.Address)
+		if s == nil {
+			if !o.Added {
+				o.Removed, o.Weight, o.MaxConns = false, nil, nil
+			}
+			continue
+		}
+		if base := entryText(*s); o.Added || o.Base != base {
+			o.Added, o.Backup, o.Removed, o.Weight, o.MaxConns, o.Base = false, false, false, nil, nil, base
+		}
+	}
+	st.prune()
+}
+
+// effective merges cfg and st: config servers in order (less the removed
+// ones, with runtime values), then the added ones in the order they came.
+func effective(cfg *conf.Config, st *State) [][]Entry {
+	out := make([][]Entry, len(cfg.Rules))
+	for i, r := range cfg.Rules {
+		for _, s := range r.Servers {
+			s.Address = conf.AddrKey(s.Address)
+			e := Entry{Rule: r.ID, Server: s, Origin: SourceConfig, WeightFrom: SourceConfig, MaxConnsFrom: SourceConfig}
+			if o := st.find(r.ID, s.Address); o != nil {
+				if o.Removed {
+					continue
+				}
+				applyOverride(&e, o)
+			}
+			out[i] = append(out[i], e)
+		}
+		for _, o := range st.Overrides {
+			if o.Rule != r.ID || !o.Added {
+				continue
+			}
+			s := r.ServerDefaults
+			s.Address, s.Backup = o.Address, o.Backup
+			e := Entry{Rule: r.ID, Server: s, Origin: SourceAdmin, WeightFrom: SourceConfig, MaxConnsFrom: SourceConfig}
+			applyOverride(&e, &o)
+			out[i] = append(out[i], e)
+		}
+	}
+	return out
+}
+
+func applyOverride(e *Entry, o *Override) {
+	if o.Weight != nil {
+		e.Server.Weight, e.WeightFrom = *o.Weight, SourceAdmin
+	}
+	if o.MaxConns != nil {
+		e.Server.MaxConnections, e.MaxConnsFrom = *o.MaxConns, SourceAdmin
+	}
+}
+
+func findRule(cfg *conf.Config, id string) *conf.Rule {
+	for i := range cfg.Rules {
+		if cfg.Rules[i].ID == id {
+			return &cfg.Rules[i]
+		}
+	}
+	return nil
+}
+
+func findServer(r *conf.Rule, addr string) *conf.Server {
+	for i := range r.Servers {
+		if conf.AddrKey(r.Servers[i].Address) == addr {
+			return &r.Servers[i]
+		}
+	}
+	return nil
+}
+
+// errNoServer and the like are the admin's error texts.
+var (
+	errUnknownRule = errors.New("no such rule")
+	errNoServer    = errors.New("no rule has server")
+)

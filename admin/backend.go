@@ -30,7 +30,7 @@ type Snapshot struct {
 	Region  *shared.Region
 	Servers [][]pool.Entry // each rule's servers
 	Gone    []pool.Entry   // servers removed at runtime with sessions still open
-	Clients [][]int // shared slot of each rule's client patterns
+	Clients [][]int        // shared slot of each rule's client patterns
 	Workers []Worker
 	Started time.Time
 	Rate    float64 // connections/s over the last seconds, 0 if not known yet

@@ -11,6 +11,7 @@ import (
 
 // sessionTimeout bounds how long show sessions waits for a worker.
 const sessionTimeout = time.Second
+
 // run executes one line; the reply has no trailing empty line yet.
 func (s *Server) run(line string) (string, bool) {
 	cmd, err := Parse(line)

@@ -17,18 +17,18 @@ import (
 // shared region's members of the rule, read again whenever the rule slot's
 // Members counter moves (refresh).
 type rule struct {
-	id       string
-	slotIdx  int
-	slot     *shared.RuleSlot
-	clients  []client
-	servers  []*server // primaries in Order, then backups in Order
-	primary  ruleView  // servers[:n]
-	backup   ruleView  // servers[n:]
-	members  uint64    // the Members value servers was read at
-	ramping  bool      // some server has a slow start
-	sel      balance.Selector
-	scratch  []int // backup order, before it is appended to a session's order
-	demoted  []int // slow start: servers passed over this time
+	id      string
+	slotIdx int
+	slot    *shared.RuleSlot
+	clients []client
+	servers []*server // primaries in Order, then backups in Order
+	primary ruleView  // servers[:n]
+	backup  ruleView  // servers[n:]
+	members uint64    // the Members value servers was read at
+	ramping bool      // some server has a slow start
+	sel     balance.Selector
+	scratch []int // backup order, before it is appended to a session's order
+	demoted []int // slow start: servers passed over this time
 }
 
 // server is one backend of a rule, with its slot in the shared region. Its

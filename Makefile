@@ -41,6 +41,7 @@ fuzz:
 	$(GO) test ./admin -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./conf -run '^$$' -fuzz '^FuzzParseLegacy$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ipc -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pool -run '^$$' -fuzz '^FuzzParseState$$' -fuzztime $(FUZZTIME)
 
 # g6 vs HAProxy (mode tcp), nginx stream and direct, same backends and load,
 # interleaved rounds; rewrites BENCHMARKS.md. Needs haproxy, nginx,

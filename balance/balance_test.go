@@ -174,10 +174,14 @@ func TestHashConsistent(t *testing.T) {
 }
 
 func BenchmarkOrder(b *testing.B) {
-	for _, alg := range []string{"MS", "RR", "LC", "RT", "RD", "HS"} {
+	for _, alg := range []string{"MS", "RR", "LC", "RT", "RD", "HS", "HS-bounded", "P2"} {
 		b.Run(alg, func(b *testing.B) {
 			v := view(5)
-			sel, _ := New(alg, new(atomic.Uint64), 0)
+			factor := 0.0
+			if alg == "HS-bounded" {
+				alg, factor = "HS", 1.25
+			}
+			sel, _ := New(alg, new(atomic.Uint64), factor)
 			dst := make([]int, 0, 8)
 			ip := []byte("192.168.1.77")
 			b.ReportAllocs()

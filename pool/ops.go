@@ -33,12 +33,7 @@ func (t *Table) Add(rule string, addr netip.AddrPort, weight *int, maxConns *int
 	} else {
 		o := st.get(rule, key, "")
 		*o = Override{Rule: rule, Address: key, Added: true, Backup: backup}
-		w := r.ServerDefaults.Weight
-		if weight != nil {
-			w = *weight
-		}
-		o.Weight = &w
-		setValues(o, nil, maxConns)
+		setValues(o, weight, maxConns)
 	}
 	if err := t.commit(st); err != nil {
 		return Entry{}, err

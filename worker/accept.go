@@ -95,7 +95,7 @@ func (w *Worker) admit(ln *listener, fd int, peer netip.AddrPort) {
 	w.bind(fd, &s.c)
 	r := ln.rule
 	r.refresh(w.region)
-	s.servers = r.servers
+	s.servers, s.nPrimary = r.servers, r.primary.Len()
 	s.order = r.order(w.now, ip, s.order)
 	w.connectNext(s)
 }

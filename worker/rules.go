@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"sort"
+	"sync/atomic"
 
 	"g6/balance"
 	"g6/conf"
@@ -27,8 +28,13 @@ type rule struct {
 	members uint64    // the Members value servers was read at
 	ramping bool      // some server has a slow start
 	sel     balance.Selector
-	scratch []int // backup order, before it is appended to a session's order
-	demoted []int // slow start: servers passed over this time
+	// backupSel orders the backups on a cursor of this worker's own, so
+	// that trying the backups does not move the rule's shared cursor.
+	backupSel    balance.Selector
+	backupCursor atomic.Uint64
+	tier         ruleView // a session's backups, viewed without allocating
+	scratch      []int    // backup order, before it is appended to a session's order
+	demoted      []int    // slow start: servers passed over this time
 }
 
 // server is one backend of a rule, with its slot in the shared region. Its
@@ -77,6 +83,9 @@ func buildRule(cr *conf.Rule, region *shared.Region, ruleSlot int, clientSlots [
 		return nil, fmt.Errorf("worker: rule %q: %w", cr.ID, err)
 	}
 	r.sel = sel
+	if r.backupSel, err = balance.New(cr.Algorithm, &r.backupCursor, cr.HashBalanceFactor); err != nil {
+		return nil, err
+	}
 	r.refresh(region)
 	return r, nil
 }
@@ -133,20 +142,23 @@ func newServer(i int, sl *shared.ServerSlot) *server {
 	return srv
 }
 
-// order appends to dst[:0] the indexes into r.servers to try for one
-// connection: the primaries in the selector's order (servers in slow start
-// passed over in proportion to how far they have ramped), then the backups
-// the same way.
+// order appends to dst[:0] the indexes into r.servers of the primaries to
+// try for one connection, in the selector's order; servers in slow start
+// are passed over in proportion to how far they have ramped.
 func (r *rule) order(now int64, ip []byte, dst []int) []int {
-	dst = r.sel.Order(&r.primary, ip, dst)
-	dst = r.slowStart(now, dst, 0)
-	if r.backup.Len() == 0 {
-		return dst
-	}
-	r.scratch = r.sel.Order(&r.backup, ip, r.scratch)
+	return r.slowStart(now, r.sel.Order(&r.primary, ip, dst), 0)
+}
+
+// backupOrder appends the backups of servers (a session's list, whose
+// first nPrimary are primaries) the same way, once no primary took the
+// connection.
+func (r *rule) backupOrder(now int64, ip []byte, servers []*server, nPrimary int, dst []int) []int {
+	r.tier.servers = servers[nPrimary:]
+	r.scratch = r.backupSel.Order(&r.tier, ip, r.scratch)
+	r.tier.servers = nil
 	base := len(dst)
 	for _, i := range r.scratch {
-		dst = append(dst, i+r.primary.Len())
+		dst = append(dst, i+nPrimary)
 	}
 	return r.slowStart(now, dst, base)
 }

@@ -48,6 +48,8 @@ type session struct {
 	peer      netip.AddrPort
 	server    *server
 	servers   []*server // the rule's servers when the session began; order indexes them
+	nPrimary  int       // servers[:nPrimary] are primaries, the rest backups
+	backups   bool      // the backups' order has been appended
 	client    *client
 	ip16      [16]byte
 	order     []int
@@ -99,7 +101,17 @@ func (w *Worker) recycle(s *session) {
 // order; when none is left the client is closed.
 func (w *Worker) connectNext(s *session) {
 	r := s.rule
-	for s.next < len(s.order) {
+	for {
+		if s.next == len(s.order) {
+			if s.backups || s.nPrimary == len(s.servers) {
+				break
+			}
+			// No primary could take it: the backups' turn.
+			s.backups = true
+			ip := s.peer.Addr().AppendTo(w.ipText[:0])
+			s.order = r.backupOrder(w.now, ip, s.servers, s.nPrimary, s.order)
+			continue
+		}
 		i := s.order[s.next]
 		s.next++
 		srv := s.servers[i]

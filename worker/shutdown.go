@@ -24,8 +24,8 @@ func (w *Worker) shutdownServers(slots []int) int {
 }
 
 // drainSweepEvery is how often the loop looks for drains whose deadline
-// has passed (the loop wakes at least this often).
-const drainSweepEvery = int64(time.Second)
+// has passed; a loop with sessions wakes at least this often (waitTime).
+const drainSweepEvery = int64(250 * time.Millisecond)
 
 // sweepDrains closes the sessions of servers whose drain deadline passed.
 func (w *Worker) sweepDrains() {

@@ -339,12 +339,15 @@ func (w *Worker) step(msec int) error {
 	return nil
 }
 
-// waitTime is how long epoll may sleep: until the next timer or the end of
-// an accept pause, at most 1 s.
+// waitTime is how long epoll may sleep: until the next timer, the end of
+// an accept pause or (with sessions) the next drain sweep, at most 1 s.
 func (w *Worker) waitTime() int {
 	at, ok := w.timers.peek()
 	if w.acceptResume != 0 && (!ok || w.acceptResume < at) {
 		at, ok = w.acceptResume, true
+	}
+	if len(w.live) > 0 && (!ok || w.sweepAt < at) {
+		at, ok = w.sweepAt, true
 	}
 	if !ok {
 		return 1000

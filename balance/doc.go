@@ -5,5 +5,7 @@
 //
 // Selectors read global state through View (backed by the shared region), so
 // choices are the same whichever worker accepted the connection. They must
-// not allocate: dst is a buffer the caller reuses.
+// not allocate: dst is a buffer the caller reuses. A server of weight 0 is
+// never where a weighted draw lands, and a rule whose weights are all 0
+// still gets an order (the caller finds no server usable).
 package balance

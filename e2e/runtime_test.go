@@ -380,3 +380,20 @@ func TestNoFreeServerSlot(t *testing.T) {
 		t.Fatalf("add beyond max_servers: %q", got)
 	}
 }
+
+// TestPowerOfTwoHeld: P2 over held sessions spreads them about evenly
+// (each pick takes the less loaded of two).
+func TestPowerOfTwoHeld(t *testing.T) {
+	srv := backends(t, 3)
+	_, _, front, _ := runtimeSetup(t, "P2", srv, "", "")
+	_, by := holdAll(t, front, 30)
+	got := map[string]int{}
+	for _, s := range by {
+		got[s]++
+	}
+	for _, s := range srv {
+		if got[s] < 6 || got[s] > 14 {
+			t.Fatalf("P2 over 30 held sessions: %v", got)
+		}
+	}
+}

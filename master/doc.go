@@ -12,6 +12,13 @@
 // sockets, so connections queued in their accept queues are served instead
 // of lost. The master never accepts on them.
 //
+// Every rule's servers are a pool.Table (servers.go): the config with the
+// runtime changes of the admin commands on top, published into the shared
+// region before a generation's workers start and again on every change.
+// Change runs the server commands; those that close sessions ask every
+// worker (TypeShutdown). The overlay goes to the next master on USR2 in a
+// memfd and, with state_file, to disk.
+//
 // A generation is one config's set of workers (generation.go). A reload
 // starts a new generation on the same sockets and, once every new worker is
 // ready, drains the old one; if the new one fails to start it is stopped and
@@ -33,6 +40,12 @@
 //   - The metrics endpoint is the one socket not handed over on USR2: both
 //     masters bind it with SO_REUSEPORT (go-reuseport), so during the
 //     overlap a scrape may reach either; both read the same region.
+//   - A reload publishes the new config's servers before its workers are
+//     ready; if they fail to start the current config's are published again
+//     (republish). The old generation no longer accepts, so it never reads
+//     the new list.
+//   - Health checks run per server slot and follow the pool (syncChecks):
+//     a server added at runtime gets its rule's check at once.
 //   - A stop signal during a USR2 is passed on to the new master, and this
 //     one waits for its exit.
 package master

@@ -7,8 +7,8 @@
 // testdata/layout.golden), all offsets from the start of the region:
 //
 //	header   64 bytes              magic "G6SHARED", version, capacities, slot sizes, the lock
-//	rules    NRules × RuleSlot     (128 bytes each)
-//	servers  NServers × ServerSlot (448 bytes each)
+//	rules    NRules × RuleSlot     (192 bytes each)
+//	servers  NServers × ServerSlot (576 bytes each; max_servers of them)
 //	clients  NClients × ClientSlot (384 bytes each)
 //	ips      NIPs × ipEntry        (160 bytes each; open addressing)
 //
@@ -34,6 +34,15 @@
 //     CLOCK_MONOTONIC nanoseconds (Now; the same clock in every process); a
 //     stale read only decides one connection on old state.
 //   - Cursor (per rule) is advanced with Add, so workers take turns globally.
+//   - Membership: the master writes a server slot's address, settings,
+//     weight and limit, then Member (its rule slot + 1), then bumps the rule
+//     slot's Members; a worker that sees Members move rereads the rule's
+//     members. Weight and MaxConns are read at every selection, so setting
+//     them needs no rebuild. A slot whose Member is 0 takes no connection
+//     (Usable) even in a worker whose list is stale; the slot goes to
+//     another key only once it is in no rule and Active is 0 (AssignServers).
+//   - UpSince and SlowStart give the slow-start share (Share); FlagDraining
+//     with DrainUntil is a drain, whose leftover sessions the workers close.
 //   - RTAvg is an exponential moving average updated with CAS.
 //
 // Client slots and the per-IP table: a limit check and its count must be one

@@ -20,7 +20,8 @@
 //	worker.go:   step            epoll_pwait, dispatch by fd, then expire, reap
 //	accept.go:   onAccept        accept4 up to a batch; EMFILE pauses (limited.go)
 //	accept.go:   admit           client pattern, client limits (shared.Admit), newSession
-//	session.go:  connectNext     next server in the selector's order: TryAcquire, async connect
+//	rules.go:    refresh, order  reread the rule's servers if Members moved; the primaries' order (slow start)
+//	session.go:  connectNext     next server in that order, then the backups': TryAcquire, async connect
 //	session.go:  onConnectEvent  SO_ERROR: established, or Fail and connectNext
 //	session.go:  established     PROXY header (proxyproto.go), timers, pump
 //	forward.go:  onEndpointEvent readiness flags, then pump
@@ -29,6 +30,7 @@
 //	forward.go:  sawEOF, passEOF EOF becomes shutdown(SHUT_WR) once drained
 //	flush.go:    finish          both done: end, or wait for the send queues
 //	session.go:  end             release counts, access log, deferClose both fds
+//	shutdown.go: sweepDrains     every 250 ms with sessions: close those of drains past their deadline
 //	worker.go:   reap            close deferred fds, recycle sessions
 //
 // Sharp edges:
@@ -43,7 +45,13 @@
 //   - The control fd is never wrapped in an *os.File: a File's finalizer
 //     would close it at some GC and a client would get the number.
 //   - Nothing on the data path allocates: scratch buffers, the server order
-//     and sessions are reused.
+//     and sessions are reused. Rereading a rule's servers allocates, but only
+//     after the master changed them; a session keeps the list it started
+//     with, so a rebuild never moves the servers its order points at.
+//   - A rule's servers come from the shared region, not the setup: servers
+//     added, removed or reweighed at runtime reach every worker without a
+//     message. Closing sessions (shutdown sessions, del server now, on_down)
+//     is a TypeShutdown request; a drain's deadline is read from the slot.
 //   - With edge triggering, giving up on a readable socket before EAGAIN is
 //     only safe when no data is left: a short read(2) proves that, except at
 //     a TCP urgent mark (urgent.go); a short splice(2) does not (the pipe's

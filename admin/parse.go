@@ -107,7 +107,7 @@ func parseServerCmd(name string, args []string) (Command, error) {
 	if len(args) < 2 || len(args) > max {
 		return Command{}, usage
 	}
-	ap, err := conf.ParseIPPort(strings.Trim(truncate(args[0]), "[]"), truncate(args[1]))
+	ap, err := ipPort(args[0], args[1])
 	if err != nil {
 		return Command{}, fmt.Errorf("%s: %w", name, err)
 	}
@@ -154,7 +154,7 @@ func parseChange(verb string, args []string) (Command, error) {
 			return Command{}, errors.New("usage: set weight IP PORT N | set weight RULE IP:PORT N")
 		}
 		if isPort(args[1]) {
-			c.Server, err = conf.ParseIPPort(strings.Trim(truncate(args[0]), "[]"), truncate(args[1]))
+			c.Server, err = ipPort(args[0], args[1])
 		} else {
 			c.Rule, c.Server, err = ruleServer(name, args[0], args[1])
 		}
@@ -168,7 +168,7 @@ func parseChange(verb string, args []string) (Command, error) {
 		if len(args) != 3 {
 			return Command{}, errors.New("usage: set max_connections IP PORT N")
 		}
-		if c.Server, err = conf.ParseIPPort(strings.Trim(truncate(args[0]), "[]"), truncate(args[1])); err != nil {
+		if c.Server, err = ipPort(args[0], args[1]); err != nil {
 			return Command{}, fmt.Errorf("%s: %w", name, err)
 		}
 		n, err := parseLimit(name, args[2])
@@ -178,7 +178,7 @@ func parseChange(verb string, args []string) (Command, error) {
 		if len(args) != 2 {
 			return Command{}, errors.New("usage: shutdown sessions IP PORT")
 		}
-		if c.Server, err = conf.ParseIPPort(strings.Trim(truncate(args[0]), "[]"), truncate(args[1])); err != nil {
+		if c.Server, err = ipPort(args[0], args[1]); err != nil {
 			return Command{}, fmt.Errorf("%s: %w", name, err)
 		}
 		return c, nil
@@ -270,6 +270,11 @@ func parseLimit(name, s string) (int64, error) {
 // isPort reports whether s is all digits, as a PORT argument is.
 func isPort(s string) bool {
 	return s != "" && strings.Trim(s, "0123456789") == "" && len(s) <= 5
+}
+
+// ipPort reads the "IP PORT" of a server command ([::1] or ::1).
+func ipPort(ip, port string) (netip.AddrPort, error) {
+	return conf.ParseIPPort(strings.Trim(truncate(ip), "[]"), truncate(port))
 }
 
 func isControl(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }

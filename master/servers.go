@@ -27,21 +27,13 @@ func (m *Master) Change(cmd admin.Command) ([]string, error) {
 	var err error
 	switch cmd.Name {
 	case admin.CmdDisable:
-		until := shared.Forever
-		if cmd.Seconds > 0 {
-			until = now + cmd.Seconds*int64(time.Second)
-		}
-		held, err = m.pool.Disable(cmd.Server, until)
+		held, err = m.pool.Disable(cmd.Server, deadline(now, cmd.Seconds))
 		done = "disabled"
 	case admin.CmdEnable:
 		held, err = m.pool.Enable(cmd.Server)
 		done = "enabled"
 	case admin.CmdDrain:
-		until := shared.Forever
-		if cmd.Seconds > 0 {
-			until = now + cmd.Seconds*int64(time.Second)
-		}
-		held, err = m.pool.Drain(cmd.Server, until)
+		held, err = m.pool.Drain(cmd.Server, deadline(now, cmd.Seconds))
 		done = "draining"
 	case admin.CmdHeartbeat:
 		return m.heartbeat(cmd, now)
@@ -80,6 +72,14 @@ func (m *Master) Change(cmd admin.Command) ([]string, error) {
 		lines = append(lines, admin.Line(e.Rule, cmd.Server, done))
 	}
 	return lines, nil
+}
+
+// deadline is now + seconds on the region's clock; 0 seconds: Forever.
+func deadline(now, seconds int64) int64 {
+	if seconds == 0 {
+		return shared.Forever
+	}
+	return now + seconds*int64(time.Second)
 }
 
 // heartbeat records a report for every rule holding the server with a

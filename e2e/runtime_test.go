@@ -396,3 +396,25 @@ func TestPowerOfTwoHeld(t *testing.T) {
 		}
 	}
 }
+
+// TestOnDownHeartbeatMissed: a missed heartbeat with on_down closes the
+// server's sessions.
+func TestOnDownHeartbeatMissed(t *testing.T) {
+	srv := backends(t, 1)
+	servers := fmt.Sprintf(`[{ address = %q, heartbeat = "1s", on_down = "shutdown-sessions" }]`, srv[0])
+	adminAddr, front := testenv.Addr(t), testenv.Addr(t)
+	cfg := fmt.Sprintf("[admin]\nlisten = [%q]\nclients = [\"127.0.0.1:*\"]\n\n[[rule]]\nid = \"web\"\nalgorithm = \"RR\"\nclients = [\"*:*\"]\nlisten = [%q]\nservers = %s\n",
+		adminAddr, front, servers)
+	testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "2"})
+	must(t, adminAddr, "heartbeat 127.0.0.1 "+portOf(srv[0]), "web 127.0.0.1 "+portOf(srv[0])+" heartbeat")
+	cs, _ := holdAll(t, front, 2)
+	start := time.Now()
+	for i, c := range cs {
+		if !closedWithin(c, 3*time.Second) {
+			t.Fatalf("session %d open %v after the last heartbeat (period 1s)", i, time.Since(start))
+		}
+	}
+	if el := time.Since(start); el < 700*time.Millisecond {
+		t.Fatalf("sessions closed after %v, before the heartbeat period ran out", el)
+	}
+}

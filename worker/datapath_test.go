@@ -221,3 +221,33 @@ func TestBadDrainRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestFlushOutlivesServerHangup: a session flushing its last bytes to a
+// slow client must not end when the server socket reports EPOLLHUP: that
+// socket is shut down both ways on purpose (the client's FIN passed on,
+// the server's read), and the kernel says exactly that with a hang-up.
+func TestFlushOutlivesServerHangup(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	cfd, afd, s := h.connect()
+	unix.SetsockoptInt(cfd, unix.SOL_SOCKET, unix.SO_RCVBUF, 16<<10)
+	unix.Shutdown(cfd, unix.SHUT_WR) // the request is complete
+	h.readEOF(afd)
+	reply := make([]byte, 512<<10)
+	h.write(afd, reply)
+	unix.Shutdown(afd, unix.SHUT_WR) // the server is done too
+	h.until("flushing", func() bool { return s.state == stateFlushing || s.state == stateFree })
+	if s.state != stateFlushing {
+		t.Skip("the reply fit the client's receive buffer: nothing left to flush on this machine")
+	}
+	for i := 0; i < 50; i++ {
+		h.w.step(1)
+	}
+	if s.state != stateFlushing {
+		t.Fatalf("session state %d after the server's hang-up, want still flushing", s.state)
+	}
+	got := h.read(cfd, len(reply))
+	if len(got) != len(reply) {
+		t.Fatalf("read %d of %d", len(got), len(reply))
+	}
+	h.until("the session to end", func() bool { return s.state == stateFree || s.state == stateClosed })
+}

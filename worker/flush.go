@@ -16,9 +16,9 @@ import (
 // stateFlushing until those sockets' send queues are empty: it keeps its
 // counts, shows in show sessions, and holds a drain open. The kernel tells
 // no one when a send queue empties, so the loop looks again on write-space
-// events and on a timer that backs off from 5 ms to 200 ms; an error or
-// hang-up ends the session at once, and with an idle timeout so does a
-// queue that has not shrunk for that long.
+// events and on a timer that backs off from 5 ms to 200 ms; an error, or a
+// hang-up on a socket still being flushed, ends the session at once, and
+// with an idle timeout so does a queue that has not shrunk for that long.
 
 const (
 	flushFirst = int64(5 * time.Millisecond)
@@ -61,9 +61,13 @@ func (w *Worker) flushCheck(s *session) {
 	w.timers.push(timerEntry{at: s.flushAt, s: s, gen: s.gen})
 }
 
-// onFlushEvent handles readiness of a flushing session's socket.
-func (w *Worker) onFlushEvent(s *session, ev uint32) {
-	if ev&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+// onFlushEvent handles readiness of a flushing session's socket ep. A
+// hang-up is the end only on a socket still being flushed: the other one
+// was shut down both ways on purpose (FIN passed on, the peer's FIN read),
+// and the kernel reports exactly that as EPOLLHUP.
+func (w *Worker) onFlushEvent(ep *endpoint, ev uint32) {
+	s := ep.s
+	if ev&unix.EPOLLERR != 0 || ev&unix.EPOLLHUP != 0 && ep.closeSends {
 		w.end(s) // reset by the peer: nothing more will be delivered
 		return
 	}

@@ -24,7 +24,7 @@ func (w *Worker) onEndpointEvent(ep *endpoint, ev uint32) {
 		return
 	case stateEstablished:
 	case stateFlushing:
-		w.onFlushEvent(s, ev)
+		w.onFlushEvent(ep, ev)
 		return
 	default:
 		return

@@ -55,7 +55,9 @@ func (m *Master) newGeneration(cfg *conf.Config) (*generation, []string, error) 
 		m.republish()
 		return nil, nil, fmt.Errorf("master: %w", err)
 	}
-	m.pool.SetStateFile(cfg.Global.StateFile)
+	if err := m.pool.SetStateFile(cfg.Global.StateFile); err != nil {
+		m.log.Error("runtime server changes not saved", "err", err)
+	}
 	g.workers = make([]*workerProc, g.nWork)
 	g.backoff = make([]time.Duration, g.nWork)
 	g.deaths = make([][]time.Time, g.nWork)
@@ -72,7 +74,9 @@ func (m *Master) republish() {
 	if err := m.pool.Publish(m.cur.cfg, m.cur.setup.RuleSlots); err != nil {
 		m.log.Error("servers of the running config not published again", "err", err)
 	}
-	m.pool.SetStateFile(m.cur.cfg.Global.StateFile)
+	if err := m.pool.SetStateFile(m.cur.cfg.Global.StateFile); err != nil {
+		m.log.Error("runtime server changes not saved", "err", err)
+	}
 }
 
 // slotKeys names the shared rule and client slots of a config: state is

@@ -48,11 +48,20 @@ func New(region *shared.Region, state State, restore bool) *Table {
 	return &Table{region: region, state: state, restore: restore}
 }
 
-// SetStateFile makes every later change be saved to path ("" = none).
-func (t *Table) SetStateFile(path string) {
+// SetStateFile makes every later change be saved to path ("" = none). A
+// path new to the table gets the current overlay at once, so a state_file
+// added by a reload holds the changes made before it.
+func (t *Table) SetStateFile(path string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if path == t.path {
+		return nil
+	}
 	t.path = path
+	if path == "" {
+		return nil
+	}
+	return SaveState(path, t.state)
 }
 
 // State returns a copy of the overlay (for an upgrade's hand-over).

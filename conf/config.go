@@ -74,7 +74,8 @@ const (
 type Config struct {
 	File     string
 	Global   Global
-	Admin    *Admin `json:",omitempty"`
+	Admin    *Admin   `json:",omitempty"`
+	Cluster  *Cluster `json:",omitempty"`
 	Rules    []Rule
 	Warnings []string `json:",omitempty"` // legacy constructs G6 took silently
 }
@@ -108,6 +109,23 @@ const (
 	SpliceAlways = "always" // from the first byte
 	SpliceOff    = "off"    // never
 )
+
+// Cluster joins the node to a fleet: every node with the same etcd and
+// prefix shares runtime server changes and lists the others.
+type Cluster struct {
+	Etcd     []string // endpoints, http:// or https:// URLs
+	Prefix   string   // e.g. "/g6/prod": starts with '/', no trailing '/'
+	Node     string   // this node's name; default the hostname
+	CAFile   string   // TLS to etcd: the CA, and a client certificate if etcd wants one
+	CertFile string
+	KeyFile  string
+	Username string   // etcd authentication
+	Password string   `json:"-"`
+	Timeout  Duration // dial timeout
+}
+
+// DefaultEtcdTimeout is how long a node waits for etcd to answer a dial.
+const DefaultEtcdTimeout = Duration(2 * time.Second)
 
 // Admin is the admin listener (G6's "G" rule).
 type Admin struct {

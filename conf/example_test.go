@@ -53,7 +53,7 @@ func schemaKeys(t reflect.Type) []string {
 		if tag == "" {
 			continue
 		}
-		if tag != "global" && tag != "admin" && tag != "rule" {
+		if tag != "global" && tag != "admin" && tag != "rule" && tag != "cluster" {
 			out = append(out, tag)
 		}
 		out = append(out, schemaKeys(f.Type)...)

@@ -123,6 +123,7 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 	if _, err := ParseLevel(cfg.Global.LogLevel); err != nil {
 		errs.add(file, loc.key("global", 0, "log_level"), "global: %v", err)
 	}
+	cfg.Cluster = resolveCluster(file, fc.Cluster, loc, errs)
 	if a := fc.Admin; a != nil {
 		cfg.Admin = &Admin{
 			ID:      a.ID,

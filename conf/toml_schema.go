@@ -9,9 +9,10 @@ import (
 // tell an explicit 0 (which cancels an inherited value) from an absent key.
 
 type fileConfig struct {
-	Global fileGlobal `toml:"global"`
-	Admin  *fileAdmin `toml:"admin"`
-	Rules  []fileRule `toml:"rule"`
+	Global  fileGlobal   `toml:"global"`
+	Admin   *fileAdmin   `toml:"admin"`
+	Cluster *fileCluster `toml:"cluster"`
+	Rules   []fileRule   `toml:"rule"`
 }
 
 type fileGlobal struct {
@@ -33,6 +34,18 @@ type fileGlobal struct {
 	HashBalance    *float64  `toml:"hash_balance_factor"`
 	listenProps
 	clientProps
+}
+
+type fileCluster struct {
+	Etcd     []string  `toml:"etcd"`
+	Prefix   *string   `toml:"prefix"`
+	Node     *string   `toml:"node"`
+	CAFile   *string   `toml:"ca_file"`
+	CertFile *string   `toml:"cert_file"`
+	KeyFile  *string   `toml:"key_file"`
+	Username *string   `toml:"username"`
+	Password *string   `toml:"password"`
+	Timeout  *Duration `toml:"dial_timeout"`
 }
 
 type fileAdmin struct {

@@ -1,6 +1,7 @@
 package conf
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +45,15 @@ func TestParseTOMLErrors(t *testing.T) {
 		{"hash factor too small", "[global]\nhash_balance_factor = 0.5\n" + minimal, "hash_balance_factor must be above 1"},
 		{"max_servers too big", "[global]\nmax_servers = 9999999\n" + minimal, "t.toml:2: global: max_servers must hold the config's 1 servers and be at most 262144, not 9999999"},
 		{"max_servers negative", "[global]\nmax_servers = -1\n" + minimal, "max_servers must hold"},
+		{"cluster without etcd", "[cluster]\nprefix = \"/g6\"\nnode = \"a\"\n" + minimal, "cluster: etcd must list at least one endpoint"},
+		{"cluster bad endpoint", "[cluster]\netcd = [\"127.0.0.1:2379\"]\nprefix = \"/g6\"\n" + minimal, `t.toml:2: cluster: etcd endpoint "127.0.0.1:2379": want http:// or https://`},
+		{"cluster endpoint without port", "[cluster]\netcd = [\"http://etcd1\"]\nprefix = \"/g6\"\n" + minimal, "want a host and a port"},
+		{"cluster credentials in the url", "[cluster]\netcd = [\"http://u:p@etcd1:2379\"]\nprefix = \"/g6\"\n" + minimal, "credentials go in username/password"},
+		{"cluster no prefix", "[cluster]\netcd = [\"http://127.0.0.1:2379\"]\n" + minimal, "prefix \"\": must be set"},
+		{"cluster relative prefix", "[cluster]\netcd = [\"http://127.0.0.1:2379\"]\nprefix = \"g6\"\n" + minimal, "t.toml:3: cluster: prefix \"g6\": must start with /"},
+		{"cluster bad node", "[cluster]\netcd = [\"http://127.0.0.1:2379\"]\nprefix = \"/g6\"\nnode = \"a/b\"\n" + minimal, "t.toml:4: cluster: node \"a/b\": must be 1-64 printable"},
+		{"cluster half a certificate", "[cluster]\netcd = [\"https://127.0.0.1:2379\"]\nprefix = \"/g6\"\ncert_file = \"c.pem\"\n" + minimal, "cert_file and key_file go together"},
+		{"cluster unknown key", "[cluster]\netcd = [\"http://127.0.0.1:2379\"]\nprefix = \"/g6\"\nttl = 3\n" + minimal, `t.toml:4: unknown key "cluster.ttl"`},
 		{"syntax", "[global\n", "t.toml:2: expected"},
 		{"bad splice mode", "[global]\nsplice = \"yes\"\n" + minimal, `t.toml:2: global: splice must be "auto", "always" or "off", not "yes"`},
 		{"bad log level", "[global]\nlog_level = \"loud\"\n" + minimal, `t.toml:2: global: log level "loud"`},
@@ -149,5 +159,20 @@ func TestIsLegacy(t *testing.T) {
 		if got := IsLegacy([]byte(tt.text)); got != tt.want {
 			t.Errorf("IsLegacy(%q) = %v, want %v", tt.text, got, tt.want)
 		}
+	}
+}
+
+func TestClusterResolved(t *testing.T) {
+	cfg, err := ParseTOML("t.toml", []byte("[cluster]\netcd = [\"http://127.0.0.1:2379\", \"https://etcd2:2379\"]\nprefix = \"/g6/prod/\"\nnode = \"lb1\"\n"+minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.Cluster
+	if c == nil || len(c.Etcd) != 2 || c.Prefix != "/g6/prod" || c.Node != "lb1" || c.Timeout != DefaultEtcdTimeout {
+		t.Fatalf("cluster resolved to %+v", c)
+	}
+	cfg, err = ParseTOML("t.toml", []byte("[cluster]\netcd = [\"http://127.0.0.1:2379\"]\nprefix = \"/g6\"\n"+minimal))
+	if host, _ := os.Hostname(); err != nil || cfg.Cluster.Node != host {
+		t.Fatalf("default node %q, want the hostname %q (%v)", cfg.Cluster.Node, host, err)
 	}
 }

@@ -135,6 +135,7 @@ func start(opts Options) (*Master, error) {
 		return nil, err
 	}
 	m.log = logging.New(m.logFile, level).With("master", os.Getpid())
+	m.warnCluster(cfg)
 	inh, g, err := m.serveFirst(cfg)
 	if err != nil {
 		return nil, err
@@ -206,6 +207,15 @@ func (m *Master) announce(inh *inheritance) {
 		notifyMainPID()
 	} else {
 		notifyReady()
+	}
+}
+
+// warnCluster says loudly that [cluster] is validated but not acted on
+// yet: the fleet (etcd) is work in progress.
+func (m *Master) warnCluster(cfg *conf.Config) {
+	if cfg.Cluster != nil {
+		m.log.Error("[cluster] is read and checked, but this build does not join a fleet yet: runtime server changes stay on this node",
+			"prefix", cfg.Cluster.Prefix, "node", cfg.Cluster.Node)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"g6/fleet"
 )
 
 // sessionTimeout bounds how long show sessions waits for a worker.
@@ -68,7 +70,10 @@ func (s *Server) show(cmd Command) string {
 // the shared region, tells the workers and keeps the state file.
 func (s *Server) serverCmd(cmd Command) string {
 	lines, err := s.Backend.Change(cmd)
-	if err != nil {
+	switch {
+	case errors.Is(err, fleet.ErrUnavailable):
+		return "error: " + err.Error() // scripts look for exactly this line
+	case err != nil:
 		return "error: " + cmd.Name + ": " + err.Error()
 	}
 	return strings.Join(lines, "\n")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"g6/conf"
+	"g6/fleet"
 	"g6/ipc"
 	"g6/logging"
 	"g6/pool"
@@ -71,6 +72,7 @@ type Master struct {
 	checks    *checker
 	checkMu   sync.Mutex
 	pool      *pool.Table // every rule's servers, config and runtime changes
+	fleet     *fleet.Store // the link to the other nodes ([cluster]); nil without one
 	rate      rate
 	stopRate  chan struct{}
 	started   time.Time
@@ -135,11 +137,11 @@ func start(opts Options) (*Master, error) {
 		return nil, err
 	}
 	m.log = logging.New(m.logFile, level).With("master", os.Getpid())
-	m.warnCluster(cfg)
 	inh, g, err := m.serveFirst(cfg)
 	if err != nil {
 		return nil, err
 	}
+	m.joinFleet(cfg)
 	m.syncChecks()
 	m.stopRate = make(chan struct{})
 	go sampleRate(m, m.stopRate)
@@ -210,13 +212,18 @@ func (m *Master) announce(inh *inheritance) {
 	}
 }
 
-// warnCluster says loudly that [cluster] is validated but not acted on
-// yet: the fleet (etcd) is work in progress.
-func (m *Master) warnCluster(cfg *conf.Config) {
-	if cfg.Cluster != nil {
-		m.log.Error("[cluster] is read and checked, but this build does not join a fleet yet: runtime server changes stay on this node",
-			"prefix", cfg.Cluster.Prefix, "node", cfg.Cluster.Node)
+// joinFleet links the pool to the fleet's etcd ([cluster]); a reload
+// keeps the link of the start (changing [cluster] takes a restart).
+func (m *Master) joinFleet(cfg *conf.Config) {
+	if cfg.Cluster == nil {
+		return
 	}
+	f, err := fleet.Open(cfg.Cluster, m.pool, m.log)
+	if err != nil {
+		m.log.Error("not joined to the fleet; runtime server changes stay on this node", "err", err)
+		return
+	}
+	m.fleet = f
 }
 
 func newRegion(cfg *conf.Config) (*shared.Region, error) {
@@ -342,6 +349,9 @@ func (m *Master) stop(graceful bool) {
 	m.closeAdmin()
 	if m.metricsLn != nil {
 		m.metricsLn.Close()
+	}
+	if m.fleet != nil {
+		go m.fleet.Close() // its watch may take a moment to end; the master does not wait on it
 	}
 	m.stopChecks()
 	if m.stopRate != nil {

@@ -20,7 +20,6 @@ func (m *Master) reload() {
 		m.logConfigError("reload refused; the running config keeps serving", err)
 		return
 	}
-	m.warnCluster(cfg)
 	g, bound, err := m.newGeneration(cfg)
 	if err != nil {
 		m.log.Error("reload refused; the running config keeps serving", "err", err)

@@ -35,7 +35,7 @@ func (t *Table) Add(rule string, addr netip.AddrPort, weight *int, maxConns *int
 		*o = Override{Rule: rule, Address: key, Added: true, Backup: backup}
 		setValues(o, weight, maxConns)
 	}
-	if err := t.commit(st); err != nil {
+	if err := t.commit(st, okey{rule, key}); err != nil {
 		return Entry{}, err
 	}
 	e, _ := t.find(rule, key)
@@ -74,7 +74,7 @@ func (t *Table) Del(rule string, addr netip.AddrPort) (Entry, error) {
 		st.find(rule, key).Weight, st.find(rule, key).MaxConns = nil, nil
 		st.prune()
 	}
-	if err := t.commit(st); err != nil {
+	if err := t.commit(st, okey{rule, key}); err != nil {
 		return Entry{}, err
 	}
 	t.gone = append(t.gone, e)
@@ -100,10 +100,12 @@ func (t *Table) set(rule string, addr netip.AddrPort, change func(*Override)) ([
 		return nil, err
 	}
 	st := t.state.clone()
+	var keys []okey
 	for _, e := range held {
 		change(st.get(e.Rule, e.Server.Address, t.base(e)))
+		keys = append(keys, okey{e.Rule, e.Server.Address})
 	}
-	if err := t.commit(st); err != nil {
+	if err := t.commit(st, keys...); err != nil {
 		return nil, err
 	}
 	out := make([]Entry, 0, len(held))
@@ -117,31 +119,29 @@ func (t *Table) set(rule string, addr netip.AddrPort, change func(*Override)) ([
 // Disable takes addr out in every rule until `until` (region clock;
 // shared.Forever for no end).
 func (t *Table) Disable(addr netip.AddrPort, until int64) ([]Entry, error) {
-	return t.mark(addr, func(sl *shared.ServerSlot, o *Override, now int64, wall time.Time) {
-		sl.Disable(until)
+	return t.mark(addr, func(o *Override, now int64, wall time.Time) {
 		o.Disabled = monoToWall(until, now, wall)
-	})
+	}, func(sl *shared.ServerSlot, _ int64) { sl.Disable(until) })
 }
 
 // Enable ends a disable, a drain and a moratorium of addr in every rule.
 func (t *Table) Enable(addr netip.AddrPort) ([]Entry, error) {
-	return t.mark(addr, func(sl *shared.ServerSlot, o *Override, now int64, _ time.Time) {
-		sl.Enable(now)
+	return t.mark(addr, func(o *Override, _ int64, _ time.Time) {
 		o.Disabled, o.Draining = 0, 0
-	})
+	}, func(sl *shared.ServerSlot, now int64) { sl.Enable(now) })
 }
 
 // Drain stops new connections to addr in every rule; sessions still open
 // at until are closed (shared.Forever: never).
 func (t *Table) Drain(addr netip.AddrPort, until int64) ([]Entry, error) {
-	return t.mark(addr, func(sl *shared.ServerSlot, o *Override, now int64, wall time.Time) {
-		sl.Drain(until)
+	return t.mark(addr, func(o *Override, now int64, wall time.Time) {
 		o.Draining = monoToWall(until, now, wall)
-	})
+	}, func(sl *shared.ServerSlot, _ int64) { sl.Drain(until) })
 }
 
-// mark changes the state of addr's slots and records it in the overlay.
-func (t *Table) mark(addr netip.AddrPort, change func(*shared.ServerSlot, *Override, int64, time.Time)) ([]Entry, error) {
+// mark records a state change of addr in the overlay, persists it (fleet,
+// state file), and only then applies it to addr's slots.
+func (t *Table) mark(addr netip.AddrPort, change func(*Override, int64, time.Time), apply func(*shared.ServerSlot, int64)) ([]Entry, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	held, err := t.holding("", addr)
@@ -150,17 +150,53 @@ func (t *Table) mark(addr netip.AddrPort, change func(*shared.ServerSlot, *Overr
 	}
 	st := t.state.clone()
 	now, wall := shared.Now(), time.Now()
+	var keys []okey
 	for _, e := range held {
-		change(t.region.Server(e.Slot), st.get(e.Rule, e.Server.Address, t.base(e)), now, wall)
+		change(st.get(e.Rule, e.Server.Address, t.base(e)), now, wall)
+		keys = append(keys, okey{e.Rule, e.Server.Address})
 	}
 	st.prune()
-	if t.path != "" {
-		if err := SaveState(t.path, st); err != nil {
-			return nil, err
-		}
+	if err := t.persist(st, keys); err != nil {
+		return nil, err
+	}
+	for _, e := range held {
+		apply(t.region.Server(e.Slot), now)
 	}
 	t.state = st
 	return held, nil
+}
+
+// key names one override: rule and server address.
+type okey struct{ rule, addr string }
+
+// persist hands the overrides of keys in st to the fleet (if any), then
+// writes the state file (if any). An error means neither took it (the
+// fleet refused, or the file could not be written before the fleet was
+// asked).
+func (t *Table) persist(st State, keys []okey) error {
+	if t.path != "" {
+		if err := SaveState(t.path, st); err != nil {
+			return err
+		}
+	}
+	if t.sink == nil {
+		return nil
+	}
+	out := make([]Override, 0, len(keys))
+	for _, k := range keys {
+		if o := st.find(k.rule, k.addr); o != nil {
+			out = append(out, *o)
+		} else {
+			out = append(out, Override{Rule: k.rule, Address: k.addr}) // none left: the fleet deletes it
+		}
+	}
+	if err := t.sink(out); err != nil {
+		if t.path != "" {
+			SaveState(t.path, t.state)
+		}
+		return err
+	}
+	return nil
 }
 
 // Holding returns the entries of addr in rule, or in every rule (rule "").
@@ -211,19 +247,16 @@ func (t *Table) base(e Entry) string {
 	return ""
 }
 
-// commit publishes st and saves it; if saving fails, the previous state is
-// published again, so a change is in the region and the file, or in
-// neither.
-func (t *Table) commit(st State) error {
+// commit publishes st and persists the overrides of keys; if persisting
+// fails, the previous state is published again, so a change is in the
+// region and the store, or in neither.
+func (t *Table) commit(st State, keys ...okey) error {
 	st.prune()
 	prev := t.state
 	if err := t.publish(t.cfg, t.ruleSlots, st); err != nil {
 		return err
 	}
-	if t.path == "" {
-		return nil
-	}
-	if err := SaveState(t.path, st); err != nil {
+	if err := t.persist(st, keys); err != nil {
 		t.publish(t.cfg, t.ruleSlots, prev)
 		return err
 	}

@@ -3,6 +3,7 @@ package pool
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -38,6 +39,77 @@ type Table struct {
 	path      string    // state file, "" = none
 	published bool
 	restore   bool // apply the overlay's disable and drain deadlines at the first Publish
+	// sink, when set, must accept every change before it is applied (the
+	// fleet store); an override with nothing in it means "none".
+	sink func([]Override) error
+}
+
+// SetSink makes every later change go through sink first (nil = none).
+func (t *Table) SetSink(sink func([]Override) error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sink = sink
+}
+
+// ApplyFleet takes overrides decided elsewhere (the fleet store): with all,
+// they are the whole overlay; otherwise each replaces the override of its
+// rule and server (an empty one removes it). The servers are published and
+// the disable and drain deadlines written into the slots.
+func (t *Table) ApplyFleet(list []Override, all bool) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := t.state.clone()
+	if all {
+		st.Overrides = nil
+	}
+	touched := map[okey]bool{}
+	for _, o := range list {
+		k := okey{o.Rule, o.Address}
+		touched[k] = true
+		st.Overrides = slices.DeleteFunc(st.Overrides, func(x Override) bool { return x.Rule == k.rule && x.Address == k.addr })
+		if !o.empty() {
+			st.Overrides = append(st.Overrides, o)
+		}
+	}
+	if err := t.publish(t.cfg, t.ruleSlots, st); err != nil {
+		return err
+	}
+	now, wall := shared.Now(), time.Now()
+	for _, es := range t.entries {
+		for _, e := range es {
+			if all || touched[okey{e.Rule, e.Server.Address}] {
+				applyMarks(t.region.Server(e.Slot), t.state.find(e.Rule, e.Server.Address), now, wall)
+			}
+		}
+	}
+	if t.path != "" {
+		return SaveState(t.path, t.state)
+	}
+	return nil
+}
+
+// applyMarks makes a slot's disable and drain those of o (nil: neither).
+func applyMarks(sl *shared.ServerSlot, o *Override, now int64, wall time.Time) {
+	var disabled, draining int64
+	if o != nil {
+		disabled, draining = o.Disabled, o.Draining
+	}
+	switch {
+	case disabled != 0:
+		sl.Disable(wallToMono(disabled, now, wall))
+	case sl.Flags.Load()&shared.FlagDisabled != 0:
+		sl.UpSince.Store(now)
+		sl.Flags.And(^int64(shared.FlagDisabled))
+		sl.DisabledUntil.Store(0)
+	}
+	switch {
+	case draining != 0:
+		sl.Drain(wallToMono(draining, now, wall))
+	case sl.Flags.Load()&shared.FlagDraining != 0:
+		sl.UpSince.Store(now)
+		sl.Flags.And(^int64(shared.FlagDraining))
+		sl.DrainUntil.Store(0)
+	}
 }
 
 // New makes a table over region with a starting overlay. restore says the

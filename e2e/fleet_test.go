@@ -1,0 +1,131 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"g6/internal/testenv"
+)
+
+// fleetNode is one g6 master of a test fleet.
+type fleetNode struct {
+	m            *testenv.Master
+	admin, front string
+}
+
+// startFleet starts n masters (-w 2) with rule "web" over servers, all on
+// etcd under one prefix.
+func startFleet(t *testing.T, etcd *testenv.Etcd, n int, servers []string) []fleetNode {
+	prefix := "/g6/" + strings.ReplaceAll(t.Name(), "/", "_")
+	var nodes []fleetNode
+	for i := 1; i <= n; i++ {
+		nd := fleetNode{admin: testenv.Addr(t), front: testenv.Addr(t)}
+		cfg := fmt.Sprintf(`
+[cluster]
+etcd = [%q]
+prefix = %q
+node = "n%d"
+
+[admin]
+listen = [%q]
+clients = ["127.0.0.1:*"]
+
+[[rule]]
+id = "web"
+algorithm = "RR"
+clients = ["127.0.0.*:*"]
+listen = [%q]
+servers = %s
+`, etcd.URL, prefix, i, nd.admin, nd.front, serverList(servers))
+		nd.m = testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "2"})
+		nd.m.WaitLog(t, "cluster store reachable", 10*time.Second)
+		nodes = append(nodes, nd)
+	}
+	return nodes
+}
+
+// within retries check until it passes or d is over.
+func within(t *testing.T, d time.Duration, what string, check func() error) {
+	t.Helper()
+	end := time.Now().Add(d)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("%s: not within %v: %v", what, d, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func noneTo(t *testing.T, front, server string, n int) func() error {
+	return func() error {
+		if got := countGreetings(t, front, n); got[server] != 0 {
+			return fmt.Errorf("%v", got)
+		}
+		return nil
+	}
+}
+
+func someTo(t *testing.T, front, server string, n int) func() error {
+	return func() error {
+		if got := countGreetings(t, front, n); got[server] == 0 {
+			return fmt.Errorf("%v", got)
+		}
+		return nil
+	}
+}
+
+func TestFleetSharesRuntimeChanges(t *testing.T) {
+	etcd := testenv.StartEtcd(t)
+	srv := backends(t, 3)
+	nodes := startFleet(t, etcd, 3, srv[:2])
+	must(t, nodes[0].admin, "disable 127.0.0.1 "+portOf(srv[0]), "web 127.0.0.1 "+portOf(srv[0])+" disabled")
+	for i, nd := range nodes[1:] {
+		within(t, time.Second, fmt.Sprintf("node %d after disable on node 1", i+2), noneTo(t, nd.front, srv[0], 10))
+	}
+	must(t, nodes[1].admin, "add server web "+srv[2], "web 127.0.0.1 "+portOf(srv[2])+" added")
+	for _, i := range []int{0, 2} {
+		within(t, time.Second, fmt.Sprintf("node %d after add on node 2", i+1), someTo(t, nodes[i].front, srv[2], 10))
+	}
+	must(t, nodes[2].admin, "enable 127.0.0.1 "+portOf(srv[0]), "web 127.0.0.1 "+portOf(srv[0])+" enabled")
+	for i, nd := range nodes {
+		within(t, time.Second, fmt.Sprintf("node %d after enable on node 3", i+1), someTo(t, nd.front, srv[0], 12))
+	}
+	if out, err := etcd.Ctl("get", "--prefix", "--keys-only", "/g6/"+t.Name()+"/servers/"); err != nil || !strings.Contains(out, "/servers/web/"+srv[2]) {
+		t.Fatalf("the added server is not in etcd: %q %v", out, err)
+	}
+}
+
+func TestFleetStoreDown(t *testing.T) {
+	etcd := testenv.StartEtcd(t)
+	srv := backends(t, 2)
+	nodes := startFleet(t, etcd, 2, srv)
+	must(t, nodes[0].admin, "disable 127.0.0.1 "+portOf(srv[1]), "web 127.0.0.1 "+portOf(srv[1])+" disabled")
+	within(t, time.Second, "node 2 after the disable", noneTo(t, nodes[1].front, srv[1], 6))
+	etcd.Stop()
+	for _, nd := range nodes {
+		nd.m.WaitLog(t, "cluster store unreachable", 15*time.Second)
+		// Serving goes on, with the last known state.
+		if got := countGreetings(t, nd.front, 10); got[srv[0]] != 10 {
+			t.Fatalf("with etcd down: %v", got)
+		}
+	}
+	must(t, nodes[0].admin, "enable 127.0.0.1 "+portOf(srv[1]), "error: cluster store unavailable")
+	must(t, nodes[0].admin, "add server web 127.0.0.1:1", "error: cluster store unavailable")
+	etcd.Start()
+	// A change made straight in etcd while the nodes were cut off: the
+	// disable is gone.
+	if _, err := etcd.Ctl("del", "--prefix", "/g6/"+t.Name()+"/servers/"); err != nil {
+		t.Fatal(err)
+	}
+	for i, nd := range nodes {
+		within(t, 15*time.Second, fmt.Sprintf("node %d after etcd came back", i+1), someTo(t, nd.front, srv[1], 6))
+	}
+	must(t, nodes[1].admin, "disable 127.0.0.1 "+portOf(srv[0]), "web 127.0.0.1 "+portOf(srv[0])+" disabled")
+	within(t, time.Second, "node 1 after a disable on node 2", noneTo(t, nodes[0].front, srv[0], 6))
+}

@@ -71,7 +71,7 @@ type Master struct {
 	metricsLn net.Listener
 	checks    *checker
 	checkMu   sync.Mutex
-	pool      *pool.Table // every rule's servers, config and runtime changes
+	pool      *pool.Table  // every rule's servers, config and runtime changes
 	fleet     *fleet.Store // the link to the other nodes ([cluster]); nil without one
 	rate      rate
 	stopRate  chan struct{}

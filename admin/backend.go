@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"g6/conf"
+	"g6/fleet"
 	"g6/ipc"
 	"g6/pool"
 	"g6/shared"
@@ -22,6 +23,8 @@ type Backend interface {
 	// Change runs a command on servers (the Cmd* names) in every worker
 	// and returns its reply lines; an error changed nothing.
 	Change(cmd Command) ([]string, error)
+	// Nodes lists the fleet's nodes (show nodes).
+	Nodes() ([]fleet.NodeInfo, error)
 }
 
 // Snapshot is the master's state at one moment.

@@ -55,6 +55,15 @@ func (s *Server) show(cmd Command) string {
 	case "sessions":
 		sessions, missing := s.Backend.Sessions(sessionTimeout)
 		doc, text = showSessions(sessions, missing)
+	case "nodes":
+		nodes, err := s.Backend.Nodes()
+		switch {
+		case errors.Is(err, fleet.ErrUnavailable):
+			return "error: " + err.Error()
+		case err != nil:
+			return "error: show nodes: " + err.Error()
+		}
+		doc, text = showNodes(nodes)
 	}
 	if !cmd.JSON {
 		return text

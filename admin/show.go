@@ -6,6 +6,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"g6/fleet"
 	"g6/ipc"
 	"g6/pool"
 	"g6/shared"
@@ -254,4 +255,28 @@ func showSessions(sessions []ipc.Session, missing []string) (any, string) {
 		sessions = []ipc.Session{}
 	}
 	return map[string]any{"sessions": sessions, "missing": missing}, b.String()
+}
+
+// showNodes lists the fleet: one row per node, this one and those whose
+// config differs from most nodes' marked.
+func showNodes(nodes []fleet.NodeInfo) (any, string) {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tVERSION\tUPTIME\tCONFIG\tWORKERS\tSESSIONS\tCONN/S\tNOTE")
+	for _, n := range nodes {
+		var notes []string
+		if n.Self {
+			notes = append(notes, "this node")
+		}
+		if n.ConfigDiffers {
+			notes = append(notes, "config differs from most nodes")
+		}
+		if n.Error != "" {
+			notes = append(notes, "refused a config: "+n.Error)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%.1f\t%s\n", n.Node, n.Version,
+			time.Since(time.Unix(n.Started, 0)).Round(time.Second), n.ConfigHash, n.Workers, n.Sessions, n.Rate, strings.Join(notes, "; "))
+	}
+	tw.Flush()
+	return map[string]any{"nodes": nodes}, b.String()
 }

@@ -129,3 +129,35 @@ func TestFleetStoreDown(t *testing.T) {
 	must(t, nodes[1].admin, "disable 127.0.0.1 "+portOf(srv[0]), "web 127.0.0.1 "+portOf(srv[0])+" disabled")
 	within(t, time.Second, "node 1 after a disable on node 2", noneTo(t, nodes[0].front, srv[0], 6))
 }
+
+// TestFleetNodes: show nodes on any node lists the fleet; a killed node
+// drops out once its lease runs out.
+func TestFleetNodes(t *testing.T) {
+	etcd := testenv.StartEtcd(t)
+	srv := backends(t, 1)
+	nodes := startFleet(t, etcd, 3, srv)
+	within(t, 5*time.Second, "show nodes lists 3", func() error {
+		out := adminSend(t, nodes[1].admin, "show nodes\n")
+		for _, n := range []string{"n1 ", "n2 ", "n3 "} {
+			if !strings.Contains(out, "\n"+n) {
+				return fmt.Errorf("%q", out)
+			}
+		}
+		if !strings.Contains(out, "this node") || strings.Count(out, "this node") != 1 {
+			return fmt.Errorf("which node answered? %q", out)
+		}
+		return nil
+	})
+	if out := adminSend(t, nodes[0].admin, "show nodes json\n"); !strings.Contains(out, `"node": "n3"`) || !strings.Contains(out, `"config_hash"`) {
+		t.Fatalf("show nodes json: %s", out)
+	}
+	start := time.Now()
+	nodes[2].m.Cmd.Process.Kill()
+	within(t, 15*time.Second, "the killed node drops out", func() error {
+		if out := adminSend(t, nodes[0].admin, "show nodes\n"); strings.Contains(out, "\nn3 ") {
+			return fmt.Errorf("%q", out)
+		}
+		return nil
+	})
+	t.Logf("killed node gone from show nodes after %v", time.Since(start).Round(100*time.Millisecond))
+}

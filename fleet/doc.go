@@ -12,6 +12,10 @@
 // whole prefix and replaces its overlay with it, then watches from that
 // revision.
 //
+// Registry: each node keeps <prefix>/nodes/<node> (NodeInfo as JSON) on a
+// 10 s lease, rewritten every 2 s; a clean stop revokes it, a killed node
+// drops out when the lease expires.
+//
 // Sharp edges: while etcd cannot be reached a node serves with the state it
 // last knew and refuses fleet changes (ErrUnavailable); it logs the loss
 // once and the recovery once, and retries with backoff. Everything here

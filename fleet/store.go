@@ -36,14 +36,18 @@ type Store struct {
 	revs map[string]int64 // key → ModRevision last applied (0: absent)
 	up   bool
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   chan struct{}
+	info func() NodeInfo // this node's numbers, for the registry
+
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    chan struct{}
+	regDone chan struct{}
 }
 
 // Open makes the etcd client (it connects in the background) and starts
-// syncing the table with the fleet.
-func Open(c *conf.Cluster, table *pool.Table, log *slog.Logger) (*Store, error) {
+// syncing the table with the fleet and registering this node (info gives
+// its numbers).
+func Open(c *conf.Cluster, table *pool.Table, info func() NodeInfo, log *slog.Logger) (*Store, error) {
 	cfg := clientv3.Config{Endpoints: c.Etcd, DialTimeout: c.Timeout.D(), Username: c.Username, Password: c.Password,
 		Logger: nil, DialKeepAliveTime: 5 * time.Second, DialKeepAliveTimeout: 2 * time.Second}
 	if c.CAFile != "" || c.CertFile != "" {
@@ -59,9 +63,10 @@ func Open(c *conf.Cluster, table *pool.Table, log *slog.Logger) (*Store, error) 
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{cli: cli, prefix: c.Prefix, node: c.Node, table: table, log: log.With("cluster", c.Prefix),
-		revs: map[string]int64{}, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+		revs: map[string]int64{}, info: info, ctx: ctx, cancel: cancel, done: make(chan struct{}), regDone: make(chan struct{})}
 	table.SetSink(s.write)
 	go syncLoop(s)
+	go registerLoop(s)
 	return s, nil
 }
 
@@ -70,8 +75,12 @@ func (s *Store) Close() {
 	s.table.SetSink(nil)
 	s.cancel()
 	<-s.done
+	<-s.regDone
 	s.cli.Close()
 }
+
+// Node is this node's name in the fleet.
+func (s *Store) Node() string { return s.node }
 
 func (s *Store) serversPrefix() string { return s.prefix + "/servers/" }
 

@@ -1,6 +1,9 @@
 package master
 
 import (
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -73,6 +76,7 @@ type Master struct {
 	checkMu   sync.Mutex
 	pool      *pool.Table  // every rule's servers, config and runtime changes
 	fleet     *fleet.Store // the link to the other nodes ([cluster]); nil without one
+	fleetErr  string       // the last config this node refused, for the registry
 	rate      rate
 	stopRate  chan struct{}
 	started   time.Time
@@ -212,13 +216,42 @@ func (m *Master) announce(inh *inheritance) {
 	}
 }
 
+// nodeInfo is this node's entry in the fleet registry.
+func (m *Master) nodeInfo() fleet.NodeInfo {
+	snap := m.Snapshot()
+	info := fleet.NodeInfo{Version: Version, Started: m.started.Unix(), Workers: len(snap.Workers), Rate: snap.Rate}
+	for _, es := range snap.Servers {
+		for _, e := range es {
+			info.Sessions += snap.Region.Server(e.Slot).Active.Load()
+		}
+	}
+	// The same rules and settings hash the same on every node: the file
+	// name and the node's own [cluster] are left out.
+	c := *snap.Config
+	c.File, c.Cluster = "", nil
+	b, _ := json.Marshal(c)
+	info.ConfigHash = fmt.Sprintf("%x", sha256.Sum256(b))[:12]
+	m.mu.Lock()
+	info.Error = m.fleetErr
+	m.mu.Unlock()
+	return info
+}
+
+// Nodes implements admin.Backend: the fleet's registry.
+func (m *Master) Nodes() ([]fleet.NodeInfo, error) {
+	if m.fleet == nil {
+		return nil, errors.New("this node is in no fleet (no [cluster] in its config)")
+	}
+	return m.fleet.Nodes()
+}
+
 // joinFleet links the pool to the fleet's etcd ([cluster]); a reload
 // keeps the link of the start (changing [cluster] takes a restart).
 func (m *Master) joinFleet(cfg *conf.Config) {
 	if cfg.Cluster == nil {
 		return
 	}
-	f, err := fleet.Open(cfg.Cluster, m.pool, m.log)
+	f, err := fleet.Open(cfg.Cluster, m.pool, m.nodeInfo, m.log)
 	if err != nil {
 		m.log.Error("not joined to the fleet; runtime server changes stay on this node", "err", err)
 		return

@@ -17,7 +17,7 @@ type fleetNode struct {
 
 // startFleet starts n masters (-w 2) with rule "web" over servers, all on
 // etcd under one prefix.
-func startFleet(t *testing.T, etcd *testenv.Etcd, n int, servers []string) []fleetNode {
+func startFleet(t *testing.T, etcd *testenv.Etcd, n int, alg string, servers []string) []fleetNode {
 	prefix := "/g6/" + strings.ReplaceAll(t.Name(), "/", "_")
 	var nodes []fleetNode
 	for i := 1; i <= n; i++ {
@@ -34,11 +34,11 @@ clients = ["127.0.0.1:*"]
 
 [[rule]]
 id = "web"
-algorithm = "RR"
+algorithm = %q
 clients = ["127.0.0.*:*"]
 listen = [%q]
 servers = %s
-`, etcd.URL, prefix, i, nd.admin, nd.front, serverList(servers))
+`, etcd.URL, prefix, i, nd.admin, alg, nd.front, serverList(servers))
 		nd.m = testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "2"})
 		nd.m.WaitLog(t, "cluster store reachable", 10*time.Second)
 		nodes = append(nodes, nd)
@@ -83,7 +83,7 @@ func someTo(t *testing.T, front, server string, n int) func() error {
 func TestFleetSharesRuntimeChanges(t *testing.T) {
 	etcd := testenv.StartEtcd(t)
 	srv := backends(t, 3)
-	nodes := startFleet(t, etcd, 3, srv[:2])
+	nodes := startFleet(t, etcd, 3, "RR", srv[:2])
 	must(t, nodes[0].admin, "disable 127.0.0.1 "+portOf(srv[0]), "web 127.0.0.1 "+portOf(srv[0])+" disabled")
 	for i, nd := range nodes[1:] {
 		within(t, time.Second, fmt.Sprintf("node %d after disable on node 1", i+2), noneTo(t, nd.front, srv[0], 10))
@@ -91,6 +91,12 @@ func TestFleetSharesRuntimeChanges(t *testing.T) {
 	must(t, nodes[1].admin, "add server web "+srv[2], "web 127.0.0.1 "+portOf(srv[2])+" added")
 	for _, i := range []int{0, 2} {
 		within(t, time.Second, fmt.Sprintf("node %d after add on node 2", i+1), someTo(t, nodes[i].front, srv[2], 10))
+	}
+	if out := adminSend(t, nodes[0].admin, "show servers\n"); !strings.Contains(out, "(fleet)  ") && !strings.Contains(out, " fleet\n") {
+		t.Fatalf("node 1 does not say the added server came from the fleet:\n%s", out)
+	}
+	if out := adminSend(t, nodes[1].admin, "show servers json\n"); !strings.Contains(out, `"source": "admin"`) {
+		t.Fatalf("node 2 does not say the added server came from its admin:\n%s", out)
 	}
 	must(t, nodes[2].admin, "enable 127.0.0.1 "+portOf(srv[0]), "web 127.0.0.1 "+portOf(srv[0])+" enabled")
 	for i, nd := range nodes {
@@ -104,7 +110,7 @@ func TestFleetSharesRuntimeChanges(t *testing.T) {
 func TestFleetStoreDown(t *testing.T) {
 	etcd := testenv.StartEtcd(t)
 	srv := backends(t, 2)
-	nodes := startFleet(t, etcd, 2, srv)
+	nodes := startFleet(t, etcd, 2, "RR", srv)
 	must(t, nodes[0].admin, "disable 127.0.0.1 "+portOf(srv[1]), "web 127.0.0.1 "+portOf(srv[1])+" disabled")
 	within(t, time.Second, "node 2 after the disable", noneTo(t, nodes[1].front, srv[1], 6))
 	etcd.Stop()
@@ -135,7 +141,7 @@ func TestFleetStoreDown(t *testing.T) {
 func TestFleetNodes(t *testing.T) {
 	etcd := testenv.StartEtcd(t)
 	srv := backends(t, 1)
-	nodes := startFleet(t, etcd, 3, srv)
+	nodes := startFleet(t, etcd, 3, "RR", srv)
 	within(t, 5*time.Second, "show nodes lists 3", func() error {
 		out := adminSend(t, nodes[1].admin, "show nodes\n")
 		for _, n := range []string{"n1 ", "n2 ", "n3 "} {
@@ -160,4 +166,44 @@ func TestFleetNodes(t *testing.T) {
 		return nil
 	})
 	t.Logf("killed node gone from show nodes after %v", time.Since(start).Round(100*time.Millisecond))
+}
+
+// TestFleetHashSameEverywhere: HS sends a client IP to the same server on
+// every node, and still does after a server is added on one node.
+func TestFleetHashSameEverywhere(t *testing.T) {
+	etcd := testenv.StartEtcd(t)
+	srv := backends(t, 4)
+	nodes := startFleet(t, etcd, 3, "HS", srv[:3])
+	homes := func() map[string]string {
+		out := map[string]string{}
+		for ip := 10; ip <= 29; ip++ {
+			src := fmt.Sprintf("127.0.0.%d", ip)
+			for i, nd := range nodes {
+				c, g, err := testenv.Hold(nd.front, src)
+				if err != nil {
+					t.Fatalf("%s via node %d: %v", src, i+1, err)
+				}
+				c.Close()
+				if prev, ok := out[src]; ok && prev != g {
+					t.Fatalf("%s went to %q on one node and %q on node %d", src, prev, g, i+1)
+				}
+				out[src] = g
+			}
+		}
+		return out
+	}
+	before := homes()
+	must(t, nodes[1].admin, "add server web "+srv[3], "web 127.0.0.1 "+portOf(srv[3])+" added")
+	time.Sleep(time.Second) // every node has applied it (the fleet's 1 s)
+	after := homes()
+	moved := 0
+	for ip, g := range after {
+		if g != before[ip] {
+			moved++
+			if g != "hello from "+srv[3] {
+				t.Fatalf("%s moved from %q to %q, not to the added server", ip, before[ip], g)
+			}
+		}
+	}
+	t.Logf("%d of 20 client IPs moved to the added server", moved)
 }

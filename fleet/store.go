@@ -64,7 +64,7 @@ func Open(c *conf.Cluster, table *pool.Table, info func() NodeInfo, log *slog.Lo
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{cli: cli, prefix: c.Prefix, node: c.Node, table: table, log: log.With("cluster", c.Prefix),
 		revs: map[string]int64{}, info: info, ctx: ctx, cancel: cancel, done: make(chan struct{}), regDone: make(chan struct{})}
-	table.SetSink(s.write)
+	table.SetSink(s.write, c.Node)
 	go syncLoop(s)
 	go registerLoop(s)
 	return s, nil
@@ -72,7 +72,7 @@ func Open(c *conf.Cluster, table *pool.Table, info func() NodeInfo, log *slog.Lo
 
 // Close stops syncing and closes the client.
 func (s *Store) Close() {
-	s.table.SetSink(nil)
+	s.table.SetSink(nil, "")
 	s.cancel()
 	<-s.done
 	<-s.regDone

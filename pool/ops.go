@@ -185,6 +185,7 @@ func (t *Table) persist(st State, keys []okey) error {
 	out := make([]Override, 0, len(keys))
 	for _, k := range keys {
 		if o := st.find(k.rule, k.addr); o != nil {
+			o.By = t.self
 			out = append(out, *o)
 		} else {
 			out = append(out, Override{Rule: k.rule, Address: k.addr}) // none left: the fleet deletes it

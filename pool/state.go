@@ -35,8 +35,9 @@ type Override struct {
 	MaxConns *int64 `json:"max_connections,omitempty"`
 	// Disabled and Draining are wall-clock deadlines in Unix ns; Forever
 	// for none; 0 = not disabled / not draining.
-	Disabled int64 `json:"disabled_until,omitempty"`
-	Draining int64 `json:"draining_until,omitempty"`
+	Disabled int64  `json:"disabled_until,omitempty"`
+	Draining int64  `json:"draining_until,omitempty"`
+	By       string `json:"by,omitempty"` // the fleet node that made the last change
 }
 
 // Forever as a wall-clock deadline.

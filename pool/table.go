@@ -14,7 +14,8 @@ import (
 // Sources of a server or of one of its values, as show servers prints them.
 const (
 	SourceConfig = "config"
-	SourceAdmin  = "admin"
+	SourceAdmin  = "admin" // this node's admin port
+	SourceFleet  = "fleet" // another node's, through the fleet store
 )
 
 // Entry is one effective server of a rule.
@@ -42,13 +43,15 @@ type Table struct {
 	// sink, when set, must accept every change before it is applied (the
 	// fleet store); an override with nothing in it means "none".
 	sink func([]Override) error
+	self string // this node's name in the fleet: overrides it makes carry it
 }
 
-// SetSink makes every later change go through sink first (nil = none).
-func (t *Table) SetSink(sink func([]Override) error) {
+// SetSink makes every later change go through sink first (nil = none);
+// node is this node's name, which the changes it makes carry.
+func (t *Table) SetSink(sink func([]Override) error, node string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.sink = sink
+	t.sink, t.self = sink, node
 }
 
 // ApplyFleet takes overrides decided elsewhere (the fleet store): with all,
@@ -179,7 +182,7 @@ func (t *Table) Current() (*conf.Config, [][]Entry) {
 // publish writes st's effective servers and, once they are in, makes st
 // the table's.
 func (t *Table) publish(cfg *conf.Config, ruleSlots []int, st State) error {
-	entries := effective(cfg, &st)
+	entries := effective(cfg, &st, t.self)
 	var keys []string
 	for i, r := range cfg.Rules {
 		for _, e := range entries[i] {
@@ -296,7 +299,7 @@ func reconcile(st *State, cfg *conf.Config) {
 
 // effective merges cfg and st: config servers in order (less the removed
 // ones, with runtime values), then the added ones in the order they came.
-func effective(cfg *conf.Config, st *State) [][]Entry {
+func effective(cfg *conf.Config, st *State, self string) [][]Entry {
 	out := make([][]Entry, len(cfg.Rules))
 	for i, r := range cfg.Rules {
 		for _, s := range r.Servers {
@@ -306,7 +309,7 @@ func effective(cfg *conf.Config, st *State) [][]Entry {
 				if o.Removed {
 					continue
 				}
-				applyOverride(&e, o)
+				applyOverride(&e, o, self)
 			}
 			out[i] = append(out[i], e)
 		}
@@ -316,21 +319,30 @@ func effective(cfg *conf.Config, st *State) [][]Entry {
 			}
 			s := r.ServerDefaults
 			s.Address, s.Backup = o.Address, o.Backup
-			e := Entry{Rule: r.ID, Server: s, Origin: SourceAdmin, WeightFrom: SourceConfig, MaxConnsFrom: SourceConfig}
-			applyOverride(&e, &o)
+			e := Entry{Rule: r.ID, Server: s, Origin: source(&o, self), WeightFrom: SourceConfig, MaxConnsFrom: SourceConfig}
+			applyOverride(&e, &o, self)
 			out[i] = append(out[i], e)
 		}
 	}
 	return out
 }
 
-func applyOverride(e *Entry, o *Override) {
+func applyOverride(e *Entry, o *Override, self string) {
 	if o.Weight != nil {
-		e.Server.Weight, e.WeightFrom = *o.Weight, SourceAdmin
+		e.Server.Weight, e.WeightFrom = *o.Weight, source(o, self)
 	}
 	if o.MaxConns != nil {
-		e.Server.MaxConnections, e.MaxConnsFrom = *o.MaxConns, SourceAdmin
+		e.Server.MaxConnections, e.MaxConnsFrom = *o.MaxConns, source(o, self)
 	}
+}
+
+// source is SourceAdmin for a change made on this node, SourceFleet for one
+// made on another node of the fleet.
+func source(o *Override, self string) string {
+	if o.By != "" && o.By != self {
+		return SourceFleet
+	}
+	return SourceAdmin
 }
 
 func findRule(cfg *conf.Config, id string) *conf.Rule {

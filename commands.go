@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"g6/conf"
+	"g6/fleet"
 	"g6/master"
 	"g6/worker"
 )
@@ -36,11 +38,27 @@ func cmdMaster(args []string) int {
 	fs.StringVar(&o.LogFile, "log-file", "", "log file (overrides the config; default stderr)")
 	fs.StringVar(&o.PidFile, "pid-file", "", "write the master's pid here")
 	fs.BoolVar(&daemon, "daemon", false, "detach from the terminal")
+	etcd := fs.String("etcd", "", "etcd endpoints (comma-separated): take the config from the fleet's store")
+	fs.StringVar(&o.Prefix, "prefix", "", "with --etcd: the fleet's key prefix")
+	fs.StringVar(&o.Node, "node", "", "with --etcd: this node's name (default: the config's, else the hostname)")
 	if fs.Parse(args) != nil {
 		return 1
 	}
-	if o.ConfigPath == "" || fs.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "g6 master: -c FILE is required and takes no other arguments")
+	if *etcd != "" {
+		o.Etcd = strings.Split(*etcd, ",")
+	}
+	switch {
+	case fs.NArg() > 0:
+		fmt.Fprintln(os.Stderr, "g6 master: takes no arguments besides its flags")
+		return 1
+	case o.ConfigPath == "" && len(o.Etcd) == 0:
+		fmt.Fprintln(os.Stderr, "g6 master: -c FILE, or --etcd URL --prefix P, is required")
+		return 1
+	case o.ConfigPath != "" && len(o.Etcd) > 0:
+		fmt.Fprintln(os.Stderr, "g6 master: -c and --etcd exclude each other (the config comes from one place)")
+		return 1
+	case len(o.Etcd) > 0 && o.Prefix == "":
+		fmt.Fprintln(os.Stderr, "g6 master: --etcd needs --prefix")
 		return 1
 	}
 	if o.Workers < 0 {
@@ -51,6 +69,39 @@ func cmdMaster(args []string) int {
 		return daemonize(args)
 	}
 	return master.Run(o)
+}
+
+// cmdPush is `g6 push -c FILE --etcd URL --prefix P`: validate a config
+// and store it as the fleet's.
+func cmdPush(args []string) int {
+	fs := newFlags("push")
+	path := fs.String("c", "", "config file")
+	etcd := fs.String("etcd", "", "etcd endpoints (comma-separated)")
+	prefix := fs.String("prefix", "", "the fleet's key prefix")
+	if fs.Parse(args) != nil {
+		return 1
+	}
+	if *path == "" || *etcd == "" || *prefix == "" || fs.NArg() > 0 {
+		fmt.Fprintln(os.Stderr, "usage: g6 push -c FILE --etcd URL --prefix P")
+		return 1
+	}
+	src, err := os.ReadFile(*path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "g6 push:", err)
+		return 1
+	}
+	if _, err := conf.Parse(*path, src); err != nil {
+		printConfErr(os.Stderr, err)
+		fmt.Fprintln(os.Stderr, "g6 push: not pushed")
+		return 1
+	}
+	rev, err := fleet.PushConfig(strings.Split(*etcd, ","), strings.TrimSuffix(*prefix, "/"), src)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "g6 push:", err)
+		return 1
+	}
+	fmt.Printf("%s pushed to %s/config (revision %d)\n", *path, strings.TrimSuffix(*prefix, "/"), rev)
+	return 0
 }
 
 func cmdWorker(args []string) int {

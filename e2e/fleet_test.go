@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -206,4 +207,52 @@ func TestFleetHashSameEverywhere(t *testing.T) {
 		}
 	}
 	t.Logf("%d of 20 client IPs moved to the added server", moved)
+}
+
+// TestFleetPushConfig: nodes started with --etcd take the pushed config,
+// refuse a broken one (show nodes says so) and take a good one within 2 s.
+func TestFleetPushConfig(t *testing.T) {
+	etcd := testenv.StartEtcd(t)
+	srv := backends(t, 2)
+	admin, front := testenv.Addr(t), testenv.Addr(t)
+	prefix := "/g6/push"
+	cfgText := func(servers []string) string {
+		return fmt.Sprintf("[admin]\nlisten = [%q]\nclients = [\"127.0.0.1:*\"]\n\n[[rule]]\nid = \"web\"\nalgorithm = \"RR\"\nclients = [\"127.0.0.*:*\"]\nlisten = [%q]\nservers = %s\n",
+			admin, front, serverList(servers))
+	}
+	push := func(text string) (string, error) {
+		out, err := exec.Command(testenv.Bin(t, "g6"), "push", "-c", testenv.WriteConfig(t, text), "--etcd", etcd.URL, "--prefix", prefix).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := push(cfgText(srv[:1])); err != nil || !strings.Contains(out, "pushed to /g6/push/config") {
+		t.Fatalf("push: %s %v", out, err)
+	}
+	if out, err := push("[[rule]]\nid = \"web\"\nalgorithm = \"XX\"\n"); err == nil || !strings.Contains(out, "not pushed") {
+		t.Fatalf("a broken config was pushed: %s", out)
+	}
+	m := testenv.StartMasterArgs(t, []string{"--etcd", etcd.URL, "--prefix", prefix, "--node", "p1", "-w", "2"})
+	m.WaitLog(t, "cluster store reachable", 10*time.Second)
+	if got := countGreetings(t, front, 6); got[srv[0]] != 6 {
+		t.Fatalf("with the pushed config: %v", got)
+	}
+	// A config that g6 push would refuse, put straight into etcd: refused
+	// by the node, which keeps serving and says why.
+	if _, err := etcd.Ctl("put", prefix+"/config", "[[rule]]\nid = \"web\"\nalgorithm = \"XX\"\n"); err != nil {
+		t.Fatal(err)
+	}
+	within(t, 3*time.Second, "show nodes shows the refused config", func() error {
+		if out := adminSend(t, admin, "show nodes\n"); !strings.Contains(out, "refused a config") {
+			return fmt.Errorf("%q", out)
+		}
+		return nil
+	})
+	if got := countGreetings(t, front, 6); got[srv[0]] != 6 {
+		t.Fatalf("after a refused config: %v", got)
+	}
+	start := time.Now()
+	if out, err := push(cfgText(srv)); err != nil {
+		t.Fatalf("push: %s %v", out, err)
+	}
+	within(t, 2*time.Second, "the good config applied", someTo(t, front, srv[1], 6))
+	t.Logf("pushed config serving after %v", time.Since(start).Round(10*time.Millisecond))
 }

@@ -30,6 +30,11 @@ type Options struct {
 	LogLevel   string   // overrides the config when set
 	LogFile    string   // overrides the config when set
 	PidFile    string
+	// Etcd, Prefix and Node (g6 master --etcd URL --prefix P --node N): the
+	// config comes from the fleet's store instead of a file.
+	Etcd   []string
+	Prefix string
+	Node   string
 }
 
 // readyTimeout bounds how long new workers may take to report ready.
@@ -98,9 +103,10 @@ func Run(opts Options) int {
 	return m.loop(sigs)
 }
 
-// loadConfig reads the config and applies the command-line overrides.
+// loadConfig reads the config (the file, or the fleet's with --etcd) and
+// applies the command-line overrides.
 func (m *Master) loadConfig() (*conf.Config, error) {
-	cfg, err := conf.Load(m.opts.ConfigPath)
+	cfg, err := m.readConfig()
 	if err != nil {
 		return nil, err
 	}
@@ -113,6 +119,31 @@ func (m *Master) loadConfig() (*conf.Config, error) {
 	if _, err := logging.Level(cfg.Global.LogLevel); err != nil {
 		return nil, err
 	}
+	return cfg, nil
+}
+
+func (m *Master) readConfig() (*conf.Config, error) {
+	if len(m.opts.Etcd) == 0 {
+		return conf.Load(m.opts.ConfigPath)
+	}
+	text, err := fleet.FetchConfig(m.opts.Etcd, m.opts.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := conf.Parse("etcd:"+m.opts.Prefix+"/config", text)
+	if err != nil {
+		return nil, err
+	}
+	c := cfg.Cluster
+	if c == nil {
+		c = &conf.Cluster{Timeout: conf.DefaultEtcdTimeout}
+		c.Node, _ = os.Hostname()
+	}
+	c.Etcd, c.Prefix = m.opts.Etcd, m.opts.Prefix
+	if m.opts.Node != "" {
+		c.Node = m.opts.Node
+	}
+	cfg.Cluster = c
 	return cfg, nil
 }
 
@@ -257,6 +288,11 @@ func (m *Master) joinFleet(cfg *conf.Config) {
 		return
 	}
 	m.fleet = f
+	if len(m.opts.Etcd) > 0 {
+		// The fleet's config changed: reload as on HUP (the signal goes
+		// through the loop like any other).
+		f.WatchConfig(func() { syscall.Kill(os.Getpid(), syscall.SIGHUP) })
+	}
 }
 
 func newRegion(cfg *conf.Config) (*shared.Region, error) {

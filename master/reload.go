@@ -2,6 +2,7 @@ package master
 
 import (
 	"errors"
+	"strings"
 
 	"g6/conf"
 )
@@ -16,6 +17,12 @@ func (m *Master) reload() {
 	notifyReloading()
 	defer notifyReady()
 	cfg, err := m.loadConfig()
+	m.mu.Lock()
+	m.fleetErr = ""
+	if err != nil && len(m.opts.Etcd) > 0 {
+		m.fleetErr = strings.SplitN(err.Error(), "\n", 2)[0] // shown by show nodes on every node
+	}
+	m.mu.Unlock()
 	if err != nil {
 		m.logConfigError("reload refused; the running config keeps serving", err)
 		return

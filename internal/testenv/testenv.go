@@ -187,6 +187,18 @@ func StartMaster(t testing.TB, config string, args []string) *Master {
 // StartMasterBin is StartMaster with a given g6 binary.
 func StartMasterBin(t testing.TB, bin, config string, args []string) *Master {
 	t.Helper()
+	return startMaster(t, bin, config, append([]string{"-c", config}, args...))
+}
+
+// StartMasterArgs starts `g6 master ARGS...` with no -c (a config from the
+// fleet's store).
+func StartMasterArgs(t testing.TB, args []string) *Master {
+	t.Helper()
+	return startMaster(t, Bin(t, "g6"), "", args)
+}
+
+func startMaster(t testing.TB, bin, config string, args []string) *Master {
+	t.Helper()
 	dir := t.TempDir()
 	m := &Master{Config: config, done: make(chan struct{}),
 		PidFile: filepath.Join(dir, "g6.pid"), logPath: filepath.Join(dir, "g6.log")}
@@ -195,7 +207,7 @@ func StartMasterBin(t testing.TB, bin, config string, args []string) *Master {
 		t.Fatal(err)
 	}
 	defer out.Close()
-	m.Cmd = exec.Command(bin, append([]string{"master", "-c", config, "--pid-file", m.PidFile}, args...)...)
+	m.Cmd = exec.Command(bin, append([]string{"master", "--pid-file", m.PidFile}, args...)...)
 	m.Cmd.Stdout, m.Cmd.Stderr = out, out
 	m.Cmd.Env = append(os.Environ(), "GORACE=halt_on_error=1 atexit_sleep_ms=0")
 	if err := m.Cmd.Start(); err != nil {

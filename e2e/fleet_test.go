@@ -2,8 +2,11 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -255,4 +258,107 @@ func TestFleetPushConfig(t *testing.T) {
 	}
 	within(t, 2*time.Second, "the good config applied", someTo(t, front, srv[1], 6))
 	t.Logf("pushed config serving after %v", time.Since(start).Round(10*time.Millisecond))
+}
+
+// cutter is a TCP relay between g6 and etcd whose connections a test can
+// cut at will, and which can refuse for a while (an etcd outage as g6 sees
+// it, without restarting etcd).
+type cutter struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+	refuse bool
+}
+
+func newCutter(t *testing.T, target string) *cutter {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cutter{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close(); c.cut(false) })
+	go c.serve()
+	return c
+}
+
+func (c *cutter) serve() {
+	for {
+		in, err := c.ln.Accept()
+		if err != nil {
+			return
+		}
+		c.mu.Lock()
+		refuse := c.refuse
+		c.mu.Unlock()
+		if refuse {
+			in.Close()
+			continue
+		}
+		out, err := net.Dial("tcp", c.target)
+		if err != nil {
+			in.Close()
+			continue
+		}
+		c.mu.Lock()
+		c.conns = append(c.conns, in, out)
+		c.mu.Unlock()
+		go func() { io.Copy(out, in); out.Close() }()
+		go func() { io.Copy(in, out); in.Close() }()
+	}
+}
+
+// cut closes every relayed connection; with refuse, new ones are closed
+// at once until cut(false).
+func (c *cutter) cut(refuse bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, x := range c.conns {
+		x.Close()
+	}
+	c.conns, c.refuse = nil, refuse
+}
+
+// TestFleetNoLeakOverReconnects: 100 cuts of the master's etcd connections
+// (and 5 outages long enough to be noticed and resynced) leave the master
+// with the goroutines and fds it had.
+func TestFleetNoLeakOverReconnects(t *testing.T) {
+	etcd := testenv.StartEtcd(t)
+	relay := newCutter(t, etcd.Addr)
+	srv := backends(t, 1)
+	admin, front, metrics := testenv.Addr(t), testenv.Addr(t), testenv.Addr(t)
+	cfg := fmt.Sprintf("[global]\nmetrics = %q\n\n[cluster]\netcd = [\"http://%s\"]\nprefix = \"/g6/leak\"\nnode = \"l1\"\n\n[admin]\nlisten = [%q]\nclients = [\"127.0.0.1:*\"]\n\n[[rule]]\nid = \"web\"\nalgorithm = \"RR\"\nclients = [\"*:*\"]\nlisten = [%q]\nservers = [%q]\n",
+		metrics, relay.ln.Addr(), admin, front, srv[0])
+	m := testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "1"})
+	m.WaitLog(t, "cluster store reachable", 10*time.Second)
+	counts := func() (int, int) {
+		fams := scrape(t, metrics)
+		return int(sumOf(fams["go_goroutines"], "", "")), int(sumOf(fams["process_open_fds"], "", ""))
+	}
+	must(t, admin, "disable 127.0.0.1 "+portOf(srv[0])+" 1", "web 127.0.0.1 "+portOf(srv[0])+" disabled")
+	time.Sleep(3 * time.Second) // settle: the registry, the watches, the first keep-alives
+	g0, f0 := counts()
+	for i := 0; i < 100; i++ {
+		relay.cut(false)
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i := 0; i < 5; i++ {
+		relay.cut(true)
+		m.WaitCount(t, "cluster store unreachable", i+1, 10*time.Second)
+		relay.cut(false)
+		m.WaitCount(t, "cluster store reachable", i+2, 15*time.Second)
+	}
+	must(t, admin, "enable 127.0.0.1 "+portOf(srv[0]), "web 127.0.0.1 "+portOf(srv[0])+" enabled")
+	var g1, f1 int
+	within(t, 10*time.Second, "goroutines and fds back", func() error {
+		g1, f1 = counts()
+		if g1 > g0+5 || f1 > f0+3 {
+			return fmt.Errorf("goroutines %d → %d, fds %d → %d", g0, g1, f0, f1)
+		}
+		return nil
+	})
+	t.Logf("goroutines %d → %d, fds %d → %d over 100 cuts and 5 outages", g0, g1, f0, f1)
+	if got := countGreetings(t, front, 3); got[srv[0]] != 3 {
+		t.Fatalf("serving after the cuts: %v", got)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-reuseport"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -107,7 +108,9 @@ func (m *Master) startMetrics(addr string) error {
 		return nil
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collector{m: m})
+	// The master's own runtime (go_goroutines, go_memstats_*) and process
+	// (process_open_fds, ...) metrics: leaks show there first.
+	reg.MustRegister(collector{m: m}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	// SO_REUSEPORT: during a USR2 upgrade the new master binds the address

@@ -47,7 +47,8 @@ func (s *Server) show(cmd Command) string {
 	case "rules":
 		doc, text = showRules(&snap)
 	case "servers":
-		doc, text = showServers(&snap)
+		nodes, _ := s.Backend.Nodes() // not in a fleet, or the store away: no fleet view
+		doc, text = showServers(&snap, nodes)
 	case "workers":
 		doc, text = showWorkers(&snap)
 	case "stats":

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -35,6 +36,23 @@ type ServerState struct {
 	Origin       string `json:"source"`
 	WeightFrom   string `json:"weight_source"`
 	MaxConnsFrom string `json:"max_connections_source"`
+	// In a fleet: how many of its live nodes can use the server now.
+	FleetUp    int `json:"fleet_up,omitempty"`
+	FleetNodes int `json:"fleet_nodes,omitempty"`
+}
+
+// addFleetView fills FleetUp and FleetNodes from the registry.
+func addFleetView(states []ServerState, nodes []fleet.NodeInfo) {
+	for i := range states {
+		s := &states[i]
+		s.FleetNodes = len(nodes)
+		s.FleetUp = len(nodes)
+		for _, n := range nodes {
+			if slices.Contains(n.Down, s.Rule+" "+s.Address) {
+				s.FleetUp--
+			}
+		}
+	}
 }
 
 func serverState(e *pool.Entry, slot *shared.ServerSlot, now int64, wall time.Time) ServerState {
@@ -140,8 +158,9 @@ func showRules(snap *Snapshot) (any, string) {
 	return map[string]any{"rules": rules}, b.String()
 }
 
-func showServers(snap *Snapshot) (any, string) {
+func showServers(snap *Snapshot, nodes []fleet.NodeInfo) (any, string) {
 	states := allServers(snap)
+	addFleetView(states, nodes)
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RULE\tSERVER\tSTATE\tACTIVE\tTOTAL\tFAILURES\tRESPONSE_MS\tWEIGHT\tMAX_CONNECTIONS\tSOURCE")
@@ -150,8 +169,12 @@ func showServers(snap *Snapshot) (any, string) {
 		if s.Backup {
 			server += " (backup)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%.2f\t%d (%s)\t%d (%s)\t%s\n", s.Rule, server, s.State, s.Active, s.Total,
-			s.Failures, s.RTms, s.Weight, s.WeightFrom, s.MaxConns, s.MaxConnsFrom, s.Origin)
+		fleetUp := ""
+		if s.FleetNodes > 0 {
+			fleetUp = fmt.Sprintf("\tup on %d/%d nodes", s.FleetUp, s.FleetNodes)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%.2f\t%d (%s)\t%d (%s)\t%s%s\n", s.Rule, server, s.State, s.Active, s.Total,
+			s.Failures, s.RTms, s.Weight, s.WeightFrom, s.MaxConns, s.MaxConnsFrom, s.Origin, fleetUp)
 	}
 	tw.Flush()
 	return map[string]any{"servers": states}, b.String()

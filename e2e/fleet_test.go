@@ -96,7 +96,7 @@ func TestFleetSharesRuntimeChanges(t *testing.T) {
 	for _, i := range []int{0, 2} {
 		within(t, time.Second, fmt.Sprintf("node %d after add on node 2", i+1), someTo(t, nodes[i].front, srv[2], 10))
 	}
-	if out := adminSend(t, nodes[0].admin, "show servers\n"); !strings.Contains(out, "(fleet)  ") && !strings.Contains(out, " fleet\n") {
+	if out := adminSend(t, nodes[0].admin, "show servers json\n"); !strings.Contains(out, `"source": "fleet"`) {
 		t.Fatalf("node 1 does not say the added server came from the fleet:\n%s", out)
 	}
 	if out := adminSend(t, nodes[1].admin, "show servers json\n"); !strings.Contains(out, `"source": "admin"`) {
@@ -161,6 +161,23 @@ func TestFleetNodes(t *testing.T) {
 	if out := adminSend(t, nodes[0].admin, "show nodes json\n"); !strings.Contains(out, `"node": "n3"`) || !strings.Contains(out, `"config_hash"`) {
 		t.Fatalf("show nodes json: %s", out)
 	}
+	// The fleet view of health: all 3 nodes report what they can use.
+	within(t, 5*time.Second, "show servers says 3/3 up", func() error {
+		if out := adminSend(t, nodes[1].admin, "show servers\n"); !strings.Contains(out, "up on 3/3 nodes") {
+			return fmt.Errorf("%q", out)
+		}
+		return nil
+	})
+	must(t, nodes[0].admin, "disable 127.0.0.1 "+portOf(srv[0]), "web 127.0.0.1 "+portOf(srv[0])+" disabled")
+	within(t, 5*time.Second, "show servers says 0/3 up", func() error {
+		if out := adminSend(t, nodes[1].admin, "show servers json\n"); !strings.Contains(out, `"fleet_up": 0`) && !strings.Contains(out, `"fleet_nodes": 3`) {
+			return fmt.Errorf("%q", out)
+		}
+		if out := adminSend(t, nodes[1].admin, "show servers\n"); !strings.Contains(out, "up on 0/3 nodes") {
+			return fmt.Errorf("%q", out)
+		}
+		return nil
+	})
 	start := time.Now()
 	nodes[2].m.Cmd.Process.Kill()
 	within(t, 15*time.Second, "the killed node drops out", func() error {

@@ -21,6 +21,9 @@ type NodeInfo struct {
 	Sessions   int64   `json:"sessions"`
 	Rate       float64 `json:"connections_per_second"`
 	Error      string  `json:"error,omitempty"` // the last config this node refused, and why
+	// Down lists the servers ("RULE ADDRESS") this node cannot use now
+	// (its own checks, heartbeats, moratoriums): the fleet view of health.
+	Down []string `json:"down,omitempty"`
 	// Filled in by Nodes, not stored:
 	Self          bool `json:"self"`
 	ConfigDiffers bool `json:"config_differs"`

@@ -251,9 +251,14 @@ func (m *Master) announce(inh *inheritance) {
 func (m *Master) nodeInfo() fleet.NodeInfo {
 	snap := m.Snapshot()
 	info := fleet.NodeInfo{Version: Version, Started: m.started.Unix(), Workers: len(snap.Workers), Rate: snap.Rate}
+	now := shared.Now()
 	for _, es := range snap.Servers {
 		for _, e := range es {
-			info.Sessions += snap.Region.Server(e.Slot).Active.Load()
+			sl := snap.Region.Server(e.Slot)
+			info.Sessions += sl.Active.Load()
+			if !sl.Usable(now) {
+				info.Down = append(info.Down, e.Rule+" "+e.Server.Address)
+			}
 		}
 	}
 	// The same rules and settings hash the same on every node: the file

@@ -12,6 +12,10 @@
 // whole prefix and replaces its overlay with it, then watches from that
 // revision.
 //
+// Config: `g6 push` stores a config's text under <prefix>/config; a master
+// started with --etcd reads it there and is told (WatchConfig) to reload
+// when it changes.
+//
 // Registry: each node keeps <prefix>/nodes/<node> (NodeInfo as JSON) on a
 // 10 s lease, rewritten every 2 s; a clean stop revokes it, a killed node
 // drops out when the lease expires.

@@ -17,7 +17,10 @@
 // region before a generation's workers start and again on every change.
 // Change runs the server commands; those that close sessions ask every
 // worker (TypeShutdown). The overlay goes to the next master on USR2 in a
-// memfd and, with state_file, to disk.
+// memfd and, with state_file, to disk. With [cluster] the pool's changes go
+// through the fleet store first (fleet.Store, the table's sink) and come
+// back from every node through its watch; with --etcd the config itself is
+// read from the store (readConfig) and a change there is a reload.
 //
 // A generation is one config's set of workers (generation.go). A reload
 // starts a new generation on the same sockets and, once every new worker is

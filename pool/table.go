@@ -97,21 +97,15 @@ func applyMarks(sl *shared.ServerSlot, o *Override, now int64, wall time.Time) {
 	if o != nil {
 		disabled, draining = o.Disabled, o.Draining
 	}
-	switch {
-	case disabled != 0:
+	if disabled != 0 {
 		sl.Disable(wallToMono(disabled, now, wall))
-	case sl.Flags.Load()&shared.FlagDisabled != 0:
-		sl.UpSince.Store(now)
-		sl.Flags.And(^int64(shared.FlagDisabled))
-		sl.DisabledUntil.Store(0)
+	} else {
+		sl.EndDisable(now)
 	}
-	switch {
-	case draining != 0:
+	if draining != 0 {
 		sl.Drain(wallToMono(draining, now, wall))
-	case sl.Flags.Load()&shared.FlagDraining != 0:
-		sl.UpSince.Store(now)
-		sl.Flags.And(^int64(shared.FlagDraining))
-		sl.DrainUntil.Store(0)
+	} else {
+		sl.EndDrain(now)
 	}
 }
 

@@ -3,6 +3,7 @@ package shared
 import (
 	"encoding/binary"
 	"net/netip"
+	"sync/atomic"
 	_ "unsafe" // for go:linkname
 )
 
@@ -151,6 +152,20 @@ func (s *ServerSlot) Enable(now int64) {
 	s.DisabledUntil.Store(0)
 	s.DrainUntil.Store(0)
 	s.MoratoriumUntil.Store(0)
+}
+
+// EndDisable and EndDrain end a disable or a drain if there is one (slow
+// start counts from now); a moratorium stays.
+func (s *ServerSlot) EndDisable(now int64) { s.endFlag(FlagDisabled, &s.DisabledUntil, now) }
+func (s *ServerSlot) EndDrain(now int64)   { s.endFlag(FlagDraining, &s.DrainUntil, now) }
+
+func (s *ServerSlot) endFlag(flag int64, until *atomic.Int64, now int64) {
+	if s.Flags.Load()&flag == 0 {
+		return
+	}
+	s.UpSince.Store(now)
+	s.Flags.And(^flag)
+	until.Store(0)
 }
 
 // Drain stops new connections; sessions still open at until are closed by

@@ -1,0 +1,17 @@
+// Package resolve asks DNS servers for a name's addresses (A and AAAA) or
+// a service's targets (SRV), with the TTL of every answer, for server names
+// in the config (issue #16). It runs in the master only, never on a
+// worker's loop.
+//
+// Model: one query per record type over UDP to each configured server in
+// turn (TCP when an answer is truncated), with github.com/miekg/dns: the
+// standard library's resolver neither reports TTLs nor lets a caller pick
+// the server per query. An SRV answer's targets are resolved from its
+// additional section when the server put them there, else with their own
+// A/AAAA queries.
+//
+// Sharp edges: a name with no records of a type is not an error (an empty
+// answer); NXDOMAIN (ErrNXDomain) and every server failing are. Nothing
+// calls this package yet: the master's resolver loop is the next step of
+// #16.
+package resolve

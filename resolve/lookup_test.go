@@ -1,0 +1,53 @@
+package resolve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"g6/internal/testenv"
+)
+
+func TestHostAndService(t *testing.T) {
+	d := testenv.StartDNS(t)
+	d.SetHosts("127.0.0.11 db.internal", "127.0.0.12 db.internal", "::1 db.internal", "127.0.0.21 r1.internal", "127.0.0.22 r2.internal")
+	d.SetSRV("_pg._tcp.db.internal,r1.internal,5432,10,1", "_pg._tcp.db.internal,r2.internal,5433,20,3")
+	r := &Resolver{Servers: []string{"127.0.0.1:1", d.Addr}} // the first server is dead: the next one answers
+	ctx := context.Background()
+	got, err := r.Host(ctx, "db.internal", 80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := fmt.Sprint(addrsOf(got)); s != "[127.0.0.11:80 127.0.0.12:80 [::1]:80]" {
+		t.Fatalf("host: %s", s)
+	}
+	if got[0].TTL.Seconds() != 1 {
+		t.Fatalf("TTL %v, want dnsmasq's 1 s", got[0].TTL)
+	}
+	srv, err := r.Service(ctx, "_pg._tcp.db.internal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(srv) != 2 || srv[0].Addr.String() != "127.0.0.21:5432" || srv[0].Priority != 10 || srv[0].Weight != 1 ||
+		srv[1].Addr.String() != "127.0.0.22:5433" || srv[1].Priority != 20 || srv[1].Weight != 3 {
+		t.Fatalf("service: %+v", srv)
+	}
+	if _, err := r.Host(ctx, "nosuch.internal", 80); err == nil {
+		t.Fatal("an unknown name resolved") // dnsmasq --no-resolv refuses or denies it
+	} else {
+		t.Logf("unknown name: %v (NXDOMAIN: %v)", err, errors.Is(err, ErrNXDomain))
+	}
+	d.Stop()
+	if _, err := r.Host(ctx, "db.internal", 80); err == nil {
+		t.Fatal("no error with every server down")
+	}
+}
+
+func addrsOf(a []Address) []string {
+	var out []string
+	for _, x := range a {
+		out = append(out, x.Addr.String())
+	}
+	return out
+}

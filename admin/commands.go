@@ -11,8 +11,10 @@ import (
 	"g6/fleet"
 )
 
-// sessionTimeout bounds how long show sessions waits for a worker.
-const sessionTimeout = time.Second
+// WorkerTimeout bounds how long a command waits for each worker's answer
+// (show sessions, shutdown sessions); a worker that takes longer is named
+// as missing.
+const WorkerTimeout = time.Second
 
 // run executes one line; the reply has no trailing empty line yet.
 func (s *Server) run(line string) (string, bool) {
@@ -54,7 +56,7 @@ func (s *Server) show(cmd Command) string {
 	case "stats":
 		doc, text = showStats(&snap)
 	case "sessions":
-		sessions, missing := s.Backend.Sessions(sessionTimeout)
+		sessions, missing := s.Backend.Sessions(WorkerTimeout)
 		doc, text = showSessions(sessions, missing)
 	case "nodes":
 		nodes, err := s.Backend.Nodes()

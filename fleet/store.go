@@ -98,7 +98,7 @@ func (s *Store) write(list []pool.Override) error {
 	for _, o := range list {
 		k := s.key(o)
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", s.revs[k]))
-		if empty(o) {
+		if o.Empty() {
 			ops = append(ops, clientv3.OpDelete(k))
 			continue
 		}
@@ -129,10 +129,6 @@ func (s *Store) write(list []pool.Override) error {
 	}
 	s.mu.Unlock()
 	return nil
-}
-
-func empty(o pool.Override) bool {
-	return !o.Added && !o.Removed && o.Weight == nil && o.MaxConns == nil && o.Disabled == 0 && o.Draining == 0
 }
 
 // syncLoop keeps the table in step with the store: read everything, watch
@@ -293,13 +289,4 @@ func overrideOf(k, prefix string, ev *clientv3.Event) (pool.Override, error) {
 	return pool.Override{Rule: r, Address: addr}, nil
 }
 
-func decode(b []byte) (pool.Override, error) {
-	st, err := pool.ParseState([]byte(`{"version": 1, "servers": [` + string(b) + `]}`))
-	if err != nil {
-		return pool.Override{}, err
-	}
-	if len(st.Overrides) != 1 {
-		return pool.Override{}, errors.New("not one server")
-	}
-	return st.Overrides[0], nil
-}
+func decode(b []byte) (pool.Override, error) { return pool.ParseOverride(b) }

@@ -55,9 +55,7 @@ func (m *Master) newGeneration(cfg *conf.Config) (*generation, []string, error) 
 		m.republish()
 		return nil, nil, fmt.Errorf("master: %w", err)
 	}
-	if err := m.pool.SetStateFile(cfg.Global.StateFile); err != nil {
-		m.log.Error("runtime server changes not saved", "err", err)
-	}
+	m.setStateFile(cfg)
 	g.workers = make([]*workerProc, g.nWork)
 	g.backoff = make([]time.Duration, g.nWork)
 	g.deaths = make([][]time.Time, g.nWork)
@@ -74,7 +72,12 @@ func (m *Master) republish() {
 	if err := m.pool.Publish(m.cur.cfg, m.cur.setup.RuleSlots); err != nil {
 		m.log.Error("servers of the running config not published again", "err", err)
 	}
-	if err := m.pool.SetStateFile(m.cur.cfg.Global.StateFile); err != nil {
+	m.setStateFile(m.cur.cfg)
+}
+
+// setStateFile points the pool at cfg's state_file.
+func (m *Master) setStateFile(cfg *conf.Config) {
+	if err := m.pool.SetStateFile(cfg.Global.StateFile); err != nil {
 		m.log.Error("runtime server changes not saved", "err", err)
 	}
 }

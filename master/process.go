@@ -61,6 +61,8 @@ func (m *Master) spawn(g *generation, slot, counter int, listeners []int, setup 
 		unix.Close(mfd)
 		return nil, fmt.Errorf("master: start worker %d: %w", slot, err)
 	}
+	// f owns mfd only until FileConn has made its own duplicate; closing
+	// it here (not at some GC) is on purpose.
 	f := os.NewFile(uintptr(mfd), fmt.Sprintf("worker-%d", slot))
 	conn, err := net.FileConn(f)
 	f.Close()

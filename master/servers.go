@@ -149,7 +149,7 @@ func (m *Master) shutdownSlots(slots []int) (int, []string) {
 
 func askShutdown(w *workerProc, slots []int, n *int, errOut *error, wg *sync.WaitGroup) {
 	defer wg.Done()
-	msg, err := w.request(ipc.TypeShutdown, ipc.Shutdown{Slots: slots}, sessionTimeout)
+	msg, err := w.request(ipc.TypeShutdown, ipc.Shutdown{Slots: slots}, admin.WorkerTimeout)
 	if err == nil {
 		var c ipc.Closed
 		if c, err = ipc.DecodeBody[ipc.Closed](msg); err == nil {
@@ -160,9 +160,6 @@ func askShutdown(w *workerProc, slots []int, n *int, errOut *error, wg *sync.Wai
 	}
 	*errOut = err
 }
-
-// sessionTimeout bounds how long a request to the workers waits.
-const sessionTimeout = time.Second
 
 // onDownFunc returns what a health check does when it marks e down with
 // on_down = "shutdown-sessions".

@@ -122,6 +122,7 @@ func cleanEnv() []string {
 
 // waitUpgradeReady reports ready when the new master writes it.
 func waitUpgradeReady(fd int, out chan<- error) {
+	// f owns the pipe's read end for the whole wait and closes it on return.
 	f := os.NewFile(uintptr(fd), "upgrade-ready")
 	defer f.Close()
 	line, _ := bufio.NewReader(f).ReadString('\n')

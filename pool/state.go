@@ -2,6 +2,7 @@ package pool
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -43,7 +44,8 @@ type Override struct {
 // Forever as a wall-clock deadline.
 const Forever = int64(1<<63 - 1)
 
-func (o *Override) empty() bool {
+// Empty reports whether o changes nothing (the fleet deletes such a key).
+func (o *Override) Empty() bool {
 	return !o.Added && !o.Removed && o.Weight == nil && o.MaxConns == nil && o.Disabled == 0 && o.Draining == 0
 }
 
@@ -67,7 +69,7 @@ func (s *State) get(rule, addr, base string) *Override {
 }
 
 func (s *State) prune() {
-	s.Overrides = slices.DeleteFunc(s.Overrides, func(o Override) bool { return o.empty() })
+	s.Overrides = slices.DeleteFunc(s.Overrides, func(o Override) bool { return o.Empty() })
 }
 
 func (s State) clone() State {
@@ -101,21 +103,38 @@ func ParseState(b []byte) (State, error) {
 	if s.Version != stateVersion {
 		return State{}, fmt.Errorf("version %d, want %d", s.Version, stateVersion)
 	}
-	for i, o := range s.Overrides {
-		ap, err := conf.ParseHostPort(o.Address)
-		switch {
-		case o.Rule == "":
-			return State{}, fmt.Errorf("server %d: no rule", i+1)
-		case err != nil:
+	for i := range s.Overrides {
+		if err := s.Overrides[i].check(); err != nil {
 			return State{}, fmt.Errorf("server %d: %w", i+1, err)
-		case o.Weight != nil && (*o.Weight < 0 || *o.Weight > conf.MaxWeight):
-			return State{}, fmt.Errorf("server %d: weight %d is not 0-%d", i+1, *o.Weight, conf.MaxWeight)
-		case o.MaxConns != nil && *o.MaxConns < 0:
-			return State{}, fmt.Errorf("server %d: negative max_connections", i+1)
 		}
-		s.Overrides[i].Address = ap.String()
 	}
 	return s, nil
+}
+
+// ParseOverride reads one override (a fleet key's value).
+func ParseOverride(b []byte) (Override, error) {
+	var o Override
+	if err := json.Unmarshal(b, &o); err != nil {
+		return Override{}, err
+	}
+	return o, o.check()
+}
+
+// check validates o and writes its address in conf.AddrKey form.
+func (o *Override) check() error {
+	ap, err := conf.ParseHostPort(o.Address)
+	switch {
+	case o.Rule == "":
+		return errors.New("no rule")
+	case err != nil:
+		return err
+	case o.Weight != nil && (*o.Weight < 0 || *o.Weight > conf.MaxWeight):
+		return fmt.Errorf("weight %d is not 0-%d", *o.Weight, conf.MaxWeight)
+	case o.MaxConns != nil && *o.MaxConns < 0:
+		return errors.New("negative max_connections")
+	}
+	o.Address = ap.String()
+	return nil
 }
 
 // LoadState reads the state file at path; a missing file is an empty

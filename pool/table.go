@@ -70,7 +70,7 @@ func (t *Table) ApplyFleet(list []Override, all bool) error {
 		k := okey{o.Rule, o.Address}
 		touched[k] = true
 		st.Overrides = slices.DeleteFunc(st.Overrides, func(x Override) bool { return x.Rule == k.rule && x.Address == k.addr })
-		if !o.empty() {
+		if !o.Empty() {
 			st.Overrides = append(st.Overrides, o)
 		}
 	}

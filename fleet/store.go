@@ -79,9 +79,6 @@ func (s *Store) Close() {
 	s.cli.Close()
 }
 
-// Node is this node's name in the fleet.
-func (s *Store) Node() string { return s.node }
-
 func (s *Store) serversPrefix() string { return s.prefix + "/servers/" }
 
 func (s *Store) key(o pool.Override) string {

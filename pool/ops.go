@@ -70,8 +70,8 @@ func (t *Table) Del(rule string, addr netip.AddrPort) (Entry, error) {
 	if s := findServer(findRule(t.cfg, rule), key); s != nil {
 		st.get(rule, key, entryText(*s)).Removed = true
 	} else {
-		st.find(rule, key).Added = false
-		st.find(rule, key).Weight, st.find(rule, key).MaxConns = nil, nil
+		o := st.find(rule, key)
+		o.Added, o.Weight, o.MaxConns = false, nil, nil
 		st.prune()
 	}
 	if err := t.commit(st, okey{rule, key}); err != nil {

@@ -38,6 +38,7 @@ race:
 fuzz:
 	$(GO) test ./conf -run '^$$' -fuzz '^FuzzParseTOML$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./conf -run '^$$' -fuzz '^FuzzGlob$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./conf -run '^$$' -fuzz '^FuzzNameEntry$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./admin -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./conf -run '^$$' -fuzz '^FuzzParseLegacy$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ipc -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZTIME)

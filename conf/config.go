@@ -57,7 +57,7 @@ func (c *Config) ServerSlots() int {
 func (c *Config) serverCount() int {
 	n := 0
 	for _, r := range c.Rules {
-		n += len(r.Servers)
+		n += len(r.Servers) + nameEstimate*len(r.Names)
 	}
 	return n
 }
@@ -100,6 +100,11 @@ type Global struct {
 	// default.
 	MaxServers int
 	StateFile  string // where runtime server changes are kept, "" = in memory only
+	// Resolvers are the DNS servers name entries are resolved with
+	// (IP:PORT); none = the nameservers of /etc/resolv.conf.
+	Resolvers       []string `json:",omitempty"`
+	ResolveInterval Duration // upper bound between lookups of a name; a shorter TTL wins, never below 1 s
+	ResolveHold     Duration // how long a name's addresses outlive failed lookups
 }
 
 // Splice modes: when a direction's bytes move by splice(2) through a pipe
@@ -142,7 +147,8 @@ type Rule struct {
 	Algorithm   string
 	Clients     []Client
 	Listen      []Listen
-	Servers     []Server
+	Servers     []Server     // literal addresses
+	Names       []Name       `json:",omitempty"` // entries by DNS name, resolved by the master
 	HealthCheck *HealthCheck `json:",omitempty"`
 	// HashBalanceFactor bounds HS: a server holding more than this times
 	// the mean load per weight is passed over (0 = no bound).
@@ -187,4 +193,5 @@ type Server struct {
 	Backup         bool     `json:",omitempty"` // used only when no other server of the rule can take a connection
 	SlowStart      Duration `json:",omitempty"` // ramp from a small share to full weight after coming back
 	OnDown         string   `json:",omitempty"` // "" or OnDownShutdown
+	From           string   `json:",omitempty"` // the Name entry a resolved server came from
 }

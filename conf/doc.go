@@ -20,6 +20,11 @@
 //   - AddrKey is the one spelling of an address that master and workers key
 //     sockets and shared slots by; anything else that names an address for
 //     lookup must go through it.
+//   - A server entry is a literal IP:PORT (Rule.Servers) or a DNS name
+//     (Rule.Names: "NAME:PORT", or { srv = "_svc._tcp.NAME" }). conf checks
+//     a name's syntax only (RFC 1123 labels); resolving it is the master's.
+//     An entry whose host part has a letter is a name, so a mistyped
+//     address without one keeps the address error. G6.conf has no names.
 //   - Hostile input is bounded before it is parsed: a config is a regular
 //     file of at most MaxFileSize, nests at most 32 levels (nesting.go), and
 //     holds at most MaxServers servers.

@@ -2,6 +2,7 @@ package conf
 
 import (
 	"os"
+	"strconv"
 	"testing"
 )
 
@@ -13,6 +14,7 @@ func FuzzParseTOML(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte("[global]\nmoratorium = \"1h\"\n[[rule]]\nservers = [{address=1}]"))
+	f.Add([]byte("[global]\nresolvers=[\"::1\"]\n[[rule]]\nid=\"r\"\nalgorithm=\"RR\"\nclients=[\"*:*\"]\nlisten=[\"127.0.0.1:1\"]\nservers = [\"a.b:1\", {srv=\"_x._tcp.a.b\"}]"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		cfg, err := ParseTOML("f.toml", b)
 		if err == nil && cfg == nil {
@@ -21,6 +23,21 @@ func FuzzParseTOML(f *testing.F) {
 		if list, ok := err.(ErrorList); ok && len(list) == 0 {
 			t.Fatal("empty error list")
 		}
+	})
+}
+
+// FuzzNameEntry: a name entry that passes is a hostname and a port that
+// print back to the same entry.
+func FuzzNameEntry(f *testing.F) {
+	for _, s := range []string{"db.internal:5432", "a-b.c.:1", "-a:1", "1.2.3.4:5", "x..y:1", "_s._tcp.a.b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		host, port, err := ParseNameEntry(s)
+		if err == nil && (port == 0 || host+":"+strconv.Itoa(int(port)) != s || CheckHostname(host) != nil) {
+			t.Fatalf("%q accepted as %q %d", s, host, port)
+		}
+		CheckSRVName(s)
 	})
 }
 

@@ -89,20 +89,34 @@ func undecodedLine(loc *locator, k toml.Key) int {
 func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Config {
 	g := fc.Global
 	cfg := &Config{File: file, Global: Global{
-		Workers:        deref(g.Workers, 0),
-		Moratorium:     deref(g.Moratorium, DefaultMoratorium),
-		ConnectTimeout: deref(g.ConnectTimeout, DefaultConnectTimeout),
-		DrainTimeout:   deref(g.DrainTimeout, DefaultDrainTimeout),
-		Backlog:        deref(g.Backlog, DefaultBacklog),
-		LogLevel:       deref(g.LogLevel, "info"),
-		LogFile:        deref(g.LogFile, ""),
-		AccessLog:      deref(g.AccessLog, ""),
-		AccessFormat:   deref(g.AccessFormat, "text"),
-		Metrics:        deref(g.Metrics, ""),
-		CPUAffinity:    deref(g.CPUAffinity, false),
-		Splice:         deref(g.Splice, SpliceAuto),
-		StateFile:      deref(g.StateFile, ""),
+		Workers:         deref(g.Workers, 0),
+		Moratorium:      deref(g.Moratorium, DefaultMoratorium),
+		ConnectTimeout:  deref(g.ConnectTimeout, DefaultConnectTimeout),
+		DrainTimeout:    deref(g.DrainTimeout, DefaultDrainTimeout),
+		Backlog:         deref(g.Backlog, DefaultBacklog),
+		LogLevel:        deref(g.LogLevel, "info"),
+		LogFile:         deref(g.LogFile, ""),
+		AccessLog:       deref(g.AccessLog, ""),
+		AccessFormat:    deref(g.AccessFormat, "text"),
+		Metrics:         deref(g.Metrics, ""),
+		CPUAffinity:     deref(g.CPUAffinity, false),
+		Splice:          deref(g.Splice, SpliceAuto),
+		StateFile:       deref(g.StateFile, ""),
+		Resolvers:       g.Resolvers,
+		ResolveInterval: deref(g.ResolveEvery, DefaultResolveInterval),
+		ResolveHold:     deref(g.ResolveHold, DefaultResolveHold),
 	}}
+	for _, r := range g.Resolvers {
+		if _, err := ParseResolver(r); err != nil {
+			errs.add(file, loc.key("global", 0, "resolvers"), "global: %v", err)
+		}
+	}
+	if cfg.Global.ResolveInterval < MinResolveInterval {
+		errs.add(file, loc.key("global", 0, "resolve_interval"), "global: resolve_interval must be at least 1s, not %s", cfg.Global.ResolveInterval)
+	}
+	if cfg.Global.ResolveHold < 0 {
+		errs.add(file, loc.key("global", 0, "resolve_hold"), "global: resolve_hold must not be negative")
+	}
 	if a := cfg.Global.Metrics; a != "" {
 		if _, err := ParseHostPort(a); err != nil {
 			errs.add(file, loc.key("global", 0, "metrics"), "global: metrics %v", err)
@@ -137,12 +151,14 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 	}
 	for i, r := range fc.Rules {
 		ruleWide := serverProps{ProxyProtocol: r.ProxyProtocol, SlowStart: pickPtr(g.SlowStart, r.SlowStart), OnDown: r.OnDown}
+		servers, names := splitServers(resolveServers(ruleWide, r.ServerDefaults, r.Servers), r.ServerDefaults, r.Servers)
 		cfg.Rules = append(cfg.Rules, Rule{
 			ID:                r.ID,
 			Algorithm:         r.Algorithm,
 			Clients:           resolveClients(g.clientProps, r.ClientDefaults, r.Clients),
 			Listen:            resolveListen(g.listenProps, r.ListenDefaults, r.Listen),
-			Servers:           resolveServers(ruleWide, r.ServerDefaults, r.Servers),
+			Servers:           servers,
+			Names:             names,
 			ServerDefaults:    resolveServers(ruleWide, r.ServerDefaults, []serverEntry{{}})[0],
 			HashBalanceFactor: pick(0, g.HashBalance, r.HashBalance),
 			Line:              loc.find("rule", i),
@@ -217,7 +233,7 @@ func resolveServers(rule, list serverProps, entries []serverEntry) []Server {
 	out := make([]Server, 0, len(entries))
 	for _, e := range entries {
 		out = append(out, Server{
-			Address:        e.Address,
+			Address:        e.Address + e.SRV, // one of them is empty
 			MaxConnections: int64(pick(0, list.MaxConnections, e.MaxConnections)),
 			Heartbeat:      pick(0, list.Heartbeat, e.Heartbeat),
 			Weight:         int(pick(1, list.Weight, e.Weight)),
@@ -228,6 +244,28 @@ func resolveServers(rule, list serverProps, entries []serverEntry) []Server {
 		})
 	}
 	return out
+}
+
+// splitServers takes the name entries out of a rule's resolved servers
+// (entries: the same, as written).
+func splitServers(all []Server, list serverProps, entries []serverEntry) ([]Server, []Name) {
+	var servers []Server
+	var names []Name
+	for i, s := range all {
+		e := entries[i]
+		if e.SRV == "" && !isNameEntry(e.Address) {
+			servers = append(servers, s)
+			continue
+		}
+		n := Name{Entry: s.Address, Host: e.SRV, SRV: e.SRV != "", At: len(servers), Server: s,
+			WeightSet: list.Weight != nil || e.Weight != nil}
+		n.Server.Address = ""
+		if !n.SRV {
+			n.Host, n.Port, _ = ParseNameEntry(e.Address) // validate reports a bad one
+		}
+		names = append(names, n)
+	}
+	return servers, names
 }
 
 // pickPtr returns the most specific pointer that is set.

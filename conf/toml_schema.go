@@ -32,6 +32,9 @@ type fileGlobal struct {
 	StateFile      *string   `toml:"state_file"`
 	SlowStart      *Duration `toml:"slow_start"`
 	HashBalance    *float64  `toml:"hash_balance_factor"`
+	Resolvers      []string  `toml:"resolvers"`
+	ResolveEvery   *Duration `toml:"resolve_interval"`
+	ResolveHold    *Duration `toml:"resolve_hold"`
 	listenProps
 	clientProps
 }
@@ -111,8 +114,10 @@ type listenEntry struct {
 	listenProps
 }
 
+// serverEntry is "IP:PORT", "NAME:PORT", or a table with address or srv.
 type serverEntry struct {
 	Address string
+	SRV     string
 	serverProps
 }
 
@@ -128,10 +133,20 @@ func (e *listenEntry) UnmarshalTOML(v any) error {
 }
 
 func (e *serverEntry) UnmarshalTOML(v any) error {
-	return decodeEntry(v, "address", &e.Address, map[string]any{
+	var srv *string
+	props := map[string]any{
 		"max_connections": &e.MaxConnections, "heartbeat": &e.Heartbeat, "weight": &e.Weight,
 		"proxy_protocol": &e.ProxyProtocol, "backup": &e.Backup, "slow_start": &e.SlowStart, "on_down": &e.OnDown,
-	})
+		"srv": &srv,
+	}
+	if m, ok := v.(map[string]any); ok && m["srv"] != nil {
+		if m["address"] != nil {
+			return fmt.Errorf("entry %v has both address and srv: give one", m)
+		}
+		delete(props, "srv")
+		return decodeEntry(v, "srv", &e.SRV, props)
+	}
+	return decodeEntry(v, "address", &e.Address, props)
 }
 
 // decodeEntry fills a string-or-table entry. props maps each allowed key to a

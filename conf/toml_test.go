@@ -29,7 +29,23 @@ func TestParseTOMLErrors(t *testing.T) {
 		{"bad count", "[global]\nmax_ip = \"1.5k\"\n" + minimal, `invalid count "1.5k"`},
 		{"duplicate id", minimal + strings.Replace(minimal, "8080", "8081", 1), `t.toml:10: rule "r": duplicate rule id (first at line 2)`},
 		{"listen used twice", minimal + strings.Replace(minimal, `"r"`, `"s"`, 1), `t.toml:13: rule "s": listen address 127.0.0.1:8080 is already used by rule "r"`},
-		{"server not ip:port", strings.Replace(minimal, "127.0.0.1:9001", "localhost:9001", 1), `t.toml:7: rule "r": server address "localhost:9001" is not IP:PORT`},
+		{"server neither address nor name", strings.Replace(minimal, "127.0.0.1:9001", "9001", 1), `t.toml:7: rule "r": server address "9001" is not IP:PORT`},
+		{"name with a bad label", strings.Replace(minimal, "127.0.0.1:9001", "db_1.internal:9001", 1), `t.toml:7: rule "r": server "db_1.internal:9001": "db_1.internal": '_' is not a letter, digit or '-'`},
+		{"name label ending in -", strings.Replace(minimal, "127.0.0.1:9001", "db-.internal:9001", 1), `a label may not start or end with '-'`},
+		{"name with an empty label", strings.Replace(minimal, "127.0.0.1:9001", "db..internal:9001", 1), `has an empty label`},
+		{"name with port 0", strings.Replace(minimal, "127.0.0.1:9001", "db.internal:0", 1), `server "db.internal:0": port must be 1-65535`},
+		{"name without a port", strings.Replace(minimal, `"127.0.0.1:9001"`, `"db.internal"`, 1), `server address "db.internal" is not IP:PORT`},
+		{"name label too long", strings.Replace(minimal, "127.0.0.1:9001", strings.Repeat("a", 64)+".x:1", 1), "label longer than 63"},
+		{"name too long", strings.Replace(minimal, "127.0.0.1:9001", strings.Repeat("abcdefghi.", 26)+"x:1", 1), "longer than 253"},
+		{"name twice", strings.Replace(minimal, `["127.0.0.1:9001"]`, `["db.internal:1", "DB.internal.:1"]`, 1), `server DB.internal.:1 is listed twice`},
+		{"srv not tcp", strings.Replace(minimal, `["127.0.0.1:9001"]`, `[{ srv = "_pg._udp.db.internal" }]`, 1), `t.toml:7: rule "r": srv "_pg._udp.db.internal" must be _SERVICE._tcp.NAME`},
+		{"srv without service", strings.Replace(minimal, `["127.0.0.1:9001"]`, `[{ srv = "db.internal" }]`, 1), `must be _SERVICE._tcp.NAME`},
+		{"srv bad domain", strings.Replace(minimal, `["127.0.0.1:9001"]`, `[{ srv = "_pg._tcp.db!" }]`, 1), `'!' is not a letter`},
+		{"srv and address", strings.Replace(minimal, `["127.0.0.1:9001"]`, `[{ srv = "_pg._tcp.db", address = "127.0.0.1:1" }]`, 1), `has both address and srv`},
+		{"srv not a string", strings.Replace(minimal, `["127.0.0.1:9001"]`, `[{ srv = 5 }]`, 1), `srv must be a string`},
+		{"name weight over the range", strings.Replace(minimal, `["127.0.0.1:9001"]`, `[{ address = "db.internal:1", weight = 300 }]`, 1), `server db.internal:1: weight must be 0-256`},
+		{"bad resolver", "[global]\nresolvers = [\"ns1:53\"]\n" + minimal, `t.toml:2: global: resolver "ns1:53" is not IP or IP:PORT`},
+		{"resolve_interval too short", "[global]\nresolve_interval = \"100ms\"\n" + minimal, `t.toml:2: global: resolve_interval must be at least 1s, not 100ms`},
 		{"octal ip", strings.Replace(minimal, "127.0.0.1:9001", "010.0.0.1:9001", 1), `t.toml:7: rule "r": server address "010.0.0.1:9001" is not IP:PORT`},
 		{"port too big", strings.Replace(minimal, "127.0.0.1:9001", "127.0.0.1:70000", 1), `is not IP:PORT`},
 		{"port with a leading zero", strings.Replace(minimal, "127.0.0.1:9001", "127.0.0.1:09001", 1), `t.toml:7: rule "r": server address "127.0.0.1:09001": port must be written without leading zeros`},
@@ -174,5 +190,81 @@ func TestClusterResolved(t *testing.T) {
 	cfg, err = ParseTOML("t.toml", []byte("[cluster]\netcd = [\"http://127.0.0.1:2379\"]\nprefix = \"/g6\"\n"+minimal))
 	if host, _ := os.Hostname(); err != nil || cfg.Cluster.Node != host {
 		t.Fatalf("default node %q, want the hostname %q (%v)", cfg.Cluster.Node, host, err)
+	}
+}
+
+// TestNameEntries: name and SRV entries leave Servers, keep their place
+// and options, and WeightSet tells a written weight from the default.
+func TestNameEntries(t *testing.T) {
+	cfg, err := ParseTOML("t.toml", []byte(`
+[global]
+resolvers = ["127.0.0.53", "[::1]:5353"]
+resolve_interval = "3s"
+resolve_hold = 0
+
+[[rule]]
+id = "db"
+algorithm = "MS"
+clients = ["*:*"]
+listen = ["127.0.0.1:8080"]
+server_defaults = { max_connections = 7 }
+servers = [
+  "db.internal:5432",
+  { srv = "_postgres._tcp.db.internal", max_connections = 100, backup = true },
+  "10.0.1.9:5432",
+  { address = "Cache-1.example.:6379", weight = 3 },
+]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := cfg.Global
+	if len(g.Resolvers) != 2 || g.ResolveInterval != Duration(3*time.Second) || g.ResolveHold != 0 {
+		t.Errorf("global: %+v", g)
+	}
+	r := cfg.Rules[0]
+	if len(r.Servers) != 1 || r.Servers[0].Address != "10.0.1.9:5432" {
+		t.Fatalf("servers: %+v", r.Servers)
+	}
+	want := []Name{
+		{Entry: "db.internal:5432", Host: "db.internal", Port: 5432, At: 0, Server: Server{MaxConnections: 7, Weight: 1}},
+		{Entry: "_postgres._tcp.db.internal", Host: "_postgres._tcp.db.internal", SRV: true, At: 0, Server: Server{MaxConnections: 100, Weight: 1, Backup: true}},
+		{Entry: "Cache-1.example.:6379", Host: "Cache-1.example.", Port: 6379, At: 1, Server: Server{MaxConnections: 7, Weight: 3}, WeightSet: true},
+	}
+	if len(r.Names) != len(want) {
+		t.Fatalf("names: %+v", r.Names)
+	}
+	for i := range want {
+		if r.Names[i] != want[i] {
+			t.Errorf("name %d:\n got %+v\nwant %+v", i, r.Names[i], want[i])
+		}
+	}
+	if n := cfg.ServerSlots(); n != MinServerSlots {
+		t.Errorf("ServerSlots = %d", n)
+	}
+	if got := cfg.NameEntries(); len(got) != 3 {
+		t.Errorf("NameEntries = %+v", got)
+	}
+}
+
+func TestParseResolver(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"127.0.0.53", "127.0.0.53:53"},
+		{"10.0.0.1:5353", "10.0.0.1:5353"},
+		{"::1", "[::1]:53"},
+		{"[::1]:5353", "[::1]:5353"},
+		{"ns1", ""},
+		{"10.0.0.1:0", ""},
+	} {
+		ap, err := ParseResolver(tt.in)
+		if tt.want == "" {
+			if err == nil {
+				t.Errorf("%q: no error", tt.in)
+			}
+			continue
+		}
+		if err != nil || ap.String() != tt.want {
+			t.Errorf("%q = %v, %v; want %s", tt.in, ap, err, tt.want)
+		}
 	}
 }

@@ -32,7 +32,7 @@ func validate(cfg *Config, line lineFunc, errs *ErrorList) {
 	servers := 0
 	for i := range cfg.Rules {
 		r := &cfg.Rules[i]
-		if servers += len(r.Servers); servers > MaxServers {
+		if servers += len(r.Servers) + len(r.Names); servers > MaxServers {
 			errs.add(v.file, line("rule", i, "servers"), "rule %q: more than %d servers in the config", r.ID, MaxServers)
 			return
 		}
@@ -77,7 +77,8 @@ func (v *validator) rule(i int, r *Rule) {
 	}
 	v.listen(owner, "rule", i, r.Listen)
 	v.clients(owner, "rule", i, r.Clients)
-	v.servers(owner, i, r.Servers)
+	v.servers(owner, i, r.Servers, len(r.Names) > 0)
+	v.names(owner, i, r.Names)
 }
 
 // listen checks a section's listen addresses, each unique in the config.
@@ -111,8 +112,8 @@ func (v *validator) clients(owner, section string, n int, clients []Client) {
 	}
 }
 
-func (v *validator) servers(owner string, i int, servers []Server) {
-	if len(servers) == 0 {
+func (v *validator) servers(owner string, i int, servers []Server, names bool) {
+	if len(servers) == 0 && !names {
 		v.errs.add(v.file, v.line("rule", i, "servers"), "%s: no servers to balance over", owner)
 	}
 	seen := map[string]bool{}
@@ -127,15 +128,45 @@ func (v *validator) servers(owner string, i int, servers []Server) {
 			v.errs.add(v.file, at, "%s: server %s is listed twice (use weight instead)", owner, s.Address)
 		}
 		seen[ap.String()] = true
-		if s.ProxyProtocol != "" && s.ProxyProtocol != "v1" && s.ProxyProtocol != "v2" {
-			v.errs.add(v.file, v.line("rule", i, "proxy_protocol"), "%s: server %s: proxy_protocol must be \"v1\" or \"v2\", not %q", owner, s.Address, s.ProxyProtocol)
+		v.serverOptions(owner, i, at, s.Address, s)
+	}
+}
+
+// names checks a rule's name entries: the syntax of each name (not
+// whether it resolves) and its options.
+func (v *validator) names(owner string, i int, names []Name) {
+	seen := map[string]bool{}
+	for _, n := range names {
+		at := v.line("rule", i, "servers", quoted(n.Entry))
+		var err error
+		if n.SRV {
+			err = CheckSRVName(n.Entry)
+		} else {
+			_, _, err = ParseNameEntry(n.Entry)
 		}
-		if s.Weight < 0 || s.Weight > MaxWeight {
-			v.errs.add(v.file, at, "%s: server %s: weight must be 0-%d", owner, s.Address, MaxWeight)
+		if err != nil {
+			v.errs.add(v.file, at, "%s: %v", owner, err)
+			continue
 		}
-		if s.OnDown != "" && s.OnDown != OnDownShutdown {
-			v.errs.add(v.file, v.line("rule", i, "on_down"), "%s: server %s: on_down must be %q or left out, not %q", owner, s.Address, OnDownShutdown, s.OnDown)
+		key := fmt.Sprintf("%s:%d", strings.ToLower(strings.TrimSuffix(n.Host, ".")), n.Port)
+		if seen[key] {
+			v.errs.add(v.file, at, "%s: server %s is listed twice", owner, n.Entry)
 		}
+		seen[key] = true
+		v.serverOptions(owner, i, at, n.Entry, n.Server)
+	}
+}
+
+// serverOptions checks the options of a server or name entry (label).
+func (v *validator) serverOptions(owner string, i, at int, label string, s Server) {
+	if s.ProxyProtocol != "" && s.ProxyProtocol != "v1" && s.ProxyProtocol != "v2" {
+		v.errs.add(v.file, v.line("rule", i, "proxy_protocol"), "%s: server %s: proxy_protocol must be \"v1\" or \"v2\", not %q", owner, label, s.ProxyProtocol)
+	}
+	if s.Weight < 0 || s.Weight > MaxWeight {
+		v.errs.add(v.file, at, "%s: server %s: weight must be 0-%d", owner, label, MaxWeight)
+	}
+	if s.OnDown != "" && s.OnDown != OnDownShutdown {
+		v.errs.add(v.file, v.line("rule", i, "on_down"), "%s: server %s: on_down must be %q or left out, not %q", owner, label, OnDownShutdown, s.OnDown)
 	}
 }
 

@@ -317,11 +317,11 @@ func mustResolve(addr string) *net.TCPAddr {
 
 func TestAdminCLI(t *testing.T) {
 	_, adminAddr, _, _, _ := adminSetup(t, "1")
-	out, err := exec.Command(testenv.Bin(t, "g6"), "admin", "-a", adminAddr, "show", "rules").CombinedOutput()
+	out, err := testenv.Run(t, 10*time.Second, testenv.Bin(t, "g6"), "admin", "-a", adminAddr, "show", "rules")
 	if err != nil || !strings.Contains(string(out), "web | RR |") {
 		t.Fatalf("g6 admin show rules: %v\n%s", err, out)
 	}
-	out, err = exec.Command(testenv.Bin(t, "g6"), "admin", "-a", adminAddr, "enable", "10.1.1.1", "1").CombinedOutput()
+	out, err = testenv.Run(t, 10*time.Second, testenv.Bin(t, "g6"), "admin", "-a", adminAddr, "enable", "10.1.1.1", "1")
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.HasPrefix(string(out), "error:") {
 		t.Fatalf("g6 admin on an error reply: %v\n%s", err, out)
 	}

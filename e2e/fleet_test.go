@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -241,7 +240,7 @@ func TestFleetPushConfig(t *testing.T) {
 			admin, front, serverList(servers))
 	}
 	push := func(text string) (string, error) {
-		out, err := exec.Command(testenv.Bin(t, "g6"), "push", "-c", testenv.WriteConfig(t, text), "--etcd", etcd.URL, "--prefix", prefix).CombinedOutput()
+		out, err := testenv.Run(t, 30*time.Second, testenv.Bin(t, "g6"), "push", "-c", testenv.WriteConfig(t, text), "--etcd", etcd.URL, "--prefix", prefix)
 		return string(out), err
 	}
 	if out, err := push(cfgText(srv[:1])); err != nil || !strings.Contains(out, "pushed to /g6/push/config") {

@@ -265,14 +265,13 @@ func echoOnce(t *testing.T, c net.Conn, msg string) {
 }
 
 func TestBadConfigExitsNamingFileAndLine(t *testing.T) {
-	cfg := testenv.WriteConfig(t, "[global]\nworkers = 1\n\n[[rule]]\nid = \"x\"\nalgorithm = \"RR\"\nclients = [\"*:*\"]\nlisten = [\"127.0.0.1:1\"]\nservers = [\"localhost:80\"]\n")
-	cmd := exec.Command(testenv.Bin(t, "g6"), "master", "-c", cfg)
-	out, err := cmd.CombinedOutput()
+	cfg := testenv.WriteConfig(t, "[global]\nworkers = 1\n\n[[rule]]\nid = \"x\"\nalgorithm = \"RR\"\nclients = [\"*:*\"]\nlisten = [\"127.0.0.1:1\"]\nservers = [\"10.0.0.300:80\"]\n")
+	out, err := testenv.Run(t, 30*time.Second, testenv.Bin(t, "g6"), "master", "-c", cfg)
 	ee, ok := err.(*exec.ExitError)
 	if !ok || ee.ExitCode() != 1 {
 		t.Fatalf("exit: %v, want status 1; output %s", err, out)
 	}
-	if want := cfg + ":9:"; !strings.Contains(string(out), want) || !strings.Contains(string(out), "localhost:80") {
+	if want := cfg + ":9:"; !strings.Contains(string(out), want) || !strings.Contains(string(out), "10.0.0.300:80") {
 		t.Fatalf("output %q does not name %s and the bad address", out, want)
 	}
 }
@@ -284,8 +283,7 @@ func TestBindFailureNamesAddress(t *testing.T) {
 	}
 	defer taken.Close()
 	addr := taken.Addr().String()
-	cmd := exec.Command(testenv.Bin(t, "g6"), "master", "-c", testenv.WriteConfig(t, rrConfig(addr, "127.0.0.1:9")), "-w", "1")
-	out, err := cmd.CombinedOutput()
+	out, err := testenv.Run(t, 30*time.Second, testenv.Bin(t, "g6"), "master", "-c", testenv.WriteConfig(t, rrConfig(addr, "127.0.0.1:9")), "-w", "1")
 	if err == nil || !strings.Contains(string(out), addr) {
 		t.Fatalf("err %v, output %q: want a failure naming %s", err, out, addr)
 	}

@@ -6,6 +6,7 @@ package testenv
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -472,4 +473,21 @@ func LimitedBin(t testing.TB, bin string, n int) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// Run runs a command that should end by itself and returns its combined
+// output. It is killed after d, and its output pipes are let go a second
+// later even if a child still holds them, so a command that unexpectedly
+// keeps running fails its test instead of hanging the whole package.
+func Run(t testing.TB, d time.Duration, name string, args ...string) ([]byte, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.WaitDelay = time.Second
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("%s %v: still running after %v (output %q)", name, args, d, out)
+	}
+	return out, err
 }

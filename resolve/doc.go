@@ -11,7 +11,7 @@
 // A/AAAA queries.
 //
 // Sharp edges: a name with no records of a type is not an error (an empty
-// answer); NXDOMAIN (ErrNXDomain) and every server failing are. Nothing
-// calls this package yet: the master's resolver loop is the next step of
-// #16.
+// answer); NXDOMAIN (ErrNXDomain) and every server failing are. Servers
+// turns an answer into the pool's servers: SRV priorities become backups
+// and SRV weights are scaled into g6's range.
 package resolve

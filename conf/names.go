@@ -138,6 +138,16 @@ func ParseResolver(s string) (netip.AddrPort, error) {
 	return ap, nil
 }
 
+// Name returns the rule's name entry written entry, or nil.
+func (r *Rule) Name(entry string) *Name {
+	for i := range r.Names {
+		if r.Names[i].Entry == entry {
+			return &r.Names[i]
+		}
+	}
+	return nil
+}
+
 // NameEntries lists every name entry of the config once, in order.
 func (c *Config) NameEntries() []Name {
 	var out []Name

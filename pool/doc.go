@@ -12,6 +12,15 @@
 // lose their Member; they keep their key and counters until their last
 // session ends, and only then may another key take them.
 //
+// Name entries (conf.Name) are resolved by the master, which hands each
+// answer to SetAnswer; the table keeps the last answer of every entry in
+// the overlay and expands the config with it (expand) before merging: each
+// address becomes a server in the entry's place with the entry's options
+// (an SRV record's weight unless the entry set one, backup above the
+// lowest priority), an address the rule already has is skipped, and a
+// server an answer no longer yields leaves exactly as after del server.
+// Answers are not the fleet's: every node resolves for itself.
+//
 // The overlay survives reloads and upgrades (the master hands it to its
 // successor) and, with state_file, restarts. On a reload the file wins
 // for a server whose config entry changed since the runtime change was
@@ -20,7 +29,10 @@
 // once the config lists it, the config's entry applies. Disable and drain
 // are states, not settings: a reload keeps them.
 //
-// Sharp edges: the Table's methods take its lock; Publish scans every
+// Sharp edges: a reload drops the answers of entries the config no longer
+// has, but the state file is only rewritten at the next change. Runtime
+// changes to a resolved server are made against its expanded entry, so a
+// new SRV weight drops a weight set by hand. The Table's methods take its lock; Publish scans every
 // server slot (changes are rare, the scan is a few microseconds per
 // thousand slots).
 package pool

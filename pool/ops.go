@@ -13,7 +13,7 @@ import (
 func (t *Table) Add(rule string, addr netip.AddrPort, weight *int, maxConns *int64, backup bool) (Entry, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	r := findRule(t.cfg, rule)
+	r := findRule(t.view, rule)
 	if r == nil {
 		return Entry{}, fmt.Errorf("%w %q", errUnknownRule, rule)
 	}
@@ -58,7 +58,7 @@ func setValues(o *Override, weight *int, maxConns *int64) {
 func (t *Table) Del(rule string, addr netip.AddrPort) (Entry, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if findRule(t.cfg, rule) == nil {
+	if findRule(t.view, rule) == nil {
 		return Entry{}, fmt.Errorf("%w %q", errUnknownRule, rule)
 	}
 	key := addr.String()
@@ -67,7 +67,7 @@ func (t *Table) Del(rule string, addr netip.AddrPort) (Entry, error) {
 		return Entry{}, fmt.Errorf("rule %q has no server %s", rule, key)
 	}
 	st := t.state.clone()
-	if s := findServer(findRule(t.cfg, rule), key); s != nil {
+	if s := findServer(findRule(t.view, rule), key); s != nil {
 		st.get(rule, key, entryText(*s)).Removed = true
 	} else {
 		o := st.find(rule, key)
@@ -77,7 +77,6 @@ func (t *Table) Del(rule string, addr netip.AddrPort) (Entry, error) {
 	if err := t.commit(st, okey{rule, key}); err != nil {
 		return Entry{}, err
 	}
-	t.gone = append(t.gone, e)
 	return e, nil
 }
 
@@ -208,7 +207,7 @@ func (t *Table) Holding(rule string, addr netip.AddrPort) ([]Entry, error) {
 }
 
 func (t *Table) holding(rule string, addr netip.AddrPort) ([]Entry, error) {
-	if rule != "" && findRule(t.cfg, rule) == nil {
+	if rule != "" && findRule(t.view, rule) == nil {
 		return nil, fmt.Errorf("%w %q", errUnknownRule, rule)
 	}
 	key := addr.String()
@@ -242,7 +241,7 @@ func (t *Table) find(rule, key string) (Entry, bool) {
 
 // base is the config entry an override of e is made against.
 func (t *Table) base(e Entry) string {
-	if s := findServer(findRule(t.cfg, e.Rule), e.Server.Address); s != nil {
+	if s := findServer(findRule(t.view, e.Rule), e.Server.Address); s != nil {
 		return entryText(*s)
 	}
 	return ""

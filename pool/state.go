@@ -16,6 +16,7 @@ import (
 type State struct {
 	Version   int        `json:"version"`
 	Overrides []Override `json:"servers"`
+	Answers   []Answer   `json:"resolved,omitempty"` // what each name entry last yielded
 }
 
 // stateVersion is the state file's format.
@@ -73,7 +74,10 @@ func (s *State) prune() {
 }
 
 func (s State) clone() State {
-	c := State{Version: s.Version, Overrides: slices.Clone(s.Overrides)}
+	c := State{Version: s.Version, Overrides: slices.Clone(s.Overrides), Answers: slices.Clone(s.Answers)}
+	for i := range c.Answers {
+		c.Answers[i].Servers = slices.Clone(c.Answers[i].Servers)
+	}
 	for i := range c.Overrides {
 		o := &c.Overrides[i]
 		if o.Weight != nil {
@@ -106,6 +110,11 @@ func ParseState(b []byte) (State, error) {
 	for i := range s.Overrides {
 		if err := s.Overrides[i].check(); err != nil {
 			return State{}, fmt.Errorf("server %d: %w", i+1, err)
+		}
+	}
+	for i := range s.Answers {
+		if err := s.Answers[i].check(); err != nil {
+			return State{}, fmt.Errorf("resolved %d: %w", i+1, err)
 		}
 	}
 	return s, nil

@@ -42,6 +42,7 @@ func TestParseState(t *testing.T) {
 func FuzzParseState(f *testing.F) {
 	f.Add([]byte(`{"version": 1, "servers": [{"rule": "web", "address": "127.0.0.1:9", "added": true, "weight": 3}]}`))
 	f.Add([]byte(`{"version": 1, "servers": [{"rule": "w", "address": "[::1]:80", "disabled_until": 9223372036854775807}]}`))
+	f.Add([]byte(`{"version": 1, "servers": [], "resolved": [{"entry": "db.test:5432", "servers": [{"address": "[::1]:5432", "weight": 3, "backup": true}]}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := ParseState(b)
 		if err != nil {

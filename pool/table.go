@@ -16,6 +16,7 @@ const (
 	SourceConfig = "config"
 	SourceAdmin  = "admin" // this node's admin port
 	SourceFleet  = "fleet" // another node's, through the fleet store
+	SourceDNS    = "dns"   // a name entry's answer
 )
 
 // Entry is one effective server of a rule.
@@ -23,7 +24,7 @@ type Entry struct {
 	Rule         string
 	Server       conf.Server // effective values; Address in conf.AddrKey form
 	Slot         int
-	Origin       string // who put the server in the rule: SourceConfig or SourceAdmin
+	Origin       string // who put the server in the rule: SourceConfig, SourceAdmin, SourceFleet or SourceDNS
 	WeightFrom   string
 	MaxConnsFrom string
 }
@@ -32,7 +33,8 @@ type Entry struct {
 type Table struct {
 	mu        sync.Mutex
 	region    *shared.Region
-	cfg       *conf.Config
+	cfg       *conf.Config // as loaded: name entries unresolved
+	view      *conf.Config // cfg with its name entries' answers in place (expand)
 	ruleSlots []int
 	state     State
 	entries   [][]Entry // by rule, in Order
@@ -147,7 +149,8 @@ func (t *Table) Publish(cfg *conf.Config, ruleSlots []int) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	st := t.state.clone()
-	reconcile(&st, cfg)
+	pruneAnswers(&st, cfg)
+	reconcile(&st, expand(cfg, st.Answers))
 	return t.publish(cfg, ruleSlots, st)
 }
 
@@ -166,17 +169,19 @@ func (t *Table) Entries() ([][]Entry, []Entry) {
 	return t.entries, gone
 }
 
-// Current returns the config last published and its effective servers.
+// Current returns the config last published, its name entries resolved,
+// and its effective servers.
 func (t *Table) Current() (*conf.Config, [][]Entry) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.cfg, t.entries
+	return t.view, t.entries
 }
 
 // publish writes st's effective servers and, once they are in, makes st
-// the table's.
+// the table's. The servers that left a rule are kept in gone.
 func (t *Table) publish(cfg *conf.Config, ruleSlots []int, st State) error {
-	entries := effective(cfg, &st, t.self)
+	view := expand(cfg, st.Answers)
+	entries := effective(view, &st, t.self)
 	var keys []string
 	for i, r := range cfg.Rules {
 		for _, e := range entries[i] {
@@ -211,9 +216,17 @@ func (t *Table) publish(cfg *conf.Config, ruleSlots []int, st State) error {
 	}
 	if t.restore {
 		t.restore = false
-		restoreStates(t.region, cfg, entries, &st, now)
+		restoreStates(t.region, view, entries, &st, now)
 	}
-	t.cfg, t.ruleSlots, t.state, t.entries, t.published = cfg, ruleSlots, st, entries, true
+	for _, es := range t.entries {
+		for _, e := range es {
+			if !in[e.Slot] {
+				t.gone = slices.DeleteFunc(t.gone, func(g Entry) bool { return g.Slot == e.Slot })
+				t.gone = append(t.gone, e)
+			}
+		}
+	}
+	t.cfg, t.view, t.ruleSlots, t.state, t.entries, t.published = cfg, view, ruleSlots, st, entries, true
 	return nil
 }
 
@@ -299,6 +312,12 @@ func effective(cfg *conf.Config, st *State, self string) [][]Entry {
 		for _, s := range r.Servers {
 			s.Address = conf.AddrKey(s.Address)
 			e := Entry{Rule: r.ID, Server: s, Origin: SourceConfig, WeightFrom: SourceConfig, MaxConnsFrom: SourceConfig}
+			if s.From != "" {
+				e.Origin = SourceDNS
+				if n := r.Name(s.From); n != nil && n.SRV && !n.WeightSet {
+					e.WeightFrom = SourceDNS
+				}
+			}
 			if o := st.find(r.ID, s.Address); o != nil {
 				if o.Removed {
 					continue

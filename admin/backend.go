@@ -7,6 +7,7 @@ import (
 	"g6/fleet"
 	"g6/ipc"
 	"g6/pool"
+	"g6/resolve"
 	"g6/shared"
 )
 
@@ -25,6 +26,8 @@ type Backend interface {
 	Change(cmd Command) ([]string, error)
 	// Nodes lists the fleet's nodes (show nodes).
 	Nodes() ([]fleet.NodeInfo, error)
+	// Resolvers reports every name entry's lookups (show resolvers).
+	Resolvers() []resolve.Status
 }
 
 // Snapshot is the master's state at one moment.

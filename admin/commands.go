@@ -67,6 +67,8 @@ func (s *Server) show(cmd Command) string {
 			return "error: show nodes: " + err.Error()
 		}
 		doc, text = showNodes(nodes)
+	case "resolvers":
+		doc, text = showResolvers(s.Backend.Resolvers(), time.Now())
 	}
 	if !cmd.JSON {
 		return text

@@ -44,7 +44,10 @@ const (
 // ErrEmpty is returned for a blank line, which gets no reply.
 var ErrEmpty = errors.New("empty line")
 
-var shows = map[string]bool{"rules": true, "sessions": true, "servers": true, "workers": true, "stats": true, "nodes": true}
+// showUsage lists what show shows; Help and parseShow's error use it.
+const showUsage = "show rules|sessions|servers|workers|stats|nodes|resolvers [json]"
+
+var shows = map[string]bool{"rules": true, "sessions": true, "servers": true, "workers": true, "stats": true, "nodes": true, "resolvers": true}
 
 // Parse reads one line (without its line ending).
 func Parse(line string) (Command, error) {
@@ -91,7 +94,7 @@ func parseShow(args []string) (Command, error) {
 		args = args[:len(args)-1]
 	}
 	if len(args) != 1 || !shows[strings.ToLower(args[0])] {
-		return c, errors.New("usage: show rules|sessions|servers|workers|stats|nodes [json]")
+		return c, errors.New("usage: " + showUsage)
 	}
 	c.What = strings.ToLower(args[0])
 	return c, nil
@@ -287,7 +290,7 @@ func truncate(s string) string {
 }
 
 // Help is the reply to help and ?.
-const Help = `show rules|sessions|servers|workers|stats|nodes [json]
+const Help = showUsage + `
 disable IP PORT [SECONDS]
 enable IP PORT       (also ends a drain)
 heartbeat IP PORT    (alias: beartbeat)

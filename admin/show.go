@@ -10,6 +10,7 @@ import (
 	"g6/fleet"
 	"g6/ipc"
 	"g6/pool"
+	"g6/resolve"
 	"g6/shared"
 
 	"github.com/shirou/gopsutil/v3/process"
@@ -19,6 +20,7 @@ import (
 type ServerState struct {
 	Rule       string  `json:"rule"`
 	Address    string  `json:"address"`
+	From       string  `json:"from,omitempty"` // the name entry that yielded the address
 	State      string  `json:"state"` // up, down, disabled, draining, heartbeat-wait, removed
 	Heartbeat  float64 `json:"heartbeat_seconds"`
 	Until      int64   `json:"until_unix"` // when a disable, drain or moratorium ends; 0 = none, -1 = until enabled
@@ -32,7 +34,8 @@ type ServerState struct {
 	MaxConns   int64   `json:"max_connections"`
 	Backup     bool    `json:"backup,omitempty"`
 	Check      string  `json:"health_check,omitempty"` // "failing" while the health check holds it down
-	// Where the server and its values come from: "config" or "admin".
+	// Where the server and its values come from: "config", "admin",
+	// "fleet" or "dns" (pool.Source*).
 	Origin       string `json:"source"`
 	WeightFrom   string `json:"weight_source"`
 	MaxConnsFrom string `json:"max_connections_source"`
@@ -57,7 +60,7 @@ func addFleetView(states []ServerState, nodes []fleet.NodeInfo) {
 
 func serverState(e *pool.Entry, slot *shared.ServerSlot, now int64, wall time.Time) ServerState {
 	s := &e.Server
-	st := ServerState{Rule: e.Rule, Address: s.Address, State: "up", Heartbeat: s.Heartbeat.D().Seconds(),
+	st := ServerState{Rule: e.Rule, Address: s.Address, From: s.From, State: "up", Heartbeat: s.Heartbeat.D().Seconds(),
 		Active: slot.Active.Load(), Total: slot.Total.Load(), Failures: slot.Failures.Load(),
 		FromServer: slot.FromServer.Load(), FromClient: slot.FromClient.Load(),
 		RTms: float64(slot.RTAvg.Load()) / 1e6, Weight: int(slot.Weight.Load()), MaxConns: slot.MaxConns.Load(),
@@ -166,6 +169,9 @@ func showServers(snap *Snapshot, nodes []fleet.NodeInfo) (any, string) {
 	fmt.Fprintln(tw, "RULE\tSERVER\tSTATE\tACTIVE\tTOTAL\tFAILURES\tRESPONSE_MS\tWEIGHT\tMAX_CONNECTIONS\tSOURCE")
 	for _, s := range states {
 		server := s.Address
+		if s.From != "" {
+			server = s.From + " → " + server
+		}
 		if s.Backup {
 			server += " (backup)"
 		}
@@ -302,4 +308,44 @@ func showNodes(nodes []fleet.NodeInfo) (any, string) {
 	}
 	tw.Flush()
 	return map[string]any{"nodes": nodes}, b.String()
+}
+
+// showResolvers lists every name entry: its last answer, when it was
+// looked up and will be again, and how its lookups fail.
+func showResolvers(list []resolve.Status, now time.Time) (any, string) {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ENTRY\tTYPE\tRULES\tANSWER\tRESOLVED\tNEXT\tSTATE")
+	ago := func(t time.Time) string { return now.Sub(t).Round(time.Second).String() }
+	for _, s := range list {
+		var answer []string
+		for _, r := range s.Answer {
+			a := r.Address
+			if s.Type == "SRV" {
+				a += fmt.Sprintf(" p%d w%d", r.Priority, r.Weight)
+			}
+			answer = append(answer, fmt.Sprintf("%s ttl %gs", a, r.TTL))
+		}
+		resolved := "never"
+		if !s.ResolvedAt.IsZero() {
+			resolved = ago(s.ResolvedAt) + " ago"
+		}
+		state := "ok"
+		switch {
+		case s.Error != "" && !s.HeldUntil.IsZero():
+			state = fmt.Sprintf("failing for %s, addresses held %s more: %s", ago(s.FailingSince), s.HeldUntil.Sub(now).Round(time.Second), s.Error)
+		case s.Error != "":
+			state = fmt.Sprintf("failing for %s, no address: %s", ago(s.FailingSince), s.Error)
+		case s.Next.IsZero():
+			state = "first lookup running"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\tin %s\t%s\n", s.Entry, s.Type, strings.Join(s.Rules, ","), strings.Join(answer, ", "),
+			resolved, max(s.Next.Sub(now), 0).Round(time.Second), state)
+	}
+	tw.Flush()
+	if len(list) == 0 {
+		b.Reset()
+		b.WriteString("no name entries\n")
+	}
+	return map[string]any{"resolvers": list}, b.String()
 }

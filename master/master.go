@@ -19,6 +19,7 @@ import (
 	"g6/ipc"
 	"g6/logging"
 	"g6/pool"
+	"g6/resolve"
 	"g6/shared"
 )
 
@@ -79,9 +80,10 @@ type Master struct {
 	metricsLn net.Listener
 	checks    *checker
 	checkMu   sync.Mutex
-	pool      *pool.Table  // every rule's servers, config and runtime changes
-	fleet     *fleet.Store // the link to the other nodes ([cluster]); nil without one
-	fleetErr  string       // the last config this node refused, for the registry
+	pool      *pool.Table      // every rule's servers, config and runtime changes
+	fleet     *fleet.Store     // the link to the other nodes ([cluster]); nil without one
+	fleetErr  string           // the last config this node refused, for the registry
+	resolver  *resolve.Watcher // looks up the config's name entries; nil until the first start
 	rate      rate
 	stopRate  chan struct{}
 	started   time.Time
@@ -178,6 +180,7 @@ func start(opts Options) (*Master, error) {
 	}
 	m.joinFleet(cfg)
 	m.syncChecks()
+	m.watchNames(cfg)
 	m.stopRate = make(chan struct{})
 	go sampleRate(m, m.stopRate)
 	go watchHeartbeats(m, m.stopRate)
@@ -427,6 +430,7 @@ func (m *Master) stop(graceful bool) {
 	if m.fleet != nil {
 		go m.fleet.Close() // its watch may take a moment to end; the master does not wait on it
 	}
+	m.stopNames()
 	m.stopChecks()
 	if m.stopRate != nil {
 		close(m.stopRate)

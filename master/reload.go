@@ -49,6 +49,7 @@ func (m *Master) reload() {
 	m.drainGeneration(prev)
 	m.closeUnlistened()
 	m.syncChecks()
+	m.watchNames(cfg)
 	m.log.Info("reloaded", "gen", g.id, "workers", g.nWork, "listen", g.addrs, "draining", prev.id)
 }
 

@@ -19,18 +19,18 @@ type Answer struct {
 // after its hold ran out) in every rule that lists it, and publishes the
 // result like add server and del server would: a server that leaves
 // takes no new connection and keeps its sessions. An answer equal to the
-// last one changes nothing. Answers are saved with the overlay (state
+// last one changes nothing (changed false). Answers are saved with the overlay (state
 // file, upgrade hand-over), not sent to the fleet: each node resolves.
-func (t *Table) SetAnswer(entry string, servers []resolve.Server) error {
+func (t *Table) SetAnswer(entry string, servers []resolve.Server) (changed bool, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	st := t.state.clone()
 	i := slices.IndexFunc(st.Answers, func(a Answer) bool { return a.Entry == entry })
 	if i >= 0 && slices.Equal(st.Answers[i].Servers, servers) || i < 0 && len(servers) == 0 {
-		return nil
+		return false, nil
 	}
 	if t.cfg != nil && !slices.ContainsFunc(t.cfg.NameEntries(), func(n conf.Name) bool { return n.Entry == entry }) {
-		return nil // a lookup that finished after a reload dropped the entry
+		return false, nil // a lookup that finished after a reload dropped the entry
 	}
 	switch {
 	case len(servers) == 0:
@@ -45,13 +45,13 @@ func (t *Table) SetAnswer(entry string, servers []resolve.Server) error {
 	} else {
 		reconcile(&st, expand(t.cfg, st.Answers))
 		if err := t.publish(t.cfg, t.ruleSlots, st); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if t.path != "" {
-		return SaveState(t.path, t.state)
+		return true, SaveState(t.path, t.state)
 	}
-	return nil
+	return true, nil
 }
 
 // Answer returns the servers the name entry last resolved to.

@@ -54,10 +54,10 @@ func TestAnswersInPlace(t *testing.T) {
 	if got, want := full(tb), "127.0.0.1:9001 w1 config/config, 127.0.0.1:9002 w1 config/config"; got != want {
 		t.Fatalf("unresolved: %s, want %s", got, want)
 	}
-	if err := tb.SetAnswer("db.test:5432", []resolve.Server{srv("10.0.0.7:5432", 0, false), srv("127.0.0.1:9002", 0, false)}); err != nil {
+	if _, err := tb.SetAnswer("db.test:5432", []resolve.Server{srv("10.0.0.7:5432", 0, false), srv("127.0.0.1:9002", 0, false)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := tb.SetAnswer("_pg._tcp.db.test", []resolve.Server{srv("10.0.0.8:5433", 3, false), srv("10.0.0.7:5432", 1, false), srv("10.0.0.9:5433", 1, true)}); err != nil {
+	if _, err := tb.SetAnswer("_pg._tcp.db.test", []resolve.Server{srv("10.0.0.8:5433", 3, false), srv("10.0.0.7:5432", 1, false), srv("10.0.0.9:5433", 1, true)}); err != nil {
 		t.Fatal(err)
 	}
 	want := "127.0.0.1:9001 w1 config/config, db.test:5432 → 10.0.0.7:5432 w1 dns/config, " +
@@ -67,14 +67,14 @@ func TestAnswersInPlace(t *testing.T) {
 	}
 	// The same answer again publishes nothing.
 	before := tb.region.Rule(0).Members.Load()
-	if err := tb.SetAnswer("db.test:5432", []resolve.Server{srv("10.0.0.7:5432", 0, false), srv("127.0.0.1:9002", 0, false)}); err != nil {
-		t.Fatal(err)
+	if changed, err := tb.SetAnswer("db.test:5432", []resolve.Server{srv("10.0.0.7:5432", 0, false), srv("127.0.0.1:9002", 0, false)}); changed || err != nil {
+		t.Fatalf("the same answer again: changed %t, %v", changed, err)
 	}
 	if after := tb.region.Rule(0).Members.Load(); after != before {
 		t.Fatalf("an unchanged answer moved Members %d → %d", before, after)
 	}
 	// An entry not in the config (a late answer after a reload) is ignored.
-	if err := tb.SetAnswer("gone.test:1", []resolve.Server{srv("10.0.0.1:1", 0, false)}); err != nil || len(tb.State().Answers) != 2 {
+	if _, err := tb.SetAnswer("gone.test:1", []resolve.Server{srv("10.0.0.1:1", 0, false)}); err != nil || len(tb.State().Answers) != 2 {
 		t.Fatalf("answer of an unknown entry: %v, answers %+v", err, tb.State().Answers)
 	}
 }
@@ -83,7 +83,7 @@ func TestAnswersInPlace(t *testing.T) {
 // connection and is listed as gone while it has sessions.
 func TestAnswerLeavesLikeDel(t *testing.T) {
 	tb, _ := table(t, named)
-	if err := tb.SetAnswer("db.test:5432", []resolve.Server{srv("10.0.0.7:5432", 0, false), srv("10.0.0.8:5432", 0, false)}); err != nil {
+	if _, err := tb.SetAnswer("db.test:5432", []resolve.Server{srv("10.0.0.7:5432", 0, false), srv("10.0.0.8:5432", 0, false)}); err != nil {
 		t.Fatal(err)
 	}
 	es, _ := tb.Entries()
@@ -92,7 +92,7 @@ func TestAnswerLeavesLikeDel(t *testing.T) {
 		t.Fatalf("second server is %s", old.Server.Address)
 	}
 	tb.region.Server(old.Slot).Active.Store(1) // a session still open
-	if err := tb.SetAnswer("db.test:5432", []resolve.Server{srv("10.0.0.8:5432", 0, false)}); err != nil {
+	if _, err := tb.SetAnswer("db.test:5432", []resolve.Server{srv("10.0.0.8:5432", 0, false)}); err != nil {
 		t.Fatal(err)
 	}
 	es, gone := tb.Entries()
@@ -100,7 +100,7 @@ func TestAnswerLeavesLikeDel(t *testing.T) {
 		t.Fatalf("after the address left: servers %s, gone %+v, member %d", full(tb), gone, tb.region.Server(old.Slot).Member.Load())
 	}
 	// Its hold over: nothing is left of the entry.
-	if err := tb.SetAnswer("db.test:5432", nil); err != nil {
+	if _, err := tb.SetAnswer("db.test:5432", nil); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := full(tb), "127.0.0.1:9001 w1 config/config, 127.0.0.1:9002 w1 config/config"; got != want || len(tb.State().Answers) != 0 {
@@ -117,10 +117,10 @@ func TestAnswersAcrossReloadAndRestart(t *testing.T) {
 	if err := tb.SetStateFile(path); err != nil {
 		t.Fatal(err)
 	}
-	if err := tb.SetAnswer("db.test:5432", []resolve.Server{srv("10.0.0.7:5432", 0, false)}); err != nil {
+	if _, err := tb.SetAnswer("db.test:5432", []resolve.Server{srv("10.0.0.7:5432", 0, false)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := tb.SetAnswer("_pg._tcp.db.test", []resolve.Server{srv("10.0.0.8:5433", 2, false)}); err != nil {
+	if _, err := tb.SetAnswer("_pg._tcp.db.test", []resolve.Server{srv("10.0.0.8:5433", 2, false)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := tb.SetWeight("db", mustAddr("10.0.0.7:5432"), 9); err != nil {

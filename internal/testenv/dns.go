@@ -14,7 +14,8 @@ import (
 
 // DNS is a real DNS server (dnsmasq, --no-resolv) on 127.0.0.1 at a random
 // port, answering only from the hosts and SRV records a test writes, with
-// a 1 s TTL.
+// a 1 s TTL. It is authoritative for everything (--local=/#/): a name it
+// has no record of is NXDOMAIN, a type it has none of an empty answer.
 type DNS struct {
 	Addr  string // 127.0.0.1:PORT
 	t     testing.TB
@@ -51,7 +52,7 @@ func (d *DNS) Start() {
 	d.t.Helper()
 	d.cmd = exec.Command("dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--bind-interfaces",
 		"--listen-address=127.0.0.1", "--port="+strconv.Itoa(d.port), "--addn-hosts="+d.hosts,
-		"--conf-file="+d.conf, "--local-ttl=1", "--user=root", "--pid-file=", "--cache-size=0")
+		"--conf-file="+d.conf, "--local-ttl=1", "--local=/#/", "--user=root", "--pid-file=", "--cache-size=0")
 	d.cmd.Stdout, d.cmd.Stderr = io.Discard, io.Discard
 	if err := d.cmd.Start(); err != nil {
 		d.t.Fatal(err)

@@ -1,0 +1,305 @@
+package resolve
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"g6/conf"
+
+	"github.com/miekg/dns"
+)
+
+// Target takes what the watcher finds: SetAnswer makes servers what entry
+// yields (nil: nothing) and says whether that changed anything; Answer is
+// what entry yields now (a state restored at start counts).
+type Target interface {
+	SetAnswer(entry string, servers []Server) (bool, error)
+	Answer(entry string) []Server
+}
+
+// Options are the config's [global] resolver keys.
+type Options struct {
+	Resolvers []string // IP:PORT; none: /etc/resolv.conf's
+	Interval  time.Duration
+	Hold      time.Duration
+}
+
+// Status is one name entry as show resolvers reports it.
+type Status struct {
+	Entry      string    `json:"entry"`
+	Type       string    `json:"type"` // "A/AAAA" or "SRV"
+	Rules      []string  `json:"rules"`
+	Answer     []Record  `json:"answer"`
+	ResolvedAt time.Time `json:"resolved_at"` // zero: never, by this master
+	Next       time.Time `json:"next_refresh"`
+	Error      string    `json:"last_error,omitempty"`
+	// FailingSince is when the lookups started failing (zero: they
+	// succeed); HeldUntil when the last addresses are dropped if they go
+	// on failing (zero: nothing held).
+	FailingSince time.Time `json:"failing_since"`
+	HeldUntil    time.Time `json:"held_until"`
+}
+
+// Record is one address of an answer, as show resolvers reports it.
+type Record struct {
+	Address  string  `json:"address"`
+	Priority uint16  `json:"priority,omitempty"` // SRV only
+	Weight   uint16  `json:"weight,omitempty"`   // SRV only
+	TTL      float64 `json:"ttl_seconds"`
+}
+
+func records(addrs []Address) []Record {
+	out := make([]Record, len(addrs))
+	for i, a := range addrs {
+		out[i] = Record{Address: a.Addr.String(), Priority: a.Priority, Weight: a.Weight, TTL: a.TTL.Seconds()}
+	}
+	return out
+}
+
+// Watcher keeps every name entry of the config resolved: one goroutine
+// per entry, looking it up again at the shorter of the interval and the
+// answer's smallest TTL (never below conf.MinResolveInterval).
+type Watcher struct {
+	target Target
+	log    *slog.Logger
+
+	// mu is held while an answer is handed to target, so once Sync or
+	// Stop has cancelled a lookup, its answer can no longer arrive.
+	mu    sync.Mutex
+	opts  Options
+	names map[string]*watched // by entry
+}
+
+type watched struct {
+	name   conf.Name
+	cancel context.CancelFunc
+
+	mu     sync.Mutex // guards status
+	status Status
+}
+
+// NewWatcher makes a watcher that hands its answers to target.
+func NewWatcher(target Target, log *slog.Logger) *Watcher {
+	return &Watcher{target: target, log: log, names: map[string]*watched{}}
+}
+
+// DefaultResolvers are the nameservers of /etc/resolv.conf, as IP:PORT.
+func DefaultResolvers() ([]string, error) {
+	cc, err := dns.ClientConfigFromFile("/etc/resolv.conf")
+	if err != nil {
+		return nil, fmt.Errorf("resolve: no resolvers configured and /etc/resolv.conf: %w", err)
+	}
+	var out []string
+	for _, s := range cc.Servers {
+		ap, err := conf.ParseResolver(s + ":" + cc.Port)
+		if err != nil {
+			continue
+		}
+		out = append(out, ap.String())
+	}
+	if len(out) == 0 {
+		return nil, errors.New("resolve: no resolvers configured and none in /etc/resolv.conf")
+	}
+	return out, nil
+}
+
+// OptionsOf reads the resolver keys of cfg.
+func OptionsOf(cfg *conf.Config) Options {
+	var rs []string
+	for _, r := range cfg.Global.Resolvers {
+		if ap, err := conf.ParseResolver(r); err == nil {
+			rs = append(rs, ap.String())
+		}
+	}
+	return Options{Resolvers: rs, Interval: cfg.Global.ResolveInterval.D(), Hold: cfg.Global.ResolveHold.D()}
+}
+
+// Sync makes the watched entries those of cfg: new ones start (their
+// first lookup at once), dropped ones stop. A change of the resolver keys
+// restarts every entry.
+func (w *Watcher) Sync(cfg *conf.Config) {
+	opts := OptionsOf(cfg)
+	rules := map[string][]string{}
+	for _, r := range cfg.Rules {
+		for _, n := range r.Names {
+			rules[n.Entry] = append(rules[n.Entry], r.ID)
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	restart := !slices.Equal(opts.Resolvers, w.opts.Resolvers) || opts.Interval != w.opts.Interval || opts.Hold != w.opts.Hold
+	w.opts = opts
+	want := map[string]conf.Name{}
+	for _, n := range cfg.NameEntries() {
+		want[n.Entry] = n
+	}
+	for e, x := range w.names {
+		if n, ok := want[e]; !ok || restart || n.Host != x.name.Host || n.Port != x.name.Port || n.SRV != x.name.SRV {
+			x.cancel()
+			delete(w.names, e)
+		}
+	}
+	for e, n := range want {
+		if x := w.names[e]; x != nil {
+			x.mu.Lock()
+			x.status.Rules = rules[e]
+			x.mu.Unlock()
+			continue
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		x := &watched{name: n, cancel: cancel, status: Status{Entry: e, Type: entryType(n), Rules: rules[e]}}
+		w.names[e] = x
+		go watchName(ctx, w, x, opts)
+	}
+}
+
+func entryType(n conf.Name) string {
+	if n.SRV {
+		return "SRV"
+	}
+	return "A/AAAA"
+}
+
+// Status reports every watched entry, in entry order.
+func (w *Watcher) Status() []Status {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]Status, 0, len(w.names))
+	for _, x := range w.names {
+		x.mu.Lock()
+		s := x.status
+		s.Answer, s.Rules = slices.Clone(s.Answer), slices.Clone(s.Rules)
+		x.mu.Unlock()
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b Status) int { return cmp.Compare(a.Entry, b.Entry) })
+	return out
+}
+
+// Stop ends every lookup; no answer reaches the target after it returns.
+// A query under way ends by its own timeout.
+func (w *Watcher) Stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for e, x := range w.names {
+		x.cancel()
+		delete(w.names, e)
+	}
+}
+
+// Lookup resolves n once.
+func (r *Resolver) Lookup(ctx context.Context, n conf.Name) ([]Address, error) {
+	if n.SRV {
+		return r.Service(ctx, n.Host)
+	}
+	return r.Host(ctx, n.Host, n.Port)
+}
+
+// errEmpty is an answer with no address: like NXDOMAIN, it starts the hold.
+var errEmpty = errors.New("no address in the answer")
+
+// watchName looks one entry up until ctx ends.
+func watchName(ctx context.Context, w *Watcher, x *watched, opts Options) {
+	log := w.log.With("entry", x.name.Entry)
+	servers := opts.Resolvers
+	var rerr error
+	if len(servers) == 0 {
+		servers, rerr = DefaultResolvers()
+	}
+	r := &Resolver{Servers: servers}
+	var failingSince time.Time
+	for {
+		var addrs []Address
+		err := rerr
+		if err == nil {
+			lctx, cancel := context.WithTimeout(ctx, opts.Interval)
+			addrs, err = r.Lookup(lctx, x.name)
+			cancel()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil && len(addrs) == 0 {
+			err = fmt.Errorf("resolve: %s: %w", x.name.Host, errEmpty)
+		}
+		now := time.Now()
+		wait := opts.Interval
+		var held time.Time
+		if err != nil {
+			first := failingSince.IsZero()
+			if first {
+				failingSince = now
+			}
+			held = failingSince.Add(opts.Hold)
+			switch had := len(w.target.Answer(x.name.Entry)) > 0; {
+			case had && !now.Before(held):
+				w.set(ctx, log, x.name.Entry, nil)
+				log.Error("name lookups failing for longer than resolve_hold; its servers are dropped", "err", err, "failing_since", failingSince)
+				held = time.Time{}
+			case had:
+				if first {
+					log.Warn("name lookup failed; its last addresses are kept", "err", err, "held_until", held)
+				}
+				wait = min(wait, held.Sub(now))
+			default:
+				held = time.Time{}
+				if first {
+					log.Error("name does not resolve; its rules run without its servers until it does", "err", err)
+				}
+			}
+		} else {
+			if !failingSince.IsZero() {
+				log.Info("name resolves again", "failed_for", now.Sub(failingSince).Round(time.Millisecond))
+			}
+			failingSince = time.Time{}
+			for _, a := range addrs {
+				wait = min(wait, a.TTL)
+			}
+			w.set(ctx, log, x.name.Entry, Servers(addrs, x.name.SRV))
+		}
+		wait = max(wait, conf.MinResolveInterval.D())
+		x.mu.Lock()
+		s := &x.status
+		s.Next, s.FailingSince, s.HeldUntil = now.Add(wait), failingSince, held
+		if err != nil {
+			s.Error = err.Error()
+		} else {
+			s.Error, s.Answer, s.ResolvedAt = "", records(addrs), now
+		}
+		x.mu.Unlock()
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// set hands an answer to the target, unless the lookup was cancelled,
+// and logs what changed.
+func (w *Watcher) set(ctx context.Context, log *slog.Logger, entry string, servers []Server) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if ctx.Err() != nil {
+		return
+	}
+	changed, err := w.target.SetAnswer(entry, servers)
+	switch {
+	case err != nil:
+		log.Error("name's servers not published", "err", err)
+	case changed:
+		addrs := make([]string, len(servers))
+		for i, s := range servers {
+			addrs[i] = s.Addr.String()
+		}
+		log.Info("name's servers changed", "servers", addrs)
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"g6/conf"
 	"g6/fleet"
 	"g6/master"
+	"g6/resolve"
 	"g6/worker"
 )
 
@@ -115,6 +117,7 @@ func cmdWorker(args []string) int {
 func cmdCheck(args []string) int {
 	fs := newFlags("check")
 	path := fs.String("c", "", "config file")
+	lookup := fs.Bool("resolve", false, "also resolve every server name once and print what it yields")
 	if fs.Parse(args) != nil {
 		return 1
 	}
@@ -134,7 +137,52 @@ func cmdCheck(args []string) int {
 		fmt.Fprintln(os.Stderr, w)
 	}
 	fmt.Printf("%s: ok (%d rules)\n", *path, len(cfg.Rules))
+	if *lookup && !resolveOnce(cfg) {
+		return 1
+	}
 	return 0
+}
+
+// resolveOnce looks every name entry of cfg up once, as the master would,
+// and prints what each yields; false if any did not resolve.
+func resolveOnce(cfg *conf.Config) bool {
+	opts := resolve.OptionsOf(cfg)
+	servers := opts.Resolvers
+	if len(servers) == 0 {
+		var err error
+		if servers, err = resolve.DefaultResolvers(); err != nil {
+			fmt.Fprintln(os.Stderr, "g6 check:", err)
+			return false
+		}
+	}
+	r := &resolve.Resolver{Servers: servers}
+	ok := true
+	for _, n := range cfg.NameEntries() {
+		ctx, cancel := context.WithTimeout(context.Background(), opts.Interval)
+		addrs, err := r.Lookup(ctx, n)
+		cancel()
+		if err == nil && len(addrs) == 0 {
+			err = errors.New("no address")
+		}
+		if err != nil {
+			ok = false
+			fmt.Printf("%s: does not resolve: %v\n", n.Entry, err)
+			continue
+		}
+		var out []string
+		for _, s := range resolve.Servers(addrs, n.SRV) {
+			x := s.Addr.String()
+			if n.SRV {
+				x += fmt.Sprintf(" weight %d", s.Weight)
+				if s.Backup {
+					x += " backup"
+				}
+			}
+			out = append(out, x)
+		}
+		fmt.Printf("%s: %s\n", n.Entry, strings.Join(out, ", "))
+	}
+	return ok
 }
 
 func printConfErr(w io.Writer, err error) {

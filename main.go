@@ -14,7 +14,7 @@ import (
 const usage = `usage:
   g6 master -c FILE [-w N] [--log-level L] [--log-file F] [--pid-file F] [--daemon]
   g6 master --etcd URL --prefix P [--node N] [-w N] ...   (the config comes from the fleet)
-  g6 check -c FILE
+  g6 check -c FILE [--resolve]
   g6 push -c FILE --etcd URL --prefix P
   g6 convert [-o OUT] FILE
   g6 admin [-a ADDR | -c FILE] COMMAND...

@@ -21,7 +21,7 @@ type ServerState struct {
 	Rule       string  `json:"rule"`
 	Address    string  `json:"address"`
 	From       string  `json:"from,omitempty"` // the name entry that yielded the address
-	State      string  `json:"state"` // up, down, disabled, draining, heartbeat-wait, removed
+	State      string  `json:"state"`          // up, down, disabled, draining, heartbeat-wait, removed
 	Heartbeat  float64 `json:"heartbeat_seconds"`
 	Until      int64   `json:"until_unix"` // when a disable, drain or moratorium ends; 0 = none, -1 = until enabled
 	Active     int64   `json:"active"`

@@ -49,14 +49,16 @@ servers = %s
 	return nodes
 }
 
-// within retries check until it passes or d is over.
-func within(t *testing.T, d time.Duration, what string, check func() error) {
+// within retries check until it passes or d is over, and says how long
+// that took.
+func within(t *testing.T, d time.Duration, what string, check func() error) time.Duration {
 	t.Helper()
-	end := time.Now().Add(d)
+	start := time.Now()
+	end := start.Add(d)
 	for {
 		err := check()
 		if err == nil {
-			return
+			return time.Since(start)
 		}
 		if time.Now().After(end) {
 			t.Fatalf("%s: not within %v: %v", what, d, err)

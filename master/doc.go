@@ -22,6 +22,12 @@
 // back from every node through its watch; with --etcd the config itself is
 // read from the store (readConfig) and a change there is a reload.
 //
+// Server names (conf.Name) are looked up by a resolve.Watcher the master
+// starts after the first generation and syncs after every reload
+// (names.go); each answer goes into the pool (pool.Table.SetAnswer) and the
+// health checks follow. Answers live in the pool's overlay, so a reload and
+// a USR2 start from the last ones and never from zero servers.
+//
 // A generation is one config's set of workers (generation.go). A reload
 // starts a new generation on the same sockets and, once every new worker is
 // ready, drains the old one; if the new one fails to start it is stopped and

@@ -153,26 +153,3 @@ func TestAnswersAcrossReloadAndRestart(t *testing.T) {
 		t.Fatalf("answers of entries the config dropped were kept: %+v", as)
 	}
 }
-
-func TestParseStateAnswers(t *testing.T) {
-	tests := []struct {
-		name, text, want string
-	}{
-		{"ok", `{"version": 1, "servers": [], "resolved": [{"entry": "db.test:5432", "servers": [{"address": "10.0.0.7:5432"}, {"address": "[::1]:5432", "weight": 3, "backup": true}]}]}`, ""},
-		{"no entry", `{"version": 1, "servers": [], "resolved": [{"servers": []}]}`, "resolved 1: no entry"},
-		{"no address", `{"version": 1, "servers": [], "resolved": [{"entry": "a.test:1", "servers": [{"weight": 2}]}]}`, "a.test:1: server 1 has no address"},
-		{"bad address", `{"version": 1, "servers": [], "resolved": [{"entry": "a.test:1", "servers": [{"address": "a.test:1"}]}]}`, `ParseAddr("a.test")`},
-		{"weight", `{"version": 1, "servers": [], "resolved": [{"entry": "a.test:1", "servers": [{"address": "10.0.0.1:1", "weight": 999}]}]}`, "weight 999 is not 0-256"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseState([]byte(tt.text))
-			switch {
-			case tt.want == "" && err != nil:
-				t.Fatalf("error %v", err)
-			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-				t.Fatalf("error %v, want %q", err, tt.want)
-			}
-		})
-	}
-}

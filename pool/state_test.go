@@ -25,6 +25,11 @@ func TestParseState(t *testing.T) {
 		{"bad address", `{"version": 1, "servers": [{"rule": "w", "address": "localhost:9"}]}`, `server 1: address "localhost:9" is not IP:PORT`},
 		{"weight too big", `{"version": 1, "servers": [{"rule": "w", "address": "127.0.0.1:9", "weight": 300}]}`, "weight 300 is not 0-256"},
 		{"negative limit", `{"version": 1, "servers": [{"rule": "w", "address": "127.0.0.1:9", "max_connections": -1}]}`, "negative max_connections"},
+		{"resolved", `{"version": 1, "servers": [], "resolved": [{"entry": "db.test:5432", "servers": [{"address": "10.0.0.7:5432"}, {"address": "[::1]:5432", "weight": 3, "backup": true}]}]}`, ""},
+		{"resolved, no entry", `{"version": 1, "servers": [], "resolved": [{"servers": []}]}`, "resolved 1: no entry"},
+		{"resolved, no address", `{"version": 1, "servers": [], "resolved": [{"entry": "a.test:1", "servers": [{"weight": 2}]}]}`, "a.test:1: server 1 has no address"},
+		{"resolved, bad address", `{"version": 1, "servers": [], "resolved": [{"entry": "a.test:1", "servers": [{"address": "a.test:1"}]}]}`, `ParseAddr("a.test")`},
+		{"resolved, weight", `{"version": 1, "servers": [], "resolved": [{"entry": "a.test:1", "servers": [{"address": "10.0.0.1:1", "weight": 999}]}]}`, "weight 999 is not 0-256"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -19,8 +19,9 @@ func (d dnsTarget) SetAnswer(entry string, servers []resolve.Server) (bool, erro
 
 func (d dnsTarget) Answer(entry string) []resolve.Server { return d.m.pool.Answer(entry) }
 
-// watchNames makes the resolver look up cfg's name entries (after a start
-// or a reload has published cfg).
+// watchNames makes the resolver look up cfg's name entries, and the pool
+// forget the answers of the others, once cfg serves (after a start or a
+// reload).
 func (m *Master) watchNames(cfg *conf.Config) {
 	m.mu.Lock()
 	if m.resolver == nil {
@@ -28,6 +29,9 @@ func (m *Master) watchNames(cfg *conf.Config) {
 	}
 	r := m.resolver
 	m.mu.Unlock()
+	if err := m.pool.PruneAnswers(); err != nil {
+		m.log.Error("runtime server changes not saved", "err", err)
+	}
 	r.Sync(cfg)
 }
 

@@ -125,12 +125,24 @@ func resolved(n *conf.Name, rs resolve.Server) conf.Server {
 	return s
 }
 
-// pruneAnswers drops the answers of entries cfg no longer has.
-func pruneAnswers(st *State, cfg *conf.Config) {
-	names := cfg.NameEntries()
-	st.Answers = slices.DeleteFunc(st.Answers, func(a Answer) bool {
+// PruneAnswers drops the answers of entries the published config does not
+// have. The master calls it once a config serves: a reload that fails and
+// publishes the running config again must still find them.
+func (t *Table) PruneAnswers() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.cfg == nil {
+		return nil
+	}
+	names := t.cfg.NameEntries()
+	n := len(t.state.Answers)
+	t.state.Answers = slices.DeleteFunc(t.state.Answers, func(a Answer) bool {
 		return !slices.ContainsFunc(names, func(n conf.Name) bool { return n.Entry == a.Entry })
 	})
+	if t.path != "" && len(t.state.Answers) != n {
+		return SaveState(t.path, t.state)
+	}
+	return nil
 }
 
 // check validates an answer read from a state file.

@@ -29,10 +29,11 @@
 // once the config lists it, the config's entry applies. Disable and drain
 // are states, not settings: a reload keeps them.
 //
-// Sharp edges: a reload drops the answers of entries the config no longer
-// has, but the state file is only rewritten at the next change. Runtime
-// changes to a resolved server are made against its expanded entry, so a
-// new SRV weight drops a weight set by hand. The Table's methods take its lock; Publish scans every
-// server slot (changes are rare, the scan is a few microseconds per
+// Sharp edges: the answers of entries a reload dropped are forgotten only
+// when the master calls PruneAnswers (once the new config serves), so a
+// failed reload's republish still has them. Runtime changes to a resolved
+// server are made against its expanded entry, so a new SRV weight drops a
+// weight set by hand. The Table's methods take its lock; Publish scans
+// every server slot (changes are rare, the scan is a few microseconds per
 // thousand slots).
 package pool

@@ -149,7 +149,6 @@ func (t *Table) Publish(cfg *conf.Config, ruleSlots []int) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	st := t.state.clone()
-	pruneAnswers(&st, cfg)
 	reconcile(&st, expand(cfg, st.Answers))
 	return t.publish(cfg, ruleSlots, st)
 }

@@ -41,10 +41,35 @@ func servedBy(t *testing.T, front string, n int, want ...string) func() error {
 	}
 }
 
+// resolverState is one entry of show resolvers json.
+type resolverState struct {
+	Entry     string `json:"entry"`
+	Error     string `json:"last_error"`
+	HeldUntil string `json:"held_until"`
+	Answer    []struct {
+		Address string  `json:"address"`
+		TTL     float64 `json:"ttl_seconds"`
+	} `json:"answer"`
+}
+
+// showResolvers asks for show resolvers json; every config here has two
+// name entries.
+func showResolvers(t *testing.T, adminAddr string) []resolverState {
+	t.Helper()
+	var doc struct {
+		Resolvers []resolverState `json:"resolvers"`
+	}
+	js := adminSend(t, adminAddr, "show resolvers json\n")
+	if err := json.Unmarshal([]byte(js), &doc); err != nil || len(doc.Resolvers) != 2 {
+		t.Fatalf("show resolvers json: %v\n%s", err, js)
+	}
+	return doc.Resolvers
+}
+
 // TestDNSNames runs g6 against a real dnsmasq: a name that does not
 // resolve at start, A records that change under held sessions, a reload
-// while the DNS server is away, the hold and the drop, the way back, and
-// AAAA.
+// and an upgrade while the DNS server is away, the hold and the drop, the
+// way back, and AAAA.
 func TestDNSNames(t *testing.T) {
 	d := testenv.StartDNS(t)
 	port := testenv.FreePort(t)
@@ -92,6 +117,9 @@ servers = ["six.test:%s"]
 	if g, err := testenv.Greeting(front6); err != nil || g != "hello from "+six {
 		t.Fatalf("AAAA: %q, %v", g, err)
 	}
+	if rs := showResolvers(t, adminAddr); rs[1].Error != "" || len(rs[1].Answer) != 3 || rs[1].Answer[0].TTL != 1 {
+		t.Fatalf("show resolvers json, web.test resolved: %+v", rs[1])
+	}
 	out := adminSend(t, adminAddr, "show servers\n")
 	if want := fmt.Sprintf("web.test:%d → %s", port, backs[0]); !strings.Contains(out, want) || !strings.Contains(out, "dns") {
 		t.Fatalf("show servers lacks %q:\n%s", want, out)
@@ -135,28 +163,26 @@ servers = ["six.test:%s"]
 	if got := spread(t, front, 9); len(got) != 3 || got[""] != 0 {
 		t.Fatalf("after a reload with DNS away, within the hold: %v", got)
 	}
-	var doc struct {
-		Resolvers []struct {
-			Entry     string `json:"entry"`
-			Error     string `json:"last_error"`
-			HeldUntil string `json:"held_until"`
-			Answer    []struct {
-				Address string  `json:"address"`
-				TTL     float64 `json:"ttl_seconds"`
-			} `json:"answer"`
-		} `json:"resolvers"`
+	// And an upgrade: the new master starts from the handed-over answers,
+	// its own first lookup failing.
+	old := m.Pid()
+	syscall.Kill(old, syscall.SIGUSR2)
+	m.WaitCount(t, "upgrade complete", 1, 20*time.Second)
+	waitPidChange(t, m, old)
+	if got := spread(t, front, 9); len(got) != 3 || got[""] != 0 {
+		t.Fatalf("after an upgrade with DNS away: %v", got)
 	}
-	js := adminSend(t, adminAddr, "show resolvers json\n")
-	if err := json.Unmarshal([]byte(js), &doc); err != nil || len(doc.Resolvers) != 2 {
-		t.Fatalf("show resolvers json: %v\n%s", err, js)
-	}
-	if r := doc.Resolvers[1]; r.Entry != fmt.Sprintf("web.test:%d", port) || r.Error == "" || len(r.Answer) != 3 || r.Answer[0].TTL != 1 {
+	m.WaitCount(t, "name lookup failed; its last addresses are kept", 3, 4*time.Second) // web and six, then web again in the new master
+	rs := showResolvers(t, adminAddr)
+	// The new master has not resolved yet: the answer shown is the one
+	// handed over, with no TTL known.
+	if r := rs[1]; r.Entry != fmt.Sprintf("web.test:%d", port) || r.Error == "" || len(r.Answer) != 3 || r.Answer[0].TTL != 0 {
 		t.Fatalf("web.test while DNS is away: %+v", r)
 	}
 	if txt := adminSend(t, adminAddr, "show resolvers\n"); !strings.Contains(txt, "addresses held") {
 		t.Fatalf("show resolvers:\n%s", txt)
 	}
-	m.WaitLog(t, "longer than resolve_hold", 8*time.Second)
+	m.WaitLog(t, "longer than resolve_hold", 10*time.Second)
 	within(t, 2*time.Second, "connections refused once the hold is over", servedBy(t, front, 3, ""))
 
 	// Back: within one interval of the first good answer.

@@ -62,6 +62,17 @@ func records(addrs []Address) []Record {
 	return out
 }
 
+// inherited shows the servers the target already has for an entry (from
+// the previous master or the state file) until this watcher's first
+// answer: no TTL is known (0), and ResolvedAt stays zero.
+func inherited(servers []Server) []Record {
+	out := make([]Record, len(servers))
+	for i, s := range servers {
+		out[i] = Record{Address: s.Addr.String(), Weight: uint16(s.Weight)}
+	}
+	return out
+}
+
 // Watcher keeps every name entry of the config resolved: one goroutine
 // per entry, looking it up again at the shorter of the interval and the
 // answer's smallest TTL (never below conf.MinResolveInterval).
@@ -153,7 +164,7 @@ func (w *Watcher) Sync(cfg *conf.Config) {
 			continue
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		x := &watched{name: n, cancel: cancel, status: Status{Entry: e, Type: entryType(n), Rules: rules[e]}}
+		x := &watched{name: n, cancel: cancel, status: Status{Entry: e, Type: entryType(n), Rules: rules[e], Answer: inherited(w.target.Answer(e))}}
 		w.names[e] = x
 		go watchName(ctx, w, x, opts)
 	}

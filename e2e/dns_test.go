@@ -117,7 +117,7 @@ servers = ["six.test:%s"]
 	if g, err := testenv.Greeting(front6); err != nil || g != "hello from "+six {
 		t.Fatalf("AAAA: %q, %v", g, err)
 	}
-	if rs := showResolvers(t, adminAddr); rs[1].Error != "" || len(rs[1].Answer) != 3 || rs[1].Answer[0].TTL != 1 {
+	if rs := showResolvers(t, adminAddr); rs[1].Error != "" || rs[1].HeldUntil != "" || len(rs[1].Answer) != 3 || rs[1].Answer[0].TTL != 1 {
 		t.Fatalf("show resolvers json, web.test resolved: %+v", rs[1])
 	}
 	out := adminSend(t, adminAddr, "show servers\n")
@@ -176,7 +176,7 @@ servers = ["six.test:%s"]
 	rs := showResolvers(t, adminAddr)
 	// The new master has not resolved yet: the answer shown is the one
 	// handed over, with no TTL known.
-	if r := rs[1]; r.Entry != fmt.Sprintf("web.test:%d", port) || r.Error == "" || len(r.Answer) != 3 || r.Answer[0].TTL != 0 {
+	if r := rs[1]; r.Entry != fmt.Sprintf("web.test:%d", port) || r.Error == "" || r.HeldUntil == "" || len(r.Answer) != 3 || r.Answer[0].TTL != 0 {
 		t.Fatalf("web.test while DNS is away: %+v", r)
 	}
 	if txt := adminSend(t, adminAddr, "show resolvers\n"); !strings.Contains(txt, "addresses held") {

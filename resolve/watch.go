@@ -36,14 +36,14 @@ type Status struct {
 	Type       string    `json:"type"` // "A/AAAA" or "SRV"
 	Rules      []string  `json:"rules"`
 	Answer     []Record  `json:"answer"`
-	ResolvedAt time.Time `json:"resolved_at"` // zero: never, by this master
-	Next       time.Time `json:"next_refresh"`
+	ResolvedAt time.Time `json:"resolved_at,omitzero"` // zero (left out): never, by this master
+	Next       time.Time `json:"next_refresh,omitzero"`
 	Error      string    `json:"last_error,omitempty"`
-	// FailingSince is when the lookups started failing (zero: they
-	// succeed); HeldUntil when the last addresses are dropped if they go
-	// on failing (zero: nothing held).
-	FailingSince time.Time `json:"failing_since"`
-	HeldUntil    time.Time `json:"held_until"`
+	// FailingSince is when the lookups started failing (zero, left out:
+	// they succeed); HeldUntil when the last addresses are dropped if they
+	// go on failing (zero, left out: nothing held).
+	FailingSince time.Time `json:"failing_since,omitzero"`
+	HeldUntil    time.Time `json:"held_until,omitzero"`
 }
 
 // Record is one address of an answer, as show resolvers reports it.

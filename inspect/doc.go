@@ -10,6 +10,9 @@
 // they can never become valid. The ClientHello is left in the stream (g6
 // forwards it unchanged); the PROXY header is consumed.
 //
+// CheckSNI and MatchSNI are a rule's sni entries: exact names and "*."
+// wildcards of exactly one label, matched without regard to case.
+//
 // Sharp edges: the parsers never panic or read past b on any input (fuzz
 // targets FuzzProxy and FuzzClientHello). A PROXY v2 header is bounded at
 // MaxProxyV2 bytes, a ClientHello at MaxHello; v2 TLVs are returned as a

@@ -80,12 +80,13 @@ func TestDNSNames(t *testing.T) {
 	testenv.Backend(t, "greet", backs...)
 	six := fmt.Sprintf("[::1]:%d", testenv.FreePort(t))
 	testenv.Backend(t, "greet", six)
-	adminAddr, front, front6 := testenv.Addr(t), testenv.Addr(t), testenv.Addr(t)
+	adminAddr, front, front6, metrics := testenv.Addr(t), testenv.Addr(t), testenv.Addr(t), testenv.Addr(t)
 	path := testenv.WriteConfig(t, fmt.Sprintf(`
 [global]
 resolvers = [%q]
 resolve_interval = "1s"
 resolve_hold = "4s"
+metrics = %q
 
 [admin]
 listen = [%q]
@@ -104,7 +105,7 @@ algorithm = "RR"
 clients = ["127.0.0.*:*"]
 listen = [%q]
 servers = ["six.test:%s"]
-`, d.Addr, adminAddr, front, port, front6, portOf(six)))
+`, d.Addr, metrics, adminAddr, front, port, front6, portOf(six)))
 	// Nothing resolves yet: g6 starts all the same and refuses web's clients.
 	m := testenv.StartMaster(t, path, []string{"-w", "2"})
 	m.WaitLog(t, "name does not resolve", 5*time.Second)
@@ -179,6 +180,10 @@ servers = ["six.test:%s"]
 	if r := rs[1]; r.Entry != fmt.Sprintf("web.test:%d", port) || r.Error == "" || r.HeldUntil == "" || len(r.Answer) != 3 || r.Answer[0].TTL != 0 {
 		t.Fatalf("web.test while DNS is away: %+v", r)
 	}
+	web := fmt.Sprintf("web.test:%d", port)
+	if fams := scrape(t, metrics); sumOf(fams["g6_resolver_addresses"], "entry", web) != 3 || sumOf(fams["g6_resolver_failing"], "entry", web) != 1 {
+		t.Fatalf("metrics while held: addresses %v, failing %v", sumOf(fams["g6_resolver_addresses"], "entry", web), sumOf(fams["g6_resolver_failing"], "entry", web))
+	}
 	if txt := adminSend(t, adminAddr, "show resolvers\n"); !strings.Contains(txt, "addresses held") {
 		t.Fatalf("show resolvers:\n%s", txt)
 	}
@@ -190,6 +195,9 @@ servers = ["six.test:%s"]
 	took = within(t, 4*time.Second, "servers back with the DNS server", servedBy(t, front, 9, backs[1:]...))
 	t.Logf("served again %s after the DNS server came back", took.Round(time.Millisecond))
 	m.WaitLog(t, "name resolves again", 2*time.Second)
+	if fams := scrape(t, metrics); sumOf(fams["g6_resolver_addresses"], "entry", web) != 3 || sumOf(fams["g6_resolver_failing"], "entry", web) != 0 {
+		t.Fatalf("metrics when resolving again: addresses %v, failing %v", sumOf(fams["g6_resolver_addresses"], "entry", web), sumOf(fams["g6_resolver_failing"], "entry", web))
+	}
 	testenv.CheckCounts(t, m.Pid())
 }
 

@@ -44,11 +44,14 @@ var (
 	descRestarts  = prometheus.NewDesc("g6_worker_restarts_total", "Times the worker slot was respawned.", []string{"slot"}, nil)
 	descWorkers   = prometheus.NewDesc("g6_workers", "Live worker processes of the current generation.", nil, nil)
 	descUptimeSec = prometheus.NewDesc("g6_uptime_seconds", "Seconds since the master started.", nil, nil)
+	descResolved  = prometheus.NewDesc("g6_resolver_addresses", "Addresses the server name yields now (held ones included).", []string{"entry"}, nil)
+	descFailing   = prometheus.NewDesc("g6_resolver_failing", "1 while the server name's lookups fail.", []string{"entry"}, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBuild, descUp, descActive, descConns, descFailures, descRecv,
-		descSent, descRT, descSessions, descRefused, descLocalFail, descRestarts, descWorkers, descUptimeSec} {
+		descSent, descRT, descSessions, descRefused, descLocalFail, descRestarts, descWorkers, descUptimeSec,
+		descResolved, descFailing} {
 		ch <- d
 	}
 }
@@ -92,6 +95,14 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, w := range snap.Workers {
 		ch <- prometheus.MustNewConstMetric(descRestarts, counter, float64(w.Restarts), strconv.Itoa(w.Slot))
+	}
+	for _, r := range c.m.Resolvers() {
+		failing := 0.0
+		if r.Error != "" {
+			failing = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descResolved, gauge, float64(len(c.m.pool.Answer(r.Entry))), r.Entry)
+		ch <- prometheus.MustNewConstMetric(descFailing, gauge, failing, r.Entry)
 	}
 }
 

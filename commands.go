@@ -147,15 +147,11 @@ func cmdCheck(args []string) int {
 // and prints what each yields; false if any did not resolve.
 func resolveOnce(cfg *conf.Config) bool {
 	opts := resolve.OptionsOf(cfg)
-	servers := opts.Resolvers
-	if len(servers) == 0 {
-		var err error
-		if servers, err = resolve.DefaultResolvers(); err != nil {
-			fmt.Fprintln(os.Stderr, "g6 check:", err)
-			return false
-		}
+	r, err := opts.Resolver()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "g6 check:", err)
+		return false
 	}
-	r := &resolve.Resolver{Servers: servers}
 	ok := true
 	for _, n := range cfg.NameEntries() {
 		ctx, cancel := context.WithTimeout(context.Background(), opts.Interval)

@@ -100,8 +100,8 @@ func NewWatcher(target Target, log *slog.Logger) *Watcher {
 	return &Watcher{target: target, log: log, names: map[string]*watched{}}
 }
 
-// DefaultResolvers are the nameservers of /etc/resolv.conf, as IP:PORT.
-func DefaultResolvers() ([]string, error) {
+// defaultResolvers are the nameservers of /etc/resolv.conf, as IP:PORT.
+func defaultResolvers() ([]string, error) {
 	cc, err := dns.ClientConfigFromFile("/etc/resolv.conf")
 	if err != nil {
 		return nil, fmt.Errorf("resolve: no resolvers configured and /etc/resolv.conf: %w", err)
@@ -118,6 +118,19 @@ func DefaultResolvers() ([]string, error) {
 		return nil, errors.New("resolve: no resolvers configured and none in /etc/resolv.conf")
 	}
 	return out, nil
+}
+
+// Resolver is a resolver over o's servers, or /etc/resolv.conf's when o
+// names none.
+func (o Options) Resolver() (*Resolver, error) {
+	servers := o.Resolvers
+	if len(servers) == 0 {
+		var err error
+		if servers, err = defaultResolvers(); err != nil {
+			return nil, err
+		}
+	}
+	return &Resolver{Servers: servers}, nil
 }
 
 // OptionsOf reads the resolver keys of cfg.
@@ -218,12 +231,7 @@ var errEmpty = errors.New("no address in the answer")
 // watchName looks one entry up until ctx ends.
 func watchName(ctx context.Context, w *Watcher, x *watched, opts Options) {
 	log := w.log.With("entry", x.name.Entry)
-	servers := opts.Resolvers
-	var rerr error
-	if len(servers) == 0 {
-		servers, rerr = DefaultResolvers()
-	}
-	r := &Resolver{Servers: servers}
+	r, rerr := opts.Resolver()
 	var failingSince time.Time
 	for {
 		var addrs []Address
@@ -247,22 +255,8 @@ func watchName(ctx context.Context, w *Watcher, x *watched, opts Options) {
 			if first {
 				failingSince = now
 			}
-			held = failingSince.Add(opts.Hold)
-			switch had := len(w.target.Answer(x.name.Entry)) > 0; {
-			case had && !now.Before(held):
-				w.set(ctx, log, x.name.Entry, nil)
-				log.Error("name lookups failing for longer than resolve_hold; its servers are dropped", "err", err, "failing_since", failingSince)
-				held = time.Time{}
-			case had:
-				if first {
-					log.Warn("name lookup failed; its last addresses are kept", "err", err, "held_until", held)
-				}
+			if held = w.failed(ctx, log, x.name.Entry, err, first, failingSince, failingSince.Add(opts.Hold), now); !held.IsZero() {
 				wait = min(wait, held.Sub(now))
-			default:
-				held = time.Time{}
-				if first {
-					log.Error("name does not resolve; its rules run without its servers until it does", "err", err)
-				}
 			}
 		} else {
 			if !failingSince.IsZero() {
@@ -275,15 +269,7 @@ func watchName(ctx context.Context, w *Watcher, x *watched, opts Options) {
 			w.set(ctx, log, x.name.Entry, Servers(addrs, x.name.SRV))
 		}
 		wait = max(wait, conf.MinResolveInterval.D())
-		x.mu.Lock()
-		s := &x.status
-		s.Next, s.FailingSince, s.HeldUntil = now.Add(wait), failingSince, held
-		if err != nil {
-			s.Error = err.Error()
-		} else {
-			s.Error, s.Answer, s.ResolvedAt = "", records(addrs), now
-		}
-		x.mu.Unlock()
+		x.update(now, wait, err, addrs, failingSince, held)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -292,6 +278,40 @@ func watchName(ctx context.Context, w *Watcher, x *watched, opts Options) {
 		case <-t.C:
 		}
 	}
+}
+
+// failed handles a failed lookup of entry: the addresses it still has stay
+// until until, then are dropped. It returns until while they are held,
+// zero when nothing is (dropped now, or none to hold).
+func (w *Watcher) failed(ctx context.Context, log *slog.Logger, entry string, err error, first bool, since, until, now time.Time) time.Time {
+	switch had := len(w.target.Answer(entry)) > 0; {
+	case had && !now.Before(until):
+		w.set(ctx, log, entry, nil)
+		log.Error("name lookups failing for longer than resolve_hold; its servers are dropped", "err", err, "failing_since", since)
+		return time.Time{}
+	case had:
+		if first {
+			log.Warn("name lookup failed; its last addresses are kept", "err", err, "held_until", until)
+		}
+		return until
+	}
+	if first {
+		log.Error("name does not resolve; its rules run without its servers until it does", "err", err)
+	}
+	return time.Time{}
+}
+
+// update records one lookup in the entry's status.
+func (x *watched) update(now time.Time, wait time.Duration, err error, addrs []Address, failingSince, held time.Time) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	s := &x.status
+	s.Next, s.FailingSince, s.HeldUntil = now.Add(wait), failingSince, held
+	if err != nil {
+		s.Error = err.Error()
+		return
+	}
+	s.Error, s.Answer, s.ResolvedAt = "", records(addrs), now
 }
 
 // set hands an answer to the target, unless the lookup was cancelled,

@@ -313,6 +313,10 @@ func showNodes(nodes []fleet.NodeInfo) (any, string) {
 // showResolvers lists every name entry: its last answer, when it was
 // looked up and will be again, and how its lookups fail.
 func showResolvers(list []resolve.Status, now time.Time) (any, string) {
+	doc := map[string]any{"resolvers": list}
+	if len(list) == 0 {
+		return doc, "no name entries\n"
+	}
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ENTRY\tTYPE\tRULES\tANSWER\tRESOLVED\tNEXT\tSTATE")
@@ -343,9 +347,5 @@ func showResolvers(list []resolve.Status, now time.Time) (any, string) {
 			resolved, max(s.Next.Sub(now), 0).Round(time.Second), state)
 	}
 	tw.Flush()
-	if len(list) == 0 {
-		b.Reset()
-		b.WriteString("no name entries\n")
-	}
-	return map[string]any{"resolvers": list}, b.String()
+	return doc, b.String()
 }

@@ -148,6 +148,16 @@ func (r *Rule) Name(entry string) *Name {
 	return nil
 }
 
+// HasNameEntry reports whether some rule has the name entry written entry.
+func (c *Config) HasNameEntry(entry string) bool {
+	for i := range c.Rules {
+		if c.Rules[i].Name(entry) != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // NameEntries lists every name entry of the config once, in order.
 func (c *Config) NameEntries() []Name {
 	var out []Name

@@ -19,8 +19,9 @@ type Answer struct {
 // after its hold ran out) in every rule that lists it, and publishes the
 // result like add server and del server would: a server that leaves
 // takes no new connection and keeps its sessions. An answer equal to the
-// last one changes nothing (changed false). Answers are saved with the overlay (state
-// file, upgrade hand-over), not sent to the fleet: each node resolves.
+// last one changes nothing (changed false). Answers are saved with the
+// overlay (state file, upgrade hand-over), not sent to the fleet: each
+// node resolves.
 func (t *Table) SetAnswer(entry string, servers []resolve.Server) (changed bool, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -29,7 +30,7 @@ func (t *Table) SetAnswer(entry string, servers []resolve.Server) (changed bool,
 	if i >= 0 && slices.Equal(st.Answers[i].Servers, servers) || i < 0 && len(servers) == 0 {
 		return false, nil
 	}
-	if t.cfg != nil && !slices.ContainsFunc(t.cfg.NameEntries(), func(n conf.Name) bool { return n.Entry == entry }) {
+	if t.cfg != nil && !t.cfg.HasNameEntry(entry) {
 		return false, nil // a lookup that finished after a reload dropped the entry
 	}
 	switch {
@@ -134,11 +135,8 @@ func (t *Table) PruneAnswers() error {
 	if t.cfg == nil {
 		return nil
 	}
-	names := t.cfg.NameEntries()
 	n := len(t.state.Answers)
-	t.state.Answers = slices.DeleteFunc(t.state.Answers, func(a Answer) bool {
-		return !slices.ContainsFunc(names, func(n conf.Name) bool { return n.Entry == a.Entry })
-	})
+	t.state.Answers = slices.DeleteFunc(t.state.Answers, func(a Answer) bool { return !t.cfg.HasNameEntry(a.Entry) })
 	if t.path != "" && len(t.state.Answers) != n {
 		return SaveState(t.path, t.state)
 	}

@@ -147,6 +147,8 @@ func fileListener(fd int, addr string) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
+	// f owns dup only until FileListener has made its own duplicate;
+	// closing it here (not at some GC) is on purpose.
 	f := os.NewFile(uintptr(dup), "admin "+addr)
 	defer f.Close()
 	return net.FileListener(f)

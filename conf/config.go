@@ -153,6 +153,12 @@ type Rule struct {
 	// HashBalanceFactor bounds HS: a server holding more than this times
 	// the mean load per weight is passed over (0 = no bound).
 	HashBalanceFactor float64 `json:",omitempty"`
+	// SNI routes TLS by server name: connections to a listen address that
+	// several rules share go to the rule whose entry matches the
+	// ClientHello's name (exact before "*." wildcards), else to the one
+	// without sni. ALPN, if set, must also meet one protocol offered.
+	SNI  []string `json:",omitempty"`
+	ALPN []string `json:",omitempty"`
 	// ServerDefaults is what a server added at runtime starts from: the
 	// rule's server_defaults (and rule-wide keys) with no address.
 	ServerDefaults Server
@@ -177,10 +183,17 @@ type Client struct {
 	MaxConnectionsPerIP int64
 }
 
-// Listen is a listen address with its effective idle timeout (0 = none).
+// Listen is a listen address with its effective settings. Rules that
+// share an address share its socket, so they agree on the inspection
+// settings (validate).
 type Listen struct {
 	Address string
-	Timeout Duration
+	Timeout Duration // idle timeout, 0 = none
+	// InspectTimeout bounds each look before routing: the PROXY header,
+	// then the ClientHello.
+	InspectTimeout Duration `json:",omitempty"`
+	AcceptProxy    string   `json:",omitempty"` // "", "v1", "v2" or "any": a PROXY header is read first
+	ProxySources   []string `json:",omitempty"` // who may send one: CIDRs or IPs, as written (ParseSources)
 }
 
 // Server is a backend with its effective settings.

@@ -126,7 +126,7 @@ func (p *lparser) addRule(idTok token, id, alg string, g *lprops, clients, liste
 	var ls []Listen
 	for _, e := range listens.entries {
 		p.lines[fmt.Sprintf("%s/%d/%s", section, n, e.text)] = e.tok.line
-		ls = append(ls, Listen{Address: e.text, Timeout: pick(0, g.timeout, listens.defaults.timeout, e.props.timeout)})
+		ls = append(ls, Listen{Address: e.text, Timeout: pick(0, g.timeout, listens.defaults.timeout, e.props.timeout), InspectTimeout: DefaultInspectTimeout})
 	}
 	var ss []Server
 	seen := map[string]int{}

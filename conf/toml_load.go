@@ -161,6 +161,8 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 			Names:             names,
 			ServerDefaults:    resolveServers(ruleWide, r.ServerDefaults, []serverEntry{{}})[0],
 			HashBalanceFactor: pick(0, g.HashBalance, r.HashBalance),
+			SNI:               r.SNI,
+			ALPN:              r.ALPN,
 			Line:              loc.find("rule", i),
 		})
 		if f := cfg.Rules[i].HashBalanceFactor; f != 0 && (f <= 1 || f > 100) {
@@ -222,7 +224,13 @@ func resolveClients(global, list clientProps, entries []clientEntry) []Client {
 func resolveListen(global, list listenProps, entries []listenEntry) []Listen {
 	out := make([]Listen, 0, len(entries))
 	for _, e := range entries {
-		out = append(out, Listen{Address: e.Address, Timeout: pick(0, global.Timeout, list.Timeout, e.Timeout)})
+		out = append(out, Listen{
+			Address:        e.Address,
+			Timeout:        pick(0, global.Timeout, list.Timeout, e.Timeout),
+			InspectTimeout: pick(DefaultInspectTimeout, global.InspectTimeout, list.InspectTimeout, e.InspectTimeout),
+			AcceptProxy:    pick("", global.AcceptProxy, list.AcceptProxy, e.AcceptProxy),
+			ProxySources:   pick(nil, global.ProxySources, list.ProxySources, e.ProxySources),
+		})
 	}
 	return out
 }

@@ -68,6 +68,8 @@ type fileRule struct {
 	HealthCheck    *fileCheck    `toml:"health_check"`
 	ClientDefaults clientProps   `toml:"client_defaults"`
 	Clients        []clientEntry `toml:"clients"`
+	SNI            []string      `toml:"sni"`
+	ALPN           []string      `toml:"alpn"`
 	ListenDefaults listenProps   `toml:"listen_defaults"`
 	Listen         []listenEntry `toml:"listen"`
 	ServerDefaults serverProps   `toml:"server_defaults"`
@@ -90,7 +92,10 @@ type clientProps struct {
 }
 
 type listenProps struct {
-	Timeout *Duration `toml:"timeout"`
+	Timeout        *Duration `toml:"timeout"`
+	InspectTimeout *Duration `toml:"inspect_timeout"`
+	AcceptProxy    *string   `toml:"accept_proxy"`
+	ProxySources   *[]string `toml:"proxy_sources"`
 }
 
 type serverProps struct {
@@ -129,7 +134,8 @@ func (e *clientEntry) UnmarshalTOML(v any) error {
 }
 
 func (e *listenEntry) UnmarshalTOML(v any) error {
-	return decodeEntry(v, "address", &e.Address, map[string]any{"timeout": &e.Timeout})
+	return decodeEntry(v, "address", &e.Address, map[string]any{"timeout": &e.Timeout,
+		"inspect_timeout": &e.InspectTimeout, "accept_proxy": &e.AcceptProxy, "proxy_sources": &e.ProxySources})
 }
 
 func (e *serverEntry) UnmarshalTOML(v any) error {
@@ -150,7 +156,7 @@ func (e *serverEntry) UnmarshalTOML(v any) error {
 }
 
 // decodeEntry fills a string-or-table entry. props maps each allowed key to a
-// **Count, **Duration, **string or **bool field.
+// **Count, **Duration, **string, **bool or **[]string field.
 func decodeEntry(v any, nameKey string, name *string, props map[string]any) error {
 	switch x := v.(type) {
 	case string:
@@ -207,6 +213,20 @@ func decodeEntryKey(k string, val any, nameKey string, name *string, props map[s
 			return fmt.Errorf("%s must be true or false, not %T", k, val)
 		}
 		*dst = &b
+	case **[]string:
+		list, ok := val.([]any)
+		if !ok {
+			return fmt.Errorf("%s must be a list of strings, not %T", k, val)
+		}
+		strs := make([]string, 0, len(list))
+		for _, x := range list {
+			str, ok := x.(string)
+			if !ok {
+				return fmt.Errorf("%s must be a list of strings, not %T", k, x)
+			}
+			strs = append(strs, str)
+		}
+		*dst = &strs
 	default:
 		allowed := []string{nameKey}
 		for a := range props {

@@ -25,7 +25,7 @@ type lineFunc func(section string, n int, needles ...string) int
 // algorithms and cross-rule conflicts. It is shared by the TOML and legacy
 // loaders, so the same mistakes get the same words.
 func validate(cfg *Config, line lineFunc, errs *ErrorList) {
-	v := validator{file: cfg.File, line: line, errs: errs, ids: map[string]int{}, listens: map[string]string{}}
+	v := validator{file: cfg.File, line: line, errs: errs, ids: map[string]int{}, listens: map[string]*addrUse{}}
 	if cfg.Admin != nil {
 		v.admin(cfg.Admin)
 	}
@@ -45,8 +45,18 @@ type validator struct {
 	file    string
 	line    lineFunc
 	errs    *ErrorList
-	ids     map[string]int    // rule and admin id → line
-	listens map[string]string // AddrKey → owner
+	ids     map[string]int      // rule and admin id → line
+	listens map[string]*addrUse // AddrKey → who listens there
+}
+
+// addrUse is what the sections seen so far put on one listen address.
+type addrUse struct {
+	first  string            // the first section's owner
+	listen Listen            // its entry: the socket's inspection settings
+	admin  bool              // the admin listener: shared with nothing
+	owners map[string]bool
+	plain  string            // the rule without sni here, "" if none yet
+	sni    map[string]string // lower-case sni entry → rule
 }
 
 func (v *validator) admin(a *Admin) {
@@ -55,7 +65,12 @@ func (v *validator) admin(a *Admin) {
 	if !validID(a.ID) {
 		v.errs.add(v.file, a.Line, "%s: id must be printable text without blanks or '|'", owner)
 	}
-	v.listen(owner, "admin", 0, a.Listen)
+	v.listen(owner, "admin", 0, a.Listen, nil)
+	for _, l := range a.Listen {
+		if l.AcceptProxy != "" || len(l.ProxySources) > 0 {
+			v.errs.add(v.file, v.line("admin", 0, quoted(l.Address)), "%s: listen %s: the admin listener reads no PROXY header (accept_proxy, proxy_sources)", owner, l.Address)
+		}
+	}
 	v.clients(owner, "admin", 0, a.Clients)
 }
 
@@ -75,29 +90,116 @@ func (v *validator) rule(i int, r *Rule) {
 	if !IsAlgorithm(r.Algorithm) {
 		v.errs.add(v.file, v.line("rule", i, "algorithm"), "%s: algorithm %q is not one of %s", owner, r.Algorithm, strings.Join(Algorithms, ", "))
 	}
-	v.listen(owner, "rule", i, r.Listen)
+	v.routing(owner, i, r)
+	v.listen(owner, "rule", i, r.Listen, r.SNI)
 	v.clients(owner, "rule", i, r.Clients)
 	v.servers(owner, i, r.Servers, len(r.Names) > 0)
 	v.names(owner, i, r.Names)
 }
 
-// listen checks a section's listen addresses, each unique in the config.
-func (v *validator) listen(owner, section string, n int, ls []Listen) {
+// listen checks a section's listen addresses. An address belongs to one
+// section, except that rules told apart by sni may share one: at most one
+// of them without sni, no sni entry in two of them, and the same
+// inspection settings in each (they share its socket).
+func (v *validator) listen(owner, section string, n int, ls []Listen, sni []string) {
 	if len(ls) == 0 {
 		v.errs.add(v.file, v.line(section, n), "%s: no listen address", owner)
 	}
 	for _, l := range ls {
+		at := v.line(section, n, quoted(l.Address))
 		ap, err := ParseHostPort(l.Address)
 		if err != nil {
-			v.errs.add(v.file, v.line(section, n, quoted(l.Address)), "%s: listen %v", owner, err)
+			v.errs.add(v.file, at, "%s: listen %v", owner, err)
 			continue
 		}
+		v.listenSettings(owner, at, l)
 		key := ap.String()
-		if prev, dup := v.listens[key]; dup {
-			v.errs.add(v.file, v.line(section, n, quoted(l.Address)), "%s: listen address %s is already used by %s", owner, l.Address, prev)
+		u := v.listens[key]
+		if u == nil {
+			u = &addrUse{first: owner, listen: l, admin: section == "admin", owners: map[string]bool{}, sni: map[string]string{}}
+			v.listens[key] = u
+		} else if !v.mayShare(owner, section, n, l, u, sni) {
 			continue
 		}
-		v.listens[key] = owner
+		u.owners[owner] = true
+		if len(sni) == 0 {
+			u.plain = owner
+		}
+		for _, e := range sni {
+			u.sni[strings.ToLower(e)] = owner
+		}
+	}
+}
+
+// mayShare reports whether a further section may listen on u's address,
+// and says why not if it may not.
+func (v *validator) mayShare(owner, section string, n int, l Listen, u *addrUse, sni []string) bool {
+	at := v.line(section, n, quoted(l.Address))
+	switch {
+	case u.admin || section == "admin":
+		v.errs.add(v.file, at, "%s: listen address %s is already used by %s", owner, l.Address, u.first)
+		return false
+	case u.owners[owner]:
+		v.errs.add(v.file, at, "%s: listen address %s is listed twice", owner, l.Address)
+		return false
+	case len(sni) == 0 && u.plain != "":
+		v.errs.add(v.file, at, "%s: listen address %s is already used by %s (rules may share a listen address only when sni tells them apart; one of them may have no sni)", owner, l.Address, u.plain)
+		return false
+	case !sameInspection(l, u.listen):
+		v.errs.add(v.file, at, "%s: listen %s: inspect_timeout, accept_proxy and proxy_sources must be as for %s, which listens there too (they share one socket)", owner, l.Address, u.first)
+		return false
+	}
+	ok := true
+	for _, e := range sni {
+		if other := u.sni[strings.ToLower(e)]; other != "" {
+			v.errs.add(v.file, v.line(section, n, "sni", quoted(e)), "%s: sni %q on %s is also %s's", owner, e, l.Address, other)
+			ok = false
+		}
+	}
+	return ok
+}
+
+// listenSettings checks one listen entry's inspection settings.
+func (v *validator) listenSettings(owner string, at int, l Listen) {
+	if err := checkAcceptProxy(l.AcceptProxy); err != nil {
+		v.errs.add(v.file, at, "%s: listen %s: %v", owner, l.Address, err)
+	}
+	for _, src := range l.ProxySources {
+		if _, err := ParseSource(src); err != nil {
+			v.errs.add(v.file, at, "%s: listen %s: %v", owner, l.Address, err)
+		}
+	}
+	switch {
+	case l.AcceptProxy != "" && len(l.ProxySources) == 0:
+		v.errs.add(v.file, at, "%s: listen %s: accept_proxy needs proxy_sources, the addresses allowed to send a header", owner, l.Address)
+	case l.AcceptProxy == "" && len(l.ProxySources) > 0:
+		v.errs.add(v.file, at, "%s: listen %s: proxy_sources without accept_proxy", owner, l.Address)
+	}
+	if l.InspectTimeout <= 0 {
+		v.errs.add(v.file, at, "%s: listen %s: inspect_timeout must be positive", owner, l.Address)
+	}
+}
+
+// routing checks a rule's sni and alpn entries.
+func (v *validator) routing(owner string, i int, r *Rule) {
+	seen := map[string]bool{}
+	for _, e := range r.SNI {
+		at := v.line("rule", i, "sni", quoted(e))
+		if err := CheckSNI(e); err != nil {
+			v.errs.add(v.file, at, "%s: %v", owner, err)
+		}
+		if seen[strings.ToLower(e)] {
+			v.errs.add(v.file, at, "%s: sni %q is listed twice", owner, e)
+		}
+		seen[strings.ToLower(e)] = true
+	}
+	if len(r.ALPN) > 0 && len(r.SNI) == 0 {
+		v.errs.add(v.file, v.line("rule", i, "alpn"), "%s: alpn needs sni (a rule without sni takes what the rules with sni did not)", owner)
+	}
+	for _, p := range r.ALPN {
+		if err := checkALPN(p); err != nil {
+			v.errs.add(v.file, v.line("rule", i, "alpn"), "%s: %v", owner, err)
+		}
 	}
 }
 

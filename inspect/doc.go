@@ -10,8 +10,8 @@
 // they can never become valid. The ClientHello is left in the stream (g6
 // forwards it unchanged); the PROXY header is consumed.
 //
-// CheckSNI and MatchSNI are a rule's sni entries: exact names and "*."
-// wildcards of exactly one label, matched without regard to case.
+// MatchSNI matches a rule's sni entries (checked by conf.CheckSNI): exact
+// names and "*." wildcards of exactly one label, without regard to case.
 //
 // Sharp edges: the parsers never panic or read past b on any input (fuzz
 // targets FuzzProxy and FuzzClientHello). A PROXY v2 header is bounded at

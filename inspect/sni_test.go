@@ -1,36 +1,12 @@
-package inspect
+package inspect_test
 
 import (
 	"strings"
 	"testing"
-)
 
-func TestCheckSNI(t *testing.T) {
-	tests := []struct{ in, want string }{ // want: "" = ok, else a part of the error
-		{"api.example.com", ""},
-		{"*.api.example.com", ""},
-		{"API.Example.COM", ""},
-		{"localhost", ""},
-		{"*.example", "at least two labels"},
-		{"*", "only a leading"},
-		{"a.*.example.com", "only a leading"},
-		{"**.example.com", "only a leading"},
-		{"example.com.", "no trailing dot"},
-		{"10.0.0.1", "is an address"},
-		{"exa_mple.com", "is not a letter"},
-		{"-a.example.com", "may not start or end"},
-		{"", "empty name"},
-	}
-	for _, tt := range tests {
-		err := CheckSNI(tt.in)
-		switch {
-		case tt.want == "" && err != nil:
-			t.Errorf("%q: %v", tt.in, err)
-		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-			t.Errorf("%q: %v, want %q", tt.in, err, tt.want)
-		}
-	}
-}
+	"g6/conf"
+	"g6/inspect"
+)
 
 func TestMatchSNI(t *testing.T) {
 	tests := []struct {
@@ -50,7 +26,7 @@ func TestMatchSNI(t *testing.T) {
 		{"*.example.org", "", false},
 	}
 	for _, tt := range tests {
-		if got := MatchSNI(tt.pattern, tt.name); got != tt.want {
+		if got := inspect.MatchSNI(tt.pattern, tt.name); got != tt.want {
 			t.Errorf("MatchSNI(%q, %q) = %t, want %t", tt.pattern, tt.name, got, tt.want)
 		}
 	}
@@ -60,12 +36,12 @@ func FuzzMatchSNI(f *testing.F) {
 	f.Add("*.example.org", "a.example.org")
 	f.Add("api.example.com", "API.example.com")
 	f.Fuzz(func(t *testing.T, pattern, name string) {
-		if CheckSNI(pattern) != nil {
+		if conf.CheckSNI(pattern) != nil {
 			return
 		}
-		m := MatchSNI(pattern, name)
+		m := inspect.MatchSNI(pattern, name)
 		// A match holds whatever the case of either side.
-		if MatchSNI(strings.ToUpper(pattern), strings.ToLower(name)) != m && isASCII(pattern+name) {
+		if inspect.MatchSNI(strings.ToUpper(pattern), strings.ToLower(name)) != m && isASCII(pattern+name) {
 			t.Fatalf("case changed the match of %q and %q", pattern, name)
 		}
 		// A wildcard match is one label in front of the rest, never the rest itself.

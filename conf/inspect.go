@@ -1,0 +1,90 @@
+package conf
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"g6/inspect"
+)
+
+// DefaultInspectTimeout bounds each look before routing (the PROXY
+// header, then the ClientHello) when inspect_timeout is left out.
+const DefaultInspectTimeout = Duration(5 * time.Second)
+
+// CheckSNI checks one entry of a rule's sni list: a hostname, or "*."
+// and a hostname, the star standing for exactly one label
+// (inspect.MatchSNI matches them).
+func CheckSNI(p string) error {
+	name, wild := strings.CutPrefix(p, "*.")
+	if strings.Contains(name, "*") {
+		return fmt.Errorf("sni %q: only a leading \"*.\" may be a wildcard", p)
+	}
+	if strings.HasSuffix(name, ".") {
+		return fmt.Errorf("sni %q: a TLS server name has no trailing dot", p)
+	}
+	if err := CheckHostname(name); err != nil {
+		return fmt.Errorf("sni %q: %w", p, err)
+	}
+	if wild && !strings.Contains(name, ".") {
+		return fmt.Errorf("sni %q: a wildcard needs at least two labels after it", p)
+	}
+	return nil
+}
+
+// checkALPN checks an alpn entry: a protocol id of 1-255 bytes (RFC 7301).
+func checkALPN(p string) error {
+	if len(p) == 0 || len(p) > 255 {
+		return fmt.Errorf("alpn %q: a protocol id is 1-255 bytes", p)
+	}
+	return nil
+}
+
+// checkAcceptProxy checks an accept_proxy value ("" = off).
+func checkAcceptProxy(v string) error {
+	switch v {
+	case "", inspect.AcceptV1, inspect.AcceptV2, inspect.AcceptAny:
+		return nil
+	}
+	return fmt.Errorf("accept_proxy must be %q, %q or %q, not %q", inspect.AcceptV1, inspect.AcceptV2, inspect.AcceptAny, v)
+}
+
+// ParseSource reads a proxy_sources entry: a CIDR, or one IP (a /32 or
+// /128). IPv4-mapped IPv6 is taken as IPv4, as peers are.
+func ParseSource(s string) (netip.Prefix, error) {
+	if ip, err := parseIP(s); err == nil {
+		return netip.PrefixFrom(ip, ip.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("proxy_sources entry %q is not a CIDR or an IP", s)
+	}
+	if p.Addr().Is4In6() {
+		if p.Bits() < 96 {
+			return netip.Prefix{}, fmt.Errorf("proxy_sources entry %q: an IPv4-mapped prefix needs at least /96", s)
+		}
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p.Masked(), nil
+}
+
+// ParseSources parses a checked proxy_sources list.
+func ParseSources(list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		p, err := ParseSource(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// sameInspection reports whether two entries of one address agree on how
+// its connections are read before routing: they share one socket.
+func sameInspection(a, b Listen) bool {
+	return a.InspectTimeout == b.InspectTimeout && a.AcceptProxy == b.AcceptProxy &&
+		strings.Join(a.ProxySources, " ") == strings.Join(b.ProxySources, " ")
+}

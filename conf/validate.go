@@ -51,9 +51,9 @@ type validator struct {
 
 // addrUse is what the sections seen so far put on one listen address.
 type addrUse struct {
-	first  string            // the first section's owner
-	listen Listen            // its entry: the socket's inspection settings
-	admin  bool              // the admin listener: shared with nothing
+	first  string // the first section's owner
+	listen Listen // its entry: the socket's inspection settings
+	admin  bool   // the admin listener: shared with nothing
 	owners map[string]bool
 	plain  string            // the rule without sni here, "" if none yet
 	sni    map[string]string // lower-case sni entry → rule

@@ -273,8 +273,15 @@ func showStats(snap *Snapshot) (any, string) {
 func showSessions(sessions []ipc.Session, missing []string) (any, string) {
 	var b strings.Builder
 	for _, s := range sessions {
-		fmt.Fprintf(&b, "%s | %s | %s - %s > %s | worker %d pid %d | %.0fs | %d/%d bytes\n", s.Rule, s.State,
+		fmt.Fprintf(&b, "%s | %s | %s - %s > %s | worker %d pid %d | %.0fs | %d/%d bytes", s.Rule, s.State,
 			s.Client, s.Listen, s.Server, s.Worker, s.Pid, s.Age, s.FromClient, s.FromServer)
+		if s.SNI != "" {
+			fmt.Fprintf(&b, " | sni %s", s.SNI)
+		}
+		if s.Via != "" {
+			fmt.Fprintf(&b, " | via %s", s.Via)
+		}
+		b.WriteByte('\n')
 	}
 	fmt.Fprintf(&b, "%d sessions\n", len(sessions))
 	for _, m := range missing {

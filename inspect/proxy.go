@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"net/netip"
 	"strconv"
 )
@@ -113,7 +114,7 @@ func v1Addr(ip, port []byte, v4 bool) (netip.AddrPort, error) {
 	if err != nil || len(port) > 1 && port[0] == '0' {
 		return netip.AddrPort{}, fmt.Errorf("port %q is not 0-65535", port)
 	}
-	return netip.AddrPortFrom(a, uint16(n)), nil
+	return netip.AddrPortFrom(a.Unmap(), uint16(n)), nil
 }
 
 // parseV2 reads the binary header: signature, version and command,
@@ -162,7 +163,7 @@ func parseV2(b []byte) (Proxy, int, error) {
 		p.Dst = netip.AddrPortFrom(dst.Unmap(), binary.BigEndian.Uint16(a[2*half+2:]))
 	}
 	body = body[alen:]
-	if err := checkTLVs(body); err != nil {
+	if err := checkTLVs(b[:n], 16+alen); err != nil {
 		return Proxy{}, 0, err
 	}
 	if len(body) > 0 {
@@ -171,9 +172,16 @@ func parseV2(b []byte) (Proxy, int, error) {
 	return p, n, nil
 }
 
-// checkTLVs checks that the TLVs tile their space exactly.
-func checkTLVs(b []byte) error {
-	for len(b) > 0 {
+// TLV types g6 reads (the spec, 2.2).
+const (
+	tlvCRC32C = 0x03
+	tlvNoop   = 0x04
+)
+
+// checkTLVs checks that the TLVs of hdr, from offset at, tile their space
+// exactly, and that a CRC32C TLV holds the header's checksum.
+func checkTLVs(hdr []byte, at int) error {
+	for b := hdr[at:]; len(b) > 0; {
 		if len(b) < 3 {
 			return errors.New("inspect: PROXY v2 TLV cut short")
 		}
@@ -181,7 +189,44 @@ func checkTLVs(b []byte) error {
 		if l > len(b) {
 			return fmt.Errorf("inspect: PROXY v2 TLV 0x%02x of %d bytes overruns the header", b[0], l-3)
 		}
+		if b[0] == tlvCRC32C {
+			if l != 7 {
+				return fmt.Errorf("inspect: PROXY v2 CRC32C TLV of %d bytes", l-3)
+			}
+			if err := checkCRC(hdr, len(hdr)-len(b)+3); err != nil {
+				return err
+			}
+		}
 		b = b[l:]
 	}
 	return nil
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// checkCRC compares the CRC32C at hdr[at:at+4] with the checksum of the
+// whole header with those four bytes taken as zero.
+func checkCRC(hdr []byte, at int) error {
+	var zero [4]byte
+	c := crc32.Update(0, castagnoli, hdr[:at])
+	c = crc32.Update(c, castagnoli, zero[:])
+	c = crc32.Update(c, castagnoli, hdr[at+4:])
+	if want := binary.BigEndian.Uint32(hdr[at:]); c != want {
+		return fmt.Errorf("inspect: PROXY v2 CRC32C is %08x, the header's checksum %08x", want, c)
+	}
+	return nil
+}
+
+// AppendTLVs appends the TLVs of a parsed header that a header g6 sends
+// on should carry: all but CRC32C (its sum covers the addresses, which
+// change) and NOOP (padding).
+func AppendTLVs(dst, tlvs []byte) []byte {
+	for len(tlvs) >= 3 {
+		l := min(3+int(binary.BigEndian.Uint16(tlvs[1:3])), len(tlvs))
+		if t := tlvs[0]; t != tlvCRC32C && t != tlvNoop {
+			dst = append(dst, tlvs[:l]...)
+		}
+		tlvs = tlvs[l:]
+	}
+	return dst
 }

@@ -1,11 +1,23 @@
 package inspect
 
 import (
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"strconv"
 	"strings"
 	"testing"
 )
+
+// crcTLV is a CRC32C TLV holding zeros, to be filled by withCRC.
+const crcTLV = "\x03\x00\x04\x00\x00\x00\x00"
+
+// withCRC fills the checksum of a header ending in crcTLV.
+func withCRC(h string) string {
+	b := []byte(h)
+	binary.BigEndian.PutUint32(b[len(b)-4:], crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)))
+	return string(b)
+}
 
 // v2 builds a v2 header: command byte, family byte, then body.
 func v2(cmd, fam byte, body string) string {
@@ -58,6 +70,10 @@ func TestParseProxy(t *testing.T) {
 		{"v2 tlv cut", v2(0x21, 0x11, v4Body+"\x04\x00"), AcceptV2, "TLV cut short"},
 		{"v2 too long", string(v2Sig) + "\x21\x11\xff\xff", AcceptV2, "max 4096"},
 		{"v2 when only v1", v2(0x21, 0x11, v4Body), AcceptV1, "no PROXY v1 header"},
+		{"v1 tcp6 mapped", "PROXY TCP6 ::ffff:10.0.0.1 ::1 80 8080\r\n", AcceptV1, "10.0.0.1:80 [::1]:8080 false 40"},
+		{"v2 crc32c", withCRC(v2(0x21, 0x11, v4Body+tlvBody+crcTLV)), AcceptV2, "10.0.0.1:12345 192.168.0.2:443 false 40"},
+		{"v2 crc32c wrong", v2(0x21, 0x11, v4Body+"\x03\x00\x04\x12\x34\x56\x78"), AcceptV2, "CRC32C is 12345678"},
+		{"v2 crc32c short", v2(0x21, 0x11, v4Body+"\x03\x00\x02\x12\x34"), AcceptV2, "CRC32C TLV of 2 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,12 +102,28 @@ func TestParseProxy(t *testing.T) {
 	}
 }
 
+func TestAppendTLVs(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"\x01\x00\x02h2", "\x01\x00\x02h2"}, // ALPN: passed on
+		{"\x04\x00\x02hi\x02\x00\x03a.b", "\x02\x00\x03a.b"},                     // NOOP dropped, AUTHORITY kept
+		{crcTLV + "\xe0\x00\x01x", "\xe0\x00\x01x"},                              // CRC32C dropped, a custom type kept
+		{"\x20\x00\x05\x01\x00\x00\x00\x00", "\x20\x00\x05\x01\x00\x00\x00\x00"}, // SSL
+	}
+	for _, tt := range tests {
+		if got := string(AppendTLVs([]byte("hdr"), []byte(tt.in))); got != "hdr"+tt.want {
+			t.Errorf("AppendTLVs(%q) = %q, want %q", tt.in, got, "hdr"+tt.want)
+		}
+	}
+}
+
 func FuzzProxy(f *testing.F) {
 	f.Add([]byte("PROXY TCP4 10.0.0.1 192.168.0.2 12345 443\r\n"))
 	f.Add([]byte("PROXY TCP6 2001:db8::1 ::1 80 8080\r\n"))
 	f.Add([]byte(v2(0x21, 0x11, v4Body+tlvBody)))
 	f.Add([]byte(v2(0x21, 0x21, v6Body)))
 	f.Add([]byte(v2(0x20, 0x00, "")))
+	f.Add([]byte(withCRC(v2(0x21, 0x11, v4Body+crcTLV))))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, accept := range []string{AcceptV1, AcceptV2, AcceptAny} {
 			p, n, err := ParseProxy(b, accept)
@@ -103,6 +135,9 @@ func FuzzProxy(f *testing.F) {
 			}
 			if !p.Local && (!p.Src.IsValid() || !p.Dst.IsValid()) {
 				t.Fatalf("a PROXY header without addresses: %+v", p)
+			}
+			if out := AppendTLVs(nil, p.TLVs); len(out) > len(p.TLVs) {
+				t.Fatalf("AppendTLVs grew %q to %q", p.TLVs, out)
 			}
 			// Whatever follows a complete header does not change it.
 			q, m, err := ParseProxy(append(b[:n:n], "tail"...), accept)

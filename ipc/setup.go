@@ -32,4 +32,8 @@ type Session struct {
 	Age        float64 `json:"age_seconds"`
 	FromClient int64   `json:"bytes_from_client"`
 	FromServer int64   `json:"bytes_from_server"`
+	SNI        string  `json:"sni,omitempty"` // the ClientHello's server name, on addresses with sni rules
+	// Via is the peer that sent a PROXY header for the client, which is
+	// then the header's source; "" when there was none.
+	Via string `json:"via,omitempty"`
 }

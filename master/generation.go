@@ -3,6 +3,7 @@ package master
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"g6/conf"
@@ -16,7 +17,7 @@ type generation struct {
 	id       int
 	cfg      *conf.Config
 	setup    ipc.Setup
-	addrs    []string // rule listen addresses, in config order
+	addrs    []string // rule listen addresses, in config order, each once
 	nWork    int
 	workers  []*workerProc // by slot
 	backoff  []time.Duration
@@ -40,7 +41,10 @@ func (m *Master) newGeneration(cfg *conf.Config) (*generation, []string, error) 
 		g.setup.Clients = append(g.setup.Clients, slots.Clients[kc:kc+len(r.Clients)])
 		kc += len(r.Clients)
 		for _, l := range r.Listen {
-			g.addrs = append(g.addrs, l.Address)
+			// Rules told apart by sni share an address and its sockets.
+			if !slices.ContainsFunc(g.addrs, func(a string) bool { return conf.AddrKey(a) == conf.AddrKey(l.Address) }) {
+				g.addrs = append(g.addrs, l.Address)
+			}
 		}
 	}
 	bound, err := m.ensureSockets(g.addrs, g.nWork, cfg.Global.Backlog)

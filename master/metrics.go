@@ -91,6 +91,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descRefused, counter, float64(limited), r.ID, "client_limit")
 		ch <- prometheus.MustNewConstMetric(descRefused, counter, float64(rs.NoServer.Load()), r.ID, "no_server")
 		ch <- prometheus.MustNewConstMetric(descRefused, counter, float64(rs.NoMatch.Load()), r.ID, "no_match")
+		for _, c := range rs.InspectRefusals() {
+			ch <- prometheus.MustNewConstMetric(descRefused, counter, float64(c.N.Load()), r.ID, c.Reason)
+		}
 		ch <- prometheus.MustNewConstMetric(descLocalFail, counter, float64(rs.LocalFailures.Load()), r.ID)
 	}
 	for _, w := range snap.Workers {

@@ -105,12 +105,18 @@ func assign(capacity int, key func(int) *[keySize]byte, keys []string, reset fun
 	return out, nil
 }
 
+// resetRule clears a rule slot for a new key; Members is left to keep
+// moving, so no worker's cached value can ever match by chance.
 func (r *Region) resetRule(i int) {
-	r.Rule(i).Key = [keySize]byte{}
-	r.Rule(i).Cursor.Store(0)
-	r.Rule(i).NoServer.Store(0)
-	r.Rule(i).NoMatch.Store(0)
-	r.Rule(i).LocalFailures.Store(0)
+	rs := r.Rule(i)
+	rs.Key = [keySize]byte{}
+	rs.Cursor.Store(0)
+	rs.NoServer.Store(0)
+	rs.NoMatch.Store(0)
+	rs.LocalFailures.Store(0)
+	for _, c := range rs.InspectRefusals() {
+		c.N.Store(0)
+	}
 }
 
 // resetClient must be called with the lock held; it drops the pattern's IPs.

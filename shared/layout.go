@@ -6,7 +6,7 @@ import (
 )
 
 // Version is the layout version; bump it on any change to the structs below.
-const Version = 4
+const Version = 5
 
 // MaxWorkers is the number of per-worker counters in each server slot.
 const MaxWorkers = 64
@@ -97,7 +97,29 @@ type RuleSlot struct {
 	// LocalFailures counts connects that failed on this host (no local
 	// port, no buffers), which do not isolate the server.
 	LocalFailures atomic.Int64
-	_             [56]byte
+	// Closed while being read before routing (issue #17). They are
+	// counted on the rule an address falls back to: its rule without
+	// sni, else the first rule listening there.
+	InspectTimeout atomic.Int64 // no PROXY header or ClientHello in inspect_timeout
+	BadProxy       atomic.Int64 // a malformed PROXY header, or none
+	ProxyUntrusted atomic.Int64 // a client outside proxy_sources
+	BadHello       atomic.Int64 // a malformed or oversized ClientHello
+	NoRule         atomic.Int64 // matched no rule's sni, and the address has no rule without sni
+	_              [16]byte
+}
+
+// Refusal is one of a rule slot's counters of connections closed before
+// routing, with the reason metrics label it with.
+type Refusal struct {
+	Reason string
+	N      *atomic.Int64
+}
+
+// InspectRefusals lists the counters of connections closed while they
+// were read before routing.
+func (s *RuleSlot) InspectRefusals() [5]Refusal {
+	return [5]Refusal{{"inspect_timeout", &s.InspectTimeout}, {"bad_proxy", &s.BadProxy},
+		{"proxy_untrusted", &s.ProxyUntrusted}, {"bad_hello", &s.BadHello}, {"no_rule", &s.NoRule}}
 }
 
 // ClientSlot is one client pattern's shared state (guarded by the lock).

@@ -18,9 +18,10 @@ const acceptBatch = 64
 type listener struct {
 	fd      int
 	addr    string
-	rule    *rule
-	timeout int64 // idle timeout in ns, 0 = none
-	nodelay bool  // accepted sockets inherit TCP_NODELAY from the listener
+	rule    *rule   // the rule (inspected: the one refusals count on, looker.owner)
+	timeout int64   // idle timeout in ns, 0 = none (inspected: per route)
+	nodelay bool    // accepted sockets inherit TCP_NODELAY from the listener
+	look    *looker // nil: connections go to rule at once
 }
 
 func peerAddr(rsa *unix.RawSockaddrAny) netip.AddrPort {
@@ -53,37 +54,27 @@ func (w *Worker) onAccept(ln *listener) {
 	}
 }
 
-// admit matches the client against the rule and starts a session.
+// admit starts a session for an accepted client: at once on its rule, or
+// by reading it first on an inspected address.
 func (w *Worker) admit(ln *listener, fd int, peer netip.AddrPort) {
-	ip := peer.Addr().AppendTo(w.ipText[:0])
-	port := strconv.AppendUint(w.portText[:0], uint64(peer.Port()), 10)
-	client := ln.rule.match(ip, port)
-	if client == nil {
-		w.log.Debug("refused: client matches no pattern", "rule", ln.rule.id, "client", peer)
-		ln.rule.slot.NoMatch.Add(1)
-		if w.access != nil {
-			w.access.refused(w, ln, peer.String(), endNoMatch)
-		}
-		sysClose(fd)
+	if ln.look != nil {
+		w.startInspect(ln, fd, peer)
 		return
 	}
 	ip16 := peer.Addr().As16()
-	if client.limited {
-		if reason := w.region.Admit(client.slot, ip16, w.counter, &client.limits); reason != shared.RefuseNone {
-			w.log.Debug("refused: client limit", "rule", ln.rule.id, "client", peer,
-				"pattern", client.pattern.Text, "limit", reason)
-			if w.access != nil {
-				w.access.refused(w, ln, peer.String(), endLimit)
-			}
-			sysClose(fd)
-			return
+	client, reason := w.admitClient(ln.rule, peer, ip16)
+	if client == nil {
+		if w.access != nil {
+			w.access.refused(w, ln, peer.String(), reason)
 		}
+		sysClose(fd)
+		return
 	}
 	if !ln.nodelay {
 		sysSetInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	}
 	s := w.newSession()
-	s.rule, s.ln, s.peer, s.client, s.ip16 = ln.rule, ln, peer, client, ip16
+	s.rule, s.ln, s.peer, s.client, s.ip16, s.timeout = ln.rule, ln, peer, client, ip16, ln.timeout
 	s.c.fd = fd
 	s.c.canWrite = true // a new socket has room; EAGAIN corrects it
 	if err := w.poll.add(fd, evRead|evWrite|evEdge); err != nil {
@@ -93,9 +84,36 @@ func (w *Worker) admit(ln *listener, fd int, peer netip.AddrPort) {
 		return
 	}
 	w.bind(fd, &s.c)
-	r := ln.rule
+	w.balance(s)
+}
+
+// admitClient matches the client against r's patterns and takes its place
+// under the pattern's limits; nil and the access log's reason if refused.
+func (w *Worker) admitClient(r *rule, peer netip.AddrPort, ip16 [16]byte) (*client, string) {
+	ip := peer.Addr().AppendTo(w.ipText[:0])
+	port := strconv.AppendUint(w.portText[:0], uint64(peer.Port()), 10)
+	client := r.match(ip, port)
+	if client == nil {
+		w.log.Debug("refused: client matches no pattern", "rule", r.id, "client", peer)
+		r.slot.NoMatch.Add(1)
+		return nil, endNoMatch
+	}
+	if client.limited {
+		if reason := w.region.Admit(client.slot, ip16, w.counter, &client.limits); reason != shared.RefuseNone {
+			w.log.Debug("refused: client limit", "rule", r.id, "client", peer,
+				"pattern", client.pattern.Text, "limit", reason)
+			return nil, endLimit
+		}
+	}
+	return client, ""
+}
+
+// balance orders the rule's servers for an admitted session and starts
+// connecting to the first.
+func (w *Worker) balance(s *session) {
+	r := s.rule
 	r.refresh(w.region)
 	s.servers, s.nPrimary = r.servers, r.primary.Len()
-	s.order = r.order(w.now, ip, s.order)
+	s.order = r.order(w.now, s.peer.Addr().AppendTo(w.ipText[:0]), s.order)
 	w.connectNext(s)
 }

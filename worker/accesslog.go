@@ -18,6 +18,13 @@ const (
 	endError       = "error"
 	endShutdown    = "shutdown"
 	endServerGone  = "server shutdown" // shutdown sessions, del server now, a drain's deadline, on_down
+	// Closed before routing (look.go); metrics count them as
+	// shared.RuleSlot.InspectRefusals name them.
+	endInspectTimeout = "inspect timeout"
+	endBadProxy       = "bad proxy"
+	endProxyUntrusted = "proxy untrusted"
+	endBadHello       = "bad hello"
+	endNoRule         = "no rule"
 )
 
 // accessLog writes one line per finished session (off unless configured).
@@ -47,9 +54,16 @@ func (a *accessLog) session(w *Worker, s *session) {
 	if s.server != nil {
 		server = s.server.text
 	}
-	a.log.Info("session", "rule", s.rule.id, "client", s.peer.String(), "listen", s.ln.addr, "server", server,
+	args := []any{"rule", s.rule.id, "client", s.peer.String(), "listen", s.ln.addr, "server", server,
 		"bytes_from_client", s.c.bytes, "bytes_from_server", s.b.bytes,
-		"duration_ms", float64(w.now-s.started)/float64(time.Millisecond), "end", s.reason, "worker", w.slot)
+		"duration_ms", float64(w.now-s.started) / float64(time.Millisecond), "end", s.reason, "worker", w.slot}
+	if s.sni != "" {
+		args = append(args, "sni", s.sni)
+	}
+	if s.via.IsValid() {
+		args = append(args, "via", s.via.String())
+	}
+	a.log.Info("session", args...)
 }
 
 // refused logs a connection closed before it became a session.

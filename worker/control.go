@@ -128,7 +128,13 @@ func (w *Worker) sessionList() ipc.Sessions {
 		}
 		is := ipc.Session{Rule: s.rule.id, Client: s.peer.String(), Listen: s.ln.addr, State: "connected",
 			Worker: w.slot, Pid: pid, Age: float64(w.now-s.started) / 1e9, FromClient: s.c.bytes, FromServer: s.b.bytes}
+		if s.via.IsValid() {
+			is.Via = s.via.String()
+		}
+		is.SNI = s.sni
 		switch s.state {
+		case stateInspecting:
+			is.State = "inspecting"
 		case stateConnecting:
 			is.State = "connecting"
 		case stateFlushing:

@@ -11,6 +11,9 @@ func (w *Worker) onEndpointEvent(ep *endpoint, ev uint32) {
 		w.onUrgent(ep) // before any read, in every state
 	}
 	switch s.state {
+	case stateInspecting:
+		w.onInspectEvent(s, ev)
+		return
 	case stateConnecting:
 		if ep == &s.b {
 			w.onConnectEvent(s, ev)
@@ -228,16 +231,21 @@ func (w *Worker) getBuf() []byte {
 	return make([]byte, 0, bufSize)
 }
 
-// putBuf returns an endpoint's pending buffer to the pool; a few are kept,
-// the rest go to the GC so idle memory shrinks after a burst.
+// putBuf returns an endpoint's pending buffer to the pool.
 func (w *Worker) putBuf(ep *endpoint) {
 	if ep.pend == nil {
 		return
 	}
-	if len(w.bufs) < 64 {
-		w.bufs = append(w.bufs, ep.pend[:0])
-	}
+	w.keepBuf(ep.pend)
 	ep.pend, ep.off = nil, 0
+}
+
+// keepBuf returns a buffer from getBuf to the pool; a few are kept, the
+// rest go to the GC so idle memory shrinks after a burst.
+func (w *Worker) keepBuf(b []byte) {
+	if len(w.bufs) < 64 {
+		w.bufs = append(w.bufs, b[:0])
+	}
 }
 
 // closedBy records which side closed first, for the access log.

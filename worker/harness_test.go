@@ -29,6 +29,7 @@ type harness struct {
 type harnessOpts struct {
 	global string // e.g. `splice = "off"`
 	listen string // the listen entry; %d is the port. Default "127.0.0.1:%d"
+	rule   string // more lines of the rule, e.g. `proxy_protocol = "v2"`
 }
 
 // stepDeadline bounds every wait of a harness test.
@@ -62,8 +63,8 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if o.listen == "" {
 		o.listen = `"127.0.0.1:%d"`
 	}
-	text := fmt.Sprintf("[global]\n%s\n\n[[rule]]\nid = \"b\"\nalgorithm = \"RR\"\nclients = [\"*:*\"]\n"+
-		"listen = ["+o.listen+"]\nservers = [\"127.0.0.1:%d\"]\n", o.global, lport, bport)
+	text := fmt.Sprintf("[global]\n%s\n\n[[rule]]\nid = \"b\"\nalgorithm = \"RR\"\nclients = [\"*:*\"]\n%s\n"+
+		"listen = ["+o.listen+"]\nservers = [\"127.0.0.1:%d\"]\n", o.global, o.rule, lport, bport)
 	cfg, err := conf.ParseTOML("harness.toml", []byte(text))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, text)

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"unsafe"
 
+	"g6/inspect"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -18,8 +20,12 @@ import (
 
 var proxyV2Sig = [12]byte{'\r', '\n', '\r', '\n', 0, '\r', '\n', 'Q', 'U', 'I', 'T', '\n'}
 
-// proxyHeader builds the header for a session into buf.
-func proxyHeader(buf []byte, version string, src, dst netip.AddrPort) []byte {
+// proxyHeaderMax bounds the header g6 sends: addresses, and the TLVs of
+// the header it received, which are passed on in a v2 header.
+const proxyHeaderMax = 64 + inspect.MaxProxyV2
+
+// proxyHeader builds the header for a session into buf (cap proxyHeaderMax).
+func proxyHeader(buf []byte, version string, src, dst netip.AddrPort, tlvs []byte) []byte {
 	b := buf[:0]
 	v4 := src.Addr().Is4() && dst.Addr().Is4()
 	if version == "v1" {
@@ -41,18 +47,21 @@ func proxyHeader(buf []byte, version string, src, dst netip.AddrPort) []byte {
 	b = append(b, proxyV2Sig[:]...)
 	b = append(b, 0x21) // version 2, PROXY command
 	if v4 {
-		b = append(b, 0x11, 0, 12) // TCP over IPv4, 12 address bytes
+		b = append(b, 0x11, 0, 0) // TCP over IPv4; the length is set below
 		s, d := src.Addr().As4(), dst.Addr().As4()
 		b = append(b, s[:]...)
 		b = append(b, d[:]...)
 	} else {
-		b = append(b, 0x21, 0, 36) // TCP over IPv6
+		b = append(b, 0x21, 0, 0) // TCP over IPv6
 		s, d := src.Addr().As16(), dst.Addr().As16()
 		b = append(b, s[:]...)
 		b = append(b, d[:]...)
 	}
 	b = binary.BigEndian.AppendUint16(b, src.Port())
-	return binary.BigEndian.AppendUint16(b, dst.Port())
+	b = binary.BigEndian.AppendUint16(b, dst.Port())
+	b = inspect.AppendTLVs(b, tlvs)
+	binary.BigEndian.PutUint16(b[14:16], uint16(len(b)-16))
+	return b
 }
 
 // localAddr is the address the client connected to.

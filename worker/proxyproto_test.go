@@ -30,8 +30,8 @@ func TestProxyHeaderBytes(t *testing.T) {
 			"\x00\x01" + "\x00\x02"},
 	}
 	for _, tt := range tests {
-		var buf [128]byte
-		got := proxyHeader(buf[:], tt.version, netip.MustParseAddrPort(tt.src), netip.MustParseAddrPort(tt.dst))
+		var buf [proxyHeaderMax]byte
+		got := proxyHeader(buf[:], tt.version, netip.MustParseAddrPort(tt.src), netip.MustParseAddrPort(tt.dst), nil)
 		if !bytes.Equal(got, []byte(tt.want)) {
 			t.Errorf("%s %s → %s:\n got %q\nwant %q", tt.version, tt.src, tt.dst, got, tt.want)
 		}

@@ -9,7 +9,8 @@ import (
 type sessionState uint8
 
 const (
-	stateFree sessionState = iota
+	stateFree       sessionState = iota
+	stateInspecting              // read before routing: no rule yet, no server socket (look.go)
 	stateConnecting
 	stateEstablished
 	stateFlushing // both directions done, send queues not yet empty (flush.go)
@@ -64,6 +65,17 @@ type session struct {
 	flushAt   int64 // stateFlushing: when to look at the send queues again
 	flushWait int64 // the current interval between looks
 	unsent    int   // bytes queued at the last look
+	timeout   int64 // idle timeout in ns (the rule's listen entry), 0 = none
+
+	// Inspected addresses only (look.go).
+	inspectAt int64          // stateInspecting: when the current look gives up
+	early     []byte         // bytes read before routing; early[earlyOff:] goes to the server first
+	earlyOff  int            // the PROXY header's length
+	proxied   bool           // the PROXY header has been read
+	tlvs      []byte         // its v2 TLVs, within early
+	dst       netip.AddrPort // its destination; invalid = this socket's local address
+	via       netip.AddrPort // the peer that sent it; invalid = none
+	sni       string         // the ClientHello's server name
 }
 
 func (w *Worker) newSession() *session {
@@ -226,15 +238,23 @@ func (w *Worker) established(s *session) {
 	// The connect timer's entry is still in the heap and is re-armed lazily
 	// with the idle deadline when it comes up (see expire); a second entry is
 	// needed only when the idle deadline comes first.
-	if s.ln.timeout > 0 && w.now+s.ln.timeout < s.connectAt {
-		w.timers.push(timerEntry{at: w.now + s.ln.timeout, s: s, gen: s.gen})
+	if s.timeout > 0 && w.now+s.timeout < s.connectAt {
+		w.timers.push(timerEntry{at: w.now + s.timeout, s: s, gen: s.gen})
 	}
 	if v := s.server.proxy; v != "" {
-		hdr := proxyHeader(w.hdr[:], v, s.peer, localAddr(s.c.fd))
+		dst := s.dst
+		if !dst.IsValid() {
+			dst = localAddr(s.c.fd)
+		}
+		hdr := proxyHeader(w.hdr[:], v, s.peer, dst, s.tlvs)
 		if !w.send(&s.b, hdr) {
 			w.end(s)
 			return
 		}
+	}
+	if s.early != nil && !w.sendEarly(s) {
+		w.end(s)
+		return
 	}
 	w.pump(s)
 }
@@ -242,10 +262,12 @@ func (w *Worker) established(s *session) {
 // deadline is when the session's timer should fire, 0 for never.
 func (w *Worker) deadline(s *session) int64 {
 	switch {
+	case s.state == stateInspecting:
+		return s.inspectAt
 	case s.state == stateConnecting:
 		return s.connectAt
-	case s.state == stateEstablished && s.ln.timeout > 0:
-		return s.active + s.ln.timeout
+	case s.state == stateEstablished && s.timeout > 0:
+		return s.active + s.timeout
 	case s.state == stateFlushing:
 		return s.flushAt
 	}
@@ -283,6 +305,10 @@ func (w *Worker) end(s *session) {
 	w.putBuf(&s.b)
 	w.putPipe(&s.c)
 	w.putPipe(&s.b)
+	if s.early != nil {
+		w.keepBuf(s.early)
+		s.early, s.tlvs = nil, nil
+	}
 	w.deferClose(s.c.fd)
 	w.deferClose(s.b.fd)
 	s.state = stateClosed

@@ -62,7 +62,7 @@ type Worker struct {
 
 	// Scratch space for accept and the PROXY header, so no event allocates.
 	rsa      unix.RawSockaddrAny
-	hdr      [128]byte // PROXY protocol header
+	hdr      [proxyHeaderMax]byte // PROXY protocol header
 	ipText   [64]byte
 	portText [8]byte
 
@@ -223,16 +223,26 @@ func newWorker(setup *ipc.Setup, ctrlFd int) (*Worker, error) {
 // template of each listen address, by conf.AddrKey.
 func (w *Worker) buildRules(setup *ipc.Setup) (map[string]listener, error) {
 	cfg := setup.Config
-	byAddr := map[string]listener{}
-	for i, cr := range cfg.Rules {
-		r, err := buildRule(&cfg.Rules[i], w.region, setup.RuleSlots[i], setup.Clients[i])
+	uses := map[string][]listenUse{}
+	for i := range cfg.Rules {
+		cr := &cfg.Rules[i]
+		r, err := buildRule(cr, w.region, setup.RuleSlots[i], setup.Clients[i])
 		if err != nil {
 			return nil, err
 		}
 		w.rules = append(w.rules, r)
 		for _, l := range cr.Listen {
-			byAddr[conf.AddrKey(l.Address)] = listener{addr: l.Address, rule: r, timeout: int64(l.Timeout)}
+			k := conf.AddrKey(l.Address)
+			uses[k] = append(uses[k], listenUse{rule: r, cr: cr, l: l})
 		}
+	}
+	byAddr := map[string]listener{}
+	for k, u := range uses {
+		ln, err := newListener(u)
+		if err != nil {
+			return nil, err
+		}
+		byAddr[k] = ln
 	}
 	return byAddr, nil
 }
@@ -365,7 +375,7 @@ func (w *Worker) expire() {
 		}
 		e := w.timers.pop()
 		s := e.s
-		if s.gen != e.gen || (s.state != stateConnecting && s.state != stateEstablished && s.state != stateFlushing) {
+		if s.gen != e.gen || s.state == stateFree || s.state == stateClosed {
 			continue
 		}
 		d := w.deadline(s)
@@ -373,6 +383,8 @@ func (w *Worker) expire() {
 		case d == 0:
 		case d > w.now:
 			w.timers.push(timerEntry{at: d, s: s, gen: s.gen})
+		case s.state == stateInspecting:
+			w.inspectExpired(s)
 		case s.state == stateConnecting:
 			w.onConnectTimeout(s)
 		case s.state == stateFlushing:

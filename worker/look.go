@@ -1,0 +1,180 @@
+package worker
+
+import (
+	"errors"
+	"net/netip"
+	"sync/atomic"
+
+	"g6/inspect"
+
+	"golang.org/x/sys/unix"
+)
+
+// Looking before routing (issue #17). On an inspected address a session
+// starts in stateInspecting with only its client socket: the worker reads
+// into the session's early buffer until it holds a PROXY header (if
+// accept_proxy) and then a ClientHello (if a rule there has sni), each
+// within inspect_timeout, and at most inspectLimit bytes. The header is
+// consumed: from then on the client is the header's source. The rest of
+// what was read is forwarded first, unchanged, once the server is
+// connected (established), and the stream goes on as for any session.
+// Bytes may still be queued behind the ones read (edge triggering gives no
+// new edge for them), so a routed client is marked readable.
+
+// inspectLimit bounds the bytes read before routing: the largest PROXY
+// header, the largest ClientHello, and room for the headers of the TLS
+// records it comes in.
+const inspectLimit = inspect.MaxProxyV2 + inspect.MaxHello + 1024
+
+// startInspect begins a session on an inspected address.
+func (w *Worker) startInspect(ln *listener, fd int, peer netip.AddrPort) {
+	lk := ln.look
+	if lk.accept != "" && !lk.trusted(peer.Addr()) {
+		w.log.Debug("refused: PROXY header from an untrusted source", "listen", ln.addr, "client", peer)
+		lk.owner.slot.ProxyUntrusted.Add(1)
+		if w.access != nil {
+			w.access.refused(w, ln, peer.String(), endProxyUntrusted)
+		}
+		sysClose(fd)
+		return
+	}
+	if !ln.nodelay {
+		sysSetInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	}
+	s := w.newSession()
+	s.state = stateInspecting
+	s.rule, s.ln, s.peer = lk.owner, ln, peer
+	s.c.fd = fd
+	s.c.canRead, s.c.canWrite = true, true // EAGAIN corrects them
+	if err := w.poll.add(fd, evRead|evWrite|evEdge); err != nil {
+		w.log.Warn("epoll add client", "err", err)
+		sysClose(fd)
+		w.recycle(s)
+		return
+	}
+	w.bind(fd, &s.c)
+	s.early = w.getBuf()
+	s.inspectAt = w.now + lk.timeout
+	w.timers.push(timerEntry{at: s.inspectAt, s: s, gen: s.gen})
+	w.inspect(s)
+}
+
+// onInspectEvent handles readiness of a client still being read.
+func (w *Worker) onInspectEvent(s *session, ev uint32) {
+	if ev&unix.EPOLLERR != 0 {
+		w.end(s)
+		return
+	}
+	s.c.canRead = s.c.canRead || ev&(evRead|unix.EPOLLHUP|unix.EPOLLRDHUP) != 0
+	s.c.hup = s.c.hup || ev&(unix.EPOLLRDHUP|unix.EPOLLHUP) != 0
+	s.c.canWrite = s.c.canWrite || ev&evWrite != 0
+	w.inspect(s)
+}
+
+// inspect reads what the client has sent and routes the session as soon
+// as the bytes allow.
+func (w *Worker) inspect(s *session) {
+	for s.c.canRead && s.state == stateInspecting {
+		if len(s.early) == inspectLimit {
+			w.refuse(s, &s.ln.look.owner.slot.BadHello, endBadHello, errors.New("nothing to route by in the bytes read"))
+			return
+		}
+		n, e := sysRead(s.c.fd, s.early[len(s.early):inspectLimit])
+		switch {
+		case e == unix.EAGAIN:
+			s.c.canRead = false
+		case e != 0:
+			w.end(s)
+		case n == 0:
+			w.endWith(s, endClientClose) // gave up before it could be routed
+		default:
+			s.early = s.early[:len(s.early)+n]
+			w.look(s)
+		}
+	}
+}
+
+// look parses what has been read: the PROXY header, then the ClientHello,
+// and routes, refuses, or waits for more.
+func (w *Worker) look(s *session) {
+	lk := s.ln.look
+	if lk.accept != "" && !s.proxied {
+		p, n, err := inspect.ParseProxy(s.early, lk.accept)
+		switch {
+		case err == inspect.ErrShort:
+			return
+		case err != nil:
+			w.refuse(s, &lk.owner.slot.BadProxy, endBadProxy, err)
+			return
+		}
+		s.proxied, s.earlyOff = true, n
+		if !p.Local {
+			s.via, s.peer, s.dst, s.tlvs = s.peer, p.Src, p.Dst, p.TLVs
+		}
+		s.inspectAt = w.now + lk.timeout // the ClientHello's own time
+	}
+	if !lk.hello {
+		w.route(s, lk.fallback, "")
+		return
+	}
+	h, err := inspect.ParseClientHello(s.early[s.earlyOff:])
+	switch {
+	case err == inspect.ErrShort:
+	case errors.Is(err, inspect.ErrNotTLS):
+		w.route(s, lk.fallback, "")
+	case err != nil:
+		w.refuse(s, &lk.owner.slot.BadHello, endBadHello, err)
+	default:
+		w.route(s, lk.choose(&h), h.SNI)
+	}
+}
+
+// route hands an inspected session to rt's rule (nil: no rule took it).
+func (w *Worker) route(s *session, rt *route, sni string) {
+	s.sni = sni
+	if rt == nil {
+		w.refuse(s, &s.ln.look.owner.slot.NoRule, endNoRule, errors.New("no rule for this server name"))
+		return
+	}
+	s.rule, s.timeout = rt.rule, rt.timeout
+	s.c.bytes = int64(len(s.early) - s.earlyOff)
+	ip16 := s.peer.Addr().As16()
+	client, reason := w.admitClient(rt.rule, s.peer, ip16)
+	if client == nil {
+		w.endWith(s, reason)
+		return
+	}
+	s.client, s.ip16 = client, ip16
+	s.state = stateConnecting
+	s.c.canRead = true
+	w.balance(s)
+}
+
+// refuse closes a session that could not be routed, counting why.
+func (w *Worker) refuse(s *session, counter *atomic.Int64, reason string, err error) {
+	w.log.Debug("refused before routing", "listen", s.ln.addr, "client", s.peer, "end", reason, "err", err)
+	counter.Add(1)
+	w.endWith(s, reason)
+}
+
+// inspectExpired closes a session whose header or ClientHello did not
+// arrive in time.
+func (w *Worker) inspectExpired(s *session) {
+	w.refuse(s, &s.ln.look.owner.slot.InspectTimeout, endInspectTimeout, errors.New("inspect_timeout"))
+}
+
+// sendEarly queues, behind any PROXY header, what was read before routing.
+func (w *Worker) sendEarly(s *session) bool {
+	b := s.early[s.earlyOff:]
+	ok := true
+	switch {
+	case len(b) == 0:
+	case s.b.pend != nil:
+		s.b.pend = append(s.b.pend, b...)
+	default:
+		ok = w.send(&s.b, b)
+	}
+	w.keepBuf(s.early)
+	s.early, s.tlvs = nil, nil
+	return ok
+}

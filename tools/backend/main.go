@@ -3,7 +3,8 @@
 //	echo   send back every byte received
 //	greet  send "hello from NAME\n" on connect, then echo
 //	http   answer each HTTP/1.x request with "NAME\n" (keep-alive aware)
-//	proxy  read a PROXY protocol v1/v2 header, report it, then echo
+//	proxy  read a PROXY protocol v1/v2 header, report it (and the types of
+//	       its v2 TLVs), then echo
 //
 // -delay holds the greeting or each HTTP answer, for response-time tests.
 // It listens on every -listen address given (comma-separated) and runs until
@@ -149,12 +150,15 @@ func (s *server) http(c net.Conn) {
 // "proxy from IP:PORT to IP:PORT\n" with what it says, then echoes.
 func (s *server) proxy(c net.Conn) {
 	r := bufio.NewReader(c)
-	src, dst, err := readProxyHeader(r)
+	src, dst, tlvs, err := readProxyHeader(r)
 	if err != nil {
 		fmt.Fprintf(c, "bad proxy header: %v\n", err)
 		return
 	}
-	if _, err := fmt.Fprintf(c, "proxy from %s to %s\n", src, dst); err != nil {
+	if tlvs != "" {
+		tlvs = " tlvs" + tlvs
+	}
+	if _, err := fmt.Fprintf(c, "proxy from %s to %s%s\n", src, dst, tlvs); err != nil {
 		return
 	}
 	copyBack(c, r)
@@ -163,37 +167,47 @@ func (s *server) proxy(c net.Conn) {
 	}
 }
 
-func readProxyHeader(r *bufio.Reader) (string, string, error) {
+// readProxyHeader returns a header's source and destination and, for v2,
+// the types of its TLVs (" 05 e0"; "" for none).
+func readProxyHeader(r *bufio.Reader) (src, dst, tlvs string, err error) {
 	sig, err := r.Peek(12)
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	if string(sig) == "\r\n\r\n\x00\r\nQUIT\n" {
 		hdr := make([]byte, 16)
 		if _, err := io.ReadFull(r, hdr); err != nil {
-			return "", "", err
+			return "", "", "", err
 		}
 		n := int(hdr[14])<<8 | int(hdr[15])
 		body := make([]byte, n)
 		if _, err := io.ReadFull(r, body); err != nil {
-			return "", "", err
+			return "", "", "", err
 		}
 		port := func(b []byte) int { return int(b[0])<<8 | int(b[1]) }
+		var alen int
 		switch hdr[13] {
 		case 0x11:
-			return fmt.Sprintf("%s:%d", net.IP(body[0:4]), port(body[8:])), fmt.Sprintf("%s:%d", net.IP(body[4:8]), port(body[10:])), nil
+			alen = 12
+			src, dst = fmt.Sprintf("%s:%d", net.IP(body[0:4]), port(body[8:])), fmt.Sprintf("%s:%d", net.IP(body[4:8]), port(body[10:]))
 		case 0x21:
-			return fmt.Sprintf("[%s]:%d", net.IP(body[0:16]), port(body[32:])), fmt.Sprintf("[%s]:%d", net.IP(body[16:32]), port(body[34:])), nil
+			alen = 36
+			src, dst = fmt.Sprintf("[%s]:%d", net.IP(body[0:16]), port(body[32:])), fmt.Sprintf("[%s]:%d", net.IP(body[16:32]), port(body[34:]))
+		default:
+			return "", "", "", fmt.Errorf("v2 family %#x", hdr[13])
 		}
-		return "", "", fmt.Errorf("v2 family %#x", hdr[13])
+		for t := body[alen:]; len(t) >= 3; t = t[min(len(t), 3+port(t[1:3])):] {
+			tlvs += fmt.Sprintf(" %02x", t[0])
+		}
+		return src, dst, tlvs, nil
 	}
 	line, err := r.ReadString('\n')
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	f := strings.Fields(line)
 	if len(f) != 6 || f[0] != "PROXY" {
-		return "", "", fmt.Errorf("v1 line %q", line)
+		return "", "", "", fmt.Errorf("v1 line %q", line)
 	}
-	return net.JoinHostPort(f[2], f[4]), net.JoinHostPort(f[3], f[5]), nil
+	return net.JoinHostPort(f[2], f[4]), net.JoinHostPort(f[3], f[5]), "", nil
 }

@@ -111,6 +111,8 @@ type RuleInfo struct {
 	Algorithm string        `json:"algorithm"`
 	Clients   []string      `json:"clients"`
 	Listen    []string      `json:"listen"`
+	SNI       []string      `json:"sni,omitempty"` // JSON only: the text keeps G6's layout
+	ALPN      []string      `json:"alpn,omitempty"`
 	Servers   []ServerState `json:"servers,omitempty"`
 }
 
@@ -130,7 +132,7 @@ func showRules(snap *Snapshot) (any, string) {
 	states := allServers(snap)
 	for i, r := range snap.Config.Rules {
 		n := len(snap.Servers[i])
-		ri := RuleInfo{ID: r.ID, Algorithm: r.Algorithm, Servers: states[:n]}
+		ri := RuleInfo{ID: r.ID, Algorithm: r.Algorithm, SNI: r.SNI, ALPN: r.ALPN, Servers: states[:n]}
 		states = states[n:]
 		for _, c := range r.Clients {
 			ri.Clients = append(ri.Clients, c.Pattern.Text)

@@ -25,6 +25,10 @@
 //     a name's syntax only (RFC 1123 labels); resolving it is the master's.
 //     An entry whose host part has a letter is a name, so a mistyped
 //     address without one keeps the address error. G6.conf has no names.
+//   - A listen address belongs to one rule, except that rules told apart
+//     by sni share one (validate.go: at most one of them without sni, no
+//     sni entry in two, the same inspection settings, since they share a
+//     socket). Listen.ProxySources stays as written; ParseSources reads it.
 //   - Hostile input is bounded before it is parsed: a config is a regular
 //     file of at most MaxFileSize, nests at most 32 levels (nesting.go), and
 //     holds at most MaxServers servers.

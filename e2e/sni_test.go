@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -138,7 +139,8 @@ sni = ["only.example.com"]
 clients = ["*:*"]
 servers = [%[5]q]
 `, access, metrics, adminAddr, front, api, org, def, only)
-	testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "2"})
+	path := testenv.WriteConfig(t, cfg)
+	m := testenv.StartMaster(t, path, []string{"-w", "2"})
 
 	for _, tt := range []struct{ name, want string }{
 		{"api.example.com", "api"},
@@ -265,6 +267,37 @@ servers = [%[5]q]
 		t.Errorf("show sessions:\n%s", got)
 	}
 	held.Close()
+
+	// A reload adds a rule by name to the shared port; an upgrade keeps it.
+	more := cfg + fmt.Sprintf(`
+[[rule]]
+id = "new"
+algorithm = "RR"
+listen = [%q]
+sni = ["new.example.com"]
+clients = ["*:*"]
+servers = [%q]
+`, front, org)
+	if err := os.WriteFile(path, []byte(more), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(m.Pid(), syscall.SIGHUP)
+	m.WaitLog(t, "reloaded", 10*time.Second)
+	within(t, 10*time.Second, "the new rule after a reload", func() error {
+		if got := curlName(t, front, "new.example.com"); got != "org" {
+			return fmt.Errorf("new.example.com: %q", got)
+		}
+		return nil
+	})
+	old := m.Pid()
+	syscall.Kill(old, syscall.SIGUSR2)
+	m.WaitCount(t, "upgrade complete", 1, 20*time.Second)
+	waitPidChange(t, m, old)
+	for name, want := range map[string]string{"new.example.com": "org", "api.example.com": "api", "nope.example.com": "default"} {
+		if got := curlName(t, front, name); got != want {
+			t.Errorf("after an upgrade, curl %s: %q, want %q", name, got, want)
+		}
+	}
 	within(t, 10*time.Second, "the access log", func() error {
 		b, _ := os.ReadFile(access)
 		for _, want := range []string{"rule=api", "sni=v2.api.example.com", "rule=org", "sni=www.example.org",

@@ -2,8 +2,9 @@
 // shared region, runs one worker process per slot, and turns signals into
 // actions on the workers.
 //
-// Model: for every listen address the master binds one SO_REUSEPORT socket
-// per worker slot (sockets.go) and keeps them as long as some config listens
+// Model: for every listen address (once, however many rules share it by
+// sni) the master binds one SO_REUSEPORT socket per worker slot
+// (sockets.go) and keeps them as long as some config listens
 // there: across reloads and generations, and handed to a new master on USR2,
 // so the reuseport group never changes under a queued connection. Worker
 // slot i of n receives every socket j of an address with j % n == i

@@ -74,7 +74,7 @@ func (w *Worker) admit(ln *listener, fd int, peer netip.AddrPort) {
 		sysSetInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	}
 	s := w.newSession()
-	s.rule, s.ln, s.peer, s.client, s.ip16, s.timeout = ln.rule, ln, peer, client, ip16, ln.timeout
+	s.rule, s.ln, s.peer, s.client, s.ip16 = ln.rule, ln, peer, client, ip16
 	s.c.fd = fd
 	s.c.canWrite = true // a new socket has room; EAGAIN corrects it
 	if err := w.poll.add(fd, evRead|evWrite|evEdge); err != nil {

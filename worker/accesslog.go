@@ -57,11 +57,11 @@ func (a *accessLog) session(w *Worker, s *session) {
 	args := []any{"rule", s.rule.id, "client", s.peer.String(), "listen", s.ln.addr, "server", server,
 		"bytes_from_client", s.c.bytes, "bytes_from_server", s.b.bytes,
 		"duration_ms", float64(w.now-s.started) / float64(time.Millisecond), "end", s.reason, "worker", w.slot}
-	if s.sni != "" {
-		args = append(args, "sni", s.sni)
+	if l := s.look; l != nil && l.sni != "" {
+		args = append(args, "sni", l.sni)
 	}
-	if s.via.IsValid() {
-		args = append(args, "via", s.via.String())
+	if l := s.look; l != nil && l.via.IsValid() {
+		args = append(args, "via", l.via.String())
 	}
 	a.log.Info("session", args...)
 }

@@ -128,10 +128,12 @@ func (w *Worker) sessionList() ipc.Sessions {
 		}
 		is := ipc.Session{Rule: s.rule.id, Client: s.peer.String(), Listen: s.ln.addr, State: "connected",
 			Worker: w.slot, Pid: pid, Age: float64(w.now-s.started) / 1e9, FromClient: s.c.bytes, FromServer: s.b.bytes}
-		if s.via.IsValid() {
-			is.Via = s.via.String()
+		if l := s.look; l != nil {
+			is.SNI = l.sni
+			if l.via.IsValid() {
+				is.Via = l.via.String()
+			}
 		}
-		is.SNI = s.sni
 		switch s.state {
 		case stateInspecting:
 			is.State = "inspecting"

@@ -20,10 +20,12 @@
 //	worker.go:   step            epoll_pwait, dispatch by fd, then expire, reap
 //	accept.go:   onAccept        accept4 up to a batch; EMFILE pauses (limited.go)
 //	accept.go:   admit           client pattern, client limits (shared.Admit), newSession
+//	look.go:     startInspect    inspected addresses only: read the PROXY header and the
+//	                             ClientHello first, then route (routes.go: choose) and admit
 //	rules.go:    refresh, order  reread the rule's servers if Members moved; the primaries' order (slow start)
 //	session.go:  connectNext     next server in that order, then the backups': TryAcquire, async connect
 //	session.go:  onConnectEvent  SO_ERROR: established, or Fail and connectNext
-//	session.go:  established     PROXY header (proxyproto.go), timers, pump
+//	session.go:  established     PROXY header (proxyproto.go), bytes read before routing, timers, pump
 //	forward.go:  onEndpointEvent readiness flags, then pump
 //	forward.go:  pump → move     read into scratch, send, keep the tail in pend
 //	splice.go:   moveSplice      past spliceAfter: socket → pipe → socket
@@ -48,6 +50,10 @@
 //     and sessions are reused. Rereading a rule's servers allocates, but only
 //     after the master changed them; a session keeps the list it started
 //     with, so a rebuild never moves the servers its order points at.
+//   - Only listen addresses with accept_proxy or a rule with sni read before
+//     routing (listener.look); there a session starts with no rule of its
+//     own and refusals count on the address's fallback rule. Every other
+//     address goes straight to its one rule, paying nothing.
 //   - A rule's servers come from the shared region, not the setup: servers
 //     added, removed or reweighed at runtime reach every worker without a
 //     message. Closing sessions (shutdown sessions, del server now, on_down)

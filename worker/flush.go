@@ -50,7 +50,7 @@ func (w *Worker) flushCheck(s *session) {
 	case q < s.unsent:
 		s.unsent, s.active = q, w.now
 		s.flushWait = flushFirst
-	case s.timeout > 0 && w.now-s.active >= s.timeout:
+	case s.idleTimeout() > 0 && w.now-s.active >= s.idleTimeout():
 		w.log.Debug("idle timeout while flushing", "rule", s.rule.id, "client", s.peer, "unsent", q)
 		w.endWith(s, endTimeout)
 		return

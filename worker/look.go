@@ -26,6 +26,47 @@ import (
 // records it comes in.
 const inspectLimit = inspect.MaxProxyV2 + inspect.MaxHello + 1024
 
+// lookState is what a session on an inspected address keeps: the bytes
+// read before routing (until established) and what they said (for its
+// life). The fast path's sessions have none, so it costs them nothing.
+type lookState struct {
+	at      int64          // stateInspecting: when the current look gives up
+	timeout int64          // the chosen rule's idle timeout (session.idleTimeout)
+	early   []byte         // bytes read before routing; early[off:] goes to the server first
+	off     int            // the PROXY header's length
+	proxied bool           // the PROXY header has been read
+	tlvs    []byte         // its v2 TLVs, within early
+	dst     netip.AddrPort // its destination; invalid = this socket's local address
+	via     netip.AddrPort // the peer that sent it; invalid = none
+	sni     string         // the ClientHello's server name
+}
+
+// getLook gives s a cleared lookState and an early buffer.
+func (w *Worker) getLook(s *session) {
+	var l *lookState
+	if n := len(w.looks); n > 0 {
+		l = w.looks[n-1]
+		w.looks = w.looks[:n-1]
+	} else {
+		l = &lookState{}
+	}
+	*l = lookState{early: w.getBuf()}
+	s.look = l
+}
+
+// putLook takes s's lookState back when the session ends.
+func (w *Worker) putLook(s *session) {
+	l := s.look
+	if l.early != nil {
+		w.keepBuf(l.early)
+	}
+	*l = lookState{}
+	if len(w.looks) < 64 {
+		w.looks = append(w.looks, l)
+	}
+	s.look = nil
+}
+
 // startInspect begins a session on an inspected address.
 func (w *Worker) startInspect(ln *listener, fd int, peer netip.AddrPort) {
 	lk := ln.look
@@ -53,9 +94,9 @@ func (w *Worker) startInspect(ln *listener, fd int, peer netip.AddrPort) {
 		return
 	}
 	w.bind(fd, &s.c)
-	s.early = w.getBuf()
-	s.inspectAt = w.now + lk.timeout
-	w.timers.push(timerEntry{at: s.inspectAt, s: s, gen: s.gen})
+	w.getLook(s)
+	s.look.at = w.now + lk.timeout
+	w.timers.push(timerEntry{at: s.look.at, s: s, gen: s.gen})
 	w.inspect(s)
 }
 
@@ -75,11 +116,12 @@ func (w *Worker) onInspectEvent(s *session, ev uint32) {
 // as the bytes allow.
 func (w *Worker) inspect(s *session) {
 	for s.c.canRead && s.state == stateInspecting {
-		if len(s.early) == inspectLimit {
+		l := s.look
+		if len(l.early) == inspectLimit {
 			w.refuse(s, &s.ln.look.owner.slot.BadHello, endBadHello, errors.New("nothing to route by in the bytes read"))
 			return
 		}
-		n, e := sysRead(s.c.fd, s.early[len(s.early):inspectLimit])
+		n, e := sysRead(s.c.fd, l.early[len(l.early):inspectLimit])
 		switch {
 		case e == unix.EAGAIN:
 			s.c.canRead = false
@@ -88,7 +130,7 @@ func (w *Worker) inspect(s *session) {
 		case n == 0:
 			w.endWith(s, endClientClose) // gave up before it could be routed
 		default:
-			s.early = s.early[:len(s.early)+n]
+			l.early = l.early[:len(l.early)+n]
 			w.look(s)
 		}
 	}
@@ -97,9 +139,9 @@ func (w *Worker) inspect(s *session) {
 // look parses what has been read: the PROXY header, then the ClientHello,
 // and routes, refuses, or waits for more.
 func (w *Worker) look(s *session) {
-	lk := s.ln.look
-	if lk.accept != "" && !s.proxied {
-		p, n, err := inspect.ParseProxy(s.early, lk.accept)
+	lk, l := s.ln.look, s.look
+	if lk.accept != "" && !l.proxied {
+		p, n, err := inspect.ParseProxy(l.early, lk.accept)
 		switch {
 		case err == inspect.ErrShort:
 			return
@@ -107,17 +149,17 @@ func (w *Worker) look(s *session) {
 			w.refuse(s, &lk.owner.slot.BadProxy, endBadProxy, err)
 			return
 		}
-		s.proxied, s.earlyOff = true, n
+		l.proxied, l.off = true, n
 		if !p.Local {
-			s.via, s.peer, s.dst, s.tlvs = s.peer, p.Src, p.Dst, p.TLVs
+			l.via, s.peer, l.dst, l.tlvs = s.peer, p.Src, p.Dst, p.TLVs
 		}
-		s.inspectAt = w.now + lk.timeout // the ClientHello's own time
+		l.at = w.now + lk.timeout // the ClientHello's own time
 	}
 	if !lk.hello {
 		w.route(s, lk.fallback, "")
 		return
 	}
-	h, err := inspect.ParseClientHello(s.early[s.earlyOff:])
+	h, err := inspect.ParseClientHello(l.early[l.off:])
 	switch {
 	case err == inspect.ErrShort:
 	case errors.Is(err, inspect.ErrNotTLS):
@@ -131,13 +173,13 @@ func (w *Worker) look(s *session) {
 
 // route hands an inspected session to rt's rule (nil: no rule took it).
 func (w *Worker) route(s *session, rt *route, sni string) {
-	s.sni = sni
+	s.look.sni = sni
 	if rt == nil {
 		w.refuse(s, &s.ln.look.owner.slot.NoRule, endNoRule, errors.New("no rule for this server name"))
 		return
 	}
-	s.rule, s.timeout = rt.rule, rt.timeout
-	s.c.bytes = int64(len(s.early) - s.earlyOff)
+	s.rule, s.look.timeout = rt.rule, rt.timeout
+	s.c.bytes = int64(len(s.look.early) - s.look.off)
 	ip16 := s.peer.Addr().As16()
 	client, reason := w.admitClient(rt.rule, s.peer, ip16)
 	if client == nil {
@@ -165,7 +207,8 @@ func (w *Worker) inspectExpired(s *session) {
 
 // sendEarly queues, behind any PROXY header, what was read before routing.
 func (w *Worker) sendEarly(s *session) bool {
-	b := s.early[s.earlyOff:]
+	l := s.look
+	b := l.early[l.off:]
 	ok := true
 	switch {
 	case len(b) == 0:
@@ -174,7 +217,7 @@ func (w *Worker) sendEarly(s *session) bool {
 	default:
 		ok = w.send(&s.b, b)
 	}
-	w.keepBuf(s.early)
-	s.early, s.tlvs = nil, nil
+	w.keepBuf(l.early)
+	l.early, l.tlvs = nil, nil
 	return ok
 }

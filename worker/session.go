@@ -62,20 +62,19 @@ type session struct {
 	active    int64 // last activity, for the idle timeout
 	index     int   // position in Worker.live
 	reason    string
-	flushAt   int64 // stateFlushing: when to look at the send queues again
-	flushWait int64 // the current interval between looks
-	unsent    int   // bytes queued at the last look
-	timeout   int64 // idle timeout in ns (the rule's listen entry), 0 = none
+	flushAt   int64      // stateFlushing: when to look at the send queues again
+	flushWait int64      // the current interval between looks
+	unsent    int        // bytes queued at the last look
+	look      *lookState // inspected addresses only (look.go); nil on the fast path
+}
 
-	// Inspected addresses only (look.go).
-	inspectAt int64          // stateInspecting: when the current look gives up
-	early     []byte         // bytes read before routing; early[earlyOff:] goes to the server first
-	earlyOff  int            // the PROXY header's length
-	proxied   bool           // the PROXY header has been read
-	tlvs      []byte         // its v2 TLVs, within early
-	dst       netip.AddrPort // its destination; invalid = this socket's local address
-	via       netip.AddrPort // the peer that sent it; invalid = none
-	sni       string         // the ClientHello's server name
+// idleTimeout is the session's idle timeout in ns (0 = none): its rule's
+// listen entry's.
+func (s *session) idleTimeout() int64 {
+	if s.look != nil {
+		return s.look.timeout
+	}
+	return s.ln.timeout
 }
 
 func (w *Worker) newSession() *session {
@@ -238,21 +237,25 @@ func (w *Worker) established(s *session) {
 	// The connect timer's entry is still in the heap and is re-armed lazily
 	// with the idle deadline when it comes up (see expire); a second entry is
 	// needed only when the idle deadline comes first.
-	if s.timeout > 0 && w.now+s.timeout < s.connectAt {
-		w.timers.push(timerEntry{at: w.now + s.timeout, s: s, gen: s.gen})
+	if t := s.idleTimeout(); t > 0 && w.now+t < s.connectAt {
+		w.timers.push(timerEntry{at: w.now + t, s: s, gen: s.gen})
 	}
 	if v := s.server.proxy; v != "" {
-		dst := s.dst
+		var dst netip.AddrPort
+		var tlvs []byte
+		if s.look != nil {
+			dst, tlvs = s.look.dst, s.look.tlvs
+		}
 		if !dst.IsValid() {
 			dst = localAddr(s.c.fd)
 		}
-		hdr := proxyHeader(w.hdr[:], v, s.peer, dst, s.tlvs)
+		hdr := proxyHeader(w.hdr[:], v, s.peer, dst, tlvs)
 		if !w.send(&s.b, hdr) {
 			w.end(s)
 			return
 		}
 	}
-	if s.early != nil && !w.sendEarly(s) {
+	if s.look != nil && s.look.early != nil && !w.sendEarly(s) {
 		w.end(s)
 		return
 	}
@@ -263,11 +266,11 @@ func (w *Worker) established(s *session) {
 func (w *Worker) deadline(s *session) int64 {
 	switch {
 	case s.state == stateInspecting:
-		return s.inspectAt
+		return s.look.at
 	case s.state == stateConnecting:
 		return s.connectAt
-	case s.state == stateEstablished && s.timeout > 0:
-		return s.active + s.timeout
+	case s.state == stateEstablished && s.idleTimeout() > 0:
+		return s.active + s.idleTimeout()
 	case s.state == stateFlushing:
 		return s.flushAt
 	}
@@ -305,9 +308,8 @@ func (w *Worker) end(s *session) {
 	w.putBuf(&s.b)
 	w.putPipe(&s.c)
 	w.putPipe(&s.b)
-	if s.early != nil {
-		w.keepBuf(s.early)
-		s.early, s.tlvs = nil, nil
+	if s.look != nil {
+		w.putLook(s)
 	}
 	w.deferClose(s.c.fd)
 	w.deferClose(s.b.fd)

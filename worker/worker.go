@@ -51,14 +51,15 @@ type Worker struct {
 	drainTimeout   int64 // ns; how long to drain when the master goes away
 	spliceAfter    int64 // bytes a direction carries before it splices
 
-	live    []*session // sessions in flight; each knows its index
-	free    []*session // ended sessions kept for reuse
-	ended   []*session // ended in this turn; freed by reap once every event of the batch is seen
-	closing []int      // fds closed at the end of the batch (deferClose)
-	timers  timerHeap  // connect and idle deadlines, lazily invalidated by session generation
-	bufs    [][]byte   // pending-tail buffers kept for reuse (at most 64)
-	pipes   []*pipe    // empty splice pipes kept for reuse (at most 64)
-	scratch []byte     // the one read buffer of the copy path
+	live    []*session   // sessions in flight; each knows its index
+	free    []*session   // ended sessions kept for reuse
+	ended   []*session   // ended in this turn; freed by reap once every event of the batch is seen
+	closing []int        // fds closed at the end of the batch (deferClose)
+	timers  timerHeap    // connect and idle deadlines, lazily invalidated by session generation
+	bufs    [][]byte     // pending-tail buffers kept for reuse (at most 64)
+	pipes   []*pipe      // empty splice pipes kept for reuse (at most 64)
+	looks   []*lookState // kept for reuse (at most 64)
+	scratch []byte       // the one read buffer of the copy path
 
 	// Scratch space for accept and the PROXY header, so no event allocates.
 	rsa      unix.RawSockaddrAny

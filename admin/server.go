@@ -74,8 +74,8 @@ func (s *Server) allowed(a net.Addr) bool {
 	ip := []byte(ap.Addr().Unmap().String())
 	port := strconv.AppendUint(nil, uint64(ap.Port()), 10)
 	for i := range s.Clients {
-		if s.Clients[i].Pattern.Match(ip, port) {
-			return true
+		if s.Clients[i].Pattern.Match(ap.Addr().Unmap(), ip, port) {
+			return !s.Clients[i].Deny // the first match decides
 		}
 	}
 	return false

@@ -102,12 +102,14 @@ func parsePort(s string) (uint16, error) {
 }
 
 // Pattern is a client address pattern "IP:PORT" where either part may use
-// the globs "*" (any run, including empty) and "?" (exactly one character).
-// IPv6 patterns are bracketed: "[::1]:*", "[fe80::*]:*".
+// the globs "*" (any run, including empty) and "?" (exactly one character),
+// or whose IP part is a CIDR ("10.0.0.0/8:*"). IPv6 patterns are
+// bracketed: "[::1]:*", "[fe80::*]:*", "[2001:db8::/32]:*".
 type Pattern struct {
-	Text string // as written, shown by admin commands
-	IP   string
-	Port string
+	Text   string // as written, shown by admin commands
+	IP     string
+	Port   string
+	Prefix netip.Prefix // the IP part when it is a CIDR; invalid otherwise
 }
 
 // ParsePattern splits and checks a client pattern.
@@ -132,20 +134,44 @@ func ParsePattern(s string) (Pattern, error) {
 	if ip == "" || port == "" {
 		return Pattern{}, fmt.Errorf("client pattern %q: IP and port parts must not be empty", s)
 	}
-	if bad := strings.TrimLeft(strings.ToLower(ip), "0123456789abcdef.:*?"); bad != "" {
-		return Pattern{}, fmt.Errorf("client pattern %q: unexpected %q in IP part", s, bad[:1])
-	}
 	if bad := strings.TrimLeft(port, "0123456789*?"); bad != "" {
 		return Pattern{}, fmt.Errorf("client pattern %q: unexpected %q in port part", s, bad[:1])
+	}
+	if strings.Contains(ip, "/") {
+		prefix, err := parseCIDR(ip)
+		if err != nil {
+			return Pattern{}, fmt.Errorf("client pattern %q: %w", s, err)
+		}
+		return Pattern{Text: s, IP: strings.ToLower(ip), Port: port, Prefix: prefix}, nil
+	}
+	if bad := strings.TrimLeft(strings.ToLower(ip), "0123456789abcdef.:*?"); bad != "" {
+		return Pattern{}, fmt.Errorf("client pattern %q: unexpected %q in IP part", s, bad[:1])
 	}
 	return Pattern{Text: s, IP: strings.ToLower(ip), Port: port}, nil
 }
 
-// Match reports whether the textual client IP and port match the pattern.
-// The caller formats the peer into byte slices so that matching allocates
-// nothing on the accept path.
-func (p *Pattern) Match(ip, port []byte) bool {
-	return (p.IP == "*" || Glob(p.IP, ip)) && (p.Port == "*" || Glob(p.Port, port))
+// parseCIDR reads the CIDR of a pattern or a proxy_sources entry: masked,
+// IPv4-mapped IPv6 taken as IPv4 (as peers are), no zone.
+func parseCIDR(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR", s)
+	}
+	if p.Addr().Is4In6() {
+		if p.Bits() < 96 {
+			return netip.Prefix{}, fmt.Errorf("%q: an IPv4-mapped prefix needs at least /96", s)
+		}
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p.Masked(), nil
+}
+
+// Match reports whether the client matches the pattern: its address, and
+// the same IP and port as text. The caller formats the peer into byte
+// slices so that matching allocates nothing on the accept path.
+func (p *Pattern) Match(addr netip.Addr, ip, port []byte) bool {
+	ipOK := p.IP == "*" || (p.Prefix.IsValid() && p.Prefix.Contains(addr)) || (!p.Prefix.IsValid() && Glob(p.IP, ip))
+	return ipOK && (p.Port == "*" || Glob(p.Port, port))
 }
 
 // Glob matches s against pattern with "*" and "?", backtracking correctly

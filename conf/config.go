@@ -176,8 +176,10 @@ type HealthCheck struct {
 }
 
 // Client is a client pattern with its effective limits (0 = unlimited).
+// A Deny pattern closes the clients it is the first match for.
 type Client struct {
 	Pattern             Pattern
+	Deny                bool `json:",omitempty"`
 	MaxConnections      int64
 	MaxIP               int64
 	MaxConnectionsPerIP int64

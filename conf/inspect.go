@@ -56,17 +56,14 @@ func ParseSource(s string) (netip.Prefix, error) {
 	if ip, err := parseIP(s); err == nil {
 		return netip.PrefixFrom(ip, ip.BitLen()), nil
 	}
-	p, err := netip.ParsePrefix(s)
-	if err != nil {
+	if !strings.Contains(s, "/") {
 		return netip.Prefix{}, fmt.Errorf("proxy_sources entry %q is not a CIDR or an IP", s)
 	}
-	if p.Addr().Is4In6() {
-		if p.Bits() < 96 {
-			return netip.Prefix{}, fmt.Errorf("proxy_sources entry %q: an IPv4-mapped prefix needs at least /96", s)
-		}
-		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	p, err := parseCIDR(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("proxy_sources entry: %w", err)
 	}
-	return p.Masked(), nil
+	return p, nil
 }
 
 // ParseSources parses a checked proxy_sources list.

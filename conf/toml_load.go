@@ -213,6 +213,7 @@ func resolveClients(global, list clientProps, entries []clientEntry) []Client {
 		}
 		out = append(out, Client{
 			Pattern:             p,
+			Deny:                deref(e.Deny, false),
 			MaxConnections:      int64(pick(0, global.MaxConnections, list.MaxConnections, e.MaxConnections)),
 			MaxIP:               int64(pick(0, global.MaxIP, list.MaxIP, e.MaxIP)),
 			MaxConnectionsPerIP: int64(pick(0, global.MaxConnectionsPerIP, list.MaxConnectionsPerIP, e.MaxConnectionsPerIP)),

@@ -108,9 +108,10 @@ type serverProps struct {
 	OnDown         *string   `toml:"on_down"`
 }
 
-// clientEntry is "PATTERN" or { pattern = "PATTERN", max_connections = N, ... }.
+// clientEntry is "PATTERN" or { pattern = "PATTERN", max_connections = N, deny = true, ... }.
 type clientEntry struct {
 	Pattern string
+	Deny    *bool
 	clientProps
 }
 
@@ -129,7 +130,7 @@ type serverEntry struct {
 func (e *clientEntry) UnmarshalTOML(v any) error {
 	return decodeEntry(v, "pattern", &e.Pattern, map[string]any{
 		"max_connections": &e.MaxConnections, "max_ip": &e.MaxIP,
-		"max_connections_per_ip": &e.MaxConnectionsPerIP,
+		"max_connections_per_ip": &e.MaxConnectionsPerIP, "deny": &e.Deny,
 	})
 }
 

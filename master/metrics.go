@@ -89,9 +89,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		rs := snap.Region.Rule(c.m.ruleSlot(i))
 		ch <- prometheus.MustNewConstMetric(descSessions, gauge, float64(sessions), r.ID)
 		ch <- prometheus.MustNewConstMetric(descRefused, counter, float64(limited), r.ID, "client_limit")
-		ch <- prometheus.MustNewConstMetric(descRefused, counter, float64(rs.NoServer.Load()), r.ID, "no_server")
-		ch <- prometheus.MustNewConstMetric(descRefused, counter, float64(rs.NoMatch.Load()), r.ID, "no_match")
-		for _, c := range rs.InspectRefusals() {
+		for _, c := range rs.Refusals() {
 			ch <- prometheus.MustNewConstMetric(descRefused, counter, float64(c.N.Load()), r.ID, c.Reason)
 		}
 		ch <- prometheus.MustNewConstMetric(descLocalFail, counter, float64(rs.LocalFailures.Load()), r.ID)

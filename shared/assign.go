@@ -111,10 +111,8 @@ func (r *Region) resetRule(i int) {
 	rs := r.Rule(i)
 	rs.Key = [keySize]byte{}
 	rs.Cursor.Store(0)
-	rs.NoServer.Store(0)
-	rs.NoMatch.Store(0)
 	rs.LocalFailures.Store(0)
-	for _, c := range rs.InspectRefusals() {
+	for _, c := range rs.Refusals() {
 		c.N.Store(0)
 	}
 }

@@ -6,7 +6,7 @@ import (
 )
 
 // Version is the layout version; bump it on any change to the structs below.
-const Version = 5
+const Version = 6
 
 // MaxWorkers is the number of per-worker counters in each server slot.
 const MaxWorkers = 64
@@ -105,20 +105,22 @@ type RuleSlot struct {
 	ProxyUntrusted atomic.Int64 // a client outside proxy_sources
 	BadHello       atomic.Int64 // a malformed or oversized ClientHello
 	NoRule         atomic.Int64 // matched no rule's sni, and the address has no rule without sni
-	_              [16]byte
+	Denied         atomic.Int64 // the first client pattern that matched has deny = true
+	_              [8]byte
 }
 
-// Refusal is one of a rule slot's counters of connections closed before
-// routing, with the reason metrics label it with.
+// Refusal is one of a rule slot's counters of connections closed at once,
+// with the reason metrics label it with.
 type Refusal struct {
 	Reason string
 	N      *atomic.Int64
 }
 
-// InspectRefusals lists the counters of connections closed while they
-// were read before routing.
-func (s *RuleSlot) InspectRefusals() [5]Refusal {
-	return [5]Refusal{{"inspect_timeout", &s.InspectTimeout}, {"bad_proxy", &s.BadProxy},
+// Refusals lists the rule slot's counters of connections closed at once
+// (client limits are counted on the client slots).
+func (s *RuleSlot) Refusals() [8]Refusal {
+	return [8]Refusal{{"no_server", &s.NoServer}, {"no_match", &s.NoMatch}, {"denied", &s.Denied},
+		{"inspect_timeout", &s.InspectTimeout}, {"bad_proxy", &s.BadProxy},
 		{"proxy_untrusted", &s.ProxyUntrusted}, {"bad_hello", &s.BadHello}, {"no_rule", &s.NoRule}}
 }
 

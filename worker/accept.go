@@ -92,11 +92,16 @@ func (w *Worker) admit(ln *listener, fd int, peer netip.AddrPort) {
 func (w *Worker) admitClient(r *rule, peer netip.AddrPort, ip16 [16]byte) (*client, string) {
 	ip := peer.Addr().AppendTo(w.ipText[:0])
 	port := strconv.AppendUint(w.portText[:0], uint64(peer.Port()), 10)
-	client := r.match(ip, port)
+	client := r.match(peer.Addr(), ip, port)
 	if client == nil {
 		w.log.Debug("refused: client matches no pattern", "rule", r.id, "client", peer)
 		r.slot.NoMatch.Add(1)
 		return nil, endNoMatch
+	}
+	if client.deny {
+		w.log.Debug("refused: client pattern denies", "rule", r.id, "client", peer, "pattern", client.pattern.Text)
+		r.slot.Denied.Add(1)
+		return nil, endDenied
 	}
 	if client.limited {
 		if reason := w.region.Admit(client.slot, ip16, w.counter, &client.limits); reason != shared.RefuseNone {

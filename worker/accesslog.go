@@ -18,8 +18,9 @@ const (
 	endError       = "error"
 	endShutdown    = "shutdown"
 	endServerGone  = "server shutdown" // shutdown sessions, del server now, a drain's deadline, on_down
+	endDenied      = "denied"
 	// Closed before routing (look.go); metrics count them as
-	// shared.RuleSlot.InspectRefusals name them.
+	// shared.RuleSlot.Refusals name them.
 	endInspectTimeout = "inspect timeout"
 	endBadProxy       = "bad proxy"
 	endProxyUntrusted = "proxy untrusted"

@@ -57,6 +57,7 @@ type client struct {
 	slot    int
 	limits  shared.Limits
 	limited bool
+	deny    bool
 }
 
 // ruleView is a tier of a rule's servers as the balancer sees them
@@ -76,7 +77,7 @@ func buildRule(cr *conf.Rule, region *shared.Region, ruleSlot int, clientSlots [
 	for i, c := range cr.Clients {
 		l := shared.Limits{MaxConnections: c.MaxConnections, MaxIP: c.MaxIP, MaxConnectionsPerIP: c.MaxConnectionsPerIP}
 		r.clients = append(r.clients, client{pattern: c.Pattern, slot: clientSlots[i], limits: l,
-			limited: l != shared.Limits{}})
+			limited: l != shared.Limits{} && !c.Deny, deny: c.Deny})
 	}
 	sel, err := balance.New(cr.Algorithm, &r.slot.Cursor, cr.HashBalanceFactor)
 	if err != nil {
@@ -192,9 +193,9 @@ func family(ap netip.AddrPort) int {
 }
 
 // match returns the first client entry matching the peer, or nil.
-func (r *rule) match(ip, port []byte) *client {
+func (r *rule) match(addr netip.Addr, ip, port []byte) *client {
 	for i := range r.clients {
-		if r.clients[i].pattern.Match(ip, port) {
+		if r.clients[i].pattern.Match(addr, ip, port) {
 			return &r.clients[i]
 		}
 	}

@@ -196,6 +196,9 @@ type Listen struct {
 	InspectTimeout Duration `json:",omitempty"`
 	AcceptProxy    string   `json:",omitempty"` // "", "v1", "v2" or "any": a PROXY header is read first
 	ProxySources   []string `json:",omitempty"` // who may send one: CIDRs or IPs, as written (ParseSources)
+	// Keepalive and QuickAck are set on the client's socket at accept.
+	Keepalive Keepalive `json:",omitzero"`
+	QuickAck  bool      `json:",omitempty"`
 }
 
 // Server is a backend with its effective settings.
@@ -209,4 +212,7 @@ type Server struct {
 	SlowStart      Duration `json:",omitempty"` // ramp from a small share to full weight after coming back
 	OnDown         string   `json:",omitempty"` // "" or OnDownShutdown
 	From           string   `json:",omitempty"` // the Name entry a resolved server came from
+	// Keepalive and QuickAck are set on g6's socket to the server.
+	Keepalive Keepalive `json:",omitzero"`
+	QuickAck  bool      `json:",omitempty"`
 }

@@ -79,9 +79,10 @@ func ParseSources(list []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// sameInspection reports whether two entries of one address agree on how
-// its connections are read before routing: they share one socket.
-func sameInspection(a, b Listen) bool {
+// sameSocket reports whether two entries of one address agree on what is
+// done with its connections before a rule is chosen: they share a socket.
+func sameSocket(a, b Listen) bool {
 	return a.InspectTimeout == b.InspectTimeout && a.AcceptProxy == b.AcceptProxy &&
-		strings.Join(a.ProxySources, " ") == strings.Join(b.ProxySources, " ")
+		strings.Join(a.ProxySources, " ") == strings.Join(b.ProxySources, " ") &&
+		a.Keepalive == b.Keepalive && a.QuickAck == b.QuickAck
 }

@@ -231,6 +231,8 @@ func resolveListen(global, list listenProps, entries []listenEntry) []Listen {
 			InspectTimeout: pick(DefaultInspectTimeout, global.InspectTimeout, list.InspectTimeout, e.InspectTimeout),
 			AcceptProxy:    pick("", global.AcceptProxy, list.AcceptProxy, e.AcceptProxy),
 			ProxySources:   pick(nil, global.ProxySources, list.ProxySources, e.ProxySources),
+			Keepalive:      pickPtr(global.Keepalive, list.Keepalive, e.Keepalive).resolve(),
+			QuickAck:       pick(false, global.QuickAck, list.QuickAck, e.QuickAck),
 		})
 	}
 	return out
@@ -250,6 +252,8 @@ func resolveServers(rule, list serverProps, entries []serverEntry) []Server {
 			Backup:         pick(false, list.Backup, e.Backup),
 			SlowStart:      pick(0, rule.SlowStart, list.SlowStart, e.SlowStart),
 			OnDown:         pick("", rule.OnDown, list.OnDown, e.OnDown),
+			Keepalive:      pickPtr(list.Keepalive, e.Keepalive).resolve(),
+			QuickAck:       pick(false, list.QuickAck, e.QuickAck),
 		})
 	}
 	return out

@@ -92,20 +92,24 @@ type clientProps struct {
 }
 
 type listenProps struct {
-	Timeout        *Duration `toml:"timeout"`
-	InspectTimeout *Duration `toml:"inspect_timeout"`
-	AcceptProxy    *string   `toml:"accept_proxy"`
-	ProxySources   *[]string `toml:"proxy_sources"`
+	Timeout        *Duration      `toml:"timeout"`
+	InspectTimeout *Duration      `toml:"inspect_timeout"`
+	AcceptProxy    *string        `toml:"accept_proxy"`
+	ProxySources   *[]string      `toml:"proxy_sources"`
+	Keepalive      *fileKeepalive `toml:"keepalive"` // the client side
+	QuickAck       *bool          `toml:"quickack"`
 }
 
 type serverProps struct {
-	MaxConnections *Count    `toml:"max_connections"`
-	Heartbeat      *Duration `toml:"heartbeat"`
-	Weight         *Count    `toml:"weight"`
-	ProxyProtocol  *string   `toml:"proxy_protocol"`
-	Backup         *bool     `toml:"backup"`
-	SlowStart      *Duration `toml:"slow_start"`
-	OnDown         *string   `toml:"on_down"`
+	MaxConnections *Count         `toml:"max_connections"`
+	Heartbeat      *Duration      `toml:"heartbeat"`
+	Weight         *Count         `toml:"weight"`
+	ProxyProtocol  *string        `toml:"proxy_protocol"`
+	Backup         *bool          `toml:"backup"`
+	SlowStart      *Duration      `toml:"slow_start"`
+	OnDown         *string        `toml:"on_down"`
+	Keepalive      *fileKeepalive `toml:"keepalive"` // the server side
+	QuickAck       *bool          `toml:"quickack"`
 }
 
 // clientEntry is "PATTERN" or { pattern = "PATTERN", max_connections = N, deny = true, ... }.
@@ -136,7 +140,8 @@ func (e *clientEntry) UnmarshalTOML(v any) error {
 
 func (e *listenEntry) UnmarshalTOML(v any) error {
 	return decodeEntry(v, "address", &e.Address, map[string]any{"timeout": &e.Timeout,
-		"inspect_timeout": &e.InspectTimeout, "accept_proxy": &e.AcceptProxy, "proxy_sources": &e.ProxySources})
+		"inspect_timeout": &e.InspectTimeout, "accept_proxy": &e.AcceptProxy, "proxy_sources": &e.ProxySources,
+		"keepalive": &e.Keepalive, "quickack": &e.QuickAck})
 }
 
 func (e *serverEntry) UnmarshalTOML(v any) error {
@@ -144,7 +149,7 @@ func (e *serverEntry) UnmarshalTOML(v any) error {
 	props := map[string]any{
 		"max_connections": &e.MaxConnections, "heartbeat": &e.Heartbeat, "weight": &e.Weight,
 		"proxy_protocol": &e.ProxyProtocol, "backup": &e.Backup, "slow_start": &e.SlowStart, "on_down": &e.OnDown,
-		"srv": &srv,
+		"keepalive": &e.Keepalive, "quickack": &e.QuickAck, "srv": &srv,
 	}
 	if m, ok := v.(map[string]any); ok && m["srv"] != nil {
 		if m["address"] != nil {
@@ -157,7 +162,7 @@ func (e *serverEntry) UnmarshalTOML(v any) error {
 }
 
 // decodeEntry fills a string-or-table entry. props maps each allowed key to a
-// **Count, **Duration, **string, **bool or **[]string field.
+// **Count, **Duration, **string, **bool, **[]string or **fileKeepalive field.
 func decodeEntry(v any, nameKey string, name *string, props map[string]any) error {
 	switch x := v.(type) {
 	case string:
@@ -214,6 +219,12 @@ func decodeEntryKey(k string, val any, nameKey string, name *string, props map[s
 			return fmt.Errorf("%s must be true or false, not %T", k, val)
 		}
 		*dst = &b
+	case **fileKeepalive:
+		k, err := decodeKeepalive(val)
+		if err != nil {
+			return err
+		}
+		*dst = k
 	case **[]string:
 		list, ok := val.([]any)
 		if !ok {

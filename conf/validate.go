@@ -145,8 +145,8 @@ func (v *validator) mayShare(owner, section string, n int, l Listen, u *addrUse,
 	case len(sni) == 0 && u.plain != "":
 		v.errs.add(v.file, at, "%s: listen address %s is already used by %s (rules may share a listen address only when sni tells them apart; one of them may have no sni)", owner, l.Address, u.plain)
 		return false
-	case !sameInspection(l, u.listen):
-		v.errs.add(v.file, at, "%s: listen %s: inspect_timeout, accept_proxy and proxy_sources must be as for %s, which listens there too (they share one socket)", owner, l.Address, u.first)
+	case !sameSocket(l, u.listen):
+		v.errs.add(v.file, at, "%s: listen %s: inspect_timeout, accept_proxy, proxy_sources, keepalive and quickack must be as for %s, which listens there too (they share one socket)", owner, l.Address, u.first)
 		return false
 	}
 	ok := true
@@ -177,6 +177,9 @@ func (v *validator) listenSettings(owner string, at int, l Listen) {
 	}
 	if l.InspectTimeout <= 0 {
 		v.errs.add(v.file, at, "%s: listen %s: inspect_timeout must be positive", owner, l.Address)
+	}
+	if err := l.Keepalive.check(); err != nil {
+		v.errs.add(v.file, at, "%s: listen %s: %v", owner, l.Address, err)
 	}
 }
 
@@ -266,6 +269,9 @@ func (v *validator) serverOptions(owner string, i, at int, label string, s Serve
 	}
 	if s.Weight < 0 || s.Weight > MaxWeight {
 		v.errs.add(v.file, at, "%s: server %s: weight must be 0-%d", owner, label, MaxWeight)
+	}
+	if err := s.Keepalive.check(); err != nil {
+		v.errs.add(v.file, at, "%s: server %s: %v", owner, label, err)
 	}
 	if s.OnDown != "" && s.OnDown != OnDownShutdown {
 		v.errs.add(v.file, v.line("rule", i, "on_down"), "%s: server %s: on_down must be %q or left out, not %q", owner, label, OnDownShutdown, s.OnDown)

@@ -248,6 +248,10 @@ func writeSlot(sl *shared.ServerSlot, s conf.Server, ruleSlot, order int, now in
 	case "v2":
 		set |= shared.SetProxyV2
 	}
+	if s.QuickAck {
+		set |= shared.SetQuickAck
+	}
+	sl.Keepalive.Store(keepaliveOf(s.Keepalive))
 	sl.Settings.Store(set)
 	sl.Order.Store(int64(order))
 	if sl.Member.Load() != int64(ruleSlot+1) {
@@ -380,3 +384,11 @@ var (
 	errUnknownRule = errors.New("no such rule")
 	errNoServer    = errors.New("no rule has server")
 )
+
+// keepaliveOf packs a server's keepalive for its slot.
+func keepaliveOf(k conf.Keepalive) int64 {
+	if !k.On() {
+		return 0
+	}
+	return shared.PackKeepalive(int(k.Idle.D().Seconds()), int(k.Interval.D().Seconds()), k.Count)
+}

@@ -6,7 +6,7 @@ import (
 )
 
 // Version is the layout version; bump it on any change to the structs below.
-const Version = 6
+const Version = 7
 
 // MaxWorkers is the number of per-worker counters in each server slot.
 const MaxWorkers = 64
@@ -48,6 +48,7 @@ const (
 	SetBackup  = 1 << iota // chosen only when no other server of the rule can take a connection
 	SetProxyV1             // send a PROXY v1 header
 	SetProxyV2             // send a PROXY v2 header
+	SetQuickAck            // TCP_QUICKACK on the socket to the server
 )
 
 // ServerSlot is one (rule, server) pair's shared state. The master writes
@@ -77,12 +78,14 @@ type ServerSlot struct {
 	UpSince    atomic.Int64 // when an admin or a check last brought the server back
 	DrainUntil atomic.Int64 // FlagDraining: when the sessions left are closed; Forever = never
 	Settings   atomic.Int64 // Set* bits
+	// Keepalive on the socket to the server (PackKeepalive); 0 = off.
+	Keepalive atomic.Int64
 
 	PerWorker [MaxWorkers]atomic.Int32
 	// Addr is the server's IP (16 bytes, IPv4 mapped) and port (big
 	// endian), written before Member publishes the slot.
 	Addr [18]byte
-	_    [54]byte
+	_    [46]byte
 }
 
 // RuleSlot is one rule's shared state.
@@ -163,4 +166,15 @@ func init() {
 
 func regionSize(nRules, nServers, nClients, nIPs int) int {
 	return headerSize + nRules*ruleSize + nServers*serverSize + nClients*clientSize + nIPs*ipSize
+}
+
+// PackKeepalive packs TCP keepalive settings into ServerSlot.Keepalive:
+// idle and interval in seconds (at most 32767, the kernel's bound), count.
+func PackKeepalive(idle, interval, count int) int64 {
+	return int64(idle)<<32 | int64(interval)<<16 | int64(count)
+}
+
+// UnpackKeepalive is PackKeepalive's inverse.
+func UnpackKeepalive(v int64) (idle, interval, count int) {
+	return int(v >> 32), int(v >> 16 & 0xffff), int(v & 0xffff)
 }

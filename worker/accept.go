@@ -22,6 +22,7 @@ type listener struct {
 	timeout int64   // idle timeout in ns, 0 = none (inspected: per route)
 	nodelay bool    // accepted sockets inherit TCP_NODELAY from the listener
 	look    *looker // nil: connections go to rule at once
+	opts    sockopts
 }
 
 func peerAddr(rsa *unix.RawSockaddrAny) netip.AddrPort {
@@ -72,6 +73,9 @@ func (w *Worker) admit(ln *listener, fd int, peer netip.AddrPort) {
 	}
 	if !ln.nodelay {
 		sysSetInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	}
+	if ln.opts.set {
+		ln.opts.apply(fd)
 	}
 	s := w.newSession()
 	s.rule, s.ln, s.peer, s.client, s.ip16 = ln.rule, ln, peer, client, ip16

@@ -82,6 +82,9 @@ func (w *Worker) startInspect(ln *listener, fd int, peer netip.AddrPort) {
 	if !ln.nodelay {
 		sysSetInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	}
+	if ln.opts.set {
+		ln.opts.apply(fd)
+	}
 	s := w.newSession()
 	s.state = stateInspecting
 	s.rule, s.ln, s.peer = lk.owner, ln, peer

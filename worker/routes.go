@@ -43,7 +43,7 @@ type listenUse struct {
 // listening there (validated: one rule, or rules told apart by sni).
 func newListener(uses []listenUse) (listener, error) {
 	first := uses[0]
-	ln := listener{addr: first.l.Address, rule: first.rule, timeout: int64(first.l.Timeout)}
+	ln := listener{addr: first.l.Address, rule: first.rule, timeout: int64(first.l.Timeout), opts: listenSockopts(first.l)}
 	inspected := first.l.AcceptProxy != ""
 	for _, u := range uses {
 		inspected = inspected || len(u.cr.SNI) > 0

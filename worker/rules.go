@@ -49,6 +49,7 @@ type server struct {
 	slot    *shared.ServerSlot
 	key     uint64
 	proxy   string // PROXY protocol version, "" for none
+	opts    sockopts
 }
 
 // client is a client pattern with its limits and shared slot.
@@ -133,7 +134,7 @@ func newServer(i int, sl *shared.ServerSlot) *server {
 	ap := sl.AddrPort()
 	rsa, rsaLen := rawSockaddr(family(ap), ap.Addr().AsSlice(), ap.Port())
 	srv := &server{addr: ap, text: ap.String(), family: family(ap), rsa: rsa, rsaLen: rsaLen,
-		slotIdx: i, slot: sl, key: balance.KeyOf(ap.String())}
+		slotIdx: i, slot: sl, key: balance.KeyOf(ap.String()), opts: slotSockopts(sl)}
 	switch set := sl.Settings.Load(); {
 	case set&shared.SetProxyV1 != 0:
 		srv.proxy = "v1"

@@ -140,6 +140,9 @@ func (w *Worker) connectNext(s *session) {
 			return
 		}
 		sysSetInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		if srv.opts.set {
+			srv.opts.apply(fd)
+		}
 		if e := sysConnect(fd, &srv.rsa, srv.rsaLen); e != 0 && e != unix.EINPROGRESS {
 			sysClose(fd)
 			srv.slot.Release(w.counter)

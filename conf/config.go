@@ -215,4 +215,7 @@ type Server struct {
 	// Keepalive and QuickAck are set on g6's socket to the server.
 	Keepalive Keepalive `json:",omitzero"`
 	QuickAck  bool      `json:",omitempty"`
+	// Source: the addresses g6's connections to the server are bound to,
+	// taken in turn; none = the kernel's choice by route.
+	Source Sources `json:",omitempty"`
 }

@@ -150,7 +150,7 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 		}
 	}
 	for i, r := range fc.Rules {
-		ruleWide := serverProps{ProxyProtocol: r.ProxyProtocol, SlowStart: pickPtr(g.SlowStart, r.SlowStart), OnDown: r.OnDown}
+		ruleWide := serverProps{ProxyProtocol: r.ProxyProtocol, SlowStart: pickPtr(g.SlowStart, r.SlowStart), OnDown: r.OnDown, Source: r.Source}
 		servers, names := splitServers(resolveServers(ruleWide, r.ServerDefaults, r.Servers), r.ServerDefaults, r.Servers)
 		cfg.Rules = append(cfg.Rules, Rule{
 			ID:                r.ID,
@@ -254,6 +254,7 @@ func resolveServers(rule, list serverProps, entries []serverEntry) []Server {
 			OnDown:         pick("", rule.OnDown, list.OnDown, e.OnDown),
 			Keepalive:      pickPtr(list.Keepalive, e.Keepalive).resolve(),
 			QuickAck:       pick(false, list.QuickAck, e.QuickAck),
+			Source:         pick(nil, rule.Source, list.Source, e.Source),
 		})
 	}
 	return out

@@ -64,6 +64,7 @@ type fileRule struct {
 	ProxyProtocol  *string       `toml:"proxy_protocol"`
 	SlowStart      *Duration     `toml:"slow_start"`
 	OnDown         *string       `toml:"on_down"`
+	Source         *Sources      `toml:"source"`
 	HashBalance    *float64      `toml:"hash_balance_factor"`
 	HealthCheck    *fileCheck    `toml:"health_check"`
 	ClientDefaults clientProps   `toml:"client_defaults"`
@@ -110,6 +111,7 @@ type serverProps struct {
 	OnDown         *string        `toml:"on_down"`
 	Keepalive      *fileKeepalive `toml:"keepalive"` // the server side
 	QuickAck       *bool          `toml:"quickack"`
+	Source         *Sources       `toml:"source"`
 }
 
 // clientEntry is "PATTERN" or { pattern = "PATTERN", max_connections = N, deny = true, ... }.
@@ -149,7 +151,7 @@ func (e *serverEntry) UnmarshalTOML(v any) error {
 	props := map[string]any{
 		"max_connections": &e.MaxConnections, "heartbeat": &e.Heartbeat, "weight": &e.Weight,
 		"proxy_protocol": &e.ProxyProtocol, "backup": &e.Backup, "slow_start": &e.SlowStart, "on_down": &e.OnDown,
-		"keepalive": &e.Keepalive, "quickack": &e.QuickAck, "srv": &srv,
+		"keepalive": &e.Keepalive, "quickack": &e.QuickAck, "source": &e.Source, "srv": &srv,
 	}
 	if m, ok := v.(map[string]any); ok && m["srv"] != nil {
 		if m["address"] != nil {
@@ -162,7 +164,8 @@ func (e *serverEntry) UnmarshalTOML(v any) error {
 }
 
 // decodeEntry fills a string-or-table entry. props maps each allowed key to a
-// **Count, **Duration, **string, **bool, **[]string or **fileKeepalive field.
+// **Count, **Duration, **string, **bool, **[]string, **fileKeepalive or
+// **Sources field.
 func decodeEntry(v any, nameKey string, name *string, props map[string]any) error {
 	switch x := v.(type) {
 	case string:
@@ -219,6 +222,11 @@ func decodeEntryKey(k string, val any, nameKey string, name *string, props map[s
 			return fmt.Errorf("%s must be true or false, not %T", k, val)
 		}
 		*dst = &b
+	case **Sources:
+		*dst = new(Sources)
+		if err := (*dst).UnmarshalTOML(val); err != nil {
+			return err
+		}
 	case **fileKeepalive:
 		k, err := decodeKeepalive(val)
 		if err != nil {

@@ -2,6 +2,7 @@ package conf
 
 import (
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -235,7 +236,7 @@ servers = [
 		t.Fatalf("names: %+v", r.Names)
 	}
 	for i := range want {
-		if r.Names[i] != want[i] {
+		if !reflect.DeepEqual(r.Names[i], want[i]) {
 			t.Errorf("name %d:\n got %+v\nwant %+v", i, r.Names[i], want[i])
 		}
 	}

@@ -3,6 +3,7 @@ package conf
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sort"
 	"strings"
 	"unicode"
@@ -95,6 +96,11 @@ func (v *validator) rule(i int, r *Rule) {
 	v.clients(owner, "rule", i, r.Clients)
 	v.servers(owner, i, r.Servers, len(r.Names) > 0)
 	v.names(owner, i, r.Names)
+	if len(r.Servers) == 0 && len(r.Names) == 0 { // else the servers' checks said it
+		if err := checkSources(netip.AddrPort{}, r.ServerDefaults.Source); err != nil {
+			v.errs.add(v.file, v.line("rule", i, "source"), "%s: server_defaults: %v", owner, err)
+		}
+	}
 }
 
 // listen checks a section's listen addresses. An address belongs to one
@@ -234,6 +240,9 @@ func (v *validator) servers(owner string, i int, servers []Server, names bool) {
 		}
 		seen[ap.String()] = true
 		v.serverOptions(owner, i, at, s.Address, s)
+		if err := checkSources(ap, s.Source); err != nil {
+			v.errs.add(v.file, v.line("rule", i, "source"), "%s: server %s: %v", owner, s.Address, err)
+		}
 	}
 }
 
@@ -259,6 +268,9 @@ func (v *validator) names(owner string, i int, names []Name) {
 		}
 		seen[key] = true
 		v.serverOptions(owner, i, at, n.Entry, n.Server)
+		if err := checkSources(netip.AddrPort{}, n.Server.Source); err != nil {
+			v.errs.add(v.file, v.line("rule", i, "source"), "%s: server %s: %v", owner, n.Entry, err)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package pool
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -252,6 +253,7 @@ func writeSlot(sl *shared.ServerSlot, s conf.Server, ruleSlot, order int, now in
 		set |= shared.SetQuickAck
 	}
 	sl.Keepalive.Store(keepaliveOf(s.Keepalive))
+	sl.SetSources(sourcesOf(s.Source))
 	sl.Settings.Store(set)
 	sl.Order.Store(int64(order))
 	if sl.Member.Load() != int64(ruleSlot+1) {
@@ -391,4 +393,15 @@ func keepaliveOf(k conf.Keepalive) int64 {
 		return 0
 	}
 	return shared.PackKeepalive(int(k.Idle.D().Seconds()), int(k.Interval.D().Seconds()), k.Count)
+}
+
+// sourcesOf parses a server's checked source addresses for its slot.
+func sourcesOf(list conf.Sources) []netip.Addr {
+	var out []netip.Addr
+	for _, s := range list {
+		if ip, err := netip.ParseAddr(s); err == nil {
+			out = append(out, ip.Unmap())
+		}
+	}
+	return out
 }

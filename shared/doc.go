@@ -8,7 +8,7 @@
 //
 //	header   64 bytes              magic "G6SHARED", version, capacities, slot sizes, the lock
 //	rules    NRules × RuleSlot     (192 bytes each)
-//	servers  NServers × ServerSlot (576 bytes each; max_servers of them)
+//	servers  NServers × ServerSlot (640 bytes each; max_servers of them)
 //	clients  NClients × ClientSlot (384 bytes each)
 //	ips      NIPs × ipEntry        (160 bytes each; open addressing)
 //

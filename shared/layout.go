@@ -6,7 +6,7 @@ import (
 )
 
 // Version is the layout version; bump it on any change to the structs below.
-const Version = 7
+const Version = 8
 
 // MaxWorkers is the number of per-worker counters in each server slot.
 const MaxWorkers = 64
@@ -45,10 +45,10 @@ const (
 
 // Server settings bits (ServerSlot.Settings).
 const (
-	SetBackup  = 1 << iota // chosen only when no other server of the rule can take a connection
-	SetProxyV1             // send a PROXY v1 header
-	SetProxyV2             // send a PROXY v2 header
-	SetQuickAck            // TCP_QUICKACK on the socket to the server
+	SetBackup   = 1 << iota // chosen only when no other server of the rule can take a connection
+	SetProxyV1              // send a PROXY v1 header
+	SetProxyV2              // send a PROXY v2 header
+	SetQuickAck             // TCP_QUICKACK on the socket to the server
 )
 
 // ServerSlot is one (rule, server) pair's shared state. The master writes
@@ -82,11 +82,19 @@ type ServerSlot struct {
 	Keepalive atomic.Int64
 
 	PerWorker [MaxWorkers]atomic.Int32
+	// Sources are the addresses connections to the server are bound to
+	// (conf.Server.Source), NSources of them, IPv4 mapped; like Addr they
+	// are written before the rule's Members moves (SetSources).
+	NSources atomic.Int64
 	// Addr is the server's IP (16 bytes, IPv4 mapped) and port (big
 	// endian), written before Member publishes the slot.
-	Addr [18]byte
-	_    [46]byte
+	Addr    [18]byte
+	Sources [MaxSources][16]byte
+	_       [6]byte
 }
+
+// MaxSources is how many source addresses a server slot holds.
+const MaxSources = 6
 
 // RuleSlot is one rule's shared state.
 type RuleSlot struct {

@@ -89,6 +89,21 @@ func (s *ServerSlot) SetAddr(ap netip.AddrPort) {
 	binary.BigEndian.PutUint16(s.Addr[16:], ap.Port())
 }
 
+// SetSources writes the server's source addresses (at most MaxSources;
+// conf checks the bound).
+func (s *ServerSlot) SetSources(ips []netip.Addr) {
+	n := min(len(ips), MaxSources)
+	for i := range n {
+		s.Sources[i] = ips[i].As16()
+	}
+	s.NSources.Store(int64(n))
+}
+
+// Source reads source address i of NSources; IPv4 comes back unmapped.
+func (s *ServerSlot) Source(i int) netip.Addr {
+	return netip.AddrFrom16(s.Sources[i]).Unmap()
+}
+
 // AddrPort reads the server's address; IPv4 comes back unmapped.
 func (s *ServerSlot) AddrPort() netip.AddrPort {
 	ip := netip.AddrFrom16([16]byte(s.Addr[:16])).Unmap()

@@ -50,6 +50,24 @@ type server struct {
 	key     uint64
 	proxy   string // PROXY protocol version, "" for none
 	opts    sockopts
+	sources []source // bound to before connecting, in turn; none = the kernel's choice
+	next    int      // this worker's turn among sources
+}
+
+// source is a source address in the kernel's form, port 0.
+type source struct {
+	rsa unix.RawSockaddrAny
+	len uint32
+}
+
+// nextSource returns the source for the server's next connection, or nil.
+func (srv *server) nextSource() *source {
+	if len(srv.sources) == 0 {
+		return nil
+	}
+	src := &srv.sources[srv.next%len(srv.sources)]
+	srv.next++
+	return src
 }
 
 // client is a client pattern with its limits and shared slot.
@@ -135,6 +153,14 @@ func newServer(i int, sl *shared.ServerSlot) *server {
 	rsa, rsaLen := rawSockaddr(family(ap), ap.Addr().AsSlice(), ap.Port())
 	srv := &server{addr: ap, text: ap.String(), family: family(ap), rsa: rsa, rsaLen: rsaLen,
 		slotIdx: i, slot: sl, key: balance.KeyOf(ap.String()), opts: slotSockopts(sl)}
+	for j := range min(int(sl.NSources.Load()), shared.MaxSources) {
+		ip := sl.Source(j)
+		if family(netip.AddrPortFrom(ip, 0)) != srv.family {
+			continue // conf refuses it; a slot read while rewritten might hold it
+		}
+		rsa, n := rawSockaddr(srv.family, ip.AsSlice(), 0)
+		srv.sources = append(srv.sources, source{rsa: rsa, len: n})
+	}
 	switch set := sl.Settings.Load(); {
 	case set&shared.SetProxyV1 != 0:
 		srv.proxy = "v1"

@@ -143,6 +143,20 @@ func (w *Worker) connectNext(s *session) {
 		if srv.opts.set {
 			srv.opts.apply(fd)
 		}
+		if src := srv.nextSource(); src != nil {
+			// The port is left to connect, which picks it for the whole
+			// 4-tuple: bind alone would give each source one port range
+			// for all servers.
+			sysSetInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+			if e := sysBind(fd, &src.rsa, src.len); e != 0 {
+				sysClose(fd)
+				srv.slot.Release(w.counter)
+				r.slot.LocalFailures.Add(1)
+				w.warnLimited(&w.localFailed, "bind to the source address failed; server not isolated",
+					"rule", r.id, "server", srv.text, "err", e)
+				continue
+			}
+		}
 		if e := sysConnect(fd, &srv.rsa, srv.rsaLen); e != 0 && e != unix.EINPROGRESS {
 			sysClose(fd)
 			srv.slot.Release(w.counter)

@@ -64,6 +64,11 @@ func sysSoError(fd int) (int, unix.Errno) {
 	return int(val), e
 }
 
+func sysBind(fd int, sa *unix.RawSockaddrAny, salen uint32) unix.Errno {
+	_, _, e := unix.RawSyscall(unix.SYS_BIND, uintptr(fd), uintptr(unsafe.Pointer(sa)), uintptr(salen))
+	return e
+}
+
 func sysConnect(fd int, sa *unix.RawSockaddrAny, salen uint32) unix.Errno {
 	for {
 		_, _, e := unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(sa)), uintptr(salen))

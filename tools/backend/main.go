@@ -5,6 +5,7 @@
 //	http   answer each HTTP/1.x request with "NAME\n" (keep-alive aware)
 //	proxy  read a PROXY protocol v1/v2 header, report it (and the types of
 //	       its v2 TLVs), then echo
+//	whoami send "you are IP:PORT\n" (the peer's address), then echo
 //
 // -delay holds the greeting or each HTTP answer, for response-time tests.
 // It listens on every -listen address given (comma-separated) and runs until
@@ -33,10 +34,10 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:9001", "addresses to listen on, comma-separated")
 	s := &server{}
 	flag.StringVar(&s.name, "name", "", "name in greetings and answers (default: the address)")
-	flag.StringVar(&s.mode, "mode", "greet", "echo, greet, http or proxy")
+	flag.StringVar(&s.mode, "mode", "greet", "echo, greet, http, proxy or whoami")
 	flag.DurationVar(&s.delay, "delay", 0, "delay before the greeting or each HTTP answer")
 	flag.Parse()
-	if s.mode != "echo" && s.mode != "greet" && s.mode != "http" && s.mode != "proxy" {
+	if s.mode != "echo" && s.mode != "greet" && s.mode != "http" && s.mode != "proxy" && s.mode != "whoami" {
 		log.Fatalf("backend: unknown mode %q", s.mode)
 	}
 	for _, addr := range strings.Split(*listen, ",") {
@@ -81,6 +82,11 @@ func (s *server) handle(c net.Conn) {
 		s.http(c)
 	case "proxy":
 		s.proxy(c)
+	case "whoami":
+		if _, err := fmt.Fprintf(c, "you are %s\n", c.RemoteAddr()); err != nil {
+			return
+		}
+		echo(c)
 	}
 }
 

@@ -236,6 +236,7 @@ type Stats struct {
 	PerSecond  float64 `json:"connections_per_second"`
 	Failures   int64   `json:"connect_failures"`
 	Refused    int64   `json:"refused_by_client_limits"`
+	RateLimit  int64   `json:"refused_by_rate_limits"`
 	FromServer int64   `json:"bytes_from_servers"`
 	FromClient int64   `json:"bytes_to_servers"`
 	ServersUp  int     `json:"servers_up"`
@@ -258,6 +259,7 @@ func showStats(snap *Snapshot) (any, string) {
 	for _, slots := range snap.Clients {
 		for _, i := range slots {
 			st.Refused += snap.Region.Client(i).Refused.Load()
+			st.RateLimit += snap.Region.Client(i).RateLimited.Load()
 		}
 	}
 	st.PerSecond = snap.Rate
@@ -266,9 +268,9 @@ func showStats(snap *Snapshot) (any, string) {
 		st.PerSecond, window = float64(st.Total)/st.Uptime, "since start"
 	}
 	text := fmt.Sprintf("uptime: %s\nworkers: %d\nsessions: %d\nconnections: %d\nconnections/s: %.1f ("+window+")\n"+
-		"connect failures: %d\nrefused by client limits: %d\nbytes from servers: %d\nbytes to servers: %d\nservers up: %d of %d\n",
+		"connect failures: %d\nrefused by client limits: %d\nrefused by rate limits: %d\nbytes from servers: %d\nbytes to servers: %d\nservers up: %d of %d\n",
 		time.Duration(st.Uptime*float64(time.Second)).Round(time.Second), st.Workers, st.Sessions, st.Total, st.PerSecond,
-		st.Failures, st.Refused, st.FromServer, st.FromClient, st.ServersUp, st.ServersAll)
+		st.Failures, st.Refused, st.RateLimit, st.FromServer, st.FromClient, st.ServersUp, st.ServersAll)
 	return st, text
 }
 

@@ -183,6 +183,8 @@ type Client struct {
 	MaxConnections      int64
 	MaxIP               int64
 	MaxConnectionsPerIP int64
+	MaxRate             Rate `json:",omitzero"` // new connections per client IP
+	MaxRateTotal        Rate `json:",omitzero"` // new connections of all clients of the pattern
 }
 
 // Listen is a listen address with its effective settings. Rules that

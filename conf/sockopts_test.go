@@ -74,3 +74,59 @@ func TestKeepaliveErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestRateParse(t *testing.T) {
+	tests := []struct {
+		in   any
+		want string // String(), or an error fragment after "!"
+	}{
+		{"20/s", "20/s"},
+		{"1200/m", "1200/m"},
+		{"3/h", "3/h"},
+		{"0/s", "0/"}, // no limit: cancels an inherited one
+		{"20", "!invalid rate"},
+		{"x/s", "!invalid rate"},
+		{"-1/s", "!invalid rate"},
+		{"+1/s", "!invalid rate"},
+		{"10/d", "!invalid rate"},
+		{"2000000000/s", "!too large"},
+		{int64(20), "!a rate is a string"},
+	}
+	for _, tt := range tests {
+		var r Rate
+		err := r.UnmarshalTOML(tt.in)
+		switch {
+		case strings.HasPrefix(tt.want, "!"):
+			if err == nil || !strings.Contains(err.Error(), tt.want[1:]) {
+				t.Errorf("%v: %v, want an error with %q", tt.in, err, tt.want[1:])
+			}
+		case err != nil || r.String() != tt.want:
+			t.Errorf("%v: %v %v, want %s", tt.in, r, err, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		r     Rate
+		burst int64
+	}{{Rate{10, Duration(time.Second)}, 1}, {Rate{20, Duration(time.Second)}, 2}, {Rate{500, Duration(time.Second)}, 50}, {Rate{60, Duration(time.Minute)}, 1}} {
+		if b := tt.r.Burst(); b != tt.burst {
+			t.Errorf("%v: burst %d, want %d", tt.r, b, tt.burst)
+		}
+	}
+}
+
+func TestRateInheritance(t *testing.T) {
+	src := "[global]\nmax_rate = \"20/s\"\n" + strings.Replace(minimal, `clients = ["*:*"]`, `client_defaults = { max_rate_total = "500/s" }
+clients = ["*:*", { pattern = "10.0.0.0/8:*", max_rate = "0/s", max_rate_total = "5/m" }]`, 1)
+	cfg, err := ParseTOML("t.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.Rules[0].Clients
+	if c[0].MaxRate.String() != "20/s" || c[0].MaxRateTotal.String() != "500/s" || c[1].MaxRate.On() || c[1].MaxRateTotal.String() != "5/m" {
+		t.Fatalf("clients %+v", c)
+	}
+	bad := strings.Replace(minimal, `clients = ["*:*"]`, `clients = [{ pattern = "*:*", max_rate = "fast" }]`, 1)
+	if _, err := ParseTOML("t.toml", []byte(bad)); err == nil || !strings.Contains(err.Error(), `t.toml:5: rule.clients: max_rate: invalid rate "fast"`) {
+		t.Fatalf("bad max_rate: %v", err)
+	}
+}

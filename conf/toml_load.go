@@ -217,6 +217,8 @@ func resolveClients(global, list clientProps, entries []clientEntry) []Client {
 			MaxConnections:      int64(pick(0, global.MaxConnections, list.MaxConnections, e.MaxConnections)),
 			MaxIP:               int64(pick(0, global.MaxIP, list.MaxIP, e.MaxIP)),
 			MaxConnectionsPerIP: int64(pick(0, global.MaxConnectionsPerIP, list.MaxConnectionsPerIP, e.MaxConnectionsPerIP)),
+			MaxRate:             pick(Rate{}, global.MaxRate, list.MaxRate, e.MaxRate),
+			MaxRateTotal:        pick(Rate{}, global.MaxRateTotal, list.MaxRateTotal, e.MaxRateTotal),
 		})
 	}
 	return out

@@ -90,6 +90,8 @@ type clientProps struct {
 	MaxConnections      *Count `toml:"max_connections"`
 	MaxIP               *Count `toml:"max_ip"`
 	MaxConnectionsPerIP *Count `toml:"max_connections_per_ip"`
+	MaxRate             *Rate  `toml:"max_rate"`
+	MaxRateTotal        *Rate  `toml:"max_rate_total"`
 }
 
 type listenProps struct {
@@ -137,6 +139,7 @@ func (e *clientEntry) UnmarshalTOML(v any) error {
 	return decodeEntry(v, "pattern", &e.Pattern, map[string]any{
 		"max_connections": &e.MaxConnections, "max_ip": &e.MaxIP,
 		"max_connections_per_ip": &e.MaxConnectionsPerIP, "deny": &e.Deny,
+		"max_rate": &e.MaxRate, "max_rate_total": &e.MaxRateTotal,
 	})
 }
 
@@ -164,8 +167,8 @@ func (e *serverEntry) UnmarshalTOML(v any) error {
 }
 
 // decodeEntry fills a string-or-table entry. props maps each allowed key to a
-// **Count, **Duration, **string, **bool, **[]string, **fileKeepalive or
-// **Sources field.
+// **Count, **Duration, **Rate, **string, **bool, **[]string, **fileKeepalive
+// or **Sources field.
 func decodeEntry(v any, nameKey string, name *string, props map[string]any) error {
 	switch x := v.(type) {
 	case string:
@@ -222,6 +225,11 @@ func decodeEntryKey(k string, val any, nameKey string, name *string, props map[s
 			return fmt.Errorf("%s must be true or false, not %T", k, val)
 		}
 		*dst = &b
+	case **Rate:
+		*dst = new(Rate)
+		if err := (*dst).UnmarshalTOML(val); err != nil {
+			return fmt.Errorf("%s: %w", k, err)
+		}
 	case **Sources:
 		*dst = new(Sources)
 		if err := (*dst).UnmarshalTOML(val); err != nil {

@@ -82,13 +82,15 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descSent, counter, float64(slot.FromClient.Load()), l...)
 			ch <- prometheus.MustNewConstMetric(descRT, gauge, float64(slot.RTAvg.Load())/1e9, l...)
 		}
-		var limited int64
+		var limited, rated int64
 		for _, ci := range snap.Clients[i] {
 			limited += snap.Region.Client(ci).Refused.Load()
+			rated += snap.Region.Client(ci).RateLimited.Load()
 		}
 		rs := snap.Region.Rule(c.m.ruleSlot(i))
 		ch <- prometheus.MustNewConstMetric(descSessions, gauge, float64(sessions), r.ID)
 		ch <- prometheus.MustNewConstMetric(descRefused, counter, float64(limited), r.ID, "client_limit")
+		ch <- prometheus.MustNewConstMetric(descRefused, counter, float64(rated), r.ID, "rate_limit")
 		for _, c := range rs.Refusals() {
 			ch <- prometheus.MustNewConstMetric(descRefused, counter, float64(c.N.Load()), r.ID, c.Reason)
 		}

@@ -6,7 +6,7 @@ import (
 )
 
 // Version is the layout version; bump it on any change to the structs below.
-const Version = 8
+const Version = 9
 
 // MaxWorkers is the number of per-worker counters in each server slot.
 const MaxWorkers = 64
@@ -142,7 +142,17 @@ type ClientSlot struct {
 	IPs       int32 // distinct source IPs with Active > 0
 	Refused   atomic.Int64
 	PerWorker [MaxWorkers]int32
-	_         [16]byte
+	// The pattern's max_rate_total bucket (GCRA: the time its next token
+	// is due) and the connections a rate limit refused. Lock-free.
+	RateTAT     atomic.Int64
+	RateLimited atomic.Int64
+}
+
+// rateEntry is one (client pattern, source IP) max_rate bucket in a
+// lock-free table of NIPs entries (rate.go). Key 0 is free.
+type rateEntry struct {
+	Key atomic.Uint64
+	TAT atomic.Int64
 }
 
 // ipEntry counts one source IP's connections under one client pattern, in
@@ -161,6 +171,7 @@ const (
 	ruleSize   = int(unsafe.Sizeof(RuleSlot{}))
 	clientSize = int(unsafe.Sizeof(ClientSlot{}))
 	ipSize     = int(unsafe.Sizeof(ipEntry{}))
+	rateSize   = int(unsafe.Sizeof(rateEntry{}))
 )
 
 // Rule, server and client slots are whole cache lines so two workers' counters never share one
@@ -173,7 +184,7 @@ func init() {
 }
 
 func regionSize(nRules, nServers, nClients, nIPs int) int {
-	return headerSize + nRules*ruleSize + nServers*serverSize + nClients*clientSize + nIPs*ipSize
+	return headerSize + nRules*ruleSize + nServers*serverSize + nClients*clientSize + nIPs*(ipSize+rateSize)
 }
 
 // PackKeepalive packs TCP keepalive settings into ServerSlot.Keepalive:

@@ -107,10 +107,20 @@ func (w *Worker) admitClient(r *rule, peer netip.AddrPort, ip16 [16]byte) (*clie
 		r.slot.Denied.Add(1)
 		return nil, endDenied
 	}
+	if client.rated {
+		if reason := w.region.AdmitRate(client.slot, ip16, w.now, &client.perIP, &client.total); reason != shared.RefuseNone {
+			w.log.Debug("refused: rate limit", "rule", r.id, "client", peer,
+				"pattern", client.pattern.Text, "limit", reason)
+			return nil, endRateLimit
+		}
+	}
 	if client.limited {
 		if reason := w.region.Admit(client.slot, ip16, w.counter, &client.limits); reason != shared.RefuseNone {
 			w.log.Debug("refused: client limit", "rule", r.id, "client", peer,
 				"pattern", client.pattern.Text, "limit", reason)
+			if client.rated {
+				w.region.GiveBack(client.slot, ip16, w.now, &client.perIP, &client.total)
+			}
 			return nil, endLimit
 		}
 	}

@@ -19,6 +19,7 @@ const (
 	endShutdown    = "shutdown"
 	endServerGone  = "server shutdown" // shutdown sessions, del server now, a drain's deadline, on_down
 	endDenied      = "denied"
+	endRateLimit   = "rate limit"
 	// Closed before routing (look.go); metrics count them as
 	// shared.RuleSlot.Refusals name them.
 	endInspectTimeout = "inspect timeout"

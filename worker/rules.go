@@ -77,6 +77,17 @@ type client struct {
 	limits  shared.Limits
 	limited bool
 	deny    bool
+	rated   bool        // max_rate or max_rate_total
+	perIP   shared.Rate // max_rate
+	total   shared.Rate // max_rate_total
+}
+
+// gcra is a conf.Rate as the shared buckets take it.
+func gcra(r conf.Rate) shared.Rate {
+	if !r.On() {
+		return shared.Rate{}
+	}
+	return shared.Rate{Interval: r.Interval(), Tolerance: (r.Burst() - 1) * r.Interval()}
 }
 
 // ruleView is a tier of a rule's servers as the balancer sees them
@@ -96,7 +107,8 @@ func buildRule(cr *conf.Rule, region *shared.Region, ruleSlot int, clientSlots [
 	for i, c := range cr.Clients {
 		l := shared.Limits{MaxConnections: c.MaxConnections, MaxIP: c.MaxIP, MaxConnectionsPerIP: c.MaxConnectionsPerIP}
 		r.clients = append(r.clients, client{pattern: c.Pattern, slot: clientSlots[i], limits: l,
-			limited: l != shared.Limits{} && !c.Deny, deny: c.Deny})
+			limited: l != shared.Limits{} && !c.Deny, deny: c.Deny,
+			rated: (c.MaxRate.On() || c.MaxRateTotal.On()) && !c.Deny, perIP: gcra(c.MaxRate), total: gcra(c.MaxRateTotal)})
 	}
 	sel, err := balance.New(cr.Algorithm, &r.slot.Cursor, cr.HashBalanceFactor)
 	if err != nil {

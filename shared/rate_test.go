@@ -13,7 +13,6 @@ func perSecond(n int64) Rate {
 	return Rate{Interval: iv, Tolerance: (burst - 1) * iv}
 }
 
-
 // TestAdmitRate: 50 connections spread over one second against 10/s admit
 // about 10, another IP is unaffected, and a pattern-wide rate caps the
 // sum of two IPs.

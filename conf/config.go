@@ -220,4 +220,6 @@ type Server struct {
 	// Source: the addresses g6's connections to the server are bound to,
 	// taken in turn; none = the kernel's choice by route.
 	Source Sources `json:",omitempty"`
+	// Transparent: connect from the client's own address (IP_TRANSPARENT).
+	Transparent bool `json:",omitempty"`
 }

@@ -86,3 +86,22 @@ func checkSources(server netip.AddrPort, sources []string) error {
 	}
 	return nil
 }
+
+// checkTransparent says whether this process may connect from a client's
+// address (IP_TRANSPARENT, which needs CAP_NET_ADMIN), by setting it on a
+// socket of the family: refused at load rather than at each connection.
+func checkTransparent(v6 bool) error {
+	fam, level, opt := unix.AF_INET, unix.IPPROTO_IP, unix.IP_TRANSPARENT
+	if v6 {
+		fam, level, opt = unix.AF_INET6, unix.IPPROTO_IPV6, unix.IPV6_TRANSPARENT
+	}
+	fd, err := unix.Socket(fam, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := unix.SetsockoptInt(fd, level, opt, 1); err != nil {
+		return fmt.Errorf("transparent = true needs CAP_NET_ADMIN (setting IP_TRANSPARENT: %w); see the README's transparent mode", err)
+	}
+	return nil
+}

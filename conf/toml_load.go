@@ -150,7 +150,7 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 		}
 	}
 	for i, r := range fc.Rules {
-		ruleWide := serverProps{ProxyProtocol: r.ProxyProtocol, SlowStart: pickPtr(g.SlowStart, r.SlowStart), OnDown: r.OnDown, Source: r.Source}
+		ruleWide := serverProps{ProxyProtocol: r.ProxyProtocol, SlowStart: pickPtr(g.SlowStart, r.SlowStart), OnDown: r.OnDown, Source: r.Source, Transparent: r.Transparent}
 		servers, names := splitServers(resolveServers(ruleWide, r.ServerDefaults, r.Servers), r.ServerDefaults, r.Servers)
 		cfg.Rules = append(cfg.Rules, Rule{
 			ID:                r.ID,
@@ -257,6 +257,7 @@ func resolveServers(rule, list serverProps, entries []serverEntry) []Server {
 			Keepalive:      pickPtr(list.Keepalive, e.Keepalive).resolve(),
 			QuickAck:       pick(false, list.QuickAck, e.QuickAck),
 			Source:         pick(nil, rule.Source, list.Source, e.Source),
+			Transparent:    pick(false, rule.Transparent, list.Transparent, e.Transparent),
 		})
 	}
 	return out

@@ -65,6 +65,7 @@ type fileRule struct {
 	SlowStart      *Duration     `toml:"slow_start"`
 	OnDown         *string       `toml:"on_down"`
 	Source         *Sources      `toml:"source"`
+	Transparent    *bool         `toml:"transparent"`
 	HashBalance    *float64      `toml:"hash_balance_factor"`
 	HealthCheck    *fileCheck    `toml:"health_check"`
 	ClientDefaults clientProps   `toml:"client_defaults"`
@@ -114,6 +115,7 @@ type serverProps struct {
 	Keepalive      *fileKeepalive `toml:"keepalive"` // the server side
 	QuickAck       *bool          `toml:"quickack"`
 	Source         *Sources       `toml:"source"`
+	Transparent    *bool          `toml:"transparent"`
 }
 
 // clientEntry is "PATTERN" or { pattern = "PATTERN", max_connections = N, deny = true, ... }.
@@ -154,7 +156,8 @@ func (e *serverEntry) UnmarshalTOML(v any) error {
 	props := map[string]any{
 		"max_connections": &e.MaxConnections, "heartbeat": &e.Heartbeat, "weight": &e.Weight,
 		"proxy_protocol": &e.ProxyProtocol, "backup": &e.Backup, "slow_start": &e.SlowStart, "on_down": &e.OnDown,
-		"keepalive": &e.Keepalive, "quickack": &e.QuickAck, "source": &e.Source, "srv": &srv,
+		"keepalive": &e.Keepalive, "quickack": &e.QuickAck, "source": &e.Source,
+		"transparent": &e.Transparent, "srv": &srv,
 	}
 	if m, ok := v.(map[string]any); ok && m["srv"] != nil {
 		if m["address"] != nil {

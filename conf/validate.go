@@ -243,6 +243,7 @@ func (v *validator) servers(owner string, i int, servers []Server, names bool) {
 		if err := checkSources(ap, s.Source); err != nil {
 			v.errs.add(v.file, v.line("rule", i, "source"), "%s: server %s: %v", owner, s.Address, err)
 		}
+		v.transparent(owner, i, s.Address, s, ap.Addr().Is6())
 	}
 }
 
@@ -271,6 +272,23 @@ func (v *validator) names(owner string, i int, names []Name) {
 		if err := checkSources(netip.AddrPort{}, n.Server.Source); err != nil {
 			v.errs.add(v.file, v.line("rule", i, "source"), "%s: server %s: %v", owner, n.Entry, err)
 		}
+		v.transparent(owner, i, n.Entry, n.Server, false)
+	}
+}
+
+// transparent checks a server's transparent mode: it may be had, and it
+// does not come with source (both say where connections leave from).
+func (v *validator) transparent(owner string, i int, label string, s Server, v6 bool) {
+	if !s.Transparent {
+		return
+	}
+	at := v.line("rule", i, "transparent")
+	if len(s.Source) > 0 {
+		v.errs.add(v.file, at, "%s: server %s: transparent and source exclude each other", owner, label)
+		return
+	}
+	if err := checkTransparent(v6); err != nil {
+		v.errs.add(v.file, at, "%s: server %s: %v", owner, label, err)
 	}
 }
 

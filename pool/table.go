@@ -252,6 +252,9 @@ func writeSlot(sl *shared.ServerSlot, s conf.Server, ruleSlot, order int, now in
 	if s.QuickAck {
 		set |= shared.SetQuickAck
 	}
+	if s.Transparent {
+		set |= shared.SetTransparent
+	}
 	sl.Keepalive.Store(keepaliveOf(s.Keepalive))
 	sl.SetSources(sourcesOf(s.Source))
 	sl.Settings.Store(set)

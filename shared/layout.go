@@ -6,7 +6,7 @@ import (
 )
 
 // Version is the layout version; bump it on any change to the structs below.
-const Version = 9
+const Version = 10
 
 // MaxWorkers is the number of per-worker counters in each server slot.
 const MaxWorkers = 64
@@ -45,10 +45,11 @@ const (
 
 // Server settings bits (ServerSlot.Settings).
 const (
-	SetBackup   = 1 << iota // chosen only when no other server of the rule can take a connection
-	SetProxyV1              // send a PROXY v1 header
-	SetProxyV2              // send a PROXY v2 header
-	SetQuickAck             // TCP_QUICKACK on the socket to the server
+	SetBackup      = 1 << iota // chosen only when no other server of the rule can take a connection
+	SetProxyV1                 // send a PROXY v1 header
+	SetProxyV2                 // send a PROXY v2 header
+	SetQuickAck                // TCP_QUICKACK on the socket to the server
+	SetTransparent             // connect from the client's address (IP_TRANSPARENT)
 )
 
 // ServerSlot is one (rule, server) pair's shared state. The master writes

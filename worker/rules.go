@@ -52,6 +52,8 @@ type server struct {
 	opts    sockopts
 	sources []source // bound to before connecting, in turn; none = the kernel's choice
 	next    int      // this worker's turn among sources
+	// transparent: connect from the client's address (IP_TRANSPARENT).
+	transparent bool
 }
 
 // source is a source address in the kernel's form, port 0.
@@ -173,6 +175,7 @@ func newServer(i int, sl *shared.ServerSlot) *server {
 		rsa, n := rawSockaddr(srv.family, ip.AsSlice(), 0)
 		srv.sources = append(srv.sources, source{rsa: rsa, len: n})
 	}
+	srv.transparent = sl.Settings.Load()&shared.SetTransparent != 0
 	switch set := sl.Settings.Load(); {
 	case set&shared.SetProxyV1 != 0:
 		srv.proxy = "v1"

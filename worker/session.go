@@ -143,11 +143,14 @@ func (w *Worker) connectNext(s *session) {
 		if srv.opts.set {
 			srv.opts.apply(fd)
 		}
-		if src := srv.nextSource(); src != nil {
+		if src := w.sourceFor(s, srv); src != nil {
 			// The port is left to connect, which picks it for the whole
 			// 4-tuple: bind alone would give each source one port range
 			// for all servers.
 			sysSetInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+			if srv.transparent {
+				transparent(fd, srv.family)
+			}
 			if e := sysBind(fd, &src.rsa, src.len); e != 0 {
 				sysClose(fd)
 				srv.slot.Release(w.counter)
@@ -188,6 +191,33 @@ func (w *Worker) connectNext(s *session) {
 	w.log.Debug("no server available", "rule", r.id, "client", s.peer)
 	r.slot.NoServer.Add(1)
 	w.endWith(s, endNoServer)
+}
+
+// sourceFor is the address s's connection to srv is bound to: the
+// client's (transparent, same family), the server's next source, or nil.
+func (w *Worker) sourceFor(s *session, srv *server) *source {
+	if srv.transparent {
+		if family(s.peer) != srv.family {
+			return nil // an IPv6 client cannot be the source towards IPv4
+		}
+		ip := s.peer.Addr().As16()
+		b := ip[:]
+		if srv.family == unix.AF_INET {
+			b = b[12:]
+		}
+		w.src.rsa, w.src.len = rawSockaddr(srv.family, b, 0)
+		return &w.src
+	}
+	return srv.nextSource()
+}
+
+// transparent lets fd bind to an address this host does not have.
+func transparent(fd, fam int) {
+	if fam == unix.AF_INET {
+		sysSetInt(fd, unix.IPPROTO_IP, unix.IP_TRANSPARENT, 1)
+	} else {
+		sysSetInt(fd, unix.IPPROTO_IPV6, unix.IPV6_TRANSPARENT, 1)
+	}
 }
 
 // localConnectError reports whether a connect failed for want of

@@ -66,6 +66,7 @@ type Worker struct {
 	hdr      [proxyHeaderMax]byte // PROXY protocol header
 	ipText   [64]byte
 	portText [8]byte
+	src      source // a transparent session's source, built per connect
 
 	draining   bool  // no more accepts; exit when the last session ends or at drainUntil
 	drainUntil int64 // when a drain gives up on the sessions left

@@ -92,6 +92,10 @@ func ServerKey(rule, addr string) string { return rule + " " + AddrKey(addr) }
 // ClientKey is the shared slot key of a rule's client pattern.
 func ClientKey(rule, pattern string) string { return rule + " " + pattern }
 
+// RuleTotalKey is the client slot key of a rule's max_connections: after
+// its patterns', and no pattern can be spelled so.
+func RuleTotalKey(rule string) string { return ClientKey(rule, "(all clients)") }
+
 // parsePort takes 1-65535 in plain decimal: no sign, no leading zeros.
 func parsePort(s string) (uint16, error) {
 	p, err := strconv.ParseUint(s, 10, 16)

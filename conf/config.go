@@ -153,6 +153,9 @@ type Rule struct {
 	// HashBalanceFactor bounds HS: a server holding more than this times
 	// the mean load per weight is passed over (0 = no bound).
 	HashBalanceFactor float64 `json:",omitempty"`
+	// MaxConnections bounds the rule's sessions, all clients together
+	// (0 = none). Its count is one more client slot, RuleTotalKey.
+	MaxConnections int64 `json:",omitempty"`
 	// SNI routes TLS by server name: connections to a listen address that
 	// several rules share go to the rule whose entry matches the
 	// ClientHello's name (exact before "*." wildcards), else to the one

@@ -161,6 +161,7 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 			Names:             names,
 			ServerDefaults:    resolveServers(ruleWide, r.ServerDefaults, []serverEntry{{}})[0],
 			HashBalanceFactor: pick(0, g.HashBalance, r.HashBalance),
+			MaxConnections:    int64(deref(r.MaxConnections, 0)),
 			SNI:               r.SNI,
 			ALPN:              r.ALPN,
 			Line:              loc.find("rule", i),

@@ -66,6 +66,7 @@ type fileRule struct {
 	OnDown         *string       `toml:"on_down"`
 	Source         *Sources      `toml:"source"`
 	Transparent    *bool         `toml:"transparent"`
+	MaxConnections *Count        `toml:"max_connections"` // the rule's sessions, all clients together
 	HashBalance    *float64      `toml:"hash_balance_factor"`
 	HealthCheck    *fileCheck    `toml:"health_check"`
 	ClientDefaults clientProps   `toml:"client_defaults"`

@@ -93,3 +93,53 @@ servers = [%q]
 	}
 	t.Logf("admitted %v in %v", got, took)
 }
+
+// TestRuleMaxConnections: a rule's max_connections bounds its sessions
+// from every pattern together, across two workers, and a place freed is
+// taken again.
+func TestRuleMaxConnections(t *testing.T) {
+	back, front, metrics := testenv.Addr(t), testenv.Addr(t), testenv.Addr(t)
+	testenv.Backend(t, "greet", back)
+	cfg := fmt.Sprintf(`
+[global]
+metrics = %q
+
+[[rule]]
+id = "capped"
+algorithm = "RR"
+max_connections = 3
+listen = [%q]
+clients = ["127.0.0.5:*", { pattern = "127.0.0.0/8:*", max_connections = 10 }]
+servers = [%q]
+`, metrics, front, back)
+	m := testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "2"})
+	var held []interface{ Close() error }
+	for _, src := range []string{"127.0.0.5", "127.0.0.6", "127.0.0.5"} {
+		c, _, err := testenv.Hold(front, src)
+		if err != nil {
+			t.Fatalf("session from %s under the cap: %v", src, err)
+		}
+		held = append(held, c)
+	}
+	for _, src := range []string{"127.0.0.6", "127.0.0.5"} {
+		if c, g, err := testenv.Hold(front, src); err == nil {
+			c.Close()
+			t.Fatalf("a fourth session from %s was served: %q", src, g)
+		}
+	}
+	held[0].Close()
+	within(t, 5*time.Second, "a freed place taken", func() error {
+		c, _, err := testenv.Hold(front, "127.0.0.6")
+		if err == nil {
+			held = append(held, c)
+		}
+		return err
+	})
+	if n := sumOf(scrape(t, metrics)["g6_rule_refused_total"], "reason", "client_limit"); n < 2 {
+		t.Errorf("client_limit refusals %v, want at least 2", n)
+	}
+	for _, c := range held {
+		c.Close()
+	}
+	testenv.CheckCounts(t, m.Pid())
+}

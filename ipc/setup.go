@@ -17,7 +17,7 @@ type Setup struct {
 	Config     *conf.Config // resolved config
 	Listeners  []string     // listen address of fd FdListeners+i
 	RuleSlots  []int        // shared rule slot of each rule
-	Clients    [][]int      // shared client slot of each rule's client patterns
+	Clients    [][]int      // shared client slot of each rule's client patterns, then of its max_connections if set
 }
 
 // Session is one live proxied session, as a worker reports it.

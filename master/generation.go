@@ -38,8 +38,12 @@ func (m *Master) newGeneration(cfg *conf.Config) (*generation, []string, error) 
 	g.setup = ipc.Setup{Generation: g.id, Config: cfg, RuleSlots: slots.Rules}
 	kc := 0
 	for _, r := range cfg.Rules {
-		g.setup.Clients = append(g.setup.Clients, slots.Clients[kc:kc+len(r.Clients)])
-		kc += len(r.Clients)
+		n := len(r.Clients)
+		if r.MaxConnections > 0 {
+			n++ // the rule's own count (conf.RuleTotalKey)
+		}
+		g.setup.Clients = append(g.setup.Clients, slots.Clients[kc:kc+n])
+		kc += n
 		for _, l := range r.Listen {
 			// Rules told apart by sni share an address and its sockets.
 			if !slices.ContainsFunc(g.addrs, func(a string) bool { return conf.AddrKey(a) == conf.AddrKey(l.Address) }) {
@@ -95,6 +99,9 @@ func slotKeys(cfg *conf.Config) shared.Keys {
 		k.Rules = append(k.Rules, r.ID)
 		for _, c := range r.Clients {
 			k.Clients = append(k.Clients, conf.ClientKey(r.ID, c.Pattern.Text))
+		}
+		if r.MaxConnections > 0 {
+			k.Clients = append(k.Clients, conf.RuleTotalKey(r.ID))
 		}
 	}
 	return k

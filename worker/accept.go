@@ -124,7 +124,24 @@ func (w *Worker) admitClient(r *rule, peer netip.AddrPort, ip16 [16]byte) (*clie
 			return nil, endLimit
 		}
 	}
+	if t := r.total; t != nil {
+		if reason := w.region.Admit(t.slot, ip16, w.counter, &t.limits); reason != shared.RefuseNone {
+			w.log.Debug("refused: the rule's max_connections", "rule", r.id, "client", peer)
+			w.releaseClient(client, ip16)
+			if client.rated {
+				w.region.GiveBack(client.slot, ip16, w.now, &client.perIP, &client.total)
+			}
+			return nil, endLimit
+		}
+	}
 	return client, ""
+}
+
+// releaseClient gives back a session's place under its pattern's limits.
+func (w *Worker) releaseClient(c *client, ip16 [16]byte) {
+	if c.limited {
+		w.region.Release(c.slot, ip16, w.counter, &c.limits)
+	}
 }
 
 // balance orders the rule's servers for an admitted session and starts

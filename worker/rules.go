@@ -22,6 +22,7 @@ type rule struct {
 	slotIdx int
 	slot    *shared.RuleSlot
 	clients []client
+	total   *client   // max_connections of the rule, all clients together; nil = none
 	servers []*server // primaries in Order, then backups in Order
 	primary ruleView  // servers[:n]
 	backup  ruleView  // servers[n:]
@@ -111,6 +112,9 @@ func buildRule(cr *conf.Rule, region *shared.Region, ruleSlot int, clientSlots [
 		r.clients = append(r.clients, client{pattern: c.Pattern, slot: clientSlots[i], limits: l,
 			limited: l != shared.Limits{} && !c.Deny, deny: c.Deny,
 			rated: (c.MaxRate.On() || c.MaxRateTotal.On()) && !c.Deny, perIP: gcra(c.MaxRate), total: gcra(c.MaxRateTotal)})
+	}
+	if cr.MaxConnections > 0 {
+		r.total = &client{slot: clientSlots[len(cr.Clients)], limits: shared.Limits{MaxConnections: cr.MaxConnections}, limited: true}
 	}
 	sel, err := balance.New(cr.Algorithm, &r.slot.Cursor, cr.HashBalanceFactor)
 	if err != nil {

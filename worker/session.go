@@ -343,8 +343,11 @@ func (w *Worker) end(s *session) {
 	if w.access != nil {
 		w.access.session(w, s)
 	}
-	if s.client != nil && s.client.limited {
-		w.region.Release(s.client.slot, s.ip16, w.counter, &s.client.limits)
+	if s.client != nil {
+		w.releaseClient(s.client, s.ip16)
+		if t := s.rule.total; t != nil {
+			w.region.Release(t.slot, s.ip16, w.counter, &t.limits)
+		}
 	}
 	if s.server != nil {
 		s.server.slot.Release(w.counter)

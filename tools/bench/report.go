@@ -117,7 +117,7 @@ const method = `
 - Backends: one nginx worker answering a 7-byte body on three ports, and an iperf3 server; both on cpu0.
 - Proxies: a fresh HAProxy (` + "`mode tcp`" + `, nbthread = workers), nginx ` + "`stream`" + ` (worker_processes = workers) or g6 (` + "`-w workers`" + `) per measurement, on cpu0 with the backends, so a proxy's cost shows as CPU taken from the backend.
 - Load on cpu1: wrk -t2 (short: -c50 with Connection: close; keep-alive: -c100), iperf3 -P1/-P4, and the bench process itself for the idle connections (100 dials in flight, held 2 s, then every one must answer a request) and the latency probe (a fixed request rate to every target at once, each over its own 20 keep-alive connections, one request per target per tick in rotating order, so that a disturbance on the shared machine hits all targets alike).
-- g6-splice and g6-copy are g6 with ` + "`splice = \"always\"`" + ` and ` + "`splice = \"off\"`" + `, run only in the keep-alive and bulk workloads (interleaved with the rest) to show where splicing pays.
+- g6-splice and g6-copy are g6 with ` + "`splice = \"always\"`" + ` and ` + "`splice = \"off\"`" + `, run only in the keep-alive and bulk workloads (interleaved with the rest) to show where splicing pays; g6-quickack is g6 with ` + "`quickack = true`" + ` on both sides, in the keep-alive workload.
 - Core load: busy time of cpu0 and cpu1 from /proc/stat over each measurement, and the proxy's own CPU time from its processes.
 - "direct" is wrk or iperf3 against the backend itself: the limit (wrk saturates its own core there, so it is understated).
 - Idle connections: 9,000 by default, not 10,000: the hard limit here is 20,000 open files per process and a proxied connection takes two.

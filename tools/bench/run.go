@@ -28,9 +28,10 @@ var workloads = []string{"short", "keepalive", "bulk1", "bulk4", "idle", "latenc
 
 // variants are g6 with another data path, run only where the comparison
 // says something: tiny messages spliced from the first byte (splice =
-// "always"), and bulk streams copied through the worker (splice = "off").
+// "always") or with TCP_QUICKACK on both sides (quickack = true), and bulk
+// streams copied through the worker (splice = "off").
 var variants = map[string][]string{
-	"keepalive": {"g6-splice"},
+	"keepalive": {"g6-splice", "g6-quickack"},
 	"bulk1":     {"g6-copy"},
 	"bulk4":     {"g6-copy"},
 }

@@ -113,6 +113,8 @@ func (r *results) cpuSection(b *strings.Builder) {
 
 var variantRows = []struct{ variant, metric, label, note string }{
 	{"g6-splice", "keepalive_rps", "keep-alive requests/s", `splice = "always" (tiny messages spliced) vs the default, which copies them`},
+	{"g6-quickack", "keepalive_rps", "keep-alive requests/s", `quickack = true on the client and server sockets vs the default`},
+	{"g6-quickack", "keepalive_p99_ms", "keep-alive p99", `quickack = true vs the default (lower is better)`},
 	{"g6-copy", "bulk1_gbps", "bulk, 1 stream", `splice = "off" (copied through the worker) vs the default, which splices after 256 KiB`},
 	{"g6-copy", "bulk4_gbps", "bulk, 4 streams", `splice = "off" vs the default`},
 }

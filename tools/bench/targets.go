@@ -98,8 +98,8 @@ func startTarget(kind string, o *options, dir string, b *backends) (*target, err
 	case "nginx":
 		conf = nginxStreamConf(o, dir, t, b)
 		args = []string{"nginx", "-c", path, "-g", "daemon off;"}
-	case "g6", "g6-splice", "g6-copy":
-		conf = g6Conf(o, t, b, spliceModes[kind])
+	case "g6", "g6-splice", "g6-copy", "g6-quickack":
+		conf = g6Conf(o, t, b, spliceModes[kind], kind == "g6-quickack")
 		path = filepath.Join(dir, "g6.toml")
 		args = []string{o.g6, "master", "-c", path, "-w", fmt.Sprint(o.workers)}
 	}
@@ -167,9 +167,11 @@ stream {
 }
 
 // spliceModes is g6's splice setting per target kind.
-var spliceModes = map[string]string{"g6": "auto", "g6-splice": "always", "g6-copy": "off"}
+var spliceModes = map[string]string{"g6": "auto", "g6-splice": "always", "g6-copy": "off", "g6-quickack": "auto"}
 
-func g6Conf(o *options, t *target, b *backends, splice string) string {
+// g6Conf is g6's config for a target; quickack sets quickack = true on the
+// web rule's listen address and servers.
+func g6Conf(o *options, t *target, b *backends, splice string, quickack bool) string {
 	q := make([]string, len(b.web))
 	for i, a := range b.web {
 		q[i] = fmt.Sprintf("%q", a)
@@ -185,7 +187,8 @@ splice = %q
 id = "web"
 algorithm = "RR"
 clients = ["*:*"]
-listen = [{ address = %q, timeout = "10m" }]
+listen = [{ address = %q, timeout = "10m", quickack = %t }]
+server_defaults = { quickack = %[4]t }
 servers = [%s]
 
 [[rule]]
@@ -194,5 +197,5 @@ algorithm = "RR"
 clients = ["*:*"]
 listen = [{ address = %q, timeout = "10m" }]
 servers = [%q]
-`, o.workers, splice, t.web, strings.Join(q, ", "), t.bulk, b.bulk)
+`, o.workers, splice, t.web, quickack, strings.Join(q, ", "), t.bulk, b.bulk)
 }

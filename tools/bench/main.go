@@ -33,6 +33,7 @@ type options struct {
 	out      string
 	g6       string
 	only     string
+	variants bool
 }
 
 func main() {
@@ -44,6 +45,7 @@ func main() {
 	flag.IntVar(&o.rate, "rate", 1000, "requests/s of the latency probe")
 	flag.StringVar(&o.out, "o", "BENCHMARKS.md", "report file")
 	flag.StringVar(&o.g6, "g6", "bin/g6", "g6 binary")
+	flag.BoolVar(&o.variants, "variants", true, "also run g6's variants (g6-splice, g6-copy, g6-quickack); off to measure an older build")
 	flag.StringVar(&o.only, "only", "", "comma-separated workloads to run (short,keepalive,bulk1,bulk4,idle,latency)")
 	flag.Parse()
 	if missing := missingTools(); len(missing) > 0 {

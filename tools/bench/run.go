@@ -60,7 +60,10 @@ func run(o *options) (*results, error) {
 				}
 				continue
 			}
-			kinds := append(append([]string(nil), targetKinds...), variants[w]...)
+			kinds := append([]string(nil), targetKinds...)
+			if o.variants {
+				kinds = append(kinds, variants[w]...)
+			}
 			order := append(kinds[round%len(kinds):], kinds[:round%len(kinds)]...)
 			for _, kind := range order {
 				if w == "idle" && kind == "direct" {

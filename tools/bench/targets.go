@@ -170,8 +170,13 @@ stream {
 var spliceModes = map[string]string{"g6": "auto", "g6-splice": "always", "g6-copy": "off", "g6-quickack": "auto"}
 
 // g6Conf is g6's config for a target; quickack sets quickack = true on the
-// web rule's listen address and servers.
+// web rule's listen address and servers (written only then, so that the
+// config also runs older builds for comparison).
 func g6Conf(o *options, t *target, b *backends, splice string, quickack bool) string {
+	listenOpts, serverOpts := "", ""
+	if quickack {
+		listenOpts, serverOpts = ", quickack = true", "server_defaults = { quickack = true }\n"
+	}
 	q := make([]string, len(b.web))
 	for i, a := range b.web {
 		q[i] = fmt.Sprintf("%q", a)
@@ -187,9 +192,8 @@ splice = %q
 id = "web"
 algorithm = "RR"
 clients = ["*:*"]
-listen = [{ address = %q, timeout = "10m", quickack = %t }]
-server_defaults = { quickack = %[4]t }
-servers = [%s]
+listen = [{ address = %q, timeout = "10m"%s }]
+%sservers = [%s]
 
 [[rule]]
 id = "bulk"
@@ -197,5 +201,5 @@ algorithm = "RR"
 clients = ["*:*"]
 listen = [{ address = %q, timeout = "10m" }]
 servers = [%q]
-`, o.workers, splice, t.web, quickack, strings.Join(q, ", "), t.bulk, b.bulk)
+`, o.workers, splice, t.web, listenOpts, serverOpts, strings.Join(q, ", "), t.bulk, b.bulk)
 }

@@ -29,11 +29,16 @@ type ServerState struct {
 	Failures   int64   `json:"failures"`
 	FromServer int64   `json:"bytes_from_server"`
 	FromClient int64   `json:"bytes_to_server"`
-	RTms       float64 `json:"response_ms"`
-	Weight     int     `json:"weight"`
-	MaxConns   int64   `json:"max_connections"`
-	Backup     bool    `json:"backup,omitempty"`
-	Check      string  `json:"health_check,omitempty"` // "failing" while the health check holds it down
+	RTms       float64 `json:"response_ms"` // the RT algorithm's moving average of FirstByte's samples
+	// Quantiles of the server's histograms (shared.Histogram), in ms.
+	Connect   Quantiles                  `json:"connect_ms"`
+	FirstByte Quantiles                  `json:"first_byte_ms"`
+	Duration  Quantiles                  `json:"session_duration_ms"`
+	hist      [3][shared.NBuckets]uint64 // the bucket counts, for show stats per rule
+	Weight    int                        `json:"weight"`
+	MaxConns  int64                      `json:"max_connections"`
+	Backup    bool                       `json:"backup,omitempty"`
+	Check     string                     `json:"health_check,omitempty"` // "failing" while the health check holds it down
 	// Where the server and its values come from: "config", "admin",
 	// "fleet" or "dns" (pool.Source*).
 	Origin       string `json:"source"`
@@ -43,6 +48,20 @@ type ServerState struct {
 	FleetUp    int `json:"fleet_up,omitempty"`
 	FleetNodes int `json:"fleet_nodes,omitempty"`
 }
+
+// Quantiles are p50, p90 and p99 of a histogram, in ms (0 without samples).
+type Quantiles struct {
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	P99 float64 `json:"p99"`
+}
+
+func quantilesOf(counts [shared.NBuckets]uint64) Quantiles {
+	ms := func(q float64) float64 { return float64(shared.Quantile(counts, q)) / 1e6 }
+	return Quantiles{P50: ms(0.5), P90: ms(0.9), P99: ms(0.99)}
+}
+
+func (q Quantiles) String() string { return fmt.Sprintf("%.2f/%.2f/%.2f", q.P50, q.P90, q.P99) }
 
 // addFleetView fills FleetUp and FleetNodes from the registry.
 func addFleetView(states []ServerState, nodes []fleet.NodeInfo) {
@@ -65,6 +84,10 @@ func serverState(e *pool.Entry, slot *shared.ServerSlot, now int64, wall time.Ti
 		FromServer: slot.FromServer.Load(), FromClient: slot.FromClient.Load(),
 		RTms: float64(slot.RTAvg.Load()) / 1e6, Weight: int(slot.Weight.Load()), MaxConns: slot.MaxConns.Load(),
 		Backup: s.Backup, Origin: e.Origin, WeightFrom: e.WeightFrom, MaxConnsFrom: e.MaxConnsFrom}
+	for i, h := range []*shared.Histogram{&slot.Connect, &slot.FirstByte, &slot.Duration} {
+		st.hist[i], _ = h.Counts()
+	}
+	st.Connect, st.FirstByte, st.Duration = quantilesOf(st.hist[0]), quantilesOf(st.hist[1]), quantilesOf(st.hist[2])
 	toWall := func(mono int64) int64 {
 		if mono == shared.Forever {
 			return -1
@@ -168,7 +191,7 @@ func showServers(snap *Snapshot, nodes []fleet.NodeInfo) (any, string) {
 	addFleetView(states, nodes)
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RULE\tSERVER\tSTATE\tACTIVE\tTOTAL\tFAILURES\tRESPONSE_MS\tWEIGHT\tMAX_CONNECTIONS\tSOURCE")
+	fmt.Fprintln(tw, "RULE\tSERVER\tSTATE\tACTIVE\tTOTAL\tFAILURES\tRESPONSE_MS\tFIRST_BYTE_MS_P50/90/99\tWEIGHT\tMAX_CONNECTIONS\tSOURCE")
 	for _, s := range states {
 		server := s.Address
 		if s.From != "" {
@@ -181,8 +204,8 @@ func showServers(snap *Snapshot, nodes []fleet.NodeInfo) (any, string) {
 		if s.FleetNodes > 0 {
 			fleetUp = fmt.Sprintf("\tup on %d/%d nodes", s.FleetUp, s.FleetNodes)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%.2f\t%d (%s)\t%d (%s)\t%s%s\n", s.Rule, server, s.State, s.Active, s.Total,
-			s.Failures, s.RTms, s.Weight, s.WeightFrom, s.MaxConns, s.MaxConnsFrom, s.Origin, fleetUp)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%.2f\t%s\t%d (%s)\t%d (%s)\t%s%s\n", s.Rule, server, s.State, s.Active, s.Total,
+			s.Failures, s.RTms, s.FirstByte, s.Weight, s.WeightFrom, s.MaxConns, s.MaxConnsFrom, s.Origin, fleetUp)
 	}
 	tw.Flush()
 	return map[string]any{"servers": states}, b.String()
@@ -229,23 +252,42 @@ func showWorkers(snap *Snapshot) (any, string) {
 
 // Stats are the totals of show stats.
 type Stats struct {
-	Uptime     float64 `json:"uptime_seconds"`
-	Workers    int     `json:"workers"`
-	Sessions   int64   `json:"sessions"`
-	Total      int64   `json:"connections_total"`
-	PerSecond  float64 `json:"connections_per_second"`
-	Failures   int64   `json:"connect_failures"`
-	Refused    int64   `json:"refused_by_client_limits"`
-	RateLimit  int64   `json:"refused_by_rate_limits"`
-	FromServer int64   `json:"bytes_from_servers"`
-	FromClient int64   `json:"bytes_to_servers"`
-	ServersUp  int     `json:"servers_up"`
-	ServersAll int     `json:"servers"`
+	Uptime     float64       `json:"uptime_seconds"`
+	Workers    int           `json:"workers"`
+	Sessions   int64         `json:"sessions"`
+	Total      int64         `json:"connections_total"`
+	PerSecond  float64       `json:"connections_per_second"`
+	Failures   int64         `json:"connect_failures"`
+	Refused    int64         `json:"refused_by_client_limits"`
+	RateLimit  int64         `json:"refused_by_rate_limits"`
+	FromServer int64         `json:"bytes_from_servers"`
+	FromClient int64         `json:"bytes_to_servers"`
+	ServersUp  int           `json:"servers_up"`
+	ServersAll int           `json:"servers"`
+	Rules      []RuleLatency `json:"rules"`
+}
+
+// RuleLatency is one rule's latency quantiles in show stats: its servers'
+// histograms added up.
+type RuleLatency struct {
+	Rule      string    `json:"rule"`
+	Connect   Quantiles `json:"connect_ms"`
+	FirstByte Quantiles `json:"first_byte_ms"`
+	Duration  Quantiles `json:"session_duration_ms"`
 }
 
 func showStats(snap *Snapshot) (any, string) {
-	st := Stats{Uptime: time.Since(snap.Started).Seconds(), Workers: len(snap.Workers)}
+	st := Stats{Uptime: time.Since(snap.Started).Seconds(), Workers: len(snap.Workers), Rules: []RuleLatency{}}
+	byRule := map[string]*[3][shared.NBuckets]uint64{}
+	for _, r := range snap.Config.Rules {
+		byRule[r.ID] = new([3][shared.NBuckets]uint64)
+	}
 	for _, s := range allServers(snap) {
+		if acc := byRule[s.Rule]; acc != nil {
+			for i := range s.hist {
+				shared.Add(&acc[i], s.hist[i])
+			}
+		}
 		st.Sessions += s.Active
 		st.Total += s.Total
 		st.Failures += s.Failures
@@ -271,6 +313,12 @@ func showStats(snap *Snapshot) (any, string) {
 		"connect failures: %d\nrefused by client limits: %d\nrefused by rate limits: %d\nbytes from servers: %d\nbytes to servers: %d\nservers up: %d of %d\n",
 		time.Duration(st.Uptime*float64(time.Second)).Round(time.Second), st.Workers, st.Sessions, st.Total, st.PerSecond,
 		st.Failures, st.Refused, st.RateLimit, st.FromServer, st.FromClient, st.ServersUp, st.ServersAll)
+	for _, r := range snap.Config.Rules {
+		acc := byRule[r.ID]
+		rl := RuleLatency{Rule: r.ID, Connect: quantilesOf(acc[0]), FirstByte: quantilesOf(acc[1]), Duration: quantilesOf(acc[2])}
+		st.Rules = append(st.Rules, rl)
+		text += fmt.Sprintf("rule %s ms p50/p90/p99: connect %s, first byte %s, session %s\n", r.ID, rl.Connect, rl.FirstByte, rl.Duration)
+	}
 	return st, text
 }
 

@@ -122,7 +122,8 @@ var (
 	epochRE  = regexp.MustCompile(`\b1[0-9]{9}\b`)
 	volatile = regexp.MustCompile(`(?m)^(\d+\s+)\d+(\s+)\S+(\s+)\d+(\s+)[\d.]+(\s+)\d+`) // show workers rows
 	statsRE  = regexp.MustCompile(`(?m)^(uptime|connections/s|bytes from servers|bytes to servers): .*$`)
-	rtRE     = regexp.MustCompile(`\d+\.\d\d(\s+\d+ \((config|admin)\))`)
+	rtRE     = regexp.MustCompile(`\d+\.\d\d\s+\d+\.\d\d/\d+\.\d\d/\d+\.\d\d(\s+\d+ \((config|admin)\))`) // response ms, first byte quantiles
+	latRE    = regexp.MustCompile(`(?m)^(rule \S+ ms p50/p90/p99:) .*$`)
 )
 
 func normalise(s string, names map[string]string) string {
@@ -132,6 +133,7 @@ func normalise(s string, names map[string]string) string {
 	s = epochRE.ReplaceAllString(s, "EPOCH")
 	s = volatile.ReplaceAllString(s, "${1}PID${2}UPTIME${3}N${4}CPU${5}RSS")
 	s = statsRE.ReplaceAllString(s, "$1: N")
+	s = latRE.ReplaceAllString(s, "$1 LATENCY")
 	lines := strings.Split(s, "\n")
 	for i, l := range lines {
 		// Column widths follow the values, so compare columns, not spaces.

@@ -46,12 +46,15 @@ var (
 	descUptimeSec = prometheus.NewDesc("g6_uptime_seconds", "Seconds since the master started.", nil, nil)
 	descResolved  = prometheus.NewDesc("g6_resolver_addresses", "Addresses the server name yields now (held ones included).", []string{"entry"}, nil)
 	descFailing   = prometheus.NewDesc("g6_resolver_failing", "1 while the server name's lookups fail.", []string{"entry"}, nil)
+	descConnect   = prometheus.NewDesc("g6_server_connect_seconds", "Time from starting a connect to the server to it being established.", serverLabels, nil)
+	descFirstByte = prometheus.NewDesc("g6_server_first_byte_seconds", "Time to the server's first byte: from the connect (or the client's latest bytes before it) to the first byte back; the samples the RT algorithm averages.", serverLabels, nil)
+	descDuration  = prometheus.NewDesc("g6_session_duration_seconds", "Duration of the sessions that reached the server, from accept to close.", serverLabels, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBuild, descUp, descActive, descConns, descFailures, descRecv,
 		descSent, descRT, descSessions, descRefused, descLocalFail, descRestarts, descWorkers, descUptimeSec,
-		descResolved, descFailing} {
+		descResolved, descFailing, descConnect, descFirstByte, descDuration} {
 		ch <- d
 	}
 }
@@ -78,6 +81,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descActive, gauge, float64(active), l...)
 			ch <- prometheus.MustNewConstMetric(descConns, counter, float64(slot.Total.Load()), l...)
 			ch <- prometheus.MustNewConstMetric(descFailures, counter, float64(slot.Failures.Load()), l...)
+			ch <- histogram(descConnect, &slot.Connect, l)
+			ch <- histogram(descFirstByte, &slot.FirstByte, l)
+			ch <- histogram(descDuration, &slot.Duration, l)
 			ch <- prometheus.MustNewConstMetric(descRecv, counter, float64(slot.FromServer.Load()), l...)
 			ch <- prometheus.MustNewConstMetric(descSent, counter, float64(slot.FromClient.Load()), l...)
 			ch <- prometheus.MustNewConstMetric(descRT, gauge, float64(slot.RTAvg.Load())/1e9, l...)
@@ -139,4 +145,17 @@ func (m *Master) startMetrics(addr string) error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	return nil
+}
+
+// histogram reads one of a server slot's latency histograms as
+// Prometheus's cumulative buckets, in seconds.
+func histogram(d *prometheus.Desc, h *shared.Histogram, labels []string) prometheus.Metric {
+	counts, total := h.Counts()
+	buckets := make(map[float64]uint64, len(shared.HistBounds))
+	var cum uint64
+	for i, b := range shared.HistBounds {
+		cum += counts[i]
+		buckets[b.Seconds()] = cum
+	}
+	return prometheus.MustNewConstHistogram(d, total, float64(h.Sum.Load())/1e9, buckets, labels...)
 }

@@ -8,9 +8,10 @@
 //
 //	header   64 bytes              magic "G6SHARED", version, capacities, slot sizes, the lock
 //	rules    NRules × RuleSlot     (192 bytes each)
-//	servers  NServers × ServerSlot (640 bytes each; max_servers of them)
+//	servers  NServers × ServerSlot (1216 bytes each; max_servers of them)
 //	clients  NClients × ClientSlot (384 bytes each)
 //	ips      NIPs × ipEntry        (160 bytes each; open addressing)
+//	rates    NIPs × rateEntry      (16 bytes each; max_rate buckets, rate.go)
 //
 // A rule, server or client slot is identified by its key (conf.ServerKey and
 // kin), written by the master when it assigns the slot, so state survives
@@ -53,4 +54,8 @@
 // gone takes the lock over after 50 ms, so a worker killed while holding it
 // delays the others once instead of wedging them. Refused is atomic so the
 // master can read it without the lock.
+//
+// Rate limits take no lock: a client slot's RateTAT and the per-IP rate
+// table are GCRA timestamps moved by compare-and-swap (rate.go); a dead
+// worker leaves nothing to release in them.
 package shared

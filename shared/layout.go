@@ -6,7 +6,7 @@ import (
 )
 
 // Version is the layout version; bump it on any change to the structs below.
-const Version = 10
+const Version = 11
 
 // MaxWorkers is the number of per-worker counters in each server slot.
 const MaxWorkers = 64
@@ -83,6 +83,9 @@ type ServerSlot struct {
 	Keepalive atomic.Int64
 
 	PerWorker [MaxWorkers]atomic.Int32
+	// Latency histograms (histogram.go): connect time, time to the
+	// server's first byte, session duration.
+	Connect, FirstByte, Duration Histogram
 	// Sources are the addresses connections to the server are bound to
 	// (conf.Server.Source), NSources of them, IPv4 mapped; like Addr they
 	// are written before the rule's Members moves (SetSources).

@@ -19,11 +19,13 @@
 //
 //	worker.go:   step            epoll_pwait, dispatch by fd, then expire, reap
 //	accept.go:   onAccept        accept4 up to a batch; EMFILE pauses (limited.go)
-//	accept.go:   admit           client pattern, client limits (shared.Admit), newSession
+//	accept.go:   admit           client pattern (deny), rate limits (shared.AdmitRate), client
+//	                             and rule limits (shared.Admit), socket options, newSession
 //	look.go:     startInspect    inspected addresses only: read the PROXY header and the
 //	                             ClientHello first, then route (routes.go: choose) and admit
 //	rules.go:    refresh, order  reread the rule's servers if Members moved; the primaries' order (slow start)
-//	session.go:  connectNext     next server in that order, then the backups': TryAcquire, async connect
+//	session.go:  connectNext     next server in that order, then the backups': TryAcquire,
+//	                             socket options, bind (source or, transparent, the client's address), async connect
 //	session.go:  onConnectEvent  SO_ERROR: established, or Fail and connectNext
 //	session.go:  established     PROXY header (proxyproto.go), bytes read before routing, timers, pump
 //	forward.go:  onEndpointEvent readiness flags, then pump

@@ -174,8 +174,12 @@ func (w *Worker) timing(s *session, src *endpoint) {
 		return
 	}
 	if !s.rtDone {
+		// One sample per session, the server's first answer: the RT
+		// algorithm's moving average and the first-byte histogram.
 		s.rtDone = true
-		s.server.slot.ObserveRT(max(w.now-s.rtStart, 1))
+		rt := max(w.now-s.rtStart, 1)
+		s.server.slot.ObserveRT(rt)
+		s.server.slot.FirstByte.Observe(rt)
 	}
 }
 

@@ -277,6 +277,7 @@ func (w *Worker) onConnectTimeout(s *session) {
 func (w *Worker) established(s *session) {
 	s.state = stateEstablished
 	s.server.slot.Total.Add(1)
+	s.server.slot.Connect.Observe(w.now - (s.connectAt - w.connectTimeout))
 	// The server socket's readiness came with the event that completed the
 	// connect; the client's was recorded while connecting.
 	s.b.canWrite = true
@@ -350,6 +351,9 @@ func (w *Worker) end(s *session) {
 		}
 	}
 	if s.server != nil {
+		if s.state == stateEstablished || s.state == stateFlushing {
+			s.server.slot.Duration.Observe(w.now - s.started)
+		}
 		s.server.slot.Release(w.counter)
 		s.server.slot.FromServer.Add(s.b.bytes)
 		s.server.slot.FromClient.Add(s.c.bytes)

@@ -50,6 +50,15 @@ servers = [%q]
 			c.Close()
 		}
 	}
+	// Those sessions hold places under the limit until the worker has seen
+	// each client go (the dead server is tried first): wait for their
+	// descriptors, closed after their counts are released, to be gone.
+	within(t, 5*time.Second, "the quick clients' sessions ended", func() error {
+		if n := openFds(pid); n != before {
+			return fmt.Errorf("%d fds, %d before", n, before)
+		}
+		return nil
+	})
 	var held []net.Conn
 	for i := 0; i < 25; i++ { // 20 admitted, 5 refused by the limit
 		if c, _, err := testenv.Hold(front, ""); err == nil {

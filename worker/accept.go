@@ -71,6 +71,19 @@ func (w *Worker) admit(ln *listener, fd int, peer netip.AddrPort) {
 		sysClose(fd)
 		return
 	}
+	s := w.openSession(ln, fd, peer)
+	if s == nil {
+		w.unadmit(ln.rule, client, ip16)
+		return
+	}
+	s.client, s.ip16 = client, ip16
+	w.balance(s)
+}
+
+// openSession starts a session on an accepted client socket: the
+// listener's socket options, then the epoll set; nil (the socket closed)
+// if it cannot be watched.
+func (w *Worker) openSession(ln *listener, fd int, peer netip.AddrPort) *session {
 	if !ln.nodelay {
 		sysSetInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	}
@@ -78,17 +91,17 @@ func (w *Worker) admit(ln *listener, fd int, peer netip.AddrPort) {
 		ln.opts.apply(fd)
 	}
 	s := w.newSession()
-	s.rule, s.ln, s.peer, s.client, s.ip16 = ln.rule, ln, peer, client, ip16
+	s.rule, s.ln, s.peer = ln.rule, ln, peer
 	s.c.fd = fd
 	s.c.canWrite = true // a new socket has room; EAGAIN corrects it
 	if err := w.poll.add(fd, evRead|evWrite|evEdge); err != nil {
 		w.log.Warn("epoll add client", "err", err)
 		sysClose(fd)
 		w.recycle(s)
-		return
+		return nil
 	}
 	w.bind(fd, &s.c)
-	w.balance(s)
+	return s
 }
 
 // admitClient matches the client against r's patterns and takes its place
@@ -141,6 +154,15 @@ func (w *Worker) admitClient(r *rule, peer netip.AddrPort, ip16 [16]byte) (*clie
 func (w *Worker) releaseClient(c *client, ip16 [16]byte) {
 	if c.limited {
 		w.region.Release(c.slot, ip16, w.counter, &c.limits)
+	}
+}
+
+// unadmit gives back what admitClient took: the pattern's place and the
+// rule's.
+func (w *Worker) unadmit(r *rule, c *client, ip16 [16]byte) {
+	w.releaseClient(c, ip16)
+	if t := r.total; t != nil {
+		w.region.Release(t.slot, ip16, w.counter, &t.limits)
 	}
 }
 

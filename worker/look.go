@@ -79,24 +79,12 @@ func (w *Worker) startInspect(ln *listener, fd int, peer netip.AddrPort) {
 		sysClose(fd)
 		return
 	}
-	if !ln.nodelay {
-		sysSetInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	}
-	if ln.opts.set {
-		ln.opts.apply(fd)
-	}
-	s := w.newSession()
-	s.state = stateInspecting
-	s.rule, s.ln, s.peer = lk.owner, ln, peer
-	s.c.fd = fd
-	s.c.canRead, s.c.canWrite = true, true // EAGAIN corrects them
-	if err := w.poll.add(fd, evRead|evWrite|evEdge); err != nil {
-		w.log.Warn("epoll add client", "err", err)
-		sysClose(fd)
-		w.recycle(s)
+	s := w.openSession(ln, fd, peer) // s.rule is lk.owner until routed
+	if s == nil {
 		return
 	}
-	w.bind(fd, &s.c)
+	s.state = stateInspecting
+	s.c.canRead = true // EAGAIN corrects it
 	w.getLook(s)
 	s.look.at = w.now + lk.timeout
 	w.timers.push(timerEntry{at: s.look.at, s: s, gen: s.gen})

@@ -345,10 +345,7 @@ func (w *Worker) end(s *session) {
 		w.access.session(w, s)
 	}
 	if s.client != nil {
-		w.releaseClient(s.client, s.ip16)
-		if t := s.rule.total; t != nil {
-			w.region.Release(t.slot, s.ip16, w.counter, &t.limits)
-		}
+		w.unadmit(s.rule, s.client, s.ip16)
 	}
 	if s.server != nil {
 		if s.state == stateEstablished || s.state == stateFlushing {

@@ -4,7 +4,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN         := bin
 FUZZTIME    ?= 20s
 
-.PHONY: all build run test lint vet fmt-check staticcheck race fuzz bench soak clean
+.PHONY: all build run test lint vet fmt-check staticcheck race fuzz bench soak deb clean
 
 all: build
 
@@ -43,6 +43,18 @@ fuzz:
 	$(GO) test ./conf -run '^$$' -fuzz '^FuzzParseLegacy$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ipc -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pool -run '^$$' -fuzz '^FuzzParseState$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./inspect -run '^$$' -fuzz '^FuzzProxy$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./inspect -run '^$$' -fuzz '^FuzzClientHello$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./inspect -run '^$$' -fuzz '^FuzzMatchSNI$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./conf -run '^$$' -fuzz '^FuzzPattern$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./conf -run '^$$' -fuzz '^FuzzParseSource$$' -fuzztime $(FUZZTIME)
+
+# A Debian package (tools/deb, nfpm): a static g6, the systemd unit, the
+# annotated example as the conffile /etc/g6/g6.toml, g6(1), bash completion.
+# Install: apt install ./bin/g6_amd64.deb
+deb:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/deb/g6 .
+	$(GO) run ./tools/deb -bin $(BIN)/deb/g6 -o $(BIN)/g6_amd64.deb
 
 # g6 vs HAProxy (mode tcp), nginx stream and direct, same backends and load,
 # interleaved rounds; rewrites BENCHMARKS.md. Needs haproxy, nginx,

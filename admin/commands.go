@@ -42,33 +42,9 @@ func (s *Server) run(line string) (string, bool) {
 }
 
 func (s *Server) show(cmd Command) string {
-	snap := s.Backend.Snapshot()
-	var doc any
-	var text string
-	switch cmd.What {
-	case "rules":
-		doc, text = showRules(&snap)
-	case "servers":
-		nodes, _ := s.Backend.Nodes() // not in a fleet, or the store away: no fleet view
-		doc, text = showServers(&snap, nodes)
-	case "workers":
-		doc, text = showWorkers(&snap)
-	case "stats":
-		doc, text = showStats(&snap)
-	case "sessions":
-		sessions, missing := s.Backend.Sessions(WorkerTimeout)
-		doc, text = showSessions(sessions, missing)
-	case "nodes":
-		nodes, err := s.Backend.Nodes()
-		switch {
-		case errors.Is(err, fleet.ErrUnavailable):
-			return "error: " + err.Error()
-		case err != nil:
-			return "error: show nodes: " + err.Error()
-		}
-		doc, text = showNodes(nodes)
-	case "resolvers":
-		doc, text = showResolvers(s.Backend.Resolvers(), time.Now())
+	doc, text, err := Show(s.Backend, cmd.What)
+	if err != nil {
+		return "error: " + err.Error()
 	}
 	if !cmd.JSON {
 		return text
@@ -78,6 +54,41 @@ func (s *Server) show(cmd Command) string {
 		return "error: " + err.Error()
 	}
 	return string(b)
+}
+
+// Show builds what `show WHAT` answers: the document its json form
+// marshals and its text. The console's /api/v1/WHAT serves the same
+// document.
+func Show(b Backend, what string) (doc any, text string, err error) {
+	snap := b.Snapshot()
+	switch what {
+	case "rules":
+		doc, text = showRules(&snap)
+	case "servers":
+		nodes, _ := b.Nodes() // not in a fleet, or the store away: no fleet view
+		doc, text = showServers(&snap, nodes)
+	case "workers":
+		doc, text = showWorkers(&snap)
+	case "stats":
+		doc, text = showStats(&snap)
+	case "sessions":
+		sessions, missing := b.Sessions(WorkerTimeout)
+		doc, text = showSessions(sessions, missing)
+	case "nodes":
+		nodes, err := b.Nodes()
+		switch {
+		case errors.Is(err, fleet.ErrUnavailable):
+			return nil, "", err
+		case err != nil:
+			return nil, "", fmt.Errorf("show nodes: %w", err)
+		}
+		doc, text = showNodes(nodes)
+	case "resolvers":
+		doc, text = showResolvers(b.Resolvers(), time.Now())
+	default:
+		return nil, "", fmt.Errorf("show %s: no such list", what)
+	}
+	return doc, text, nil
 }
 
 // serverCmd runs a command on servers through the master, which changes

@@ -92,6 +92,7 @@ type Global struct {
 	AccessLog      string // "" = off
 	AccessFormat   string // "text" or "json"
 	Metrics        string // address of the Prometheus /metrics endpoint, "" = off
+	Console        string `json:",omitempty"` // address of the web console and /api/v1, "" = off; may be Metrics
 	CPUAffinity    bool   // pin worker slot i to the i-th allowed CPU
 	Splice         string // SpliceAuto, SpliceAlways or SpliceOff
 	// MaxServers is how many server slots the shared region holds: every

@@ -99,6 +99,7 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 		AccessLog:       deref(g.AccessLog, ""),
 		AccessFormat:    deref(g.AccessFormat, "text"),
 		Metrics:         deref(g.Metrics, ""),
+		Console:         deref(g.Console, ""),
 		CPUAffinity:     deref(g.CPUAffinity, false),
 		Splice:          deref(g.Splice, SpliceAuto),
 		StateFile:       deref(g.StateFile, ""),
@@ -117,9 +118,9 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 	if cfg.Global.ResolveHold < 0 {
 		errs.add(file, loc.key("global", 0, "resolve_hold"), "global: resolve_hold must not be negative")
 	}
-	if a := cfg.Global.Metrics; a != "" {
-		if _, err := ParseHostPort(a); err != nil {
-			errs.add(file, loc.key("global", 0, "metrics"), "global: metrics %v", err)
+	for key, a := range map[string]string{"metrics": cfg.Global.Metrics, "console": cfg.Global.Console} {
+		if _, err := ParseHostPort(a); err != nil && a != "" {
+			errs.add(file, loc.key("global", 0, key), "global: %s %v", key, err)
 		}
 	}
 	if f := cfg.Global.AccessFormat; f != "text" && f != "json" {

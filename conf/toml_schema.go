@@ -26,6 +26,7 @@ type fileGlobal struct {
 	AccessLog      *string   `toml:"access_log"`
 	AccessFormat   *string   `toml:"access_log_format"`
 	Metrics        *string   `toml:"metrics"`
+	Console        *string   `toml:"console"`
 	CPUAffinity    *bool     `toml:"cpu_affinity"`
 	Splice         *string   `toml:"splice"`
 	MaxServers     *int      `toml:"max_servers"`

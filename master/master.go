@@ -74,19 +74,19 @@ type Master struct {
 	parent         int   // pid of the master this one replaced by USR2
 	parentCounters []int // per-worker counters its workers may still use
 
-	mu        sync.Mutex
-	adminLns  []net.Listener
-	adminFds  map[string]int // canonical admin address → raw socket (for upgrades)
-	metricsLn net.Listener
-	checks    *checker
-	checkMu   sync.Mutex
-	pool      *pool.Table      // every rule's servers, config and runtime changes
-	fleet     *fleet.Store     // the link to the other nodes ([cluster]); nil without one
-	fleetErr  string           // the last config this node refused, for the registry
-	resolver  *resolve.Watcher // looks up the config's name entries; nil until the first start
-	rate      rate
-	stopRate  chan struct{}
-	started   time.Time
+	mu       sync.Mutex
+	adminLns []net.Listener
+	adminFds map[string]int // canonical admin address → raw socket (for upgrades)
+	httpLns  []net.Listener // /metrics and the console
+	checks   *checker
+	checkMu  sync.Mutex
+	pool     *pool.Table      // every rule's servers, config and runtime changes
+	fleet    *fleet.Store     // the link to the other nodes ([cluster]); nil without one
+	fleetErr string           // the last config this node refused, for the registry
+	resolver *resolve.Watcher // looks up the config's name entries; nil until the first start
+	rate     rate
+	stopRate chan struct{}
+	started  time.Time
 }
 
 // Run starts the master and serves until stopped; it returns the exit code.
@@ -184,8 +184,8 @@ func start(opts Options) (*Master, error) {
 	m.stopRate = make(chan struct{})
 	go sampleRate(m, m.stopRate)
 	go watchHeartbeats(m, m.stopRate)
-	if merr := m.startMetrics(cfg.Global.Metrics); merr != nil {
-		m.log.Error("metrics endpoint not served", "err", merr)
+	if herr := m.startHTTP(cfg.Global.Metrics, cfg.Global.Console); herr != nil {
+		m.log.Error("metrics or console endpoint not served", "err", herr)
 	}
 	m.log.Info("g6 started", "workers", g.nWork, "listen", g.addrs, "config", cfg.File)
 	m.announce(inh)
@@ -424,8 +424,8 @@ func (m *Master) stop(graceful bool) {
 	}
 	m.closeSockets()
 	m.closeAdmin()
-	if m.metricsLn != nil {
-		m.metricsLn.Close()
+	for _, ln := range m.httpLns {
+		ln.Close()
 	}
 	if m.fleet != nil {
 		go m.fleet.Close() // its watch may take a moment to end; the master does not wait on it

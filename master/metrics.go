@@ -122,29 +122,54 @@ func (m *Master) ruleSlot(i int) int {
 	return m.cur.setup.RuleSlots[i]
 }
 
-// startMetrics serves /metrics on the configured address (if any).
-func (m *Master) startMetrics(addr string) error {
-	if addr == "" {
-		return nil
+// startHTTP serves /metrics and the console's /api/v1 on their addresses
+// (either may be off; one listener when they are the same address).
+func (m *Master) startHTTP(metrics, console string) error {
+	muxes := map[string]*http.ServeMux{}
+	mux := func(addr string) *http.ServeMux {
+		if muxes[addr] == nil {
+			muxes[addr] = http.NewServeMux()
+		}
+		return muxes[addr]
 	}
+	if metrics != "" {
+		mux(metrics).Handle("/metrics", m.metricsHandler())
+	}
+	if console != "" {
+		mux(console).Handle("/api/v1/", m.apiHandler())
+	}
+	for addr, mx := range muxes {
+		ln, err := listenHTTP(addr)
+		if err != nil {
+			return err
+		}
+		m.httpLns = append(m.httpLns, ln)
+		srv := &http.Server{Handler: mx, ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+	}
+	return nil
+}
+
+// metricsHandler is /metrics.
+func (m *Master) metricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	// The master's own runtime (go_goroutines, go_memstats_*) and process
 	// (process_open_fds, ...) metrics: leaks show there first.
 	reg.MustRegister(collector{m: m}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	// SO_REUSEPORT: during a USR2 upgrade the new master binds the address
-	// while the old one still serves it (the kernel shares connections out
-	// between the two until the old one exits).
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+// listenHTTP binds an address of the master's HTTP endpoints.
+// SO_REUSEPORT: during a USR2 upgrade the new master binds the address
+// while the old one still serves it (the kernel shares connections out
+// between the two until the old one exits).
+func listenHTTP(addr string) (net.Listener, error) {
 	lc := net.ListenConfig{Control: reuseport.Control}
 	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
-		return errors.Join(errors.New("master: metrics"), err)
+		return nil, errors.Join(errors.New("master: http "+addr), err)
 	}
-	m.metricsLn = ln
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	return nil
+	return ln, nil
 }
 
 // histogram reads one of a server slot's latency histograms as

@@ -1,0 +1,92 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+
+	"g6/internal/testenv"
+)
+
+// getJSON fetches url and decodes it, failing the test on a status other
+// than 200.
+func getJSON(t *testing.T, url string) any {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("GET %s: %s %q\n%s", url, resp.Status, resp.Header.Get("Content-Type"), b)
+	}
+	var doc any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return doc
+}
+
+// TestConsoleAPI: /api/v1/WHAT is show WHAT json, on the console's own
+// address and on the metrics address when they are the same; an unknown
+// list is 404, a POST 405.
+func TestConsoleAPI(t *testing.T) {
+	back, front, adminAddr, console, metrics := testenv.Addr(t), testenv.Addr(t), testenv.Addr(t), testenv.Addr(t), testenv.Addr(t)
+	testenv.Backend(t, "greet", back)
+	cfg := fmt.Sprintf(`
+[global]
+console = %q
+metrics = %q
+
+[admin]
+listen = [%q]
+clients = ["127.0.0.1:*"]
+
+[[rule]]
+id = "web"
+algorithm = "RR"
+clients = ["*:*"]
+listen = [%q]
+servers = [%q, { address = "127.0.0.1:1", backup = true }]
+`, console, metrics, adminAddr, front, back)
+	testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "1"})
+	for _, what := range []string{"rules", "servers"} {
+		var want any
+		if err := json.Unmarshal([]byte(adminSend(t, adminAddr, "show "+what+" json\n")), &want); err != nil {
+			t.Fatal(err)
+		}
+		if got := getJSON(t, "http://"+console+"/api/v1/"+what); !reflect.DeepEqual(got, want) {
+			t.Errorf("/api/v1/%s differs from show %s json:\n got %v\nwant %v", what, what, got, want)
+		}
+	}
+	for _, what := range []string{"workers", "sessions", "stats", "resolvers"} {
+		if doc, ok := getJSON(t, "http://"+console+"/api/v1/"+what).(map[string]any); !ok || len(doc) == 0 {
+			t.Errorf("/api/v1/%s: %v", what, doc)
+		}
+	}
+	if resp, err := http.Get("http://" + console + "/api/v1/bogus"); err != nil || resp.StatusCode != 404 {
+		t.Errorf("unknown list: %v %v", resp, err)
+	}
+	if resp, err := http.Post("http://"+console+"/api/v1/servers", "text/plain", strings.NewReader("x")); err != nil || resp.StatusCode != 405 {
+		t.Errorf("POST: %v %v", resp, err)
+	}
+	if resp, err := http.Get("http://" + metrics + "/api/v1/servers"); err != nil || resp.StatusCode != 404 {
+		t.Errorf("the metrics address serves the API although console is elsewhere: %v %v", resp, err)
+	}
+
+	// One address for both.
+	shared := testenv.Addr(t)
+	front2 := testenv.Addr(t)
+	testenv.StartMaster(t, testenv.WriteConfig(t, fmt.Sprintf("[global]\nconsole = %q\nmetrics = %[1]q\n\n[[rule]]\nid = \"r\"\nalgorithm = \"RR\"\nclients = [\"*:*\"]\nlisten = [%q]\nservers = [%q]\n", shared, front2, back)), []string{"-w", "1"})
+	if doc, ok := getJSON(t, "http://"+shared+"/api/v1/servers").(map[string]any); !ok || doc["servers"] == nil {
+		t.Errorf("shared address, /api/v1/servers: %v", doc)
+	}
+	if fams := scrape(t, shared); fams["g6_server_up"] == nil {
+		t.Errorf("shared address, /metrics: no g6_server_up")
+	}
+}

@@ -78,6 +78,7 @@ type Master struct {
 	adminLns []net.Listener
 	adminFds map[string]int // canonical admin address → raw socket (for upgrades)
 	httpLns  []net.Listener // /metrics and the console
+	history  history        // the console's charts (with console set)
 	checks   *checker
 	checkMu  sync.Mutex
 	pool     *pool.Table      // every rule's servers, config and runtime changes
@@ -184,6 +185,9 @@ func start(opts Options) (*Master, error) {
 	m.stopRate = make(chan struct{})
 	go sampleRate(m, m.stopRate)
 	go watchHeartbeats(m, m.stopRate)
+	if cfg.Global.Console != "" {
+		go sampleHistory(m, m.stopRate)
+	}
 	if herr := m.startHTTP(cfg.Global.Metrics, cfg.Global.Console); herr != nil {
 		m.log.Error("metrics or console endpoint not served", "err", herr)
 	}

@@ -137,6 +137,7 @@ func (m *Master) startHTTP(metrics, console string) error {
 	}
 	if console != "" {
 		mux(console).Handle("/api/v1/", m.apiHandler())
+		mux(console).Handle("/", pageHandler())
 	}
 	for addr, mx := range muxes {
 		ln, err := listenHTTP(addr)

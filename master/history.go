@@ -1,0 +1,88 @@
+package master
+
+import (
+	"sync"
+	"time"
+)
+
+// The console's charts: every second the master samples each rule's
+// connections/s, open sessions and bytes/s from the shared region into a
+// ring of the last 15 minutes (nothing on the data path). Bytes are
+// counted when sessions end, so a long session's bytes show at its end.
+
+// historyLen is 15 minutes of one-second points.
+const historyLen = 15 * 60
+
+// HistoryPoint is one second of one rule.
+type HistoryPoint struct {
+	T        int64   `json:"t"` // unix seconds
+	Conns    float64 `json:"connections_per_second"`
+	Sessions int64   `json:"sessions"`
+	Bytes    float64 `json:"bytes_per_second"`
+}
+
+// history holds each rule's ring, by rule id.
+type history struct {
+	mu    sync.Mutex
+	rules map[string][]HistoryPoint // oldest first, at most historyLen
+	last  map[string][2]int64       // the rule's connection and byte totals at the last sample
+	at    time.Time
+}
+
+// sample adds one point per rule from the current snapshot.
+func (h *history) sample(m *Master, now time.Time) {
+	snap := m.Snapshot()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.rules == nil {
+		h.rules, h.last = map[string][]HistoryPoint{}, map[string][2]int64{}
+	}
+	dt := now.Sub(h.at).Seconds()
+	keep := map[string][]HistoryPoint{}
+	for i, r := range snap.Config.Rules {
+		var total, bytes, active int64
+		for _, e := range snap.Servers[i] {
+			sl := snap.Region.Server(e.Slot)
+			total += sl.Total.Load()
+			bytes += sl.FromServer.Load() + sl.FromClient.Load()
+			active += sl.Active.Load()
+		}
+		p := HistoryPoint{T: now.Unix(), Sessions: active}
+		if last, ok := h.last[r.ID]; ok && dt > 0 {
+			p.Conns = float64(max(total-last[0], 0)) / dt
+			p.Bytes = float64(max(bytes-last[1], 0)) / dt
+		}
+		h.last[r.ID] = [2]int64{total, bytes}
+		ring := append(h.rules[r.ID], p)
+		if len(ring) > historyLen {
+			ring = ring[len(ring)-historyLen:]
+		}
+		keep[r.ID] = ring
+	}
+	h.rules, h.at = keep, now // rules a reload dropped go
+}
+
+// snapshot copies every rule's points.
+func (h *history) snapshot() map[string][]HistoryPoint {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string][]HistoryPoint, len(h.rules))
+	for id, ring := range h.rules {
+		out[id] = append([]HistoryPoint(nil), ring...)
+	}
+	return out
+}
+
+// sampleHistory feeds the console's history every second until stop.
+func sampleHistory(m *Master, stop <-chan struct{}) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-tick.C:
+			m.history.sample(m, now)
+		}
+	}
+}

@@ -47,9 +47,11 @@
 //   - A reload closes the sockets of addresses the new config dropped at
 //     once; the draining workers have closed their copies, so the kernel
 //     refuses new connections instead of queueing them.
-//   - The metrics endpoint is the one socket not handed over on USR2: both
-//     masters bind it with SO_REUSEPORT (go-reuseport), so during the
-//     overlap a scrape may reach either; both read the same region.
+//   - The HTTP endpoints (metrics, the console and its /api/v1, one
+//     listener per address) are the sockets not handed over on USR2: both
+//     masters bind them with SO_REUSEPORT (go-reuseport), so during the
+//     overlap a request may reach either; both read the same region, but
+//     the console's 15-minute history starts again in the new master.
 //   - A reload publishes the new config's servers before its workers are
 //     ready; if they fail to start the current config's are published again
 //     (republish). The old generation no longer accepts, so it never reads

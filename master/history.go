@@ -5,9 +5,9 @@ import (
 	"time"
 )
 
-// The console's charts: every second the master samples each rule's
-// connections/s, open sessions and bytes/s from the shared region into a
-// ring of the last 15 minutes (nothing on the data path). Bytes are
+// The console's charts: every second (sampleRate) the master samples each
+// rule's connections/s, open sessions and bytes/s from the shared region
+// into a ring of the last 15 minutes (nothing on the data path). Bytes are
 // counted when sessions end, so a long session's bytes show at its end.
 
 // historyLen is 15 minutes of one-second points.
@@ -23,6 +23,7 @@ type HistoryPoint struct {
 
 // history holds each rule's ring, by rule id.
 type history struct {
+	on    bool // console set: sampleRate feeds it every second
 	mu    sync.Mutex
 	rules map[string][]HistoryPoint // oldest first, at most historyLen
 	last  map[string][2]int64       // the rule's connection and byte totals at the last sample
@@ -71,18 +72,4 @@ func (h *history) snapshot() map[string][]HistoryPoint {
 		out[id] = append([]HistoryPoint(nil), ring...)
 	}
 	return out
-}
-
-// sampleHistory feeds the console's history every second until stop.
-func sampleHistory(m *Master, stop <-chan struct{}) {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case now := <-tick.C:
-			m.history.sample(m, now)
-		}
-	}
 }

@@ -185,9 +185,7 @@ func start(opts Options) (*Master, error) {
 	m.stopRate = make(chan struct{})
 	go sampleRate(m, m.stopRate)
 	go watchHeartbeats(m, m.stopRate)
-	if cfg.Global.Console != "" {
-		go sampleHistory(m, m.stopRate)
-	}
+	m.history.on = cfg.Global.Console != ""
 	if herr := m.startHTTP(cfg.Global.Metrics, cfg.Global.Console); herr != nil {
 		m.log.Error("metrics or console endpoint not served", "err", herr)
 	}

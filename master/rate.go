@@ -57,6 +57,9 @@ func sampleRate(m *Master, stop <-chan struct{}) {
 				}
 			}
 			m.rate.add(now, total)
+			if m.history.on {
+				m.history.sample(m, now)
+			}
 		}
 	}
 }

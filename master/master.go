@@ -183,9 +183,9 @@ func start(opts Options) (*Master, error) {
 	m.syncChecks()
 	m.watchNames(cfg)
 	m.stopRate = make(chan struct{})
+	m.history.on = cfg.Global.Console != "" // before the sampler reads it
 	go sampleRate(m, m.stopRate)
 	go watchHeartbeats(m, m.stopRate)
-	m.history.on = cfg.Global.Console != ""
 	if herr := m.startHTTP(cfg.Global.Metrics, cfg.Global.Console); herr != nil {
 		m.log.Error("metrics or console endpoint not served", "err", herr)
 	}

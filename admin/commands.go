@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -93,8 +94,27 @@ func Show(b Backend, what string) (doc any, text string, err error) {
 
 // serverCmd runs a command on servers through the master, which changes
 // the shared region, tells the workers and keeps the state file.
-func (s *Server) serverCmd(cmd Command) string {
-	lines, err := s.Backend.Change(cmd)
+func (s *Server) serverCmd(cmd Command) string { return change(s.Backend, cmd) }
+
+// ConsoleCommands are the admin commands the web console may run.
+var ConsoleCommands = []string{"disable", "enable", "drain"}
+
+// Act runs one of ConsoleCommands given as an admin line, as the admin
+// port would, and returns its reply.
+func Act(b Backend, line string) (string, error) {
+	cmd, err := Parse(line)
+	if err != nil {
+		return "", err
+	}
+	if !slices.Contains(ConsoleCommands, cmd.Name) {
+		return "", fmt.Errorf("the console runs only %s", strings.Join(ConsoleCommands, ", "))
+	}
+	return change(b, cmd), nil
+}
+
+// change runs a server command through the master.
+func change(b Backend, cmd Command) string {
+	lines, err := b.Change(cmd)
 	switch {
 	case errors.Is(err, fleet.ErrUnavailable):
 		return "error: " + err.Error() // scripts look for exactly this line

@@ -66,16 +66,20 @@ func (s *Server) Serve(ln net.Listener) {
 	}
 }
 
-func (s *Server) allowed(a net.Addr) bool {
-	ap, err := netip.ParseAddrPort(a.String())
+func (s *Server) allowed(a net.Addr) bool { return Allowed(s.Clients, a.String()) }
+
+// Allowed reports whether a client at addr (IP:PORT) may use the admin
+// commands: the first of clients that matches decides.
+func Allowed(clients []conf.Client, addr string) bool {
+	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
 		return false
 	}
 	ip := []byte(ap.Addr().Unmap().String())
 	port := strconv.AppendUint(nil, uint64(ap.Port()), 10)
-	for i := range s.Clients {
-		if s.Clients[i].Pattern.Match(ap.Addr().Unmap(), ip, port) {
-			return !s.Clients[i].Deny // the first match decides
+	for i := range clients {
+		if clients[i].Pattern.Match(ap.Addr().Unmap(), ip, port) {
+			return !clients[i].Deny
 		}
 	}
 	return false

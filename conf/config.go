@@ -93,6 +93,7 @@ type Global struct {
 	AccessFormat   string // "text" or "json"
 	Metrics        string // address of the Prometheus /metrics endpoint, "" = off
 	Console        string `json:",omitempty"` // address of the web console and /api/v1, "" = off; may be Metrics
+	ConsoleToken   string `json:"-"`          // bearer token the console's actions need besides [admin]'s patterns; "" = patterns only
 	CPUAffinity    bool   // pin worker slot i to the i-th allowed CPU
 	Splice         string // SpliceAuto, SpliceAlways or SpliceOff
 	// MaxServers is how many server slots the shared region holds: every

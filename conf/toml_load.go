@@ -100,6 +100,7 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 		AccessFormat:    deref(g.AccessFormat, "text"),
 		Metrics:         deref(g.Metrics, ""),
 		Console:         deref(g.Console, ""),
+		ConsoleToken:    deref(g.ConsoleToken, ""),
 		CPUAffinity:     deref(g.CPUAffinity, false),
 		Splice:          deref(g.Splice, SpliceAuto),
 		StateFile:       deref(g.StateFile, ""),

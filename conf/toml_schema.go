@@ -27,6 +27,7 @@ type fileGlobal struct {
 	AccessFormat   *string   `toml:"access_log_format"`
 	Metrics        *string   `toml:"metrics"`
 	Console        *string   `toml:"console"`
+	ConsoleToken   *string   `toml:"console_token"`
 	CPUAffinity    *bool     `toml:"cpu_affinity"`
 	Splice         *string   `toml:"splice"`
 	MaxServers     *int      `toml:"max_servers"`

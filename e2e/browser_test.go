@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -21,11 +22,15 @@ import (
 // servers, and draws chart points after a few seconds of traffic. The
 // screenshot is saved under G6_ARTIFACTS (default: the test's temp dir).
 func TestConsolePage(t *testing.T) {
-	back1, back2, front, console := testenv.Addr(t), testenv.Addr(t), testenv.Addr(t), testenv.Addr(t)
+	back1, back2, front, console, adminAddr := testenv.Addr(t), testenv.Addr(t), testenv.Addr(t), testenv.Addr(t), testenv.Addr(t)
 	testenv.Backend(t, "greet", back1, back2)
 	cfg := fmt.Sprintf(`
 [global]
 console = %q
+
+[admin]
+listen = [%q]
+clients = ["127.0.0.1:*"]
 
 [[rule]]
 id = "web"
@@ -33,7 +38,7 @@ algorithm = "RR"
 clients = ["*:*"]
 listen = [%q]
 servers = [%q, %q]
-`, console, front, back1, back2)
+`, console, adminAddr, front, back1, back2)
 	testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "2"})
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath("chromium"), chromedp.NoSandbox,
@@ -94,6 +99,14 @@ servers = [%q, %q]
 	if pts < 4 {
 		t.Errorf("the chart has %v points after 5 s of traffic", pts)
 	}
+	// A disable click turns the server disabled on the page and in show servers.
+	state, err := clickDisable(ctx, back2)
+	if err != nil || state != "disabled" {
+		t.Errorf("after the disable click the page says %q (%v)", state, err)
+	}
+	if out := adminSend(t, adminAddr, "show servers\n"); !strings.Contains(out, back2) || !regexp.MustCompile(regexp.QuoteMeta(back2)+`\s+disabled`).MatchString(out) {
+		t.Errorf("show servers after the click:\n%s", out)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(problems) > 0 {
@@ -132,4 +145,24 @@ func browse(ctx context.Context, console, server string) (rows int, pts float64,
 	}
 	shot, err = chromedp.Run(ctx, chromedp.FullScreenshot(100) /* 100: PNG */)
 	return
+}
+
+// clickDisable clicks the disable button of server's row and returns the
+// state the page shows for it once it changed (or after 10 s).
+func clickDisable(ctx context.Context, server string) (string, error) {
+	row := `tr[data-server="` + server + `"]`
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(row+` button[data-action="disable"]`))); err != nil {
+		return "", err
+	}
+	var state string
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('`+row+` td:nth-child(2)').textContent`))
+		if err != nil {
+			return "", err
+		}
+		if state = s; state == "disabled" {
+			break
+		}
+	}
+	return state, nil
 }

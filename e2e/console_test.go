@@ -42,6 +42,7 @@ func TestConsoleAPI(t *testing.T) {
 [global]
 console = %q
 metrics = %q
+console_token = "s3cret"
 
 [admin]
 listen = [%q]
@@ -75,6 +76,35 @@ servers = [%q, { address = "127.0.0.1:1", backup = true }]
 	if resp, err := http.Post("http://"+console+"/api/v1/servers", "text/plain", strings.NewReader("x")); err != nil || resp.StatusCode != 405 {
 		t.Errorf("POST: %v %v", resp, err)
 	}
+	// Actions: [admin]'s patterns and the token.
+	post := func(base, line, token string) (int, string) {
+		req, _ := http.NewRequest("POST", "http://"+base+"/api/v1/action", strings.NewReader(line))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := post(console, "disable 127.0.0.1 1", ""); code != 403 || !strings.Contains(body, "console_token") {
+		t.Errorf("an action without the token: %d %q", code, body)
+	}
+	if code, body := post(console, "disable 127.0.0.1 1", "wrong"); code != 403 {
+		t.Errorf("an action with a wrong token: %d %q", code, body)
+	}
+	if code, body := post(console, "disable 127.0.0.1 1", "s3cret"); code != 200 || !strings.Contains(body, "web 127.0.0.1 1 disabled") {
+		t.Errorf("an action with the token: %d %q", code, body)
+	}
+	if !strings.Contains(adminSend(t, adminAddr, "show servers\n"), "disabled") {
+		t.Errorf("the console's disable did not reach show servers")
+	}
+	if code, body := post(console, "del server web 127.0.0.1:1", "s3cret"); code != 400 || !strings.Contains(body, "the console runs only disable, enable, drain") {
+		t.Errorf("a command the console does not run: %d %q", code, body)
+	}
 	if resp, err := http.Get("http://" + metrics + "/api/v1/servers"); err != nil || resp.StatusCode != 404 {
 		t.Errorf("the metrics address serves the API although console is elsewhere: %v %v", resp, err)
 	}
@@ -88,5 +118,8 @@ servers = [%q, { address = "127.0.0.1:1", backup = true }]
 	}
 	if fams := scrape(t, shared); fams["g6_server_up"] == nil {
 		t.Errorf("shared address, /metrics: no g6_server_up")
+	}
+	if code, body := post(shared, "disable 127.0.0.1 1", ""); code != 403 || !strings.Contains(body, "read-only") {
+		t.Errorf("an action without [admin]: %d %q", code, body)
 	}
 }

@@ -1,8 +1,12 @@
 package master
 
 import (
+	"crypto/subtle"
 	_ "embed"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
@@ -38,8 +42,16 @@ func pageHandler() http.Handler {
 func (m *Master) apiHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		what := strings.TrimPrefix(r.URL.Path, "/api/v1/")
+		if what == "action" && r.Method == http.MethodPost {
+			m.consoleAction(w, r)
+			return
+		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			http.Error(w, "GET only", http.StatusMethodNotAllowed)
+			return
+		}
+		if what == "actions" {
+			writeJSON(w, map[string]bool{"allowed": m.consoleMayAct(r) == nil, "token": m.consoleToken() != ""})
 			return
 		}
 		if what == "history" {
@@ -67,4 +79,47 @@ func writeJSON(w http.ResponseWriter, doc any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	json.NewEncoder(w).Encode(doc)
+}
+
+// consoleToken is the running config's console_token.
+func (m *Master) consoleToken() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cur.cfg.Global.ConsoleToken
+}
+
+// consoleMayAct says why r may not change servers, or nil: its client must
+// match the [admin] patterns, and bring console_token if one is set.
+func (m *Master) consoleMayAct(r *http.Request) error {
+	m.mu.Lock()
+	cfg := m.cur.cfg
+	m.mu.Unlock()
+	switch {
+	case cfg.Admin == nil:
+		return errors.New("read-only: no [admin] client patterns")
+	case !admin.Allowed(cfg.Admin.Clients, r.RemoteAddr):
+		return fmt.Errorf("%s matches no [admin] client pattern", r.RemoteAddr)
+	case cfg.Global.ConsoleToken != "" &&
+		subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+cfg.Global.ConsoleToken)) != 1:
+		return errors.New("console_token is set: send Authorization: Bearer TOKEN")
+	}
+	return nil
+}
+
+// consoleAction runs the admin line in the request body (disable, enable,
+// drain) and logs who did it.
+func (m *Master) consoleAction(w http.ResponseWriter, r *http.Request) {
+	if err := m.consoleMayAct(r); err != nil {
+		m.log.Warn("console action refused", "from", r.RemoteAddr, "err", err)
+		http.Error(w, err.Error(), http.StatusForbidden)
+		return
+	}
+	line, _ := io.ReadAll(io.LimitReader(r.Body, admin.MaxLine))
+	reply, err := admin.Act(m, strings.TrimSpace(string(line)))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	m.log.Info("console action", "from", r.RemoteAddr, "command", strings.TrimSpace(string(line)), "reply", reply)
+	writeJSON(w, map[string]string{"reply": reply})
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -44,10 +45,11 @@ const (
 // ErrEmpty is returned for a blank line, which gets no reply.
 var ErrEmpty = errors.New("empty line")
 
-// showUsage lists what show shows; Help and parseShow's error use it.
-const showUsage = "show rules|sessions|servers|workers|stats|nodes|resolvers [json]"
+// ShowLists are what show shows (Show builds each; the console serves
+// them under /api/v1/); Help and parseShow's error list them.
+var ShowLists = []string{"rules", "sessions", "servers", "workers", "stats", "nodes", "resolvers"}
 
-var shows = map[string]bool{"rules": true, "sessions": true, "servers": true, "workers": true, "stats": true, "nodes": true, "resolvers": true}
+var showUsage = "show " + strings.Join(ShowLists, "|") + " [json]"
 
 // Parse reads one line (without its line ending).
 func Parse(line string) (Command, error) {
@@ -93,7 +95,7 @@ func parseShow(args []string) (Command, error) {
 		c.JSON = true
 		args = args[:len(args)-1]
 	}
-	if len(args) != 1 || !shows[strings.ToLower(args[0])] {
+	if len(args) != 1 || !slices.Contains(ShowLists, strings.ToLower(args[0])) {
 		return c, errors.New("usage: " + showUsage)
 	}
 	c.What = strings.ToLower(args[0])
@@ -290,7 +292,7 @@ func truncate(s string) string {
 }
 
 // Help is the reply to help and ?.
-const Help = showUsage + `
+var Help = showUsage + `
 disable IP PORT [SECONDS]
 enable IP PORT       (also ends a drain)
 heartbeat IP PORT    (alias: beartbeat)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	"g6/admin"
@@ -18,9 +19,8 @@ import (
 // so the two never disagree. Read-only; served by the master, never by a
 // worker.
 
-// consoleLists are the documents under /api/v1/ that show commands make;
-// /api/v1/history is the charts' ring (history.go).
-var consoleLists = []string{"rules", "servers", "workers", "sessions", "stats", "nodes", "resolvers"}
+// Under /api/v1/ are the documents of admin.ShowLists, history (the
+// charts' ring, history.go), actions (may this client act) and action.
 
 //go:embed console.html
 var consolePage []byte
@@ -58,12 +58,8 @@ func (m *Master) apiHandler() http.Handler {
 			writeJSON(w, map[string]any{"interval_seconds": 1, "rules": m.history.snapshot()})
 			return
 		}
-		known := false
-		for _, l := range consoleLists {
-			known = known || l == what
-		}
-		if !known {
-			http.Error(w, "no such list; try /api/v1/{"+strings.Join(consoleLists, ",")+"}", http.StatusNotFound)
+		if !slices.Contains(admin.ShowLists, what) {
+			http.Error(w, "no such list; try /api/v1/{"+strings.Join(admin.ShowLists, ",")+",history,actions}", http.StatusNotFound)
 			return
 		}
 		doc, _, err := admin.Show(m, what)

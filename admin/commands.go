@@ -96,8 +96,9 @@ func Show(b Backend, what string) (doc any, text string, err error) {
 // the shared region, tells the workers and keeps the state file.
 func (s *Server) serverCmd(cmd Command) string { return change(s.Backend, cmd) }
 
-// ConsoleCommands are the admin commands the web console may run.
-var ConsoleCommands = []string{"disable", "enable", "drain"}
+// ConsoleCommands are the admin commands the web console may run: the
+// ones on one server (not reload, shutdown sessions or heartbeat).
+var ConsoleCommands = []string{"disable", "enable", "drain", CmdAdd, CmdDel, CmdWeight, CmdMaxConns}
 
 // Act runs one of ConsoleCommands given as an admin line, as the admin
 // port would, and returns its reply.

@@ -102,7 +102,18 @@ servers = [%q, { address = "127.0.0.1:1", backup = true }]
 	if !strings.Contains(adminSend(t, adminAddr, "show servers\n"), "disabled") {
 		t.Errorf("the console's disable did not reach show servers")
 	}
-	if code, body := post(console, "del server web 127.0.0.1:1", "s3cret"); code != 400 || !strings.Contains(body, "the console runs only disable, enable, drain") {
+	// The runtime-server commands, as the admin port runs them.
+	for _, c := range []struct{ line, want string }{
+		{"add server web 127.0.0.2:7 weight 3", "web 127.0.0.2 7 added"},
+		{"set weight web 127.0.0.2:7 9", "web 127.0.0.2 7 weight 9"},
+		{"del server web 127.0.0.2:7", "web 127.0.0.2 7 removed"},
+		{"add server nosuch 127.0.0.2:7", "error: add server"},
+	} {
+		if code, body := post(console, c.line, "s3cret"); code != 200 || !strings.Contains(body, c.want) {
+			t.Errorf("%s: %d %q, want %q", c.line, code, body, c.want)
+		}
+	}
+	if code, body := post(console, "shutdown sessions 127.0.0.1 1", "s3cret"); code != 400 || !strings.Contains(body, "the console runs only disable, enable, drain, add server, del server, set weight") {
 		t.Errorf("a command the console does not run: %d %q", code, body)
 	}
 	if resp, err := http.Get("http://" + metrics + "/api/v1/servers"); err != nil || resp.StatusCode != 404 {

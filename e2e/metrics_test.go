@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"syscall"
@@ -91,6 +93,41 @@ servers = [%q, %q, %q]
 	}
 	if fams["g6_build_info"] == nil || sumOf(fams["g6_workers"], "", "") != 2 {
 		t.Errorf("build info or worker count missing")
+	}
+}
+
+// TestLiveByteCounts: a session's bytes reach the server's byte totals
+// while it is still open (workers add them every 250 ms), in both
+// directions, and are not counted again when it ends.
+func TestLiveByteCounts(t *testing.T) {
+	back, front, metrics := testenv.Addr(t), testenv.Addr(t), testenv.Addr(t)
+	testenv.Backend(t, "echo", back)
+	cfg := fmt.Sprintf("[global]\nmetrics = %q\n\n[[rule]]\nid = \"b\"\nalgorithm = \"RR\"\nclients = [\"*:*\"]\nlisten = [%q]\nservers = [%q]\n", metrics, front, back)
+	testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "1"})
+	c, err := net.Dial("tcp", front)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const n = 1 << 20
+	go c.Write(make([]byte, n))
+	if _, err := io.ReadFull(c, make([]byte, n)); err != nil {
+		t.Fatalf("echo of 1 MiB: %v", err)
+	}
+	counts := func() (sent, recv float64) {
+		fams := scrape(t, metrics)
+		return sumOf(fams["g6_server_sent_bytes_total"], "server", back), sumOf(fams["g6_server_received_bytes_total"], "server", back)
+	}
+	within(t, 2*time.Second, "the open session's bytes in the totals", func() error {
+		if sent, recv := counts(); sent != n || recv != n {
+			return fmt.Errorf("sent %v, received %v, want %d each", sent, recv, n)
+		}
+		return nil
+	})
+	c.Close()
+	time.Sleep(500 * time.Millisecond)
+	if sent, recv := counts(); sent != n || recv != n {
+		t.Errorf("after the session ended: sent %v, received %v, want %d each", sent, recv, n)
 	}
 }
 

@@ -7,8 +7,9 @@ import (
 
 // The console's charts: every second (sampleRate) the master samples each
 // rule's connections/s, open sessions and bytes/s from the shared region
-// into a ring of the last 15 minutes (nothing on the data path). Bytes are
-// counted when sessions end, so a long session's bytes show at its end.
+// into a ring of the last 15 minutes (nothing on the data path). Workers
+// add a live session's bytes to its server every 250 ms, so a long
+// stream's bytes/s shows while it runs.
 
 // historyLen is 15 minutes of one-second points.
 const historyLen = 15 * 60

@@ -43,6 +43,8 @@ type endpoint struct {
 type session struct {
 	c, b      endpoint
 	state     sessionState
+	backups   bool // the backups' order has been appended
+	rtDone    bool
 	gen       uint32
 	rule      *rule
 	ln        *listener
@@ -50,7 +52,6 @@ type session struct {
 	server    *server
 	servers   []*server // the rule's servers when the session began; order indexes them
 	nPrimary  int       // servers[:nPrimary] are primaries, the rest backups
-	backups   bool      // the backups' order has been appended
 	client    *client
 	ip16      [16]byte
 	order     []int
@@ -58,7 +59,6 @@ type session struct {
 	started   int64
 	connectAt int64 // deadline of the current connect attempt
 	rtStart   int64 // when the server was connected or last sent client bytes
-	rtDone    bool
 	active    int64 // last activity, for the idle timeout
 	index     int   // position in Worker.live
 	reason    string
@@ -66,6 +66,9 @@ type session struct {
 	flushWait int64      // the current interval between looks
 	unsent    int        // bytes queued at the last look
 	look      *lookState // inspected addresses only (look.go); nil on the fast path
+	// counted is what of c.bytes and b.bytes the server slot already has
+	// (publishBytes), so its byte totals move while a long session lives.
+	counted [2]int64
 }
 
 // idleTimeout is the session's idle timeout in ns (0 = none): its rule's
@@ -352,8 +355,7 @@ func (w *Worker) end(s *session) {
 			s.server.slot.Duration.Observe(w.now - s.started)
 		}
 		s.server.slot.Release(w.counter)
-		s.server.slot.FromServer.Add(s.b.bytes)
-		s.server.slot.FromClient.Add(s.c.bytes)
+		w.publishBytes(s)
 	}
 	w.putBuf(&s.c)
 	w.putBuf(&s.b)

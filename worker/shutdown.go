@@ -27,7 +27,10 @@ func (w *Worker) shutdownServers(slots []int) int {
 // has passed; a loop with sessions wakes at least this often (waitTime).
 const drainSweepEvery = int64(250 * time.Millisecond)
 
-// sweepDrains closes the sessions of servers whose drain deadline passed.
+// sweepDrains closes the sessions of servers whose drain deadline passed,
+// and adds what established sessions carried since the last sweep to their
+// server's byte totals (so /metrics and the console see bytes/s of long
+// sessions, not only at their end).
 func (w *Worker) sweepDrains() {
 	if w.now < w.sweepAt {
 		return
@@ -36,7 +39,13 @@ func (w *Worker) sweepDrains() {
 	n := 0
 	for i := len(w.live) - 1; i >= 0; i-- {
 		s := w.live[i]
-		if s.server == nil || s.state == stateClosed || s.state == stateFree || !s.server.slot.DrainOver(w.now) {
+		if s.server == nil || s.state == stateClosed || s.state == stateFree {
+			continue
+		}
+		if s.state == stateEstablished || s.state == stateFlushing {
+			w.publishBytes(s)
+		}
+		if !s.server.slot.DrainOver(w.now) {
 			continue
 		}
 		w.endWith(s, endServerGone)
@@ -45,4 +54,17 @@ func (w *Worker) sweepDrains() {
 	if n > 0 {
 		w.log.Info("drain deadline passed; sessions closed", "sessions", n)
 	}
+}
+
+// publishBytes adds the bytes s carried since the last call to its server
+// slot's totals. Only the session's final server gets any: a session still
+// connecting may yet move to another.
+func (w *Worker) publishBytes(s *session) {
+	if d := s.b.bytes - s.counted[1]; d != 0 {
+		s.server.slot.FromServer.Add(d)
+	}
+	if d := s.c.bytes - s.counted[0]; d != 0 {
+		s.server.slot.FromClient.Add(d)
+	}
+	s.counted = [2]int64{s.c.bytes, s.b.bytes}
 }

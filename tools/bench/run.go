@@ -29,9 +29,11 @@ var workloads = []string{"short", "keepalive", "bulk1", "bulk4", "idle", "latenc
 // variants are g6 with another data path, run only where the comparison
 // says something: tiny messages spliced from the first byte (splice =
 // "always") or with TCP_QUICKACK on both sides (quickack = true), and bulk
-// streams copied through the worker (splice = "off").
+// streams copied through the worker (splice = "off"); and g6 with its web
+// console polled as an open page polls it (g6-console).
 var variants = map[string][]string{
-	"keepalive": {"g6-splice", "g6-quickack"},
+	"short":     {"g6-console"},
+	"keepalive": {"g6-splice", "g6-quickack", "g6-console"},
 	"bulk1":     {"g6-copy"},
 	"bulk4":     {"g6-copy"},
 }

@@ -2,9 +2,12 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // backends are shared by every target: one nginx worker answering a 7-byte
@@ -74,6 +77,8 @@ type target struct {
 	web  string
 	bulk string
 	proc *proc
+	console  string // g6-console: the console's address
+	stopPoll func() // g6-console: stops the page's polling
 }
 
 // targetKinds in report order.
@@ -98,8 +103,11 @@ func startTarget(kind string, o *options, dir string, b *backends) (*target, err
 	case "nginx":
 		conf = nginxStreamConf(o, dir, t, b)
 		args = []string{"nginx", "-c", path, "-g", "daemon off;"}
-	case "g6", "g6-splice", "g6-copy", "g6-quickack":
-		conf = g6Conf(o, t, b, spliceModes[kind], kind == "g6-quickack")
+	case "g6", "g6-splice", "g6-copy", "g6-quickack", "g6-console":
+		if kind == "g6-console" {
+			t.console = fmt.Sprintf("127.0.0.1:%d", freePort())
+		}
+		conf = g6Conf(o, t, b, spliceModes[kind], kind == "g6-quickack", t.console)
 		path = filepath.Join(dir, "g6.toml")
 		args = []string{o.g6, "master", "-c", path, "-w", fmt.Sprint(o.workers)}
 	}
@@ -117,10 +125,18 @@ func startTarget(kind string, o *options, dir string, b *backends) (*target, err
 			return nil, fmt.Errorf("%s: %w\n%s", kind, err, p.logText())
 		}
 	}
+	if t.console != "" {
+		t.stopPoll = pollConsole(t.console)
+	}
 	return t, nil
 }
 
-func (t *target) stop() { t.proc.stop() }
+func (t *target) stop() {
+	if t.stopPoll != nil {
+		t.stopPoll()
+	}
+	t.proc.stop()
+}
 
 func haproxyConf(o *options, t *target, b *backends) string {
 	var s strings.Builder
@@ -167,13 +183,17 @@ stream {
 }
 
 // spliceModes is g6's splice setting per target kind.
-var spliceModes = map[string]string{"g6": "auto", "g6-splice": "always", "g6-copy": "off", "g6-quickack": "auto"}
+var spliceModes = map[string]string{"g6": "auto", "g6-splice": "always", "g6-copy": "off", "g6-quickack": "auto", "g6-console": "auto"}
 
 // g6Conf is g6's config for a target; quickack sets quickack = true on the
-// web rule's listen address and servers (written only then, so that the
-// config also runs older builds for comparison).
-func g6Conf(o *options, t *target, b *backends, splice string, quickack bool) string {
-	listenOpts, serverOpts := "", ""
+// web rule's listen address and servers, console the console's address
+// (each written only when set, so that the config also runs older builds
+// for comparison).
+func g6Conf(o *options, t *target, b *backends, splice string, quickack bool, console string) string {
+	listenOpts, serverOpts, global := "", "", ""
+	if console != "" {
+		global = fmt.Sprintf("console = %q\n", console)
+	}
 	if quickack {
 		listenOpts, serverOpts = ", quickack = true", "server_defaults = { quickack = true }\n"
 	}
@@ -187,7 +207,7 @@ connect_timeout = "5s"
 backlog = 4096
 log_level = "warn"
 splice = %q
-
+%s
 [[rule]]
 id = "web"
 algorithm = "RR"
@@ -201,5 +221,30 @@ algorithm = "RR"
 clients = ["*:*"]
 listen = [{ address = %q, timeout = "10m" }]
 servers = [%q]
-`, o.workers, splice, t.web, listenOpts, serverOpts, strings.Join(q, ", "), t.bulk, b.bulk)
+`, o.workers, splice, global, t.web, listenOpts, serverOpts, strings.Join(q, ", "), t.bulk, b.bulk)
+}
+
+// pollConsole reads what an open console page reads (console.html's
+// refresh: six /api/v1 documents every 2 s) until the returned func is
+// called, so g6-console measures g6 with a console being watched.
+func pollConsole(addr string) func() {
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		c := &http.Client{Timeout: 2 * time.Second}
+		for {
+			for _, what := range []string{"rules", "servers", "workers", "stats", "history", "actions"} {
+				if resp, err := c.Get("http://" + addr + "/api/v1/" + what); err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Second):
+			}
+		}
+	}()
+	return func() { close(stop); <-done }
 }

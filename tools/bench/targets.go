@@ -73,10 +73,10 @@ func (b *backends) stop() {
 // target is one thing under test: web and bulk are the addresses the load
 // goes to; proc is nil for direct.
 type target struct {
-	name string
-	web  string
-	bulk string
-	proc *proc
+	name     string
+	web      string
+	bulk     string
+	proc     *proc
 	console  string // g6-console: the console's address
 	stopPoll func() // g6-console: stops the page's polling
 }

@@ -96,6 +96,9 @@ type Global struct {
 	ConsoleToken   string `json:"-"`          // bearer token the console's actions need besides [admin]'s patterns; "" = patterns only
 	CPUAffinity    bool   // pin worker slot i to the i-th allowed CPU
 	Splice         string // SpliceAuto, SpliceAlways or SpliceOff
+	// Handoff: on HUP and USR2 the old workers pass their established
+	// sessions to the new ones instead of draining them (ipc/handoff.go).
+	Handoff bool
 	// MaxServers is how many server slots the shared region holds: every
 	// rule's servers, those added at runtime, and those kept for sessions
 	// still open on a removed server. Fixed at start. 0 = ServerSlots'

@@ -103,6 +103,7 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 		ConsoleToken:    deref(g.ConsoleToken, ""),
 		CPUAffinity:     deref(g.CPUAffinity, false),
 		Splice:          deref(g.Splice, SpliceAuto),
+		Handoff:         deref(g.Handoff, true),
 		StateFile:       deref(g.StateFile, ""),
 		Resolvers:       g.Resolvers,
 		ResolveInterval: deref(g.ResolveEvery, DefaultResolveInterval),

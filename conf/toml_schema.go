@@ -30,6 +30,7 @@ type fileGlobal struct {
 	ConsoleToken   *string   `toml:"console_token"`
 	CPUAffinity    *bool     `toml:"cpu_affinity"`
 	Splice         *string   `toml:"splice"`
+	Handoff        *bool     `toml:"handoff"`
 	MaxServers     *int      `toml:"max_servers"`
 	StateFile      *string   `toml:"state_file"`
 	SlowStart      *Duration `toml:"slow_start"`

@@ -13,11 +13,17 @@ import (
 //	TypeSessions  request: none; reply: Sessions
 //	TypePing      request: none; reply: none
 //	TypeShutdown  request: Shutdown; reply: Closed
+//	TypeAdopt     none; one fd attached (handoff.go)
+//	TypeHandoff   HandoffBatch; two fds per session attached
+//	TypeHandoffAck HandoffAck
 //	TypeReady, TypeStop, TypeReopen: none
 
 // Drain is the body of TypeDrain.
 type Drain struct {
 	Timeout int64 `json:"timeout_ns"` // how long live sessions may go on, in ns; must be > 0
+	// Handoff: a handoff channel is attached; established sessions go
+	// over it to a new worker and only the rest drain.
+	Handoff bool `json:"handoff,omitempty"`
 }
 
 // Shutdown is the body of TypeShutdown: the server slots whose live

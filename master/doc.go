@@ -32,7 +32,10 @@
 // A generation is one config's set of workers (generation.go). A reload
 // starts a new generation on the same sockets and, once every new worker is
 // ready, drains the old one; if the new one fails to start it is stopped and
-// the old one goes on.
+// the old one goes on. With handoff (handoff.go) the old workers first
+// pass their established sessions to the new ones over channels the master
+// makes (on USR2: the new master, sent up with its ready); the master never
+// sees a session.
 //
 // Sharp edges:
 //   - Workers are started with syscall.ForkExec and raw fds, never os/exec

@@ -9,6 +9,8 @@ import (
 	"g6/conf"
 	"g6/ipc"
 	"g6/shared"
+
+	"golang.org/x/sys/unix"
 )
 
 // generation is one config and the workers that serve it. A reload or an
@@ -191,14 +193,30 @@ func (m *Master) killGeneration(g *generation) {
 }
 
 // drainGeneration tells g's workers to stop accepting and finish their
-// sessions within the drain deadline; stragglers are killed after it.
-func (m *Master) drainGeneration(g *generation) {
+// sessions within the drain deadline; stragglers are killed after it. A
+// worker with a handoff channel in chans (handoff.go) passes its
+// established sessions over it first; the channel's fd is closed here.
+func (m *Master) drainGeneration(g *generation, chans map[*workerProc]int) {
 	g.draining = true
 	drain := g.cfg.Global.DrainTimeout.D()
 	for _, w := range g.workers {
-		if w != nil && !w.exited {
+		if w == nil || w.exited {
+			continue
+		}
+		fd, ok := chans[w]
+		if !ok {
+			m.send(w, ipc.TypeDrain, ipc.Drain{Timeout: int64(drain)})
+			continue
+		}
+		delete(chans, w)
+		if err := w.writeFd(ipc.TypeDrain, ipc.Drain{Timeout: int64(drain), Handoff: true}, fd); err != nil {
+			m.log.Error("handoff channel not passed; that worker's sessions drain", "slot", w.slot, "err", err)
 			m.send(w, ipc.TypeDrain, ipc.Drain{Timeout: int64(drain)})
 		}
+		unix.Close(fd)
+	}
+	for _, fd := range chans {
+		unix.Close(fd)
 	}
 	time.AfterFunc(drain+5*time.Second, genTimer{m: m, g: g}.fire)
 }

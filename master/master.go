@@ -67,9 +67,10 @@ type Master struct {
 	stuck   chan *workerProc
 	upgrade *upgrade
 
-	stopping bool
-	upgraded bool
-	stopKill <-chan time.Time
+	stopping  bool
+	upgraded  bool
+	successor []int // handoff channels from the USR2 successor, for the current generation's workers
+	stopKill  <-chan time.Time
 
 	parent         int   // pid of the master this one replaced by USR2
 	parentCounters []int // per-worker counters its workers may still use
@@ -441,7 +442,7 @@ func (m *Master) stop(graceful bool) {
 	if graceful {
 		for _, g := range m.generations() {
 			if !g.draining {
-				m.drainGeneration(g)
+				m.drainGeneration(g, m.successorChans(g))
 			}
 		}
 		m.stopKill = time.After(m.cur.cfg.Global.DrainTimeout.D() + 6*time.Second)

@@ -46,7 +46,7 @@ func (m *Master) reload() {
 	m.cur = g
 	m.old = append(m.old, prev)
 	m.mu.Unlock()
-	m.drainGeneration(prev)
+	m.drainGeneration(prev, m.handoffPairs(prev, g))
 	m.closeUnlistened()
 	m.syncChecks()
 	m.watchNames(cfg)

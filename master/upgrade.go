@@ -1,7 +1,7 @@
 package master
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"g6/conf"
+	"g6/ipc"
 	"g6/pool"
 	"g6/shared"
 
@@ -33,6 +34,10 @@ type handoff struct {
 	Parent    int           `json:"parent"`
 	Counters  []int         `json:"counters"` // per-worker counters the parent's workers use
 	State     int           `json:"state"`    // memfd with the runtime server changes (pool.State); 0 = none
+	// Handoff is the session format (ipc.HandoffVersion) the parent's
+	// workers send, 0 = they hand nothing over; Workers how many they are.
+	Handoff int `json:"handoff,omitempty"`
+	Workers int `json:"workers,omitempty"`
 }
 
 type inheritedFd struct {
@@ -44,6 +49,7 @@ type inheritedFd struct {
 type upgrade struct {
 	pid    int
 	result chan error // nil error = the new master is ready
+	chans  []int      // handoff channels it sent with its ready, one per worker (set before the nil result)
 }
 
 func (m *Master) upgradeResult() <-chan error {
@@ -55,7 +61,8 @@ func (m *Master) upgradeResult() <-chan error {
 
 // startUpgrade re-executes the binary at the master's own path with every
 // listening socket, the admin sockets and the shared region; the new master
-// reports ready on a pipe, and only then does this one drain and exit.
+// reports ready on a socket (with handoff channels, handoff.go), and only
+// then does this one drain and exit.
 func (m *Master) startUpgrade() {
 	switch {
 	case m.stopping:
@@ -64,13 +71,16 @@ func (m *Master) startUpgrade() {
 		m.log.Warn("upgrade already in progress; USR2 ignored", "new_master", m.upgrade.pid)
 		return
 	}
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
-		m.log.Error("upgrade: pipe", "err", err)
+	mine, theirs, err := ipc.Socketpair()
+	if err != nil {
+		m.log.Error("upgrade: ready channel", "err", err)
 		return
 	}
-	files := []uintptr{0, 1, 2, uintptr(p[1]), uintptr(m.region.Fd())}
+	files := []uintptr{0, 1, 2, uintptr(theirs), uintptr(m.region.Fd())}
 	h := handoff{Ready: 3, Shared: 4, Parent: os.Getpid()}
+	if m.cur.cfg.Global.Handoff {
+		h.Handoff, h.Workers = offeredFormat(), m.cur.live()
+	}
 	for addr, fds := range m.sockets {
 		for _, fd := range fds {
 			h.Listeners = append(h.Listeners, inheritedFd{Addr: addr, Fd: len(files)})
@@ -97,15 +107,15 @@ func (m *Master) startUpgrade() {
 	env := append(cleanEnv(), envUpgrade+"="+string(desc))
 	pid, err := syscall.ForkExec(m.exe, append([]string{m.exe, "master"}, m.opts.Args...),
 		&syscall.ProcAttr{Env: env, Files: files})
-	unix.Close(p[1])
+	unix.Close(theirs)
 	if err != nil {
-		unix.Close(p[0])
+		unix.Close(mine)
 		m.log.Error("upgrade: cannot start the new binary; still serving", "exe", m.exe, "err", err)
 		return
 	}
 	m.upgrade = &upgrade{pid: pid, result: make(chan error, 3)}
 	m.log.Info("upgrade started", "exe", m.exe, "new_master", pid)
-	go waitUpgradeReady(p[0], m.upgrade.result)
+	go waitUpgradeReady(mine, m.upgrade)
 	go waitUpgradeExit(pid, m.upgrade.result)
 	time.AfterFunc(3*readyTimeout, upgradeTimer{ch: m.upgrade.result}.fire)
 }
@@ -120,17 +130,47 @@ func cleanEnv() []string {
 	return out
 }
 
-// waitUpgradeReady reports ready when the new master writes it.
-func waitUpgradeReady(fd int, out chan<- error) {
-	// f owns the pipe's read end for the whole wait and closes it on return.
-	f := os.NewFile(uintptr(fd), "upgrade-ready")
-	defer f.Close()
-	line, _ := bufio.NewReader(f).ReadString('\n')
-	if line == "ready\n" {
-		out <- nil
+// offeredFormat is the session format this master's workers send:
+// ipc.HandoffVersion, or for tests G6_TEST_HANDOFF_FORMAT (a format the
+// next binary cannot read).
+func offeredFormat() int {
+	if v, err := strconv.Atoi(os.Getenv("G6_TEST_HANDOFF_FORMAT")); err == nil {
+		return v
+	}
+	return ipc.HandoffVersion
+}
+
+// waitUpgradeReady reports ready when the new master writes it, with the
+// handoff channels that came along.
+func waitUpgradeReady(fd int, u *upgrade) {
+	defer unix.Close(fd)
+	var line []byte
+	var chans []int
+	buf, oob := make([]byte, 64), make([]byte, unix.CmsgSpace(4*shared.MaxWorkers))
+	for len(line) < 64 && !bytes.HasSuffix(line, []byte("\n")) {
+		n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			break
+		}
+		line = append(line, buf[:n]...)
+		if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+			for i := range msgs {
+				if fds, err := unix.ParseUnixRights(&msgs[i]); err == nil {
+					chans = append(chans, fds...)
+				}
+			}
+		}
+	}
+	if s := string(line); s == "ready\n" || s == readyHandoff {
+		u.chans = chans // read by the loop only after this nil
+		u.result <- nil
 		return
 	}
-	out <- errors.New("master: upgrade: the new master closed its ready pipe without reporting ready")
+	closeAll(chans)
+	u.result <- errors.New("master: upgrade: the new master closed its ready channel without reporting ready")
 }
 
 // waitUpgradeExit reaps the new master if it dies.
@@ -176,8 +216,9 @@ func (m *Master) onUpgradeResult(err error) {
 		m.log.Error("upgrade failed; this master keeps serving", "new_master", u.pid, "err", err)
 		return
 	}
-	m.log.Info("upgrade complete; this generation drains and exits", "new_master", u.pid)
+	m.log.Info("upgrade complete; this generation drains and exits", "new_master", u.pid, "handoff_channels", len(u.chans))
 	m.upgraded = true
+	m.successor = u.chans
 	m.stop(true)
 }
 
@@ -193,19 +234,42 @@ func (m *Master) stopUpgrade(sig syscall.Signal) {
 
 // inheritance is what a master started by an upgrade must do once ready.
 type inheritance struct {
-	readyFd int
-	state   *pool.State // the previous master's runtime server changes
+	readyFd    int
+	state      *pool.State // the previous master's runtime server changes
+	handoff    int         // the session format the old workers send; 0 = none
+	oldWorkers int
 }
 
-// ready tells the old master that this one serves.
+// ready tells the old master that this one serves and, if both sides hand
+// sessions over in the same format, sends a handoff channel for each old
+// worker with it (handoff.go).
 func (in *inheritance) ready(m *Master) {
 	if in == nil || in.readyFd < 0 {
 		return
 	}
-	if _, err := unix.Write(in.readyFd, []byte("ready\n")); err != nil {
+	defer unix.Close(in.readyFd)
+	var chans []int
+	if in.handoff == ipc.HandoffVersion && m.cur.cfg.Global.Handoff {
+		for k := range in.oldWorkers {
+			fd, err := m.adoptChannel(m.cur, k)
+			if err != nil {
+				m.log.Error("handoff: no channel for an old worker; its sessions drain", "err", err)
+				break
+			}
+			chans = append(chans, fd)
+		}
+	} else if in.handoff != 0 || in.oldWorkers > 0 {
+		m.log.Warn("upgrade: the old workers' sessions drain there", "their_format", in.handoff,
+			"this_format", ipc.HandoffVersion, "handoff", m.cur.cfg.Global.Handoff)
+	}
+	defer closeAll(chans)
+	msg, oob := []byte("ready\n"), []byte(nil)
+	if len(chans) > 0 {
+		msg, oob = []byte(readyHandoff), unix.UnixRights(chans...)
+	}
+	if err := unix.Sendmsg(in.readyFd, msg, oob, nil, 0); err != nil {
 		m.log.Error("upgrade: cannot report ready", "err", err)
 	}
-	unix.Close(in.readyFd)
 }
 
 // inherit adopts the sockets and region handed down by an old g6 master
@@ -219,7 +283,7 @@ func (m *Master) inherit(cfg *conf.Config) (*inheritance, error) {
 		if err := json.Unmarshal([]byte(v), &h); err != nil {
 			return nil, fmt.Errorf("master: %s: %w", envUpgrade, err)
 		}
-		in.readyFd = h.Ready
+		in.readyFd, in.handoff, in.oldWorkers = h.Ready, h.Handoff, h.Workers
 		unix.CloseOnExec(h.Ready)
 		m.adoptAll(h.Listeners, m.sockets)
 		admin := map[string][]int{}

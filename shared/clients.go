@@ -26,32 +26,47 @@ func (l *Limits) needsIP() bool { return l.MaxIP > 0 || l.MaxConnectionsPerIP > 
 // refuses it with the limit it would break. Check and count happen under the
 // lock, so two workers can never both take the last place.
 func (r *Region) Admit(c int, ip [16]byte, w int, l *Limits) string {
+	return r.admit(c, ip, w, l, true)
+}
+
+// Adopt counts a session handed over from another worker (ipc.HandoffBatch)
+// without checking the limits: it was admitted once, and the sender gives
+// its place back right after. A full per-IP table leaves it uncounted per
+// IP (Release then finds nothing to give back).
+func (r *Region) Adopt(c int, ip [16]byte, w int, l *Limits) {
+	r.admit(c, ip, w, l, false)
+}
+
+func (r *Region) admit(c int, ip [16]byte, w int, l *Limits, check bool) string {
 	r.lock()
 	defer r.unlock()
 	cs := r.Client(c)
-	if l.MaxConnections > 0 && int64(cs.Active) >= l.MaxConnections {
+	if check && l.MaxConnections > 0 && int64(cs.Active) >= l.MaxConnections {
 		cs.Refused.Add(1)
 		return RefuseMaxConns
 	}
 	if l.needsIP() {
 		e, found := r.findIP(c, ip)
 		switch {
+		case e == nil && !check:
 		case e == nil:
 			cs.Refused.Add(1)
 			return RefuseTableFull
-		case found && l.MaxConnectionsPerIP > 0 && int64(e.Total) >= l.MaxConnectionsPerIP:
+		case check && found && l.MaxConnectionsPerIP > 0 && int64(e.Total) >= l.MaxConnectionsPerIP:
 			cs.Refused.Add(1)
 			return RefusePerIP
-		case !found && l.MaxIP > 0 && int64(cs.IPs) >= l.MaxIP:
+		case check && !found && l.MaxIP > 0 && int64(cs.IPs) >= l.MaxIP:
 			cs.Refused.Add(1)
 			return RefuseMaxIP
 		}
-		if !found {
-			e.Client, e.IP = int32(c+1), ip
-			cs.IPs++
+		if e != nil {
+			if !found {
+				e.Client, e.IP = int32(c+1), ip
+				cs.IPs++
+			}
+			e.Total++
+			e.PerWorker[w]++
 		}
-		e.Total++
-		e.PerWorker[w]++
 	}
 	cs.Active++
 	cs.PerWorker[w]++

@@ -9,34 +9,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// control is the worker's end of the master's socketpair, non-blocking in
-// the loop. Replies that do not fit the socket wait in out.
-type control struct {
-	fd  int
-	dec ipc.Decoder
-	out []byte
-	buf []byte
-}
-
 func (w *Worker) onControl(ev uint32) {
 	c := &w.ctrl
 	if ev&unix.EPOLLOUT != 0 {
 		w.flushControl()
 	}
-	for {
-		n, e := sysRead(c.fd, c.buf)
-		if e == unix.EAGAIN {
-			break
-		}
-		if e != 0 || n == 0 {
-			// The master is gone: stop taking connections, finish what we
-			// have, then exit (no orphan serving forever, docs/g6-differences.md B28).
-			w.log.Warn("master channel closed; draining")
-			w.startDrain(w.drainTimeout)
-			w.poll.del(c.fd)
-			return
-		}
-		c.dec.Feed(c.buf[:n])
+	if err := c.read(); err != nil {
+		// The master is gone: stop taking connections, finish what we
+		// have, then exit (no orphan serving forever, docs/g6-differences.md B28).
+		w.log.Warn("master channel closed; draining", "err", err)
+		w.startDrain(w.drainTimeout)
+		w.poll.del(c.fd)
+		return
 	}
 	for {
 		m, ok, err := c.dec.Next()
@@ -51,6 +35,17 @@ func (w *Worker) onControl(ev uint32) {
 	}
 }
 
+// channelFd claims the fd a message from the master came with; -1 if none
+// arrived.
+func (w *Worker) channelFd(m ipc.Message) int {
+	fds, ok := w.ctrl.take(1)
+	if !ok {
+		w.log.Error("message from master without its fd", "type", m.Type)
+		return -1
+	}
+	return fds[0]
+}
+
 func (w *Worker) handle(m ipc.Message) {
 	switch m.Type {
 	case ipc.TypeDrain:
@@ -58,11 +53,22 @@ func (w *Worker) handle(m ipc.Message) {
 		if err == nil && d.Timeout <= 0 {
 			err = fmt.Errorf("ipc: drain: timeout %d ns", d.Timeout)
 		}
+		ch := -1
+		if err == nil && d.Handoff {
+			ch = w.channelFd(m)
+		}
 		if err != nil {
 			w.log.Error("refused message from master", "type", m.Type, "err", err)
 			return
 		}
 		w.startDrain(d.Timeout)
+		if ch >= 0 {
+			w.startHandoff(ch)
+		}
+	case ipc.TypeAdopt:
+		if ch := w.channelFd(m); ch >= 0 {
+			w.adoptFrom(ch)
+		}
 	case ipc.TypeStop:
 		w.stopping = true
 	case ipc.TypeReopen:
@@ -107,15 +113,7 @@ func (w *Worker) sendControl(m ipc.Message) {
 }
 
 func (w *Worker) flushControl() {
-	c := &w.ctrl
-	for len(c.out) > 0 {
-		n, e := sysWrite(c.fd, c.out)
-		if e != 0 {
-			return // EAGAIN: EPOLLOUT brings us back; other errors: onControl sees EOF
-		}
-		c.out = c.out[n:]
-	}
-	c.out = nil
+	w.ctrl.flush() // EAGAIN: EPOLLOUT brings us back; other errors: onControl sees EOF
 }
 
 // sessionList describes every live session for show sessions.
@@ -141,6 +139,8 @@ func (w *Worker) sessionList() ipc.Sessions {
 			is.State = "connecting"
 		case stateFlushing:
 			is.State = "flushing"
+		case stateHanding:
+			is.State = "handing"
 		}
 		if s.server != nil {
 			is.Server = s.server.text

@@ -4,7 +4,7 @@
 //
 // Model: one goroutine locked to its OS thread (GOMAXPROCS=1) owns
 // everything. Listening sockets are level-triggered and the control socket
-// edge-triggered; proxied sockets are registered once, edge-triggered for
+// and handoff channels (stream.go: frames with fds) edge-triggered; proxied sockets are registered once, edge-triggered for
 // read and write, and
 // each endpoint remembers whether it may read or write without blocking, so
 // the loop never needs epoll_ctl(MOD) on the data path. A direction whose
@@ -34,7 +34,10 @@
 //	forward.go:  sawEOF, passEOF EOF becomes shutdown(SHUT_WR) once drained
 //	flush.go:    finish          both done: end, or wait for the send queues
 //	session.go:  end             release counts, access log, deferClose both fds
-//	shutdown.go: sweepDrains     every 250 ms with sessions: close those of drains past their deadline
+//	shutdown.go: sweepDrains     every 250 ms with sessions: close those of drains past their deadline,
+//	                             add live sessions' bytes to their server's totals
+//	handoff.go:  handOver        draining with a handoff channel: the next batch of established sessions
+//	adopt.go:    adoptBatch      a new worker answers a batch, then registers what it took
 //	worker.go:   reap            close deferred fds, recycle sessions
 //
 // Sharp edges:
@@ -60,6 +63,13 @@
 //     added, removed or reweighed at runtime reach every worker without a
 //     message. Closing sessions (shutdown sessions, del server now, on_down)
 //     is a TypeShutdown request; a drain's deadline is read from the slot.
+//   - A handed session is out of the epoll set and in no worker's hands
+//     until the new worker's answer: the sender keeps its fds and resumes
+//     the batch if the channel closes unanswered; the receiver answers
+//     before it touches a socket and, if its answer cannot be sent, closes
+//     its copies and leaves them. Epoll entries belong to the open file, not
+//     the fd, so the sender deletes them before passing the fds (closing its
+//     copies alone would leave them armed).
 //   - With edge triggering, giving up on a readable socket before EAGAIN is
 //     only safe when no data is left: a short read(2) proves that, except at
 //     a TCP urgent mark (urgent.go); a short splice(2) does not (the pipe's

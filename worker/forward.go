@@ -247,7 +247,7 @@ func (w *Worker) putBuf(ep *endpoint) {
 // keepBuf returns a buffer from getBuf to the pool; a few are kept, the
 // rest go to the GC so idle memory shrinks after a burst.
 func (w *Worker) keepBuf(b []byte) {
-	if len(w.bufs) < 64 {
+	if len(w.bufs) < 64 && cap(b) == bufSize { // not one grown by a handoff's unsent bytes
 		w.bufs = append(w.bufs, b[:0])
 	}
 }

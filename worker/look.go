@@ -41,8 +41,8 @@ type lookState struct {
 	sni     string         // the ClientHello's server name
 }
 
-// getLook gives s a cleared lookState and an early buffer.
-func (w *Worker) getLook(s *session) {
+// getLook gives s a cleared lookState (no early buffer yet).
+func (w *Worker) getLook(s *session) *lookState {
 	var l *lookState
 	if n := len(w.looks); n > 0 {
 		l = w.looks[n-1]
@@ -50,8 +50,9 @@ func (w *Worker) getLook(s *session) {
 	} else {
 		l = &lookState{}
 	}
-	*l = lookState{early: w.getBuf()}
+	*l = lookState{}
 	s.look = l
+	return l
 }
 
 // putLook takes s's lookState back when the session ends.
@@ -85,7 +86,7 @@ func (w *Worker) startInspect(ln *listener, fd int, peer netip.AddrPort) {
 	}
 	s.state = stateInspecting
 	s.c.canRead = true // EAGAIN corrects it
-	w.getLook(s)
+	w.getLook(s).early = w.getBuf()
 	s.look.at = w.now + lk.timeout
 	w.timers.push(timerEntry{at: s.look.at, s: s, gen: s.gen})
 	w.inspect(s)

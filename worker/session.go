@@ -14,6 +14,7 @@ const (
 	stateConnecting
 	stateEstablished
 	stateFlushing // both directions done, send queues not yet empty (flush.go)
+	stateHanding  // sent to a new worker, its answer awaited; out of the epoll set (handoff.go)
 	stateClosed
 )
 

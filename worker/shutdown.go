@@ -11,7 +11,7 @@ func (w *Worker) shutdownServers(slots []int) int {
 	n := 0
 	for i := len(w.live) - 1; i >= 0; i-- {
 		s := w.live[i]
-		if s.server == nil || s.state == stateClosed || s.state == stateFree || !slices.Contains(slots, s.server.slotIdx) {
+		if s.server == nil || s.state == stateClosed || s.state == stateFree || s.state == stateHanding || !slices.Contains(slots, s.server.slotIdx) {
 			continue
 		}
 		w.endWith(s, endServerGone)
@@ -39,8 +39,8 @@ func (w *Worker) sweepDrains() {
 	n := 0
 	for i := len(w.live) - 1; i >= 0; i-- {
 		s := w.live[i]
-		if s.server == nil || s.state == stateClosed || s.state == stateFree {
-			continue
+		if s.server == nil || s.state == stateClosed || s.state == stateFree || s.state == stateHanding {
+			continue // a handing session is the new worker's or back here soon
 		}
 		if s.state == stateEstablished || s.state == stateFlushing {
 			w.publishBytes(s)

@@ -28,6 +28,7 @@ var errConnectTimeout = errors.New("connect timeout")
 type fdEntry struct {
 	ln *listener
 	ep *endpoint
+	ch *handChan
 }
 
 // Worker is one worker process's state; only its loop goroutine touches it.
@@ -41,8 +42,10 @@ type Worker struct {
 	region    *shared.Region
 	rules     []*rule // in config order, built on the master's slot numbers
 	listeners []*listener
-	fds       []fdEntry // what each fd in the epoll set is, indexed by fd
-	ctrl      control   // the socketpair to the master
+	fds       []fdEntry   // what each fd in the epoll set is, indexed by fd
+	ctrl      stream      // the socketpair to the master
+	handoff   *handChan   // draining with a handoff channel (handoff.go)
+	adopts    []*handChan // channels sessions come in on (adopt.go)
 
 	now            int64 // shared.Now() at the top of the loop turn
 	connectTimeout int64 // ns
@@ -78,6 +81,9 @@ type Worker struct {
 	socketFailed limitedLog
 	localFailed  limitedLog
 	debugGC      bool // G6_DEBUG_GC: a collection after every loop turn (tests)
+	// dieOnAdopt (G6_TEST_DIE_ON_ADOPT, tests): exit when a handoff batch
+	// arrives, before answering it, as a new worker that crashes would.
+	dieOnAdopt bool
 }
 
 // Main is `g6 worker`: it runs until told to stop, then returns the exit code.
@@ -104,6 +110,7 @@ func Main() int {
 	// anything that lets the GC close a descriptor the loop still uses
 	// shows at once.
 	w.debugGC = os.Getenv("G6_DEBUG_GC") != ""
+	w.dieOnAdopt = os.Getenv("G6_TEST_DIE_ON_ADOPT") != ""
 	if path := os.Getenv("G6_CPUPROFILE"); path != "" {
 		// For profiling the data path: one profile per worker process.
 		if f, err := os.Create(fmt.Sprintf("%s.%d", path, os.Getpid())); err == nil {
@@ -210,7 +217,7 @@ func newWorker(setup *ipc.Setup, ctrlFd int) (*Worker, error) {
 		drainTimeout:   int64(g.DrainTimeout),
 		spliceAfter:    spliceThreshold(g.Splice),
 		scratch:        make([]byte, bufSize),
-		ctrl:           control{fd: ctrlFd, buf: make([]byte, 64<<10)},
+		ctrl:           newStream(ctrlFd),
 		now:            shared.Now(),
 	}
 	if g.CPUAffinity {
@@ -300,7 +307,7 @@ func (w *Worker) Run() error {
 	w.sendControl(ipc.Message{V: ipc.ProtocolVersion, Type: ipc.TypeReady})
 	w.log.Info("worker serving", "listeners", len(w.listeners))
 	for !w.stopping {
-		if w.draining && (len(w.live) == 0 || w.now >= w.drainUntil) {
+		if w.draining && (len(w.live) == 0 || w.now >= w.drainUntil && !w.handing()) {
 			break
 		}
 		if err := w.step(w.waitTime()); err != nil {
@@ -338,10 +345,13 @@ func (w *Worker) step(msec int) error {
 			w.onAccept(e.ln)
 		case e.ep != nil:
 			w.onEndpointEvent(e.ep, ev.Events)
+		case e.ch != nil:
+			w.onChannelEvent(e.ch, ev.Events)
 		}
 	}
 	w.expire()
 	w.sweepDrains()
+	w.handOver()
 	w.reap()
 	w.resumeAccept()
 	if w.debugGC {

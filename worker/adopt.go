@@ -1,0 +1,207 @@
+package worker
+
+import (
+	"net/netip"
+	"os"
+	"strconv"
+
+	"g6/conf"
+	"g6/ipc"
+)
+
+// Adopting sessions (issue #19, the receiving side; handoff.go sends).
+// A batch is answered before any of its fds is touched: a session is taken
+// when its rule (by id), its server (by address, among the rule's current
+// servers) and a client pattern that admits it are found here, and the
+// worker is not draining; its counts are taken without limits (it was
+// admitted once; the sender gives its own back on the answer). Taken
+// sessions then join the epoll set with both sockets marked ready, their
+// unsent bytes pending, and go on as if they had always been here: start
+// time, byte counts and idle deadline are the handed ones, so show sessions
+// and the one access-log line cover the session's whole life.
+
+// adoptFrom starts taking sessions from channel fd (TypeAdopt).
+func (w *Worker) adoptFrom(fd int) {
+	h, err := w.openChannel(fd, false)
+	if err != nil {
+		w.log.Error("handoff channel unusable; its sessions stay with the old worker", "err", err)
+		return
+	}
+	w.adopts = append(w.adopts, h)
+}
+
+// adoptBatch answers one batch and takes the sessions it can.
+func (w *Worker) adoptBatch(h *handChan, m ipc.Message) {
+	if w.dieOnAdopt {
+		w.log.Error("G6_TEST_DIE_ON_ADOPT: exiting before answering a handoff batch")
+		os.Exit(3)
+	}
+	b, err := ipc.DecodeBody[ipc.HandoffBatch](m)
+	fds, ok := h.take(2 * len(b.Sessions))
+	ack := ipc.HandoffAck{Seq: b.Seq}
+	switch {
+	case err != nil:
+		ack.Error = err.Error()
+	case b.Version != ipc.HandoffVersion:
+		ack.Error = "session format " + strconv.Itoa(b.Version) + ", this worker reads " + strconv.Itoa(ipc.HandoffVersion)
+	case !ok:
+		ack.Error = "the sessions' fds did not arrive (fd table full?)"
+	case w.draining || w.stopping:
+		ack.Error = "this worker is draining"
+	}
+	var taken []*session
+	for i := range b.Sessions {
+		var s *session
+		if ack.Error == "" {
+			s = w.adopt(&b.Sessions[i], fds[2*i], fds[2*i+1])
+		}
+		if s == nil {
+			ack.Refused = append(ack.Refused, i)
+			if ok {
+				sysClose(fds[2*i]) // the sender keeps its own copies
+				sysClose(fds[2*i+1])
+			}
+			continue
+		}
+		taken = append(taken, s)
+	}
+	reply, _ := ipc.New(ipc.TypeHandoffAck, 0, ack)
+	if err := h.queue(reply); err != nil {
+		// The sender is gone or will resume them: they are not ours.
+		w.log.Error("handoff answer not sent; sessions left to the old worker", "err", err, "sessions", len(taken))
+		for _, s := range taken {
+			w.disown(s)
+		}
+		w.channelClosed(h, err)
+		return
+	}
+	if !ok {
+		w.channelClosed(h, errStreamClosed) // the fd order is lost
+	}
+	for _, s := range taken {
+		w.start(s)
+	}
+	if len(taken) > 0 {
+		w.log.Debug("sessions adopted", "sessions", len(taken), "refused", len(ack.Refused))
+	}
+}
+
+// adopt builds a session from a handed one, counts it and returns it, or
+// nil if this worker cannot serve it.
+func (w *Worker) adopt(hs *ipc.HandedSession, cfd, bfd int) *session {
+	r := w.ruleByID(hs.Rule)
+	if r == nil {
+		return nil
+	}
+	r.refresh(w.region)
+	var srv *server
+	for _, sv := range r.servers {
+		if sv.text == hs.Server {
+			srv = sv
+			break
+		}
+	}
+	peer, err := netip.ParseAddrPort(hs.Client)
+	if srv == nil || err != nil {
+		return nil
+	}
+	ip16 := peer.Addr().As16()
+	client := r.match(peer.Addr(), peer.Addr().AppendTo(w.ipText[:0]), strconv.AppendUint(w.portText[:0], uint64(peer.Port()), 10))
+	if client == nil || client.deny {
+		return nil
+	}
+	ln := w.listenerFor(r, hs.Listen)
+	if ln == nil {
+		return nil
+	}
+	if client.limited {
+		w.region.Adopt(client.slot, ip16, w.counter, &client.limits)
+	}
+	if t := r.total; t != nil {
+		w.region.Adopt(t.slot, ip16, w.counter, &t.limits)
+	}
+	srv.slot.TryAcquire(w.counter, 0)
+	s := w.newSession()
+	s.state = stateHanding // registered by start, once the answer is sent
+	s.rule, s.ln, s.peer, s.server, s.client, s.ip16 = r, ln, peer, srv, client, ip16
+	s.started, s.active, s.counted = hs.Started, hs.Active, hs.Counted
+	s.rtStart, s.rtDone, s.reason = hs.RTStart, hs.RTDone, hs.Reason
+	w.adoptEnd(&s.c, cfd, &hs.C)
+	w.adoptEnd(&s.b, bfd, &hs.B)
+	if hs.SNI != "" || hs.Via != "" || hs.Timeout != 0 {
+		l := w.getLook(s)
+		l.sni, l.timeout = hs.SNI, hs.Timeout
+		l.via, _ = netip.ParseAddrPort(hs.Via)
+	}
+	return s
+}
+
+func (w *Worker) adoptEnd(ep *endpoint, fd int, he *ipc.HandedEnd) {
+	ep.fd, ep.bytes = fd, he.Bytes
+	ep.rdEOF, ep.wrShut, ep.hup, ep.closeSends = he.RdEOF, he.WrShut, he.Hup, he.CloseSends
+	ep.noSplice, ep.urgent = he.NoSplice, he.Urgent
+	if len(he.Unsent) > 0 {
+		ep.pend, ep.off = he.Unsent, 0
+	}
+	ep.canRead, ep.canWrite = true, true // EAGAIN corrects them
+}
+
+// start puts an adopted session into the epoll set and moves what is
+// waiting.
+func (w *Worker) start(s *session) {
+	s.state = stateEstablished
+	for _, ep := range []*endpoint{&s.c, &s.b} {
+		if err := w.poll.add(ep.fd, evRead|evWrite|evEdge); err != nil {
+			w.log.Warn("epoll add of an adopted session", "err", err)
+			w.end(s)
+			return
+		}
+		w.bind(ep.fd, ep)
+	}
+	if d := w.deadline(s); d > 0 {
+		w.timers.push(timerEntry{at: d, s: s, gen: s.gen})
+	}
+	w.pump(s)
+}
+
+// disown undoes adopt for a session whose answer could not be sent: the
+// counts go back and the fds close, nothing else is touched.
+func (w *Worker) disown(s *session) {
+	if s.client != nil {
+		w.unadmit(s.rule, s.client, s.ip16)
+	}
+	s.server.slot.Release(w.counter)
+	s.c.pend, s.b.pend = nil, nil
+	if s.look != nil {
+		w.putLook(s)
+	}
+	sysClose(s.c.fd)
+	sysClose(s.b.fd)
+	s.state = stateClosed
+	w.ended = append(w.ended, s)
+}
+
+// ruleByID is this worker's rule with that id, or nil.
+func (w *Worker) ruleByID(id string) *rule {
+	for _, r := range w.rules {
+		if r.id == id {
+			return r
+		}
+	}
+	return nil
+}
+
+// listenerFor is the listener a handed session came in on: the one with
+// its address, else the rule's first (its idle timeout applies).
+func (w *Worker) listenerFor(r *rule, addr string) *listener {
+	var first *listener
+	for _, ln := range w.listeners {
+		if conf.AddrKey(ln.addr) == conf.AddrKey(addr) {
+			return ln
+		}
+		if first == nil && ln.rule == r {
+			first = ln
+		}
+	}
+	return first
+}

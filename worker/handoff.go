@@ -30,6 +30,7 @@ type handChan struct {
 	unsent  [][2][]byte         // each batch session's unsent bytes (client, server), to resume with
 	refused map[*session]uint32 // by generation: kept here for good
 	handed  int
+	carried int  // unsent bytes that went with them
 	done    bool // nothing left to hand; logged once
 }
 
@@ -119,7 +120,7 @@ func (w *Worker) handOver() {
 	if len(batch.Sessions) == 0 {
 		if waiting == 0 && !h.done {
 			h.done = true
-			w.log.Info("handoff done", "handed", h.handed, "kept", kept)
+			w.log.Info("handoff done", "handed", h.handed, "kept", kept, "unsent_bytes", h.carried)
 		}
 		return
 	}
@@ -264,6 +265,7 @@ func (w *Worker) onHandoffAck(h *handChan, m ipc.Message) {
 		}
 		w.forget(s)
 		h.handed++
+		h.carried += len(h.unsent[i][0]) + len(h.unsent[i][1])
 	}
 	w.log.Debug("handoff batch settled", "seq", ack.Seq, "taken", len(h.batch)-len(refused), "refused", len(refused))
 	h.batch, h.unsent = nil, nil

@@ -45,7 +45,9 @@ type Snapshot struct {
 // Worker is one live worker process.
 type Worker struct {
 	Slot     int
+	Counter  int // its per-worker counter index in the region (shared.ServerSlot.PerWorker)
 	Pid      int
 	Started  time.Time
 	Restarts int
+	Steering string // conf.SteerHash, conf.SteerLeast, or "away": steered, not answering
 }

@@ -220,15 +220,17 @@ type WorkerInfo struct {
 	CPU      float64 `json:"cpu_percent"`
 	RSS      uint64  `json:"rss_bytes"`
 	Restarts int     `json:"restarts"`
+	Steering string  `json:"steering"` // "hash", "least", or "away": steered, not answering its master
 }
 
 func showWorkers(snap *Snapshot) (any, string) {
 	var ws []WorkerInfo
 	for _, w := range snap.Workers {
-		wi := WorkerInfo{Slot: w.Slot, Pid: w.Pid, Uptime: time.Since(w.Started).Seconds(), Restarts: w.Restarts}
+		wi := WorkerInfo{Slot: w.Slot, Pid: w.Pid, Uptime: time.Since(w.Started).Seconds(), Restarts: w.Restarts,
+			Steering: w.Steering}
 		for _, es := range snap.Servers {
 			for _, e := range es {
-				wi.Sessions += int64(snap.Region.Server(e.Slot).PerWorker[w.Slot].Load())
+				wi.Sessions += int64(snap.Region.Server(e.Slot).PerWorker[w.Counter].Load())
 			}
 		}
 		if p, err := process.NewProcess(int32(w.Pid)); err == nil {
@@ -241,10 +243,10 @@ func showWorkers(snap *Snapshot) (any, string) {
 	}
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SLOT\tPID\tUPTIME\tSESSIONS\tCPU%\tRSS_KB\tRESTARTS")
+	fmt.Fprintln(tw, "SLOT\tPID\tUPTIME\tSESSIONS\tCPU%\tRSS_KB\tRESTARTS\tSTEERING")
 	for _, w := range ws {
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%.1f\t%d\t%d\n", w.Slot, w.Pid,
-			time.Duration(w.Uptime*float64(time.Second)).Round(time.Second), w.Sessions, w.CPU, w.RSS/1024, w.Restarts)
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%.1f\t%d\t%d\t%s\n", w.Slot, w.Pid,
+			time.Duration(w.Uptime*float64(time.Second)).Round(time.Second), w.Sessions, w.CPU, w.RSS/1024, w.Restarts, w.Steering)
 	}
 	tw.Flush()
 	return map[string]any{"workers": ws}, b.String()

@@ -99,6 +99,10 @@ type Global struct {
 	// Handoff: on HUP and USR2 the old workers pass their established
 	// sessions to the new ones instead of draining them (ipc/handoff.go).
 	Handoff bool
+	// WorkerSteering picks the worker of each new connection: SteerHash
+	// (the kernel's reuseport hash) or SteerLeast (a BPF program: the live
+	// worker with the fewest sessions; package steer).
+	WorkerSteering string
 	// MaxServers is how many server slots the shared region holds: every
 	// rule's servers, those added at runtime, and those kept for sessions
 	// still open on a removed server. Fixed at start. 0 = ServerSlots'
@@ -118,6 +122,12 @@ const (
 	SpliceAuto   = "auto"   // after a direction has carried 256 KiB (a bulk stream)
 	SpliceAlways = "always" // from the first byte
 	SpliceOff    = "off"    // never
+)
+
+// Worker steering modes (worker_steering).
+const (
+	SteerHash  = "hash"  // the kernel hashes each connection's 4-tuple over the workers' sockets
+	SteerLeast = "least" // the live worker with the fewest sessions; a stalled one gets none
 )
 
 // Cluster joins the node to a fleet: every node with the same etcd and

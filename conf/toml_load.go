@@ -104,6 +104,7 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 		CPUAffinity:     deref(g.CPUAffinity, false),
 		Splice:          deref(g.Splice, SpliceAuto),
 		Handoff:         deref(g.Handoff, true),
+		WorkerSteering:  deref(g.WorkerSteering, SteerHash),
 		StateFile:       deref(g.StateFile, ""),
 		Resolvers:       g.Resolvers,
 		ResolveInterval: deref(g.ResolveEvery, DefaultResolveInterval),
@@ -130,6 +131,9 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 	}
 	if m := cfg.Global.Splice; m != SpliceAuto && m != SpliceAlways && m != SpliceOff {
 		errs.add(file, loc.key("global", 0, "splice"), "global: splice must be \"auto\", \"always\" or \"off\", not %q", m)
+	}
+	if m := cfg.Global.WorkerSteering; m != SteerHash && m != SteerLeast {
+		errs.add(file, loc.key("global", 0, "worker_steering"), "global: worker_steering must be \"least\" or \"hash\", not %q", m)
 	}
 	if cfg.Global.Workers < 0 || cfg.Global.Workers > MaxWorkers {
 		errs.add(file, loc.key("global", 0, "workers"), "global: workers must be 0-%d, not %d", MaxWorkers, cfg.Global.Workers)

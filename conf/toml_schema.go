@@ -31,6 +31,7 @@ type fileGlobal struct {
 	CPUAffinity    *bool     `toml:"cpu_affinity"`
 	Splice         *string   `toml:"splice"`
 	Handoff        *bool     `toml:"handoff"`
+	WorkerSteering *string   `toml:"worker_steering"`
 	MaxServers     *int      `toml:"max_servers"`
 	StateFile      *string   `toml:"state_file"`
 	SlowStart      *Duration `toml:"slow_start"`

@@ -73,6 +73,8 @@ func TestParseTOMLErrors(t *testing.T) {
 		{"cluster unknown key", "[cluster]\netcd = [\"http://127.0.0.1:2379\"]\nprefix = \"/g6\"\nttl = 3\n" + minimal, `t.toml:4: unknown key "cluster.ttl"`},
 		{"syntax", "[global\n", "t.toml:2: expected"},
 		{"bad splice mode", "[global]\nsplice = \"yes\"\n" + minimal, `t.toml:2: global: splice must be "auto", "always" or "off", not "yes"`},
+		{"bad worker steering", "[global]\nworkers = 2\nworker_steering = \"fewest\"\n" + minimal, `t.toml:3: global: worker_steering must be "least" or "hash", not "fewest"`},
+		{"worker steering not a string", "[global]\nworker_steering = 1\n" + minimal, `t.toml:2`},
 		{"bad log level", "[global]\nlog_level = \"loud\"\n" + minimal, `t.toml:2: global: log level "loud"`},
 	}
 	for _, tt := range tests {
@@ -128,7 +130,8 @@ servers = [{ address = "127.0.0.1:9001", max_connections = 20 }, { address = "12
 	if s1.MaxConnections != 100 || s1.Heartbeat != 0 || s1.Weight != 3 {
 		t.Errorf("server 1 = %+v", s1)
 	}
-	if cfg.Global.Moratorium != DefaultMoratorium || cfg.Global.ConnectTimeout != DefaultConnectTimeout {
+	if cfg.Global.Moratorium != DefaultMoratorium || cfg.Global.ConnectTimeout != DefaultConnectTimeout ||
+		cfg.Global.WorkerSteering != SteerHash {
 		t.Errorf("defaults not applied: %+v", cfg.Global)
 	}
 }

@@ -18,6 +18,9 @@ type Setup struct {
 	Listeners  []string     // listen address of fd FdListeners+i
 	RuleSlots  []int        // shared rule slot of each rule
 	Clients    [][]int      // shared client slot of each rule's client patterns, then of its max_connections if set
+	// Steer is the fd of the worker steering table (package steer), after
+	// the listeners; 0 = not steered.
+	Steer int `json:",omitempty"`
 }
 
 // Session is one live proxied session, as a worker reports it.

@@ -69,8 +69,8 @@ func (m *Master) Snapshot() admin.Snapshot {
 		Clients: g.setup.Clients, Started: m.started, Rate: m.rate.perSecond()}
 	for _, w := range g.workers {
 		if w != nil && !w.exited {
-			s.Workers = append(s.Workers, admin.Worker{Slot: w.slot, Pid: w.pid, Started: w.started,
-				Restarts: g.restarts[w.slot]})
+			s.Workers = append(s.Workers, admin.Worker{Slot: w.slot, Counter: w.counter, Pid: w.pid, Started: w.started,
+				Restarts: g.restarts[w.slot], Steering: m.steering(w)})
 		}
 	}
 	return s

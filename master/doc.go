@@ -45,8 +45,12 @@
 //     ones a worker should have to 3, 4, 5... (see ipc.Fd*).
 //   - A worker's connection counts in the shared region are released by the
 //     master (shared.ReleaseWorker) before its slot is respawned.
-//   - Every ready worker is pinged each second; one that answers nothing for
-//     5 s is killed and so respawned (watchdog.go).
+//   - Every ready worker is pinged each 0.5 s; one that answers nothing for
+//     5 s is killed and so respawned (watchdog.go). With worker_steering =
+//     "least" (steering.go, package steer) a ping 0.25 s late takes the
+//     worker's slot out of the choice for new connections until it answers;
+//     only the loop writes the live flags, and only for the current
+//     generation's workers, which also publish their session counts.
 //   - A reload closes the sockets of addresses the new config dropped at
 //     once; the draining workers have closed their copies, so the kernel
 //     refuses new connections instead of queueing them.

@@ -26,6 +26,7 @@ type generation struct {
 	deaths   [][]time.Time
 	restarts []int
 	draining bool
+	steer    bool // worker_steering = "least" and the steering table exists
 }
 
 // newGeneration assigns shared slots and sockets for cfg; nothing runs yet.
@@ -38,6 +39,7 @@ func (m *Master) newGeneration(cfg *conf.Config) (*generation, []string, error) 
 	m.nextGen++
 	g := &generation{id: m.nextGen, cfg: cfg, nWork: workerCount(m.opts.Workers, cfg.Global.Workers)}
 	g.setup = ipc.Setup{Generation: g.id, Config: cfg, RuleSlots: slots.Rules}
+	g.steer = m.wantSteering(cfg)
 	kc := 0
 	for _, r := range cfg.Rules {
 		n := len(r.Clients)

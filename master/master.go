@@ -21,6 +21,7 @@ import (
 	"g6/pool"
 	"g6/resolve"
 	"g6/shared"
+	"g6/steer"
 )
 
 // Options are the command-line settings of `g6 master`.
@@ -65,6 +66,8 @@ type Master struct {
 	respawn chan respawnReq
 	overdue chan *generation
 	stuck   chan *workerProc
+	late    chan lateEvent
+	steer   *steer.Steerer // worker_steering = "least"; nil until a config wants it, or without BPF
 	upgrade *upgrade
 
 	stopping  bool
@@ -163,6 +166,7 @@ func start(opts Options) (*Master, error) {
 		respawn:  make(chan respawnReq, 16),
 		overdue:  make(chan *generation, 4),
 		stuck:    make(chan *workerProc, 4),
+		late:     make(chan lateEvent, 16),
 		sockets:  map[string][]int{},
 		adminFds: map[string]int{},
 		started:  time.Now(),
@@ -229,6 +233,7 @@ func (m *Master) serveFirst(cfg *conf.Config) (inh *inheritance, g *generation, 
 	m.mu.Lock()
 	m.cur = g
 	m.mu.Unlock()
+	m.steerGeneration(g)
 	// The admin port answers from the current generation, so it opens only
 	// now.
 	if err = m.startAdmin(cfg); err != nil {
@@ -324,6 +329,9 @@ func workerCount(flag, config int) int {
 
 func (m *Master) closeSockets() {
 	for addr, fds := range m.sockets {
+		if m.steer != nil {
+			m.steer.Forget(addr)
+		}
 		closeAll(fds)
 		delete(m.sockets, addr)
 	}
@@ -345,6 +353,8 @@ func (m *Master) loop(sigs <-chan os.Signal) int {
 			m.onOverdue(g)
 		case w := <-m.stuck:
 			m.onStuck(w)
+		case ev := <-m.late:
+			m.onLate(ev)
 		case res := <-m.upgradeResult():
 			m.onUpgradeResult(res)
 		case <-m.stopKill:
@@ -365,7 +375,8 @@ func (m *Master) loop(sigs <-chan os.Signal) int {
 func (m *Master) onMessage(wm workerMsg) {
 	if wm.msg.Type == ipc.TypeReady && !wm.w.ready {
 		wm.w.ready = true
-		go watchWorker(wm.w, m.stuck)
+		go watchWorker(wm.w, m.stuck, m.late)
+		m.steerWorker(wm.w, true)
 	}
 }
 

@@ -27,6 +27,7 @@ type workerProc struct {
 	started time.Time
 	ready   bool
 	exited  bool
+	away    bool          // steered away: a ping went unanswered (steering.go)
 	done    chan struct{} // closed when the loop has seen the exit
 
 	wmu     sync.Mutex
@@ -51,6 +52,10 @@ func (m *Master) spawn(g *generation, slot, counter int, listeners []int, setup 
 	files := []uintptr{0, 1, 2, uintptr(wfd), uintptr(m.region.Fd())}
 	for _, fd := range listeners {
 		files = append(files, uintptr(fd))
+	}
+	if g.steer {
+		setup.Steer = len(files)
+		files = append(files, uintptr(m.steer.Fd()))
 	}
 	pid, err := syscall.ForkExec("/proc/self/exe", []string{m.exe, "worker"}, &syscall.ProcAttr{
 		Env:   workerEnv(),

@@ -46,6 +46,7 @@ func (m *Master) reload() {
 	m.cur = g
 	m.old = append(m.old, prev)
 	m.mu.Unlock()
+	m.steerGeneration(g)
 	m.drainGeneration(prev, m.handoffPairs(prev, g))
 	m.closeUnlistened()
 	m.syncChecks()

@@ -34,6 +34,9 @@ func (m *Master) ensureSockets(addrs []string, n, backlog int) ([]string, error)
 // dropSockets closes the master's sockets of the given addresses.
 func (m *Master) dropSockets(keys []string) {
 	for _, k := range keys {
+		if m.steer != nil {
+			m.steer.Forget(k)
+		}
 		closeAll(m.sockets[k])
 		delete(m.sockets, k)
 	}

@@ -29,6 +29,7 @@ func (m *Master) onExit(ev exitEvent) {
 	w.exited = true
 	m.mu.Unlock()
 	close(w.done)
+	m.steerWorker(w, false)
 	w.conn.Close()
 	m.freeCounter(w.counter)
 	g := w.gen

@@ -39,6 +39,8 @@
 //	handoff.go:  handOver        draining with a handoff channel: the next batch of established sessions
 //	adopt.go:    adoptBatch      a new worker answers a batch, then registers what it took
 //	worker.go:   reap            close deferred fds, recycle sessions
+//	worker.go:   publishLoad     worker_steering = "least": the session count into the
+//	                             steering table (package steer), when it changed
 //
 // Sharp edges:
 //   - fds of sessions that end are closed only after the whole epoll batch

@@ -18,6 +18,7 @@ import (
 	"g6/ipc"
 	"g6/logging"
 	"g6/shared"
+	"g6/steer"
 
 	"golang.org/x/sys/unix"
 )
@@ -42,10 +43,12 @@ type Worker struct {
 	region    *shared.Region
 	rules     []*rule // in config order, built on the master's slot numbers
 	listeners []*listener
-	fds       []fdEntry   // what each fd in the epoll set is, indexed by fd
-	ctrl      stream      // the socketpair to the master
-	handoff   *handChan   // draining with a handoff channel (handoff.go)
-	adopts    []*handChan // channels sessions come in on (adopt.go)
+	fds       []fdEntry    // what each fd in the epoll set is, indexed by fd
+	ctrl      stream       // the socketpair to the master
+	handoff   *handChan    // draining with a handoff channel (handoff.go)
+	adopts    []*handChan  // channels sessions come in on (adopt.go)
+	steer     *steer.Table // worker_steering = "least": where this slot's session count goes; nil otherwise
+	steerN    int          // the count last published
 
 	now            int64 // shared.Now() at the top of the loop turn
 	connectTimeout int64 // ns
@@ -187,6 +190,15 @@ func New(setup *ipc.Setup, ctrlFd, sharedFd, firstListener int) (*Worker, error)
 		if err := w.adoptListener(byAddr, addr, firstListener+i); err != nil {
 			return nil, err
 		}
+	}
+	if setup.Steer > 0 {
+		// The mapping outlives the fd, which the worker needs no more.
+		w.steer, err = steer.Map(setup.Steer)
+		sysClose(setup.Steer)
+		if err != nil {
+			return nil, err
+		}
+		w.steerN = -1
 	}
 	if err := unix.SetNonblock(ctrlFd, true); err != nil {
 		return nil, fmt.Errorf("worker: control: %w", err)
@@ -354,6 +366,7 @@ func (w *Worker) step(msec int) error {
 	w.handOver()
 	w.reap()
 	w.resumeAccept()
+	w.publishLoad()
 	if w.debugGC {
 		runtime.GC()
 		runtime.Gosched() // the finalizer goroutine runs now, not at some later preemption
@@ -405,6 +418,16 @@ func (w *Worker) expire() {
 			w.log.Debug("idle timeout", "rule", s.rule.id, "client", s.peer)
 			w.endWith(s, endTimeout)
 		}
+	}
+}
+
+// publishLoad tells the steering program how many sessions this worker
+// has, when that changed: one store, no syscall. A draining worker's slot
+// belongs to its successor, so it publishes nothing.
+func (w *Worker) publishLoad() {
+	if w.steer != nil && !w.draining && len(w.live) != w.steerN {
+		w.steerN = len(w.live)
+		w.steer.SetSessions(w.slot, w.steerN)
 	}
 }
 

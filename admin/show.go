@@ -335,6 +335,9 @@ func showSessions(sessions []ipc.Session, missing []string) (any, string) {
 		if s.Via != "" {
 			fmt.Fprintf(&b, " | via %s", s.Via)
 		}
+		if s.Path != "" && s.Path != "copy" {
+			fmt.Fprintf(&b, " | %s", s.Path)
+		}
 		b.WriteByte('\n')
 	}
 	fmt.Fprintf(&b, "%d sessions\n", len(sessions))

@@ -103,6 +103,9 @@ type Global struct {
 	// (the kernel's reuseport hash) or SteerLeast (a BPF program: the live
 	// worker with the fewest sessions; package steer).
 	WorkerSteering string
+	// Accel: AccelOff, AccelSockmap (established sessions forwarded in the
+	// kernel, package accel) or AccelAuto (sockmap where this host allows).
+	Accel string
 	// MaxServers is how many server slots the shared region holds: every
 	// rule's servers, those added at runtime, and those kept for sessions
 	// still open on a removed server. Fixed at start. 0 = ServerSlots'
@@ -128,6 +131,13 @@ const (
 const (
 	SteerHash  = "hash"  // the kernel hashes each connection's 4-tuple over the workers' sockets
 	SteerLeast = "least" // the live worker with the fewest sessions; a stalled one gets none
+)
+
+// Accel modes (accel).
+const (
+	AccelOff     = "off"     // every byte through the worker (copy or splice)
+	AccelSockmap = "sockmap" // keep-alive sessions forwarded in the kernel
+	AccelAuto    = "auto"    // sockmap if this host allows it, else off
 )
 
 // Cluster joins the node to a fleet: every node with the same etcd and

@@ -15,7 +15,7 @@ import (
 func ParseLegacy(file string, src []byte) (*Config, error) {
 	p := &lparser{file: file, lines: map[string]int{},
 		cfg: &Config{File: file, Global: Global{Moratorium: legacyMoratorium, ConnectTimeout: DefaultConnectTimeout,
-			DrainTimeout: DefaultDrainTimeout, Backlog: DefaultBacklog, LogLevel: "info", AccessFormat: "text", Splice: SpliceAuto, Handoff: true, WorkerSteering: SteerHash}}}
+			DrainTimeout: DefaultDrainTimeout, Backlog: DefaultBacklog, LogLevel: "info", AccessFormat: "text", Splice: SpliceAuto, Handoff: true, WorkerSteering: SteerHash, Accel: AccelOff}}}
 	toks, err := lexLegacy(file, src, p.warn)
 	if err != nil {
 		return nil, ErrorList{err.(*Error)}

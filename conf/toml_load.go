@@ -105,6 +105,7 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 		Splice:          deref(g.Splice, SpliceAuto),
 		Handoff:         deref(g.Handoff, true),
 		WorkerSteering:  deref(g.WorkerSteering, SteerHash),
+		Accel:           deref(g.Accel, AccelOff),
 		StateFile:       deref(g.StateFile, ""),
 		Resolvers:       g.Resolvers,
 		ResolveInterval: deref(g.ResolveEvery, DefaultResolveInterval),
@@ -134,6 +135,9 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 	}
 	if m := cfg.Global.WorkerSteering; m != SteerHash && m != SteerLeast {
 		errs.add(file, loc.key("global", 0, "worker_steering"), "global: worker_steering must be \"least\" or \"hash\", not %q", m)
+	}
+	if m := cfg.Global.Accel; m != AccelOff && m != AccelSockmap && m != AccelAuto {
+		errs.add(file, loc.key("global", 0, "accel"), "global: accel must be \"sockmap\", \"off\" or \"auto\", not %q", m)
 	}
 	if cfg.Global.Workers < 0 || cfg.Global.Workers > MaxWorkers {
 		errs.add(file, loc.key("global", 0, "workers"), "global: workers must be 0-%d, not %d", MaxWorkers, cfg.Global.Workers)

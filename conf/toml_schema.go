@@ -32,6 +32,7 @@ type fileGlobal struct {
 	Splice         *string   `toml:"splice"`
 	Handoff        *bool     `toml:"handoff"`
 	WorkerSteering *string   `toml:"worker_steering"`
+	Accel          *string   `toml:"accel"`
 	MaxServers     *int      `toml:"max_servers"`
 	StateFile      *string   `toml:"state_file"`
 	SlowStart      *Duration `toml:"slow_start"`

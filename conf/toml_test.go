@@ -74,6 +74,7 @@ func TestParseTOMLErrors(t *testing.T) {
 		{"syntax", "[global\n", "t.toml:2: expected"},
 		{"bad splice mode", "[global]\nsplice = \"yes\"\n" + minimal, `t.toml:2: global: splice must be "auto", "always" or "off", not "yes"`},
 		{"bad worker steering", "[global]\nworkers = 2\nworker_steering = \"fewest\"\n" + minimal, `t.toml:3: global: worker_steering must be "least" or "hash", not "fewest"`},
+		{"bad accel", "[global]\naccel = \"ebpf\"\n" + minimal, `t.toml:2: global: accel must be "sockmap", "off" or "auto", not "ebpf"`},
 		{"worker steering not a string", "[global]\nworker_steering = 1\n" + minimal, `t.toml:2`},
 		{"bad log level", "[global]\nlog_level = \"loud\"\n" + minimal, `t.toml:2: global: log level "loud"`},
 	}
@@ -131,7 +132,7 @@ servers = [{ address = "127.0.0.1:9001", max_connections = 20 }, { address = "12
 		t.Errorf("server 1 = %+v", s1)
 	}
 	if cfg.Global.Moratorium != DefaultMoratorium || cfg.Global.ConnectTimeout != DefaultConnectTimeout ||
-		cfg.Global.WorkerSteering != SteerHash {
+		cfg.Global.WorkerSteering != SteerHash || cfg.Global.Accel != AccelOff {
 		t.Errorf("defaults not applied: %+v", cfg.Global)
 	}
 }

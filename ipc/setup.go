@@ -21,6 +21,8 @@ type Setup struct {
 	// Steer is the fd of the worker steering table (package steer), after
 	// the listeners; 0 = not steered.
 	Steer int `json:",omitempty"`
+	// Accel: pair established sessions in a sockmap (package accel).
+	Accel bool `json:",omitempty"`
 }
 
 // Session is one live proxied session, as a worker reports it.
@@ -36,6 +38,9 @@ type Session struct {
 	FromClient int64   `json:"bytes_from_client"`
 	FromServer int64   `json:"bytes_from_server"`
 	SNI        string  `json:"sni,omitempty"` // the ClientHello's server name, on addresses with sni rules
+	// Path is how its bytes move now: "copy", "splice", or "sockmap" (a
+	// direction is forwarded in the kernel).
+	Path string `json:"path"`
 	// Via is the peer that sent a PROXY header for the client, which is
 	// then the header's source; "" when there was none.
 	Via string `json:"via,omitempty"`

@@ -40,6 +40,7 @@ func (m *Master) newGeneration(cfg *conf.Config) (*generation, []string, error) 
 	g := &generation{id: m.nextGen, cfg: cfg, nWork: workerCount(m.opts.Workers, cfg.Global.Workers)}
 	g.setup = ipc.Setup{Generation: g.id, Config: cfg, RuleSlots: slots.Rules}
 	g.steer = m.wantSteering(cfg)
+	g.setup.Accel = m.wantAccel(cfg)
 	kc := 0
 	for _, r := range cfg.Rules {
 		n := len(r.Clients)

@@ -68,6 +68,9 @@ type Master struct {
 	stuck   chan *workerProc
 	late    chan lateEvent
 	steer   *steer.Steerer // worker_steering = "least"; nil until a config wants it, or without BPF
+
+	accelProbed bool  // accel.Available was asked (once)
+	accelErr    error // its answer
 	upgrade *upgrade
 
 	stopping  bool

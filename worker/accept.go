@@ -171,7 +171,7 @@ func (w *Worker) unadmit(r *rule, c *client, ip16 [16]byte) {
 func (w *Worker) balance(s *session) {
 	r := s.rule
 	r.refresh(w.region)
-	s.servers, s.nPrimary = r.servers, r.primary.Len()
+	s.servers, s.nPrimary = r.servers, int32(r.primary.Len())
 	s.order = r.order(w.now, s.peer.Addr().AppendTo(w.ipText[:0]), s.order)
 	w.connectNext(s)
 }

@@ -34,7 +34,7 @@ func (w *Worker) finish(s *session) {
 		return
 	}
 	s.state = stateFlushing
-	s.unsent, s.active = q, w.now
+	s.unsent, s.active = int32(q), w.now
 	s.flushWait = flushFirst
 	s.flushAt = w.now + s.flushWait
 	w.timers.push(timerEntry{at: s.flushAt, s: s, gen: s.gen})
@@ -47,8 +47,8 @@ func (w *Worker) flushCheck(s *session) {
 	case q == 0:
 		w.end(s)
 		return
-	case q < s.unsent:
-		s.unsent, s.active = q, w.now
+	case q < int(s.unsent):
+		s.unsent, s.active = int32(q), w.now
 		s.flushWait = flushFirst
 	case s.idleTimeout() > 0 && w.now-s.active >= s.idleTimeout():
 		w.log.Debug("idle timeout while flushing", "rule", s.rule.id, "client", s.peer, "unsent", q)

@@ -57,8 +57,13 @@ func (w *Worker) pump(s *session) {
 		w.end(s)
 		return
 	}
-	if s.c.rdEOF && s.b.rdEOF && s.c.pend == nil && s.b.pend == nil && empty(s.c.pipe) && empty(s.b.pipe) {
+	if s.c.rdEOF && s.b.rdEOF && s.c.pend == nil && s.b.pend == nil && empty(s.c.pipe) && empty(s.b.pipe) &&
+		(s.ax == nil || s.ax.dir == [2]uint8{dirUser, dirUser}) {
 		w.finish(s)
+		return
+	}
+	if w.ax != nil && s.turns >= pairAfter && s.ax == nil {
+		w.maybePair(s)
 	}
 }
 
@@ -68,6 +73,9 @@ func empty(p *pipe) bool {
 
 // move copies src → dst; false means the session failed.
 func (w *Worker) move(s *session, src, dst *endpoint) bool {
+	if s.ax != nil && s.ax.dir[dirOf(s, src)] != dirUser {
+		return w.moveKernel(s, src, dst)
+	}
 	if src.urgent && dst.pipe != nil {
 		// Back to copying (urgent.go): the pipe's bytes go first.
 		if empty, ok := w.emptyPipe(dst); !empty {
@@ -123,6 +131,12 @@ func (w *Worker) move(s *session, src, dst *endpoint) bool {
 func (w *Worker) received(s *session, src *endpoint, n int) {
 	src.bytes += int64(n)
 	w.timing(s, src)
+	if fromSrv := src == &s.b; fromSrv != s.fromSrv {
+		s.fromSrv = fromSrv
+		if fromSrv && s.turns < pairAfter {
+			s.turns++
+		}
+	}
 }
 
 // readShort notes that a read returned less than it asked for: the socket's

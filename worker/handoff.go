@@ -106,6 +106,10 @@ func (w *Worker) handOver() {
 			kept++
 			continue
 		}
+		if s.ax != nil {
+			kept++ // paired: drains here (accel.go)
+			continue
+		}
 		if gen, ok := h.refused[s]; ok && gen == s.gen {
 			kept++
 			continue

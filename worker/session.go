@@ -46,27 +46,31 @@ type session struct {
 	state     sessionState
 	backups   bool // the backups' order has been appended
 	rtDone    bool
+	turns     uint8 // answers so far (server bytes after client bytes), up to pairAfter
 	gen       uint32
 	rule      *rule
 	ln        *listener
 	peer      netip.AddrPort
 	server    *server
 	servers   []*server // the rule's servers when the session began; order indexes them
-	nPrimary  int       // servers[:nPrimary] are primaries, the rest backups
+	nPrimary  int32     // servers[:nPrimary] are primaries, the rest backups
+	next      int32
 	client    *client
 	ip16      [16]byte
 	order     []int
-	next      int
 	started   int64
 	connectAt int64 // deadline of the current connect attempt
 	rtStart   int64 // when the server was connected or last sent client bytes
 	active    int64 // last activity, for the idle timeout
-	index     int   // position in Worker.live
+	index     int32 // position in Worker.live
+	unsent    int32 // bytes queued at the last look
 	reason    string
-	flushAt   int64      // stateFlushing: when to look at the send queues again
-	flushWait int64      // the current interval between looks
-	unsent    int        // bytes queued at the last look
-	look      *lookState // inspected addresses only (look.go); nil on the fast path
+	flushAt   int64       // stateFlushing: when to look at the send queues again
+	flushWait int64       // the current interval between looks
+	look      *lookState  // inspected addresses only (look.go); nil on the fast path
+	ax        *accelState // paired in the kernel (accel.go); nil otherwise
+	fromSrv   bool        // the latest bytes came from the server (turns)
+	noPair    bool        // pairing was tried
 	// counted is what of c.bytes and b.bytes the server slot already has
 	// (publishBytes), so its byte totals move while a long session lives.
 	counted [2]int64
@@ -95,7 +99,7 @@ func (w *Worker) newSession() *session {
 	s.c = endpoint{fd: -1, s: s}
 	s.b = endpoint{fd: -1, s: s}
 	s.c.peer, s.b.peer = &s.b, &s.c
-	s.index = len(w.live)
+	s.index = int32(len(w.live))
 	w.live = append(w.live, s)
 	return s
 }
@@ -117,14 +121,14 @@ func (w *Worker) recycle(s *session) {
 func (w *Worker) connectNext(s *session) {
 	r := s.rule
 	for {
-		if s.next == len(s.order) {
-			if s.backups || s.nPrimary == len(s.servers) {
+		if int(s.next) == len(s.order) {
+			if s.backups || int(s.nPrimary) == len(s.servers) {
 				break
 			}
 			// No primary could take it: the backups' turn.
 			s.backups = true
 			ip := s.peer.Addr().AppendTo(w.ipText[:0])
-			s.order = r.backupOrder(w.now, ip, s.servers, s.nPrimary, s.order)
+			s.order = r.backupOrder(w.now, ip, s.servers, int(s.nPrimary), s.order)
 			continue
 		}
 		i := s.order[s.next]
@@ -321,8 +325,15 @@ func (w *Worker) deadline(s *session) int64 {
 		return s.look.at
 	case s.state == stateConnecting:
 		return s.connectAt
-	case s.state == stateEstablished && s.idleTimeout() > 0:
-		return s.active + s.idleTimeout()
+	case s.state == stateEstablished:
+		d := int64(0)
+		if t := s.idleTimeout(); t > 0 {
+			d = s.active + t
+		}
+		if s.ax != nil && s.ax.checkAt != 0 && (d == 0 || s.ax.checkAt < d) {
+			d = s.ax.checkAt
+		}
+		return d
 	case s.state == stateFlushing:
 		return s.flushAt
 	}
@@ -344,6 +355,9 @@ func (w *Worker) end(s *session) {
 	}
 	if s.reason == "" {
 		s.reason = endError
+	}
+	if s.ax != nil {
+		w.unpair(s) // its bytes first: the log and the totals count them
 	}
 	if w.access != nil {
 		w.access.session(w, s)

@@ -42,6 +42,10 @@ func (w *Worker) sweepDrains() {
 		if s.server == nil || s.state == stateClosed || s.state == stateFree || s.state == stateHanding {
 			continue // a handing session is the new worker's or back here soon
 		}
+		if s.ax != nil {
+			w.foldAccel(s)
+			w.refreshBudgets(s)
+		}
 		if s.state == stateEstablished || s.state == stateFlushing {
 			w.publishBytes(s)
 		}

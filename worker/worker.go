@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"g6/accel"
 	"g6/conf"
 	"g6/ipc"
 	"g6/logging"
@@ -43,12 +44,15 @@ type Worker struct {
 	region    *shared.Region
 	rules     []*rule // in config order, built on the master's slot numbers
 	listeners []*listener
-	fds       []fdEntry    // what each fd in the epoll set is, indexed by fd
-	ctrl      stream       // the socketpair to the master
-	handoff   *handChan    // draining with a handoff channel (handoff.go)
-	adopts    []*handChan  // channels sessions come in on (adopt.go)
-	steer     *steer.Table // worker_steering = "least": where this slot's session count goes; nil otherwise
-	steerN    int          // the count last published
+	fds       []fdEntry     // what each fd in the epoll set is, indexed by fd
+	ctrl      stream        // the socketpair to the master
+	handoff   *handChan     // draining with a handoff channel (handoff.go)
+	adopts    []*handChan   // channels sessions come in on (adopt.go)
+	steer     *steer.Table  // worker_steering = "least": where this slot's session count goes; nil otherwise
+	steerN    int           // the count last published
+	ax        *accel.Pairs  // accel = "sockmap": this worker's sockmap (accel.go); nil otherwise
+	axFreed   []accel.Pair  // pairs of sessions ended in this batch: their slots are free once closed
+	axPool    []*accelState // kept for reuse
 
 	now            int64 // shared.Now() at the top of the loop turn
 	connectTimeout int64 // ns
@@ -83,6 +87,7 @@ type Worker struct {
 	acceptFailed limitedLog
 	socketFailed limitedLog
 	localFailed  limitedLog
+	pairFailed   limitedLog
 	debugGC      bool // G6_DEBUG_GC: a collection after every loop turn (tests)
 	// dieOnAdopt (G6_TEST_DIE_ON_ADOPT, tests): exit when a handoff batch
 	// arrives, before answering it, as a new worker that crashes would.
@@ -189,6 +194,11 @@ func New(setup *ipc.Setup, ctrlFd, sharedFd, firstListener int) (*Worker, error)
 	for i, addr := range setup.Listeners {
 		if err := w.adoptListener(byAddr, addr, firstListener+i); err != nil {
 			return nil, err
+		}
+	}
+	if setup.Accel {
+		if w.ax, err = accel.New(axCapacity); err != nil {
+			w.log.Error("accel = sockmap: no sockmap in this worker; sessions are copied", "err", err)
 		}
 	}
 	if setup.Steer > 0 {
@@ -403,6 +413,9 @@ func (w *Worker) expire() {
 		if s.gen != e.gen || s.state == stateFree || s.state == stateClosed {
 			continue
 		}
+		if s.ax != nil && s.state == stateEstablished {
+			w.accelTimer(s)
+		}
 		d := w.deadline(s)
 		switch {
 		case d == 0:
@@ -437,6 +450,10 @@ func (w *Worker) reap() {
 		sysClose(fd) // closing removes it from the epoll set
 	}
 	w.closing = w.closing[:0]
+	for _, pr := range w.axFreed {
+		w.ax.Free(pr)
+	}
+	w.axFreed = w.axFreed[:0]
 	for _, s := range w.ended {
 		w.recycle(s)
 	}

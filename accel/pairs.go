@@ -202,12 +202,38 @@ func (p *Pairs) Budget(slot uint32) uint64 { return atomic.LoadUint64(&p.link(sl
 // b.
 func (p *Pairs) SetBudget(slot uint32, b uint64) { atomic.StoreUint64(&p.link(slot).budget, b) }
 
-// Written is how many data bytes have entered fd's socket: sent once, or
-// still waiting to be sent.
-func Written(fd int) (int64, error) {
+// Counts are a socket's data bytes as TCP_INFO tells them.
+type Counts struct {
+	Written  int64 // entered the socket to be sent: sent once, or waiting
+	Received int64 // arrived, in order (the FIN not counted)
+}
+
+// Count reads fd's Counts with one getsockopt.
+func Count(fd int) (Counts, error) {
 	ti, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
 	if err != nil {
-		return 0, fmt.Errorf("accel: TCP_INFO: %w", err)
+		return Counts{}, fmt.Errorf("accel: TCP_INFO: %w", err)
 	}
-	return int64(ti.Bytes_sent - ti.Bytes_retrans + uint64(ti.Notsent_bytes)), nil
+	c := Counts{Written: int64(ti.Bytes_sent - ti.Bytes_retrans + uint64(ti.Notsent_bytes)), Received: int64(ti.Bytes_received)}
+	// bytes_received counts the FIN's sequence number once it came.
+	switch ti.State {
+	case tcpTimeWait, tcpClose, tcpCloseWait, tcpLastAck, tcpClosing:
+		c.Received--
+	}
+	return c, nil
+}
+
+// TCP states (include/net/tcp_states.h) in which the peer's FIN came.
+const (
+	tcpTimeWait  = 6
+	tcpClose     = 7
+	tcpCloseWait = 8
+	tcpLastAck   = 9
+	tcpClosing   = 11
+)
+
+// Written is Count's Written alone.
+func Written(fd int) (int64, error) {
+	c, err := Count(fd)
+	return c.Written, err
 }

@@ -26,9 +26,17 @@ import (
 // (their sockets cannot leave the map without dropping what is queued on
 // it): they drain in the old worker.
 
-// pairAfter is how many answers (server bytes after client bytes) a
-// session has had when its next request pairs it.
-const pairAfter = 1
+// Which sessions pair (measured with make bench: pairing costs ten
+// syscalls, a user-space request and answer about six, and a spilled
+// direction copies through the psock queue, never splice): those that
+// have lived pairDelay and had pairAfter answers (keep-alive, not
+// one-shot), and have carried less than pairBulk either way (bulk streams
+// stay on splice).
+const (
+	pairAfter = 2
+	pairDelay = int64(200 * time.Millisecond)
+	pairBulk  = 256 << 10
+)
 
 // axCapacity is how many sockets a worker can pair at once.
 const axCapacity = 65536
@@ -50,9 +58,11 @@ const (
 type accelState struct {
 	pair      accel.Pair
 	dir       [2]uint8
-	base      [2]int64 // accel.Written of each direction's destination at pairing
+	poll      [2]bool  // read the source again at the next check (queuedIn)
+	base      [2]int64 // Written of each direction's destination at pairing
+	recvOff   [2]int64 // Received of each source at pairing less what the worker had read
 	folded    [2]int64 // Moved already added to each source's bytes
-	checkAt   int64    // next drain check; 0 = none due
+	checkAt   int64    // next drain check or poll; 0 = none due
 	checkWait int64
 }
 
@@ -64,21 +74,27 @@ func dirOf(s *session, src *endpoint) int {
 	return 1
 }
 
-// maybePair pairs s if it qualifies: established, paired never before, a
-// keep-alive session, no bytes held here, nothing ended or urgent.
+// maybePair pairs s if it qualifies (see pairAfter). Conditions that pass
+// (bytes held here, too young) are looked at again; the others rule the
+// session out for good.
 func (w *Worker) maybePair(s *session) {
-	if s.ax != nil || s.turns < pairAfter || s.state != stateEstablished || s.noPair ||
-		s.c.pend != nil || s.b.pend != nil || s.c.pipe != nil || s.b.pipe != nil ||
-		s.c.rdEOF || s.b.rdEOF || s.c.wrShut || s.b.wrShut || s.c.urgent || s.b.urgent {
+	switch {
+	case s.ax != nil || s.noPair || s.state != stateEstablished || w.now-s.started < pairDelay:
+		return
+	case s.c.bytes >= pairBulk || s.b.bytes >= pairBulk || s.c.rdEOF || s.b.rdEOF ||
+		s.c.wrShut || s.b.wrShut || s.c.urgent || s.b.urgent:
+		s.noPair = true
+		return
+	case s.c.pend != nil || s.b.pend != nil || s.c.pipe != nil || s.b.pipe != nil:
 		return
 	}
 	s.noPair = true // one try
-	var base [2]int64
-	var err error
-	if base[0], err = accel.Written(s.b.fd); err != nil {
+	cc, err := accel.Count(s.c.fd)
+	if err != nil {
 		return
 	}
-	if base[1], err = accel.Written(s.c.fd); err != nil {
+	cb, err := accel.Count(s.b.fd)
+	if err != nil {
 		return
 	}
 	pr, spilled, err := w.ax.Pair(s.c.fd, s.b.fd, [2]uint64{accel.Window, accel.Window})
@@ -87,7 +103,9 @@ func (w *Worker) maybePair(s *session) {
 		return
 	}
 	a := w.getAccel()
-	a.pair, a.base = pr, base
+	a.pair = pr
+	a.base = [2]int64{cb.Written, cc.Written}
+	a.recvOff = [2]int64{cc.Received - s.c.bytes, cb.Received - s.b.bytes}
 	s.ax = a
 	// Whatever comes to the worker from now on is on a psock queue; and
 	// it reads a paired socket only when epoll says so again (Pair ran
@@ -118,6 +136,13 @@ func (w *Worker) moveKernel(s *session, src, dst *endpoint) bool {
 		case e != 0:
 			abort(dst)
 			return false
+		case n == 0 && w.queuedIn(s, src):
+			// Not the end: bytes wait on the psock's backlog (they spilled
+			// just now). They come once the destination has the rest.
+			w.startCheck(s, d)
+			src.canRead = false
+			w.pollLater(s, src)
+			return s.ax.dir[d] != dirUser || w.move(s, src, dst)
 		case n == 0:
 			w.sawEOF(s, src)
 			w.startCheck(s, d)
@@ -148,7 +173,11 @@ func (w *Worker) startCheck(s *session, d int) {
 func (w *Worker) drainCheck(s *session) {
 	a := s.ax
 	waiting := false
-	for d := range 2 {
+	for d, src := range [2]*endpoint{&s.c, &s.b} {
+		if a.poll[d] {
+			a.poll[d] = false
+			src.canRead = true
+		}
 		if a.dir[d] != dirDrain {
 			continue
 		}
@@ -183,6 +212,34 @@ func (w *Worker) accelTimer(s *session) {
 	if a.checkAt != 0 && a.checkAt <= w.now {
 		w.drainCheck(s)
 		w.pump(s)
+	}
+}
+
+// queuedIn reports whether src, a paired socket on the copy path, has
+// bytes the worker has not read although a read just said EAGAIN or EOF:
+// tcp_bpf's recvmsg reports EOF once the FIN came even while bytes wait
+// on the psock's backlog for room on its own queue (they come later,
+// without a new edge). Received less what the kernel moved and the worker
+// read tells.
+func (w *Worker) queuedIn(s *session, src *endpoint) bool {
+	d := dirOf(s, src)
+	c, err := accel.Count(src.fd)
+	if err != nil {
+		return false
+	}
+	a := s.ax
+	read := src.bytes - a.folded[d] // what the worker read itself
+	return c.Received-a.recvOff[d]-read-w.ax.Moved(a.pair.Slot[d]) > 0
+}
+
+// pollLater reads src again at the next check.
+func (w *Worker) pollLater(s *session, src *endpoint) {
+	a := s.ax
+	a.poll[dirOf(s, src)] = true
+	if a.checkAt == 0 {
+		a.checkWait = checkFirst
+		a.checkAt = w.now + checkFirst
+		w.timers.push(timerEntry{at: a.checkAt, s: s, gen: s.gen})
 	}
 }
 

@@ -109,15 +109,21 @@ func (w *Worker) move(s *session, src, dst *endpoint) bool {
 		switch {
 		case e == unix.EAGAIN:
 			src.canRead = false
+			if s.ax != nil && w.queuedIn(s, src) {
+				w.pollLater(s, src)
+			}
 		case e != 0:
 			abort(dst)
 			return false
+		case n == 0 && s.ax != nil && w.queuedIn(s, src):
+			src.canRead = false // not the end yet (accel.go)
+			w.pollLater(s, src)
 		case n == 0:
 			w.sawEOF(s, src)
 		default:
 			w.received(s, src, n)
-			if n < len(w.scratch) {
-				readShort(src)
+			if n < len(w.scratch) && s.ax == nil {
+				readShort(src) // not on a psock queue, where a short read proves nothing
 			}
 			if !w.send(dst, w.scratch[:n]) {
 				return false

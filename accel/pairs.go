@@ -32,40 +32,44 @@ var ErrFull = errors.New("accel: every slot is in use")
 
 // New makes the maps for capacity sockets (two per session) and attaches
 // the verdict program. It needs CAP_BPF and CAP_NET_ADMIN.
-func New(capacity int) (p *Pairs, err error) {
-	p = &Pairs{}
-	defer func() {
-		if err != nil {
-			p.Close()
-		}
-	}()
+func New(capacity int) (*Pairs, error) {
+	p := &Pairs{}
+	if err := p.make(capacity); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Pairs) make(capacity int) (err error) {
 	n := uint32(capacity)
 	if p.socks, err = ebpf.NewMap(&ebpf.MapSpec{Name: "g6_pairs", Type: ebpf.SockMap, KeySize: 4, ValueSize: 8, MaxEntries: n}); err != nil {
-		return nil, fmt.Errorf("accel: sockmap: %w", err)
+		return fmt.Errorf("accel: sockmap: %w", err)
 	}
-	if p.index, err = ebpf.NewMap(&ebpf.MapSpec{Name: "g6_cookies", Type: ebpf.Hash, KeySize: 8, ValueSize: 4, MaxEntries: n}); err != nil {
-		return nil, fmt.Errorf("accel: cookie index: %w", err)
+	if p.index, err = ebpf.NewMap(&ebpf.MapSpec{Name: "g6_cookies", Type: ebpf.Hash, KeySize: 8, ValueSize: 4, MaxEntries: n,
+		Flags: unix.BPF_F_NO_PREALLOC}); err != nil {
+		return fmt.Errorf("accel: cookie index: %w", err)
 	}
 	if p.links, err = ebpf.NewMap(&ebpf.MapSpec{Name: "g6_links", Type: ebpf.Array, KeySize: 4, ValueSize: linkSize,
 		MaxEntries: n, Flags: unix.BPF_F_MMAPABLE}); err != nil {
-		return nil, fmt.Errorf("accel: links: %w", err)
+		return fmt.Errorf("accel: links: %w", err)
 	}
 	if p.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{Name: "g6_forward", Type: ebpf.SkSKB, AttachType: ebpf.AttachSkSKBVerdict,
 		Instructions: program(p.index, p.links, p.socks), License: "GPL"}); err != nil {
-		return nil, fmt.Errorf("accel: program: %w", err)
+		return fmt.Errorf("accel: program: %w", err)
 	}
 	if err = link.RawAttachProgram(link.RawAttachProgramOptions{Target: p.socks.FD(), Program: p.prog,
 		Attach: ebpf.AttachSkSKBVerdict}); err != nil {
-		return nil, fmt.Errorf("accel: attach: %w", err)
+		return fmt.Errorf("accel: attach: %w", err)
 	}
 	size := (capacity*linkSize + unix.Getpagesize() - 1) &^ (unix.Getpagesize() - 1)
 	if p.mem, err = unix.Mmap(p.links.FD(), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err != nil {
-		return nil, fmt.Errorf("accel: mmap links: %w", err)
+		return fmt.Errorf("accel: mmap links: %w", err)
 	}
 	for i := n; i > 0; i-- {
 		p.free = append(p.free, i-1)
 	}
-	return p, nil
+	return nil
 }
 
 // Available reports whether this process may pair sockets (the master

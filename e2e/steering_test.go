@@ -203,10 +203,11 @@ func TestSteeringFewestSessions(t *testing.T) {
 	}
 }
 
-// TestSteeringWithoutBPF: a master without CAP_BPF and CAP_NET_ADMIN (and
-// CAP_SYS_ADMIN, which also allows BPF) says once that "least" is not
-// available, and serves with the kernel's hash.
-func TestSteeringWithoutBPF(t *testing.T) {
+// TestWithoutBPF: a master without CAP_BPF and CAP_NET_ADMIN (and
+// CAP_SYS_ADMIN, which also allows BPF) says once that worker_steering =
+// "least" is not available, and that accel = "auto" copies, and serves
+// with the kernel's hash, copying.
+func TestWithoutBPF(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to drop capabilities from")
 	}
@@ -216,9 +217,13 @@ func TestSteeringWithoutBPF(t *testing.T) {
 	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	t.Setenv("G6_ACCEL", "auto")
 	m, adminAddr, front, _ := steeringSetup(t, "least", wrapper)
 	if n := strings.Count(m.Log(), `worker_steering = \"least\" is not available here`); n != 1 {
 		t.Fatalf("the master said %d times that least steering is unavailable, want once:\n%s", n, m.Log())
+	}
+	if n := strings.Count(m.Log(), `accel = \"auto\": sockmap not available here; sessions are copied`); n != 1 {
+		t.Fatalf("the master said %d times that accel falls back, want once:\n%s", n, m.Log())
 	}
 	if failed, errs := greetAll(front, 20, 4, 2*time.Second); failed != 0 {
 		t.Fatalf("%d of 20 connections failed: %v", failed, errs)

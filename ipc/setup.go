@@ -41,7 +41,6 @@ type Session struct {
 	// Path is how its bytes move now: "copy", "splice", or "sockmap" (a
 	// direction is forwarded in the kernel).
 	Path string `json:"path"`
-	Debug string `json:"debug"`
 	// Via is the peer that sent a PROXY header for the client, which is
 	// then the header's source; "" when there was none.
 	Via string `json:"via,omitempty"`

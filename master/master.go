@@ -71,7 +71,7 @@ type Master struct {
 
 	accelProbed bool  // accel.Available was asked (once)
 	accelErr    error // its answer
-	upgrade *upgrade
+	upgrade     *upgrade
 
 	stopping  bool
 	upgraded  bool

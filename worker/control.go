@@ -130,11 +130,6 @@ func (w *Worker) sessionList() ipc.Sessions {
 		is := ipc.Session{Rule: s.rule.id, Client: s.peer.String(), Listen: s.ln.addr, State: "connected",
 			Worker: w.slot, Pid: pid, Age: float64(w.now-s.started) / 1e9, FromClient: s.c.bytes, FromServer: s.b.bytes,
 			Path: s.path()}
-		is.Debug = fmt.Sprintf("c{rd %v wr %v eof %v shut %v pend %d} b{rd %v wr %v eof %v shut %v pend %d} ax %v",
-			s.c.canRead, s.c.canWrite, s.c.rdEOF, s.c.wrShut, len(s.c.pend)-s.c.off, s.b.canRead, s.b.canWrite, s.b.rdEOF, s.b.wrShut, len(s.b.pend)-s.b.off, s.ax != nil)
-		if s.ax != nil {
-			is.Debug += fmt.Sprintf(" dir %v check %d", s.ax.dir, s.ax.checkAt)
-		}
 		if l := s.look; l != nil {
 			is.SNI = l.sni
 			if l.via.IsValid() {

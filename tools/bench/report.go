@@ -68,11 +68,11 @@ func (r *results) markdown(o *options) string {
 	for _, t := range targetKinds {
 		fmt.Fprintf(&b, " %s |", t)
 	}
-	b.WriteString(" g6/direct | g6/HAProxy | g6/nginx |\n|---|---|")
+	b.WriteString(" g6/direct | g6/HAProxy | g6/nginx | g6-sockmap/HAProxy | g6-sockmap/g6 |\n|---|---|")
 	for range targetKinds {
 		b.WriteString("---:|")
 	}
-	b.WriteString("---:|---:|---:|\n")
+	b.WriteString("---:|---:|---:|---:|---:|\n")
 	for _, m := range metrics {
 		if r.values["g6"][m.key] == nil {
 			continue
@@ -85,8 +85,8 @@ func (r *results) markdown(o *options) string {
 				b.WriteString(" – |")
 			}
 		}
-		for _, base := range []string{"direct", "haproxy", "nginx"} {
-			if q, ok := r.ratio("g6", base, m.key); ok {
+		for _, pair := range [][2]string{{"g6", "direct"}, {"g6", "haproxy"}, {"g6", "nginx"}, {"g6-sockmap", "haproxy"}, {"g6-sockmap", "g6"}} {
+			if q, ok := r.ratio(pair[0], pair[1], m.key); ok {
 				fmt.Fprintf(&b, " %.2f |", q)
 			} else {
 				b.WriteString(" – |")
@@ -117,7 +117,7 @@ const method = `
 - Backends: one nginx worker answering a 7-byte body on three ports, and an iperf3 server; both on cpu0.
 - Proxies: a fresh HAProxy (` + "`mode tcp`" + `, nbthread = workers), nginx ` + "`stream`" + ` (worker_processes = workers) or g6 (` + "`-w workers`" + `) per measurement, on cpu0 with the backends, so a proxy's cost shows as CPU taken from the backend.
 - Load on cpu1: wrk -t2 (short: -c50 with Connection: close; keep-alive: -c100), iperf3 -P1/-P4, and the bench process itself for the idle connections (100 dials in flight, held 2 s, then every one must answer a request) and the latency probe (a fixed request rate to every target at once, each over its own 20 keep-alive connections, one request per target per tick in rotating order, so that a disturbance on the shared machine hits all targets alike).
-- g6-splice and g6-copy are g6 with ` + "`splice = \"always\"`" + ` and ` + "`splice = \"off\"`" + `, run only in the keep-alive and bulk workloads (interleaved with the rest) to show where splicing pays; g6-quickack is g6 with ` + "`quickack = true`" + ` on both sides, in the keep-alive workload; g6-console is g6 with ` + "`console`" + ` set and the bench polling it as an open page does (six /api/v1 documents every 2 s), in the new-connection and keep-alive workloads.
+- g6-splice and g6-copy are g6 with ` + "`splice = \"always\"`" + ` and ` + "`splice = \"off\"`" + `, run only in the keep-alive and bulk workloads (interleaved with the rest) to show where splicing pays; g6-quickack is g6 with ` + "`quickack = true`" + ` on both sides, in the keep-alive workload; g6-console is g6 with ` + "`console`" + ` set and the bench polling it as an open page does (six /api/v1 documents every 2 s), in the new-connection and keep-alive workloads. g6-sockmap is g6 with ` + "`accel = \"sockmap\"`" + ` (keep-alive sessions forwarded in the kernel once paired), a target of its own in every workload.
 - Core load: busy time of cpu0 and cpu1 from /proc/stat over each measurement, and the proxy's own CPU time from its processes.
 - "direct" is wrk or iperf3 against the backend itself: the limit (wrk saturates its own core there, so it is understated).
 - Idle connections: 9,000 by default, not 10,000: the hard limit here is 20,000 open files per process and a proxied connection takes two.

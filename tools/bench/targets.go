@@ -82,7 +82,7 @@ type target struct {
 }
 
 // targetKinds in report order.
-var targetKinds = []string{"direct", "haproxy", "nginx", "g6"}
+var targetKinds = []string{"direct", "haproxy", "nginx", "g6", "g6-sockmap"}
 
 // startTarget starts a fresh instance of one target on cpu0.
 func startTarget(kind string, o *options, dir string, b *backends) (*target, error) {
@@ -103,11 +103,11 @@ func startTarget(kind string, o *options, dir string, b *backends) (*target, err
 	case "nginx":
 		conf = nginxStreamConf(o, dir, t, b)
 		args = []string{"nginx", "-c", path, "-g", "daemon off;"}
-	case "g6", "g6-splice", "g6-copy", "g6-quickack", "g6-console":
+	case "g6", "g6-splice", "g6-copy", "g6-quickack", "g6-console", "g6-sockmap":
 		if kind == "g6-console" {
 			t.console = fmt.Sprintf("127.0.0.1:%d", freePort())
 		}
-		conf = g6Conf(o, t, b, spliceModes[kind], kind == "g6-quickack", t.console)
+		conf = g6Conf(o, t, b, spliceModes[kind], kind == "g6-quickack", t.console, kind == "g6-sockmap")
 		path = filepath.Join(dir, "g6.toml")
 		args = []string{o.g6, "master", "-c", path, "-w", fmt.Sprint(o.workers)}
 	}
@@ -183,16 +183,20 @@ stream {
 }
 
 // spliceModes is g6's splice setting per target kind.
-var spliceModes = map[string]string{"g6": "auto", "g6-splice": "always", "g6-copy": "off", "g6-quickack": "auto", "g6-console": "auto"}
+var spliceModes = map[string]string{"g6": "auto", "g6-splice": "always", "g6-copy": "off", "g6-quickack": "auto", "g6-console": "auto",
+	"g6-sockmap": "auto"}
 
 // g6Conf is g6's config for a target; quickack sets quickack = true on the
-// web rule's listen address and servers, console the console's address
-// (each written only when set, so that the config also runs older builds
-// for comparison).
-func g6Conf(o *options, t *target, b *backends, splice string, quickack bool, console string) string {
+// web rule's listen address and servers, console the console's address,
+// sockmap accel = "sockmap" (each written only when set, so that the
+// config also runs older builds for comparison).
+func g6Conf(o *options, t *target, b *backends, splice string, quickack bool, console string, sockmap bool) string {
 	listenOpts, serverOpts, global := "", "", ""
 	if console != "" {
 		global = fmt.Sprintf("console = %q\n", console)
+	}
+	if sockmap {
+		global += "accel = \"sockmap\"\n"
 	}
 	if quickack {
 		listenOpts, serverOpts = ", quickack = true", "server_defaults = { quickack = true }\n"

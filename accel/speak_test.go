@@ -9,12 +9,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func TestPairAfterExchangeTmp(t *testing.T) {
-	p, err := New(4096)
-	if err != nil {
-		t.Skip(err)
-	}
-	defer p.Close()
+// TestPairWhileClientSpeaks: 500 sessions are paired right after an
+// answer while their client sends the next request; every request reaches
+// the server and its answer comes back (the server's socket goes into the
+// map first, the client's bytes wait for the kick).
+func TestPairWhileClientSpeaks(t *testing.T) {
+	p := newPairs(t)
 	back, _ := net.Listen("tcp", "127.0.0.1:0")
 	defer back.Close()
 	go func() {

@@ -25,8 +25,11 @@
 //     direction waits the same before the worker writes to the peer, so
 //     bytes never overtake each other.
 //   - Bytes queued on a socket's own psock queue are dropped when it leaves
-//     the sockmap: paired sockets stay in it until they close (a paired
-//     session is never handed to another worker; it drains where it is).
+//     the sockmap, and bytes can always arrive between a last read and the
+//     removal: paired sockets stay in it until they close. A paired session
+//     handed to another worker (HUP, USR2) takes the maps along: their fds
+//     go with it (Fds, Open), the program stays attached to the sockmap,
+//     and the new worker keeps them until their last session ends.
 //   - Bytes that arrived before the socket entered the map stay in its
 //     receive queue until more arrive; setting SO_RCVLOWAT runs the verdict
 //     over them at once (Kick).

@@ -25,6 +25,10 @@ type Pairs struct {
 	prog                *ebpf.Program
 	mem                 []byte
 	free                []uint32
+	// Users counts the sessions paired in these maps; a worker closes maps
+	// another worker handed it when their last session ends.
+	Users int
+	id    ebpf.MapID
 }
 
 // ErrFull means every slot is paired.
@@ -66,11 +70,53 @@ func (p *Pairs) make(capacity int) (err error) {
 	if p.mem, err = unix.Mmap(p.links.FD(), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err != nil {
 		return fmt.Errorf("accel: mmap links: %w", err)
 	}
+	if info, err := p.links.Info(); err == nil {
+		p.id, _ = info.ID()
+	}
 	for i := n; i > 0; i-- {
 		p.free = append(p.free, i-1)
 	}
 	return nil
 }
+
+// Open takes the maps another worker made (sockmap, cookie index, links,
+// as Fds lists them) for the paired sessions it handed over; they get no
+// new pairs. It owns the fds from then on, on error too.
+func Open(fds [3]int) (*Pairs, error) {
+	p := &Pairs{}
+	ms := []**ebpf.Map{&p.socks, &p.index, &p.links}
+	var err error
+	for i, fd := range fds {
+		if err != nil {
+			unix.Close(fd) // never given to the library
+			continue
+		}
+		*ms[i], err = ebpf.NewMapFromFD(fd) // owns fd, on error too
+	}
+	if err != nil {
+		p.Close()
+		return nil, fmt.Errorf("accel: handed maps: %w", err)
+	}
+	info, err := p.links.Info()
+	if err != nil {
+		p.Close()
+		return nil, fmt.Errorf("accel: handed links: %w", err)
+	}
+	p.id, _ = info.ID()
+	size := (int(info.MaxEntries)*linkSize + unix.Getpagesize() - 1) &^ (unix.Getpagesize() - 1)
+	if p.mem, err = unix.Mmap(p.links.FD(), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("accel: mmap handed links: %w", err)
+	}
+	return p, nil
+}
+
+// Same reports whether p and q are the same maps (Open of fds another
+// worker sent may give maps this worker has already).
+func (p *Pairs) Same(q *Pairs) bool { return p.id != 0 && p.id == q.id }
+
+// Fds are the maps' fds in the order Open takes them.
+func (p *Pairs) Fds() [3]int { return [3]int{p.socks.FD(), p.index.FD(), p.links.FD()} }
 
 // Available reports whether this process may pair sockets (the master
 // asks once, for accel = "auto").
@@ -97,7 +143,11 @@ func (p *Pairs) Close() {
 			m.Close()
 		}
 	}
+	*p = Pairs{}
 }
+
+// Closed reports whether Close was called.
+func (p *Pairs) Closed() bool { return p.links == nil }
 
 // Pair is one paired session: its sockets' slots and cookies.
 type Pair struct {

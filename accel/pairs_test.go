@@ -180,3 +180,40 @@ func TestSlots(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Open takes another process's maps by fd (a handoff): the same links,
+// the pair still forwarding, the maps told the same as the original.
+func TestOpenHanded(t *testing.T) {
+	p := newPairs(t)
+	x := newProxied(t)
+	pr, _, err := p.Pair(x.a, x.b, [2]uint64{1 << 20, 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.c.Write([]byte("before"))
+	expect(t, x.s, "before")
+	var dup [3]int
+	for i, fd := range p.Fds() {
+		if dup[i], err = unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q, err := Open(dup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !q.Same(p) || q.Moved(pr.Slot[0]) != 6 {
+		t.Fatalf("handed maps: same %v, moved %d", q.Same(p), q.Moved(pr.Slot[0]))
+	}
+	p.Close() // the first owner goes; the pair lives on in q's maps
+	x.c.Write([]byte("after"))
+	expect(t, x.s, "after")
+	if q.Moved(pr.Slot[0]) != 11 {
+		t.Fatalf("moved %d after the first owner closed, want 11", q.Moved(pr.Slot[0]))
+	}
+	q.Unpair(pr)
+	q.Close()
+	if !q.Closed() {
+		t.Fatal("not closed")
+	}
+}

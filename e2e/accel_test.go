@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -254,25 +255,40 @@ func TestAccelAccessLogAndShutdown(t *testing.T) {
 	}
 }
 
-// TestAccelUpgradeAndCrash: a paired session is not handed over on USR2:
-// it goes on in the old worker, and the old master leaves once it ends. A
-// worker killed with paired sessions takes them along; its replacement
-// pairs new ones.
+// TestAccelUpgradeAndCrash: a paired session moves on USR2 and on HUP as
+// it is (the old worker's maps go with it): it still echoes, is still on
+// the sockmap path, now in the new worker, and the old master and workers
+// are gone within 2 s. A worker killed with paired sessions takes them
+// along; its replacement pairs new ones.
 func TestAccelUpgradeAndCrash(t *testing.T) {
 	m, adminAddr, front, _ := accelSetup(t, "1", "")
 	h := pairedEcho(t, adminAddr, front)
-	old := m.Pid()
-	syscall.Kill(old, syscall.SIGUSR2)
-	m.WaitLog(t, "upgrade complete", 20*time.Second)
-	waitPidChange(t, m, old)
-	for i := range 5 {
-		h.check(t, fmt.Sprintf("after the upgrade %d", i))
-	}
-	if !alive(old) {
-		t.Fatal("the old master left with a paired session open")
+	for i, sig := range []syscall.Signal{syscall.SIGUSR2, syscall.SIGHUP, syscall.SIGUSR2} {
+		old := m.Pid()
+		oldWorkers := testenv.Children(old)
+		syscall.Kill(old, sig)
+		within(t, 20*time.Second, "the new generation serving", func() error {
+			if sig == syscall.SIGUSR2 && m.Pid() == old {
+				return errors.New("pid file unchanged")
+			}
+			if sig == syscall.SIGHUP && strings.Count(m.Log(), "reloaded") < 1 {
+				return errors.New("not reloaded")
+			}
+			return nil
+		})
+		if sig == syscall.SIGUSR2 {
+			goneWithin(t, 2*time.Second, "the old master, its paired session handed over", old)
+		}
+		goneWithin(t, 2*time.Second, "the old workers", oldWorkers...)
+		for j := range 5 {
+			h.check(t, fmt.Sprintf("after step %d, %d", i, j))
+		}
+		ss := sessionsJSON(t, adminAddr)
+		if len(ss) != 1 || ss[0].Path != "sockmap" || slices.Contains(oldWorkers, ss[0].Pid) {
+			t.Fatalf("after %v: sessions %+v, want the one still paired, in a new worker", sig, ss)
+		}
 	}
 	h.c.Close()
-	goneWithin(t, 5*time.Second, "the old master once its paired session ended", old)
 
 	h = pairedEcho(t, adminAddr, front)
 	workers := testenv.Children(m.Pid())

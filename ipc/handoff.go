@@ -12,7 +12,7 @@ package ipc
 // HandoffVersion is the session format of TypeHandoff. A receiver that
 // reads another version refuses the whole batch; the sender then drains
 // those sessions itself.
-const HandoffVersion = 1
+const HandoffVersion = 2 // 2: paired sessions (Accel) and their maps
 
 // HandoffBatchMax bounds the sessions of one batch: two fds each, under
 // the kernel's 253 fds per message (SCM_MAX_FD).
@@ -29,11 +29,27 @@ const (
 	TypeHandoffAck = "handoff-ack" // new worker → old worker: a HandoffAck
 )
 
-// HandoffBatch is the body of TypeHandoff.
+// HandoffBatch is the body of TypeHandoff. With Maps, three more fds
+// follow the sessions': the sender's sockmap, cookie index and links
+// (package accel), which its paired sessions stay in.
 type HandoffBatch struct {
 	Version  int             `json:"version"` // HandoffVersion
 	Seq      uint64          `json:"seq"`
 	Sessions []HandedSession `json:"sessions"`
+	Maps     bool            `json:"maps,omitempty"`
+}
+
+// HandedAccel is a paired session's place in the sender's maps and the
+// state of its two directions (client → server first), as worker/accel.go
+// keeps them.
+type HandedAccel struct {
+	Slots   [2]uint32 `json:"slots"`
+	Cookies [2]uint64 `json:"cookies"`
+	Dir     [2]uint8  `json:"dir"`
+	Poll    [2]bool   `json:"poll"`
+	Base    [2]int64  `json:"base"`
+	RecvOff [2]int64  `json:"recv_off"`
+	Folded  [2]int64  `json:"folded"`
 }
 
 // HandedSession is one established session as it moves: which rule,
@@ -57,6 +73,8 @@ type HandedSession struct {
 	Timeout int64     `json:"timeout,omitempty"` // an inspected session's idle timeout (its route's)
 	C       HandedEnd `json:"client_end"`
 	B       HandedEnd `json:"server_end"`
+	// Accel: the session is paired in the batch's maps (Maps).
+	Accel *HandedAccel `json:"accel,omitempty"`
 }
 
 // HandedEnd is one socket of a handed session.

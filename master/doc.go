@@ -45,15 +45,19 @@
 //     ones a worker should have to 3, 4, 5... (see ipc.Fd*).
 //   - A worker's connection counts in the shared region are released by the
 //     master (shared.ReleaseWorker) before its slot is respawned.
+//   - accel (accel.go): the host is probed once (a sockmap and the program,
+//     then closed) and the first decision is logged; each generation's
+//     workers are told in their setup and make their own sockmap.
 //   - Every ready worker is pinged each 0.5 s; one that answers nothing for
 //     5 s is killed and so respawned (watchdog.go). With worker_steering =
 //     "least" (steering.go, package steer) a ping 0.25 s late takes the
 //     worker's slot out of the choice for new connections until it answers;
 //     only the loop writes the live flags, and only for the current
 //     generation's workers, which also publish their session counts.
-//   - A reload closes the sockets of addresses the new config dropped at
-//     once; the draining workers have closed their copies, so the kernel
-//     refuses new connections instead of queueing them.
+//   - A reload shuts down (SHUT_RD) and closes the sockets of addresses
+//     the new config dropped at once, so the kernel refuses new connections
+//     instead of queueing them, even before a draining worker has read its
+//     drain order and closed its copy.
 //   - The HTTP endpoints (metrics, the console and its /api/v1, one
 //     listener per address) are the sockets not handed over on USR2: both
 //     masters bind them with SO_REUSEPORT (go-reuseport), so during the

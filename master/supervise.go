@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"g6/conf"
+
+	"golang.org/x/sys/unix"
 )
 
 // respawnReq asks the loop to restart one worker slot.
@@ -134,6 +136,14 @@ func (m *Master) closeUnlistened() {
 	}
 	if len(unused) > 0 {
 		m.log.Info("closing listen addresses no longer configured", "listen", unused)
+		// A draining worker closes its copy only when it reads its drain
+		// order; shutting the socket itself down refuses new connections
+		// now, whoever still holds a copy.
+		for _, k := range unused {
+			for _, fd := range m.sockets[k] {
+				unix.Shutdown(fd, unix.SHUT_RD)
+			}
+		}
 		m.dropSockets(unused)
 	}
 }

@@ -8,13 +8,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Kernel forwarding (accel = "sockmap", package accel). A session whose
-// client has come back for more after an answer (pairAfter turns: a
-// keep-alive session, not a one-shot one, which pairing would only slow
-// down) and that holds no bytes of its own is paired: from then on the
-// kernel moves each direction and the worker hears of the session only
-// for a FIN, an error, urgent data, a timer, or bytes the program passed to
-// it (a spilled direction).
+// Kernel forwarding (accel = "sockmap", package accel). A keep-alive
+// session (see pairAfter) that holds no bytes of its own is paired: from
+// then on the kernel moves each direction and the worker hears of the
+// session only for a FIN, an error, urgent data, a timer, or bytes the
+// program passed to it (a spilled direction).
 //
 // Each direction is dirKernel, then dirDrain when its source ended or
 // spilled, until the destination has taken every byte the kernel moved
@@ -22,9 +20,11 @@ import (
 // checked at once and then on a timer backing off from 1 ms to 50 ms; then
 // dirUser, the ordinary copy path (never splice: a paired socket's bytes
 // are on its psock queue, which splice does not read), and the FIN or the
-// spilled bytes go on. Paired sessions are not handed over on HUP or USR2
-// (their sockets cannot leave the map without dropping what is queued on
-// it): they drain in the old worker.
+// spilled bytes go on. On HUP and USR2 a paired session is handed over as
+// it is, the kernel forwarding all along: its sockets cannot leave the map
+// without dropping what may be queued on it, so the batch carries the
+// maps' fds and the new worker keeps those maps (axHanded) until the last
+// session in them ends.
 
 // Which sessions pair (measured with make bench: pairing costs ten
 // syscalls, a user-space request and answer about six, and a spilled
@@ -56,6 +56,7 @@ const (
 // accelState is what a paired session keeps (pooled: the fast path's
 // session only has the pointer).
 type accelState struct {
+	px        *accel.Pairs // the maps it is paired in: this worker's, or those of the worker that handed it over
 	pair      accel.Pair
 	dir       [2]uint8
 	poll      [2]bool  // read the source again at the next check (queuedIn)
@@ -103,18 +104,20 @@ func (w *Worker) maybePair(s *session) {
 		return
 	}
 	a := w.getAccel()
-	a.pair = pr
+	a.px, a.pair = w.ax, pr
+	w.ax.Users++
 	a.base = [2]int64{cb.Written, cc.Written}
 	a.recvOff = [2]int64{cc.Received - s.c.bytes, cb.Received - s.b.bytes}
 	s.ax = a
-	// Whatever comes to the worker from now on is on a psock queue; and
-	// it reads a paired socket only when epoll says so again (Pair ran
-	// the program over what was queued).
+	// Whatever comes to the worker from now on is on a psock queue.
 	s.c.noSplice, s.b.noSplice = true, true
-	s.c.canRead, s.b.canRead = false, false
 	if spilled {
 		a.dir = [2]uint8{dirUser, dirUser}
+		return
 	}
+	// The worker reads a paired socket only when epoll says so again (Pair
+	// ran the program over what was queued).
+	s.c.canRead, s.b.canRead = false, false
 }
 
 // moveKernel is move for a direction that is not dirUser.
@@ -127,7 +130,7 @@ func (w *Worker) moveKernel(s *session, src, dst *endpoint) bool {
 	// on a paired socket may take bytes the program has not seen yet
 	// (tcp_bpf falls back to the receive queue), and none that come later
 	// may overtake them.
-	w.ax.Spill(s.ax.pair.Slot[d])
+	s.ax.px.Spill(s.ax.pair.Slot[d])
 	for src.canRead {
 		n, e := sysRead(src.fd, w.scratch)
 		switch {
@@ -186,7 +189,7 @@ func (w *Worker) drainCheck(s *session) {
 			dst = &s.c
 		}
 		n, err := accel.Written(dst.fd)
-		if err != nil || n-a.base[d] >= w.ax.Moved(a.pair.Slot[d]) {
+		if err != nil || n-a.base[d] >= a.px.Moved(a.pair.Slot[d]) {
 			a.dir[d] = dirUser // an error shows on the copy path
 			continue
 		}
@@ -205,7 +208,7 @@ func (w *Worker) drainCheck(s *session) {
 func (w *Worker) accelTimer(s *session) {
 	a := s.ax
 	for _, slot := range a.pair.Slot {
-		if t := w.ax.Last(slot); t > s.active {
+		if t := a.px.Last(slot); t > s.active {
 			s.active = t
 		}
 	}
@@ -229,7 +232,7 @@ func (w *Worker) queuedIn(s *session, src *endpoint) bool {
 	}
 	a := s.ax
 	read := src.bytes - a.folded[d] // what the worker read itself
-	return c.Received-a.recvOff[d]-read-w.ax.Moved(a.pair.Slot[d]) > 0
+	return c.Received-a.recvOff[d]-read-a.px.Moved(a.pair.Slot[d]) > 0
 }
 
 // pollLater reads src again at the next check.
@@ -252,7 +255,7 @@ func (w *Worker) refreshBudgets(s *session) {
 			continue
 		}
 		slot := a.pair.Slot[d]
-		if uint64(w.ax.Moved(slot))+accel.Window/2 < w.ax.Budget(slot) {
+		if uint64(a.px.Moved(slot))+accel.Window/2 < a.px.Budget(slot) {
 			continue
 		}
 		dst := &s.b
@@ -260,7 +263,7 @@ func (w *Worker) refreshBudgets(s *session) {
 			dst = &s.c
 		}
 		if n, err := accel.Written(dst.fd); err == nil {
-			w.ax.SetBudget(slot, uint64(n-a.base[d])+accel.Window)
+			a.px.SetBudget(slot, uint64(n-a.base[d])+accel.Window)
 		}
 	}
 }
@@ -270,7 +273,7 @@ func (w *Worker) refreshBudgets(s *session) {
 func (w *Worker) foldAccel(s *session) {
 	a := s.ax
 	for d, ep := range [2]*endpoint{&s.c, &s.b} {
-		m := w.ax.Moved(a.pair.Slot[d])
+		m := a.px.Moved(a.pair.Slot[d])
 		ep.bytes += m - a.folded[d]
 		a.folded[d] = m
 	}
@@ -280,11 +283,38 @@ func (w *Worker) foldAccel(s *session) {
 // closed (reap).
 func (w *Worker) unpair(s *session) {
 	w.foldAccel(s)
-	w.ax.Unpair(s.ax.pair)
-	w.axFreed = append(w.axFreed, s.ax.pair)
+	a := s.ax
+	a.px.Unpair(a.pair)
+	w.axFreed = append(w.axFreed, freedPair{a.px, a.pair})
+	w.dropAccel(s)
+}
+
+// dropAccel forgets s's accelState here (unpaired, or handed over with
+// the session).
+func (w *Worker) dropAccel(s *session) {
+	s.ax.px.Users--
 	*s.ax = accelState{}
 	w.axPool = append(w.axPool, s.ax)
 	s.ax = nil
+}
+
+// freedPair is a pair whose slots are free once its sockets are closed.
+type freedPair struct {
+	px   *accel.Pairs
+	pair accel.Pair
+}
+
+// releasePairs frees the slots of the pairs ended in this batch (their
+// sockets are closed now) and closes handed maps nobody uses any more.
+func (w *Worker) releasePairs() {
+	for _, f := range w.axFreed {
+		f.px.Free(f.pair)
+		if f.px != w.ax && f.px.Users == 0 && !f.px.Closed() {
+			f.px.Close()
+		}
+	}
+	clear(w.axFreed)
+	w.axFreed = w.axFreed[:0]
 }
 
 func (w *Worker) getAccel() *accelState {

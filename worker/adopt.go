@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 
+	"g6/accel"
 	"g6/conf"
 	"g6/ipc"
 )
@@ -37,8 +38,16 @@ func (w *Worker) adoptBatch(h *handChan, m ipc.Message) {
 		os.Exit(3)
 	}
 	b, err := ipc.DecodeBody[ipc.HandoffBatch](m)
-	fds, ok := h.take(2 * len(b.Sessions))
+	n := 2 * len(b.Sessions)
+	if b.Maps {
+		n += 3
+	}
+	fds, ok := h.take(n)
 	ack := ipc.HandoffAck{Seq: b.Seq}
+	var px *accel.Pairs
+	if ok && b.Maps {
+		px = w.handedMaps([3]int(fds[2*len(b.Sessions):]))
+	}
 	switch {
 	case err != nil:
 		ack.Error = err.Error()
@@ -53,7 +62,7 @@ func (w *Worker) adoptBatch(h *handChan, m ipc.Message) {
 	for i := range b.Sessions {
 		var s *session
 		if ack.Error == "" {
-			s = w.adopt(&b.Sessions[i], fds[2*i], fds[2*i+1])
+			s = w.adopt(&b.Sessions[i], fds[2*i], fds[2*i+1], px)
 		}
 		if s == nil {
 			ack.Refused = append(ack.Refused, i)
@@ -78,6 +87,9 @@ func (w *Worker) adoptBatch(h *handChan, m ipc.Message) {
 	if !ok {
 		w.channelClosed(h, errStreamClosed) // the fd order is lost
 	}
+	if px != nil && px != w.ax && px.Users == 0 {
+		px.Close() // none of its sessions was taken
+	}
 	for _, s := range taken {
 		w.start(s)
 	}
@@ -86,11 +98,37 @@ func (w *Worker) adoptBatch(h *handChan, m ipc.Message) {
 	}
 }
 
+// handedMaps opens the maps a batch brought, or finds them among those
+// this worker has (its own, or handed before); nil if they cannot be used
+// (the batch's paired sessions are refused then).
+func (w *Worker) handedMaps(fds [3]int) *accel.Pairs {
+	px, err := accel.Open(fds)
+	if err != nil {
+		w.log.Error("handed sockmap unusable; its paired sessions stay with the old worker", "err", err)
+		return nil
+	}
+	live := w.axHanded[:0]
+	for _, q := range w.axHanded {
+		if !q.Closed() {
+			live = append(live, q)
+		}
+	}
+	w.axHanded = live
+	for _, q := range append(w.axHanded, w.ax) {
+		if q != nil && !q.Closed() && q.Same(px) {
+			px.Close()
+			return q
+		}
+	}
+	w.axHanded = append(w.axHanded, px)
+	return px
+}
+
 // adopt builds a session from a handed one, counts it and returns it, or
-// nil if this worker cannot serve it.
-func (w *Worker) adopt(hs *ipc.HandedSession, cfd, bfd int) *session {
+// nil if this worker cannot serve it. A paired one needs px, its maps.
+func (w *Worker) adopt(hs *ipc.HandedSession, cfd, bfd int, px *accel.Pairs) *session {
 	r := w.ruleByID(hs.Rule)
-	if r == nil {
+	if r == nil || hs.Accel != nil && px == nil {
 		return nil
 	}
 	r.refresh(w.region)
@@ -133,6 +171,23 @@ func (w *Worker) adopt(hs *ipc.HandedSession, cfd, bfd int) *session {
 		l.sni, l.timeout = hs.SNI, hs.Timeout
 		l.via, _ = netip.ParseAddrPort(hs.Via)
 	}
+	if ha := hs.Accel; ha != nil {
+		a := w.getAccel()
+		*a = accelState{px: px, pair: accel.Pair{Slot: ha.Slots, Cookie: ha.Cookies}, dir: ha.Dir, poll: ha.Poll,
+			base: ha.Base, recvOff: ha.RecvOff, folded: ha.Folded}
+		px.Users++
+		s.ax = a
+		s.noPair = true
+		s.c.noSplice, s.b.noSplice = true, true
+		for d, ep := range [2]*endpoint{&s.c, &s.b} {
+			if a.dir[d] == dirKernel {
+				ep.canRead = false // the kernel reads it; epoll says when the worker must
+			}
+		}
+		if a.dir != [2]uint8{dirKernel, dirKernel} || a.poll != [2]bool{} {
+			a.checkWait, a.checkAt = checkFirst, w.now // a drain or a poll the old worker had due
+		}
+	}
 	return s
 }
 
@@ -169,6 +224,9 @@ func (w *Worker) start(s *session) {
 func (w *Worker) disown(s *session) {
 	if s.client != nil {
 		w.unadmit(s.rule, s.client, s.ip16)
+	}
+	if s.ax != nil {
+		w.dropAccel(s) // the old worker still has it paired
 	}
 	s.server.slot.Release(w.counter)
 	s.c.pend, s.b.pend = nil, nil

@@ -41,6 +41,9 @@
 //	worker.go:   reap            close deferred fds, recycle sessions
 //	worker.go:   publishLoad     worker_steering = "least": the session count into the
 //	                             steering table (package steer), when it changed
+//	accel.go:    maybePair       accel = "sockmap": a keep-alive session goes into the
+//	                             sockmap (package accel); moveKernel, drainCheck, queuedIn
+//	                             then handle its FINs and spills
 //
 // Sharp edges:
 //   - fds of sessions that end are closed only after the whole epoll batch
@@ -72,6 +75,12 @@
 //     its copies and leaves them. Epoll entries belong to the open file, not
 //     the fd, so the sender deletes them before passing the fds (closing its
 //     copies alone would leave them armed).
+//   - A paired socket (accel.go) is read only when epoll reports it again,
+//     and never spliced: its bytes reach the worker through tcp_bpf's
+//     queue, where a short read proves nothing and an EOF may come early,
+//     so such reads go to EAGAIN and are checked against TCP_INFO. A paired
+//     session is handed over with the maps it is in (a batch's three extra
+//     fds), never taken out of them.
 //   - With edge triggering, giving up on a readable socket before EAGAIN is
 //     only safe when no data is left: a short read(2) proves that, except at
 //     a TCP urgent mark (urgent.go); a short splice(2) does not (the pipe's

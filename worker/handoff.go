@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"g6/accel"
 	"g6/ipc"
 
 	"golang.org/x/sys/unix"
@@ -89,6 +90,7 @@ func (w *Worker) handOver() {
 	}
 	batch := ipc.HandoffBatch{Version: ipc.HandoffVersion, Seq: h.seq + 1}
 	var fds []int
+	var maps *accel.Pairs // of the batch's paired sessions: one set per batch
 	bytes, waiting, kept := 0, 0, 0
 	for _, s := range w.live {
 		if len(batch.Sessions) == ipc.HandoffBatchMax || bytes >= ipc.HandoffBytesMax {
@@ -106,13 +108,16 @@ func (w *Worker) handOver() {
 			kept++
 			continue
 		}
-		if s.ax != nil {
-			kept++ // paired: drains here (accel.go)
-			continue
-		}
 		if gen, ok := h.refused[s]; ok && gen == s.gen {
 			kept++
 			continue
+		}
+		if s.ax != nil {
+			if maps != nil && s.ax.px != maps {
+				waiting++ // paired in other maps (handed here before): a later batch
+				continue
+			}
+			maps = s.ax.px
 		}
 		hs, unsent := w.handed(s)
 		bytes += len(unsent[0]) + len(unsent[1])
@@ -120,6 +125,11 @@ func (w *Worker) handOver() {
 		h.batch = append(h.batch, s)
 		h.unsent = append(h.unsent, unsent)
 		fds = append(fds, s.c.fd, s.b.fd)
+	}
+	if maps != nil {
+		batch.Maps = true
+		mf := maps.Fds()
+		fds = append(fds, mf[:]...)
 	}
 	if len(batch.Sessions) == 0 {
 		if waiting == 0 && !h.done {
@@ -155,6 +165,14 @@ func (w *Worker) handed(s *session) (ipc.HandedSession, [2][]byte) {
 		if l.via.IsValid() {
 			hs.Via = l.via.String()
 		}
+	}
+	if a := s.ax; a != nil {
+		// The kernel goes on forwarding while the session moves; the new
+		// worker takes the pair as it is, in these maps.
+		w.foldAccel(s)
+		hs.C.Bytes, hs.B.Bytes = s.c.bytes, s.b.bytes
+		hs.Accel = &ipc.HandedAccel{Slots: a.pair.Slot, Cookies: a.pair.Cookie, Dir: a.dir, Poll: a.poll,
+			Base: a.base, RecvOff: a.recvOff, Folded: a.folded}
 	}
 	return hs, [2][]byte{hs.C.Unsent, hs.B.Unsent}
 }
@@ -282,6 +300,9 @@ func (w *Worker) forget(s *session) {
 	if s.client != nil {
 		w.unadmit(s.rule, s.client, s.ip16)
 	}
+	if s.ax != nil {
+		w.dropAccel(s) // still paired, by the new worker now
+	}
 	s.server.slot.Release(w.counter)
 	if s.look != nil {
 		w.putLook(s)
@@ -301,6 +322,9 @@ func (w *Worker) resume(s *session, unsent [2][]byte) {
 			ep.pend, ep.off = append(w.getBuf(), unsent[i]...), 0
 		}
 		ep.canRead, ep.canWrite = true, true // EAGAIN corrects them
+		if s.ax != nil && s.ax.dir[i] == dirKernel {
+			ep.canRead = false // the kernel reads it; epoll says when the worker must
+		}
 		if err := w.poll.add(ep.fd, evRead|evWrite|evEdge); err != nil {
 			w.log.Warn("epoll add on resume", "err", err)
 			w.end(s)

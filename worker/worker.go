@@ -44,15 +44,16 @@ type Worker struct {
 	region    *shared.Region
 	rules     []*rule // in config order, built on the master's slot numbers
 	listeners []*listener
-	fds       []fdEntry     // what each fd in the epoll set is, indexed by fd
-	ctrl      stream        // the socketpair to the master
-	handoff   *handChan     // draining with a handoff channel (handoff.go)
-	adopts    []*handChan   // channels sessions come in on (adopt.go)
-	steer     *steer.Table  // worker_steering = "least": where this slot's session count goes; nil otherwise
-	steerN    int           // the count last published
-	ax        *accel.Pairs  // accel = "sockmap": this worker's sockmap (accel.go); nil otherwise
-	axFreed   []accel.Pair  // pairs of sessions ended in this batch: their slots are free once closed
-	axPool    []*accelState // kept for reuse
+	fds       []fdEntry      // what each fd in the epoll set is, indexed by fd
+	ctrl      stream         // the socketpair to the master
+	handoff   *handChan      // draining with a handoff channel (handoff.go)
+	adopts    []*handChan    // channels sessions come in on (adopt.go)
+	steer     *steer.Table   // worker_steering = "least": where this slot's session count goes; nil otherwise
+	steerN    int            // the count last published
+	ax        *accel.Pairs   // accel = "sockmap": this worker's sockmap (accel.go); nil otherwise
+	axFreed   []freedPair    // pairs of sessions ended in this batch: their slots are free once closed
+	axPool    []*accelState  // kept for reuse
+	axHanded  []*accel.Pairs // maps other workers handed with their paired sessions
 
 	now            int64 // shared.Now() at the top of the loop turn
 	connectTimeout int64 // ns
@@ -450,10 +451,7 @@ func (w *Worker) reap() {
 		sysClose(fd) // closing removes it from the epoll set
 	}
 	w.closing = w.closing[:0]
-	for _, pr := range w.axFreed {
-		w.ax.Free(pr)
-	}
-	w.axFreed = w.axFreed[:0]
+	w.releasePairs()
 	for _, s := range w.ended {
 		w.recycle(s)
 	}

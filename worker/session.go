@@ -70,7 +70,7 @@ type session struct {
 	look      *lookState  // inspected addresses only (look.go); nil on the fast path
 	ax        *accelState // paired in the kernel (accel.go); nil otherwise
 	fromSrv   bool        // the latest bytes came from the server (turns)
-	noPair    bool        // pairing was tried
+	noPair    bool        // never to be paired: tried once, or ruled out (maybePair)
 	// counted is what of c.bytes and b.bytes the server slot already has
 	// (publishBytes), so its byte totals move while a long session lives.
 	counted [2]int64

@@ -310,3 +310,25 @@ func TestAccelUpgradeAndCrash(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	pairedEcho(t, adminAddr, front).check(t, "on the new worker")
 }
+
+// TestAccelUrgentData: urgent bytes on a paired session travel inline and
+// in order both ways, as without accel, and the session goes on.
+func TestAccelUrgentData(t *testing.T) {
+	_, adminAddr, front, _ := accelSetup(t, "1", "")
+	h := pairedEcho(t, adminAddr, front)
+	tc := h.c.(*net.TCPConn)
+	for i := range 3 {
+		before, after := fmt.Sprintf("line %d before", i), fmt.Sprintf("line %d after", i)
+		io.WriteString(tc, before)
+		sendOOB(t, tc, []byte{'!'})
+		io.WriteString(tc, after)
+		got := make([]byte, len(before)+1+len(after))
+		if _, err := io.ReadFull(tc, got); err != nil {
+			t.Fatalf("round %d: read %q so far: %v", i, got, err)
+		}
+		if string(got) != before+"!"+after {
+			t.Fatalf("round %d: got %q, want %q", i, got, before+"!"+after)
+		}
+	}
+	h.check(t, "after the urgent bytes")
+}

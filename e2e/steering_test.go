@@ -234,3 +234,52 @@ func TestWithoutBPF(t *testing.T) {
 		}
 	}
 }
+
+// TestSteeringAcrossUpgradeAndReload: a USR2 successor attaches its own
+// program (its workers are steered, a stopped one is avoided), and a HUP
+// to worker_steering = "hash" detaches it (a stopped worker gets its share
+// again).
+func TestSteeringAcrossUpgradeAndReload(t *testing.T) {
+	m, adminAddr, front, _ := steeringSetup(t, "least", testenv.Bin(t, "g6"))
+	old := m.Pid()
+	syscall.Kill(old, syscall.SIGUSR2)
+	m.WaitLog(t, "upgrade complete", 20*time.Second)
+	waitPidChange(t, m, old)
+	goneWithin(t, 5*time.Second, "the old master", old)
+	ws := showWorkers(t, adminAddr)
+	if ws[0].Steering != "least" || ws[1].Steering != "least" {
+		t.Fatalf("after USR2: %+v, want both steered", ws)
+	}
+	stopped := ws[0].Pid
+	syscall.Kill(stopped, syscall.SIGSTOP)
+	within(t, 3*time.Second, "the new master steering away from the stopped worker", func() error {
+		if w := showWorkers(t, adminAddr)[0]; w.Steering != "away" {
+			return fmt.Errorf("slot 0 is %q", w.Steering)
+		}
+		return nil
+	})
+	if failed, errs := greetAll(front, 100, 20, 2*time.Second); failed != 0 {
+		t.Fatalf("%d of 100 connections failed after the upgrade: %v", failed, errs[:min(len(errs), 5)])
+	}
+	syscall.Kill(stopped, syscall.SIGCONT)
+
+	b, err := os.ReadFile(m.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(m.Config, []byte(strings.Replace(string(b), `worker_steering = "least"`, `worker_steering = "hash"`, 1)), 0o644)
+	syscall.Kill(m.Pid(), syscall.SIGHUP)
+	within(t, 10*time.Second, "the reload to hash", func() error {
+		ws = showWorkers(t, adminAddr)
+		if ws[0].Steering != "hash" || ws[0].Pid == stopped {
+			return fmt.Errorf("workers %+v", ws)
+		}
+		return nil
+	})
+	syscall.Kill(ws[0].Pid, syscall.SIGSTOP)
+	defer syscall.Kill(ws[0].Pid, syscall.SIGCONT)
+	time.Sleep(time.Second)
+	if failed, _ := greetAll(front, 40, 40, time.Second); failed == 0 {
+		t.Fatal("after the reload to hash no connection waited on the stopped worker: the program is still attached")
+	}
+}

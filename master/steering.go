@@ -5,6 +5,8 @@ import (
 
 	"g6/conf"
 	"g6/steer"
+
+	"golang.org/x/sys/unix"
 )
 
 // Worker steering (worker_steering = "least", package steer). The loop owns
@@ -119,4 +121,24 @@ func (m *Master) steering(w *workerProc) string {
 		return "away"
 	}
 	return conf.SteerLeast
+}
+
+// adoptSteering takes the previous master's steering maps (USR2): its
+// program holds the socket arrays, which no other array may then take.
+func (m *Master) adoptSteering(h handoff) {
+	if h.Steer <= 0 {
+		return
+	}
+	unix.CloseOnExec(h.Steer)
+	arrays := map[string]int{}
+	for _, a := range h.SteerArrays {
+		unix.CloseOnExec(a.Fd)
+		arrays[a.Addr] = a.Fd
+	}
+	s, err := steer.Adopt(h.Steer, arrays, m.sockets)
+	if err != nil {
+		m.log.Error("upgrade: the previous master's worker steering not taken over", "err", err)
+		return
+	}
+	m.steer = s
 }

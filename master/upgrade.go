@@ -38,6 +38,10 @@ type handoff struct {
 	// workers send, 0 = they hand nothing over; Workers how many they are.
 	Handoff int `json:"handoff,omitempty"`
 	Workers int `json:"workers,omitempty"`
+	// Steer and SteerArrays are the worker steering maps (steer.Export);
+	// 0 and none without steering.
+	Steer       int           `json:"steer,omitempty"`
+	SteerArrays []inheritedFd `json:"steer_arrays,omitempty"`
 }
 
 type inheritedFd struct {
@@ -94,6 +98,15 @@ func (m *Master) startUpgrade() {
 	for i, busy := range m.counters {
 		if busy {
 			h.Counters = append(h.Counters, i)
+		}
+	}
+	if m.steer != nil {
+		state, arrays := m.steer.Export()
+		h.Steer = len(files)
+		files = append(files, uintptr(state))
+		for addr, fd := range arrays {
+			h.SteerArrays = append(h.SteerArrays, inheritedFd{Addr: addr, Fd: len(files)})
+			files = append(files, uintptr(fd))
 		}
 	}
 	if fd, err := m.stateFd(); err != nil {
@@ -218,6 +231,9 @@ func (m *Master) onUpgradeResult(err error) {
 	}
 	m.log.Info("upgrade complete; this generation drains and exits", "new_master", u.pid, "handoff_channels", len(u.chans))
 	m.upgraded = true
+	// The steering maps are the new master's now: this one writes no live
+	// flag again, and leaves them attached (its fds close at exit).
+	m.steer = nil
 	m.successor = u.chans
 	m.stop(true)
 }
@@ -303,6 +319,7 @@ func (m *Master) inherit(cfg *conf.Config) (*inheritance, error) {
 			m.parentCounters = append(m.parentCounters, c)
 		}
 		m.parent = h.Parent
+		m.adoptSteering(h)
 		if h.State > 0 {
 			unix.CloseOnExec(h.State)
 			if in.state, err = readStateFd(h.State); err != nil {

@@ -31,6 +31,10 @@
 //   - The program stays attached to the group after the master that
 //     attached it exits (a USR2 successor inherits the sockets); every
 //     generation therefore attaches its own or, with "hash", detaches.
+//   - A socket can be in one socket array at a time, and the old program
+//     keeps the old arrays alive: a USR2 successor takes the steering array
+//     and the socket arrays over (Export, Adopt) and loads its program over
+//     them; the old master writes no live flag once the successor is ready.
 //   - Loading needs CAP_BPF and CAP_NET_ADMIN (root has both). Without
 //     them New fails, and the master logs it once and keeps the hash.
 package steer

@@ -66,6 +66,54 @@ func probe(state *ebpf.Map) error {
 	return prog.Close()
 }
 
+// Export lists the fds a USR2 successor inherits to Adopt: the steering
+// array's, and each address's socket array's by key. A socket can be in one
+// socket array only, so the successor must take these over rather than
+// make its own while this master's program (attached to the groups) holds
+// them.
+func (s *Steerer) Export() (state int, arrays map[string]int) {
+	arrays = map[string]int{}
+	for k, g := range s.groups {
+		arrays[k] = g.socks.FD()
+	}
+	return s.state.FD(), arrays
+}
+
+// Adopt takes the steering array and socket arrays a previous master
+// exported (fds this process owns from now on, on error too); sockets are
+// this master's sockets by key, the same sockets the arrays hold. The next
+// Attach of each address loads this master's program over them.
+func Adopt(state int, arrays map[string]int, sockets map[string][]int) (*Steerer, error) {
+	closeArrays := func() {
+		for _, fd := range arrays {
+			unix.Close(fd)
+		}
+	}
+	m, err := ebpf.NewMapFromFD(state) // owns state, on error too
+	if err != nil {
+		closeArrays()
+		return nil, fmt.Errorf("steer: inherited array: %w", err)
+	}
+	t, err := Map(m.FD())
+	if err != nil {
+		m.Close()
+		closeArrays()
+		return nil, err
+	}
+	s := &Steerer{Table: t, state: m, groups: map[string]*group{}}
+	for k, fd := range arrays {
+		socks, err := ebpf.NewMapFromFD(fd)
+		if err != nil || len(sockets[k]) == 0 {
+			if err == nil {
+				socks.Close()
+			}
+			continue // that address keeps the previous program until the next Attach fails loudly
+		}
+		s.groups[k] = &group{fds: slices.Clone(sockets[k]), socks: socks} // n 0: Attach loads a program
+	}
+	return s, nil
+}
+
 // Fd is the steering array's fd, for the workers to inherit and Map.
 func (s *Steerer) Fd() int { return s.state.FD() }
 
@@ -73,7 +121,7 @@ func (s *Steerer) Fd() int { return s.state.FD() }
 // belongs to worker slot i % n. It is a no-op when the group is already
 // steered for the same sockets and n.
 func (s *Steerer) Attach(key string, fds []int, n int) error {
-	if g := s.groups[key]; g != nil && g.n == n && slices.Equal(g.fds, fds) {
+	if g := s.groups[key]; g != nil && g.n == n && g.prog != nil && slices.Equal(g.fds, fds) {
 		return nil
 	}
 	if len(fds) < n || n > MaxSlots {

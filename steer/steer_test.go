@@ -157,3 +157,39 @@ func TestReattach(t *testing.T) {
 		t.Fatalf("two slots, slot 1 emptier: all to socket 1; got %v", got)
 	}
 }
+
+// A successor adopts the arrays (as after USR2) and attaches its own
+// program over them: a second array for the same sockets would be refused.
+func TestAdoptExported(t *testing.T) {
+	s := newSteerer(t)
+	addr, fds := listeners(t, 2)
+	if err := s.Attach(addr, fds, 2); err != nil {
+		t.Fatal(err)
+	}
+	state, arrays := s.Export()
+	dup := func(fd int) int {
+		d, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	inherited := map[string]int{}
+	for k, fd := range arrays {
+		inherited[k] = dup(fd)
+	}
+	n, err := Adopt(dup(state), inherited, map[string][]int{addr: fds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if err := n.Attach(addr, fds, 2); err != nil {
+		t.Fatalf("attach over the adopted array: %v", err)
+	}
+	n.SetLive(0, true)
+	n.SetLive(1, true)
+	n.SetSessions(0, 4)
+	if got := spread(t, addr, fds, 10); got[1] != 10 {
+		t.Fatalf("the successor's program should send all to slot 1; got %v", got)
+	}
+}

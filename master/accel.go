@@ -17,8 +17,12 @@ const envAccel = "G6_ACCEL"
 // cannot do is an error in the log, and sessions are copied.
 func (m *Master) wantAccel(cfg *conf.Config) bool {
 	mode := cfg.Global.Accel
-	if v := os.Getenv(envAccel); v != "" {
+	switch v := os.Getenv(envAccel); v {
+	case "":
+	case conf.AccelOff, conf.AccelSockmap, conf.AccelAuto:
 		mode = v
+	default:
+		m.log.Error(envAccel+" is not off, sockmap or auto; the config's accel applies", envAccel, v)
 	}
 	if mode != conf.AccelSockmap && mode != conf.AccelAuto {
 		return false

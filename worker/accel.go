@@ -26,9 +26,9 @@ import (
 // maps' fds and the new worker keeps those maps (axHanded) until the last
 // session in them ends.
 
-// Which sessions pair (measured with make bench: pairing costs ten
-// syscalls, a user-space request and answer about six, and a spilled
-// direction copies through the psock queue, never splice): those that
+// Which sessions pair (pairing costs about ten syscalls, a user-space
+// request and answer about six, and a spilled direction copies through the
+// psock queue, never splice): those that
 // have lived pairDelay and had pairAfter answers (keep-alive, not
 // one-shot), and have carried less than pairBulk either way (bulk streams
 // stay on splice).
@@ -73,6 +73,33 @@ func dirOf(s *session, src *endpoint) int {
 		return 0
 	}
 	return 1
+}
+
+// ends are direction d's source and destination.
+func (s *session) ends(d int) (src, dst *endpoint) {
+	if d == 0 {
+		return &s.c, &s.b
+	}
+	return &s.b, &s.c
+}
+
+// taken is how many of the bytes the kernel moved for direction d its
+// destination has taken (entered its socket) since pairing.
+func (w *Worker) taken(s *session, d int) (int64, error) {
+	_, dst := s.ends(d)
+	n, err := accel.Written(dst.fd)
+	return n - s.ax.base[d], err
+}
+
+// quietKernelDirs leaves a kernel direction's source unread until epoll
+// reports it (a handed or resumed session starts with both marked ready).
+func (s *session) quietKernelDirs() {
+	for d := range 2 {
+		if s.ax.dir[d] == dirKernel {
+			src, _ := s.ends(d)
+			src.canRead = false
+		}
+	}
 }
 
 // maybePair pairs s if it qualifies (see pairAfter). Conditions that pass
@@ -136,30 +163,27 @@ func (w *Worker) moveKernel(s *session, src, dst *endpoint) bool {
 		switch {
 		case e == unix.EAGAIN:
 			src.canRead = false
+			continue
 		case e != 0:
 			abort(dst)
 			return false
 		case n == 0 && w.queuedIn(s, src):
 			// Not the end: bytes wait on the psock's backlog (they spilled
-			// just now). They come once the destination has the rest.
-			w.startCheck(s, d)
+			// just now) and come later, read at the next check.
 			src.canRead = false
 			w.pollLater(s, src)
-			return s.ax.dir[d] != dirUser || w.move(s, src, dst)
 		case n == 0:
 			w.sawEOF(s, src)
-			w.startCheck(s, d)
-			// Drained already: the FIN goes on now, on the copy path.
-			return s.ax.dir[d] != dirUser || w.move(s, src, dst)
 		default:
 			// Spilled: these bytes wait until dst has every one the
 			// kernel moved.
 			w.received(s, src, n)
 			dst.pend = append(w.getBuf(), w.scratch[:n]...)
 			dst.off = 0
-			w.startCheck(s, d)
-			return s.ax.dir[d] != dirUser || w.move(s, src, dst)
 		}
+		w.startCheck(s, d)
+		// Drained already: the FIN or the bytes go on now, on the copy path.
+		return s.ax.dir[d] != dirUser || w.move(s, src, dst)
 	}
 	return true
 }
@@ -172,31 +196,23 @@ func (w *Worker) startCheck(s *session, d int) {
 }
 
 // drainCheck hands each draining direction whose destination has taken
-// every moved byte to the copy path, and looks again later for the others.
+// every moved byte to the copy path, and looks again later for the others
+// and for sources to read again (pollLater).
 func (w *Worker) drainCheck(s *session) {
 	a := s.ax
 	waiting := false
-	for d, src := range [2]*endpoint{&s.c, &s.b} {
-		if a.poll[d] {
-			a.poll[d] = false
-			src.canRead = true
-		}
+	for d := range 2 {
 		if a.dir[d] != dirDrain {
 			continue
 		}
-		dst := &s.b
-		if d == 1 {
-			dst = &s.c
-		}
-		n, err := accel.Written(dst.fd)
-		if err != nil || n-a.base[d] >= a.px.Moved(a.pair.Slot[d]) {
+		if n, err := w.taken(s, d); err != nil || n >= a.px.Moved(a.pair.Slot[d]) {
 			a.dir[d] = dirUser // an error shows on the copy path
 			continue
 		}
 		waiting = true
 	}
 	a.checkAt = 0
-	if waiting {
+	if waiting || a.poll != [2]bool{} {
 		a.checkAt = w.now + a.checkWait
 		a.checkWait = min(2*a.checkWait, checkMax)
 		w.timers.push(timerEntry{at: a.checkAt, s: s, gen: s.gen})
@@ -213,6 +229,13 @@ func (w *Worker) accelTimer(s *session) {
 		}
 	}
 	if a.checkAt != 0 && a.checkAt <= w.now {
+		for d := range 2 {
+			if a.poll[d] {
+				a.poll[d] = false
+				src, _ := s.ends(d)
+				src.canRead = true
+			}
+		}
 		w.drainCheck(s)
 		w.pump(s)
 	}
@@ -258,12 +281,8 @@ func (w *Worker) refreshBudgets(s *session) {
 		if uint64(a.px.Moved(slot))+accel.Window/2 < a.px.Budget(slot) {
 			continue
 		}
-		dst := &s.b
-		if d == 1 {
-			dst = &s.c
-		}
-		if n, err := accel.Written(dst.fd); err == nil {
-			a.px.SetBudget(slot, uint64(n-a.base[d])+accel.Window)
+		if n, err := w.taken(s, d); err == nil {
+			a.px.SetBudget(slot, uint64(n)+accel.Window)
 		}
 	}
 }

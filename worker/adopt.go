@@ -179,11 +179,7 @@ func (w *Worker) adopt(hs *ipc.HandedSession, cfd, bfd int, px *accel.Pairs) *se
 		s.ax = a
 		s.noPair = true
 		s.c.noSplice, s.b.noSplice = true, true
-		for d, ep := range [2]*endpoint{&s.c, &s.b} {
-			if a.dir[d] == dirKernel {
-				ep.canRead = false // the kernel reads it; epoll says when the worker must
-			}
-		}
+		s.quietKernelDirs()
 		if a.dir != [2]uint8{dirKernel, dirKernel} || a.poll != [2]bool{} {
 			a.checkWait, a.checkAt = checkFirst, w.now // a drain or a poll the old worker had due
 		}

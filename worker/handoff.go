@@ -322,14 +322,14 @@ func (w *Worker) resume(s *session, unsent [2][]byte) {
 			ep.pend, ep.off = append(w.getBuf(), unsent[i]...), 0
 		}
 		ep.canRead, ep.canWrite = true, true // EAGAIN corrects them
-		if s.ax != nil && s.ax.dir[i] == dirKernel {
-			ep.canRead = false // the kernel reads it; epoll says when the worker must
-		}
 		if err := w.poll.add(ep.fd, evRead|evWrite|evEdge); err != nil {
 			w.log.Warn("epoll add on resume", "err", err)
 			w.end(s)
 			return
 		}
+	}
+	if s.ax != nil {
+		s.quietKernelDirs()
 	}
 	if d := w.deadline(s); d > 0 {
 		w.timers.push(timerEntry{at: d, s: s, gen: s.gen}) // its entry was dropped while it was away

@@ -161,6 +161,7 @@ func (w *Worker) adopt(hs *ipc.HandedSession, cfd, bfd int, px *accel.Pairs) *se
 	srv.slot.TryAcquire(w.counter, 0)
 	s := w.newSession()
 	s.state = stateHanding // registered by start, once the answer is sent
+	s.adopted = true
 	s.rule, s.ln, s.peer, s.server, s.client, s.ip16 = r, ln, peer, srv, client, ip16
 	s.started, s.active, s.counted = hs.Started, hs.Active, hs.Counted
 	s.rtStart, s.rtDone, s.reason = hs.RTStart, hs.RTDone, hs.Reason

@@ -71,6 +71,11 @@ type session struct {
 	ax        *accelState // paired in the kernel (accel.go); nil otherwise
 	fromSrv   bool        // the latest bytes came from the server (turns)
 	noPair    bool        // never to be paired: tried once, or ruled out (maybePair)
+	// adopted: handed over by another worker, which may still hold the
+	// sockets' files until it reads the answer; closing an fd then leaves
+	// its epoll entry armed (entries belong to the file), so end deletes
+	// them first.
+	adopted bool
 	// counted is what of c.bytes and b.bytes the server slot already has
 	// (publishBytes), so its byte totals move while a long session lives.
 	counted [2]int64
@@ -254,12 +259,15 @@ func (w *Worker) onConnectEvent(s *session, ev uint32) {
 		return
 	}
 	soerr, e := sysSoError(s.b.fd)
+	if e == 0 && soerr == 0 {
+		// No error and not writable: not the server's answer to this
+		// connect (the connect timer still bounds it). Only a failure the
+		// kernel reports for this socket counts against the server.
+		return
+	}
 	var err error = e
-	switch {
-	case e == 0 && soerr != 0:
+	if e == 0 {
 		err = unix.Errno(soerr)
-	case e == 0:
-		err = unix.ECONNREFUSED
 	}
 	w.serverFailed(s, w.abandonServer(s), err)
 	w.connectNext(s)
@@ -378,6 +386,10 @@ func (w *Worker) end(s *session) {
 	w.putPipe(&s.b)
 	if s.look != nil {
 		w.putLook(s)
+	}
+	if s.adopted {
+		w.poll.del(s.c.fd)
+		w.poll.del(s.b.fd)
 	}
 	w.deferClose(s.c.fd)
 	w.deferClose(s.b.fd)

@@ -34,6 +34,7 @@ type Backend interface {
 type Snapshot struct {
 	Config  *conf.Config
 	Region  *shared.Region
+	Rules   []int          // shared slot of each rule
 	Servers [][]pool.Entry // each rule's servers
 	Gone    []pool.Entry   // servers removed at runtime with sessions still open
 	Clients [][]int        // shared slot of each rule's client patterns

@@ -137,9 +137,25 @@ type RuleInfo struct {
 	SNI       []string      `json:"sni,omitempty"` // JSON only: the text keeps G6's layout
 	ALPN      []string      `json:"alpn,omitempty"`
 	Servers   []ServerState `json:"servers,omitempty"`
+	// Panic: every server that could serve is isolated by moratorium
+	// alone, so they are tried anyway (since PanicSince, unix seconds).
+	Panic            bool  `json:"panic"`
+	PanicSince       int64 `json:"panic_since_unix,omitempty"`
+	PanicConnections int64 `json:"panic_connections"`
 }
 
-// showRules prints G6's layout: ID | ALG | CLIENTS - LISTENS > SERVER(HB|DOWN|UNTIL) ...
+// PanicSince is when rule i of snap entered panic, zero if it is not in
+// panic.
+func PanicSince(snap *Snapshot, i int) time.Time {
+	since := snap.Region.Rule(snap.Rules[i]).PanicSince.Load()
+	if since == 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(time.Duration(since - shared.Now()))
+}
+
+// showRules prints G6's layout: ID | ALG | CLIENTS - LISTENS > SERVER(HB|DOWN|UNTIL) ...,
+// then " | panic" while the rule is in panic.
 func showRules(snap *Snapshot) (any, string) {
 	var rules []RuleInfo
 	if a := snap.Config.Admin; a != nil {
@@ -155,7 +171,11 @@ func showRules(snap *Snapshot) (any, string) {
 	states := allServers(snap)
 	for i, r := range snap.Config.Rules {
 		n := len(snap.Servers[i])
-		ri := RuleInfo{ID: r.ID, Algorithm: r.Algorithm, SNI: r.SNI, ALPN: r.ALPN, Servers: states[:n]}
+		ri := RuleInfo{ID: r.ID, Algorithm: r.Algorithm, SNI: r.SNI, ALPN: r.ALPN, Servers: states[:n],
+			PanicConnections: snap.Region.Rule(snap.Rules[i]).PanicConnections.Load()}
+		if at := PanicSince(snap, i); !at.IsZero() {
+			ri.Panic, ri.PanicSince = true, at.Unix()
+		}
 		states = states[n:]
 		for _, c := range r.Clients {
 			ri.Clients = append(ri.Clients, c.Pattern.Text)
@@ -177,6 +197,9 @@ func showRules(snap *Snapshot) (any, string) {
 				}
 				fmt.Fprintf(&b, " %s(%g|%d|%d)", s.Address, s.Heartbeat, down, s.Until)
 			}
+		}
+		if r.Panic {
+			b.WriteString(" | panic") // g6's: G6's layout ends before it
 		}
 		b.WriteByte('\n')
 	}

@@ -34,6 +34,13 @@ func isLegacyAlgorithm(name string) bool {
 // new connections.
 const MaxWeight = 256
 
+// DefaultIsolateAfter is G6's rule: one failed connect isolates a server;
+// MaxIsolateAfter bounds isolate_after.
+const (
+	DefaultIsolateAfter = 1
+	MaxIsolateAfter     = 1000
+)
+
 // OnDownShutdown is the on_down value that closes a server's live sessions
 // when a health check or a missed heartbeat marks it down.
 const OnDownShutdown = "shutdown-sessions"
@@ -240,6 +247,9 @@ type Server struct {
 	ProxyProtocol  string   `json:",omitempty"` // "", "v1" or "v2": header sent before the client's bytes
 	Backup         bool     `json:",omitempty"` // used only when no other server of the rule can take a connection
 	SlowStart      Duration `json:",omitempty"` // ramp from a small share to full weight after coming back
+	// IsolateAfter: connect failures in a row that isolate the server for
+	// the moratorium (DefaultIsolateAfter, as G6).
+	IsolateAfter int `json:",omitempty"`
 	OnDown         string   `json:",omitempty"` // "" or OnDownShutdown
 	From           string   `json:",omitempty"` // the Name entry a resolved server came from
 	// Keepalive and QuickAck are set on g6's socket to the server.

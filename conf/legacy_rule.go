@@ -147,11 +147,11 @@ func (p *lparser) addRule(idTok token, id, alg string, g *lprops, clients, liste
 		p.addAdmin(idTok, id, cs, ls, ss)
 		return
 	}
-	p.cfg.Rules = append(p.cfg.Rules, Rule{ID: id, Algorithm: alg, Clients: cs, Listen: ls, Servers: ss, ServerDefaults: Server{Weight: 1}, Line: idTok.line})
+	p.cfg.Rules = append(p.cfg.Rules, Rule{ID: id, Algorithm: alg, Clients: cs, Listen: ls, Servers: ss, ServerDefaults: Server{Weight: 1, IsolateAfter: DefaultIsolateAfter}, Line: idTok.line})
 }
 
 func (p *lparser) server(id string, e lentry, d *lprops) Server {
-	s := Server{Address: e.text, Weight: 1,
+	s := Server{Address: e.text, Weight: 1, IsolateAfter: DefaultIsolateAfter,
 		MaxConnections: int64(pick(0, d.maxConns, e.props.maxConns)),
 		Heartbeat:      pick(0, d.heartbeat, e.props.heartbeat)}
 	// For a server, connections per IP are its connections (one IP).

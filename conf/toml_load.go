@@ -161,7 +161,7 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 		}
 	}
 	for i, r := range fc.Rules {
-		ruleWide := serverProps{ProxyProtocol: r.ProxyProtocol, SlowStart: pickPtr(g.SlowStart, r.SlowStart), OnDown: r.OnDown, Source: r.Source, Transparent: r.Transparent}
+		ruleWide := serverProps{ProxyProtocol: r.ProxyProtocol, SlowStart: pickPtr(g.SlowStart, r.SlowStart), IsolateAfter: pickPtr(g.IsolateAfter, r.IsolateAfter), OnDown: r.OnDown, Source: r.Source, Transparent: r.Transparent}
 		servers, names := splitServers(resolveServers(ruleWide, r.ServerDefaults, r.Servers), r.ServerDefaults, r.Servers)
 		cfg.Rules = append(cfg.Rules, Rule{
 			ID:                r.ID,
@@ -253,7 +253,7 @@ func resolveListen(global, list listenProps, entries []listenEntry) []Listen {
 }
 
 // resolveServers applies, most specific last: the rule-wide keys (and
-// [global]'s slow_start), server_defaults, the entry.
+// [global]'s slow_start and isolate_after), server_defaults, the entry.
 func resolveServers(rule, list serverProps, entries []serverEntry) []Server {
 	out := make([]Server, 0, len(entries))
 	for _, e := range entries {
@@ -265,6 +265,7 @@ func resolveServers(rule, list serverProps, entries []serverEntry) []Server {
 			ProxyProtocol:  pick("", rule.ProxyProtocol, list.ProxyProtocol, e.ProxyProtocol),
 			Backup:         pick(false, list.Backup, e.Backup),
 			SlowStart:      pick(0, rule.SlowStart, list.SlowStart, e.SlowStart),
+			IsolateAfter:   int(pick(DefaultIsolateAfter, rule.IsolateAfter, list.IsolateAfter, e.IsolateAfter)),
 			OnDown:         pick("", rule.OnDown, list.OnDown, e.OnDown),
 			Keepalive:      pickPtr(list.Keepalive, e.Keepalive).resolve(),
 			QuickAck:       pick(false, list.QuickAck, e.QuickAck),

@@ -36,6 +36,7 @@ type fileGlobal struct {
 	MaxServers     *int      `toml:"max_servers"`
 	StateFile      *string   `toml:"state_file"`
 	SlowStart      *Duration `toml:"slow_start"`
+	IsolateAfter   *Count    `toml:"isolate_after"`
 	HashBalance    *float64  `toml:"hash_balance_factor"`
 	Resolvers      []string  `toml:"resolvers"`
 	ResolveEvery   *Duration `toml:"resolve_interval"`
@@ -68,6 +69,7 @@ type fileRule struct {
 	Algorithm      string        `toml:"algorithm"`
 	ProxyProtocol  *string       `toml:"proxy_protocol"`
 	SlowStart      *Duration     `toml:"slow_start"`
+	IsolateAfter   *Count        `toml:"isolate_after"`
 	OnDown         *string       `toml:"on_down"`
 	Source         *Sources      `toml:"source"`
 	Transparent    *bool         `toml:"transparent"`
@@ -117,6 +119,7 @@ type serverProps struct {
 	ProxyProtocol  *string        `toml:"proxy_protocol"`
 	Backup         *bool          `toml:"backup"`
 	SlowStart      *Duration      `toml:"slow_start"`
+	IsolateAfter   *Count         `toml:"isolate_after"`
 	OnDown         *string        `toml:"on_down"`
 	Keepalive      *fileKeepalive `toml:"keepalive"` // the server side
 	QuickAck       *bool          `toml:"quickack"`
@@ -161,7 +164,7 @@ func (e *serverEntry) UnmarshalTOML(v any) error {
 	var srv *string
 	props := map[string]any{
 		"max_connections": &e.MaxConnections, "heartbeat": &e.Heartbeat, "weight": &e.Weight,
-		"proxy_protocol": &e.ProxyProtocol, "backup": &e.Backup, "slow_start": &e.SlowStart, "on_down": &e.OnDown,
+		"proxy_protocol": &e.ProxyProtocol, "backup": &e.Backup, "slow_start": &e.SlowStart, "isolate_after": &e.IsolateAfter, "on_down": &e.OnDown,
 		"keepalive": &e.Keepalive, "quickack": &e.QuickAck, "source": &e.Source,
 		"transparent": &e.Transparent, "srv": &srv,
 	}

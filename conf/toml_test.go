@@ -58,6 +58,8 @@ func TestParseTOMLErrors(t *testing.T) {
 		{"repeated server", strings.Replace(minimal, `["127.0.0.1:9001"]`, `["127.0.0.1:9001", "127.0.0.1:9001"]`, 1), "listed twice"},
 		{"weight over the range", strings.Replace(minimal, `["127.0.0.1:9001"]`, `[{ address = "127.0.0.1:9001", weight = 257 }]`, 1), "weight must be 0-256"},
 		{"bad on_down", strings.Replace(minimal, `["127.0.0.1:9001"]`, `[{ address = "127.0.0.1:9001", on_down = "kill" }]`, 1), `on_down must be "shutdown-sessions"`},
+		{"isolate_after 0", strings.Replace(minimal, `["127.0.0.1:9001"]`, `[{ address = "127.0.0.1:9001", isolate_after = 0 }]`, 1), `t.toml:7: rule "r": server 127.0.0.1:9001: isolate_after must be 1-1000, not 0`},
+		{"isolate_after too big", "[global]\nisolate_after = 5000\n" + minimal, `isolate_after must be 1-1000, not 5000`},
 		{"backup not a bool", strings.Replace(minimal, `["127.0.0.1:9001"]`, `[{ address = "127.0.0.1:9001", backup = "yes" }]`, 1), "backup must be true or false"},
 		{"hash factor too small", "[global]\nhash_balance_factor = 0.5\n" + minimal, "hash_balance_factor must be above 1"},
 		{"max_servers too big", "[global]\nmax_servers = 9999999\n" + minimal, "t.toml:2: global: max_servers must hold the config's 1 servers and be at most 262144, not 9999999"},
@@ -86,6 +88,36 @@ func TestParseTOMLErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error\n  %v\nwant it to contain\n  %s", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestIsolateAfter: global → rule → server_defaults → entry; G6's 1 by default.
+func TestIsolateAfter(t *testing.T) {
+	tests := []struct {
+		name, text string
+		want       []int
+	}{
+		{"default", minimal, []int{1}},
+		{"global", "[global]\nisolate_after = 3\n" + minimal, []int{3}},
+		{"rule over global", "[global]\nisolate_after = 3\n" + strings.Replace(minimal, `id = "r"`, "id = \"r\"\nisolate_after = 5", 1), []int{5}},
+		{"server over rule", strings.Replace(strings.Replace(minimal, `id = "r"`, "id = \"r\"\nisolate_after = 5", 1),
+			`["127.0.0.1:9001"]`, `[{ address = "127.0.0.1:9001", isolate_after = 2 }, "127.0.0.1:9002"]`, 1), []int{2, 5}},
+		{"server_defaults", strings.Replace(minimal, `servers = ["127.0.0.1:9001"]`, "server_defaults = { isolate_after = 4 }\nservers = [\"127.0.0.1:9001\"]", 1), []int{4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := ParseTOML("t.toml", []byte(tt.text))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int
+			for _, s := range cfg.Rules[0].Servers {
+				got = append(got, s.IsolateAfter)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("isolate_after %v, want %v", got, tt.want)
 			}
 		})
 	}
@@ -232,9 +264,9 @@ servers = [
 		t.Fatalf("servers: %+v", r.Servers)
 	}
 	want := []Name{
-		{Entry: "db.internal:5432", Host: "db.internal", Port: 5432, At: 0, Server: Server{MaxConnections: 7, Weight: 1}},
-		{Entry: "_postgres._tcp.db.internal", Host: "_postgres._tcp.db.internal", SRV: true, At: 0, Server: Server{MaxConnections: 100, Weight: 1, Backup: true}},
-		{Entry: "Cache-1.example.:6379", Host: "Cache-1.example.", Port: 6379, At: 1, Server: Server{MaxConnections: 7, Weight: 3}, WeightSet: true},
+		{Entry: "db.internal:5432", Host: "db.internal", Port: 5432, At: 0, Server: Server{MaxConnections: 7, Weight: 1, IsolateAfter: 1}},
+		{Entry: "_postgres._tcp.db.internal", Host: "_postgres._tcp.db.internal", SRV: true, At: 0, Server: Server{MaxConnections: 100, Weight: 1, IsolateAfter: 1, Backup: true}},
+		{Entry: "Cache-1.example.:6379", Host: "Cache-1.example.", Port: 6379, At: 1, Server: Server{MaxConnections: 7, Weight: 3, IsolateAfter: 1}, WeightSet: true},
 	}
 	if len(r.Names) != len(want) {
 		t.Fatalf("names: %+v", r.Names)

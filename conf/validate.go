@@ -303,6 +303,9 @@ func (v *validator) serverOptions(owner string, i, at int, label string, s Serve
 	if err := s.Keepalive.check(); err != nil {
 		v.errs.add(v.file, at, "%s: server %s: %v", owner, label, err)
 	}
+	if s.IsolateAfter < 1 || s.IsolateAfter > MaxIsolateAfter {
+		v.errs.add(v.file, v.line("rule", i, "isolate_after"), "%s: server %s: isolate_after must be 1-%d, not %d", owner, label, MaxIsolateAfter, s.IsolateAfter)
+	}
 	if s.OnDown != "" && s.OnDown != OnDownShutdown {
 		v.errs.add(v.file, v.line("rule", i, "on_down"), "%s: server %s: on_down must be %q or left out, not %q", owner, label, OnDownShutdown, s.OnDown)
 	}

@@ -65,7 +65,7 @@ func (m *Master) Snapshot() admin.Snapshot {
 	defer m.mu.Unlock()
 	g := m.cur
 	servers, gone := m.pool.Entries()
-	s := admin.Snapshot{Config: g.cfg, Region: m.region, Servers: servers, Gone: gone,
+	s := admin.Snapshot{Config: g.cfg, Region: m.region, Rules: g.setup.RuleSlots, Servers: servers, Gone: gone,
 		Clients: g.setup.Clients, Started: m.started, Rate: m.rate.perSecond()}
 	for _, w := range g.workers {
 		if w != nil && !w.exited {

@@ -40,6 +40,8 @@ var (
 	descRT        = prometheus.NewDesc("g6_server_response_seconds", "Moving average of the time to the server's first byte.", serverLabels, nil)
 	descSessions  = prometheus.NewDesc("g6_rule_sessions", "Sessions open through the rule.", []string{"rule"}, nil)
 	descRefused   = prometheus.NewDesc("g6_rule_refused_total", "Connections closed at once, by reason.", []string{"rule", "reason"}, nil)
+	descPanic     = prometheus.NewDesc("g6_rule_panic", "1 while every server of the rule that could serve is isolated by moratorium alone, and is tried anyway.", []string{"rule"}, nil)
+	descPanicConn = prometheus.NewDesc("g6_rule_panic_connections_total", "Sessions that tried servers isolated by moratorium because the rule was in panic.", []string{"rule"}, nil)
 	descLocalFail = prometheus.NewDesc("g6_rule_local_connect_failures_total", "Connects that failed on this host (no local port or buffers); they do not isolate the server.", []string{"rule"}, nil)
 	descRestarts  = prometheus.NewDesc("g6_worker_restarts_total", "Times the worker slot was respawned.", []string{"slot"}, nil)
 	descWorkers   = prometheus.NewDesc("g6_workers", "Live worker processes of the current generation.", nil, nil)
@@ -53,7 +55,7 @@ var (
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBuild, descUp, descActive, descConns, descFailures, descRecv,
-		descSent, descRT, descSessions, descRefused, descLocalFail, descRestarts, descWorkers, descUptimeSec,
+		descSent, descRT, descSessions, descRefused, descPanic, descPanicConn, descLocalFail, descRestarts, descWorkers, descUptimeSec,
 		descResolved, descFailing, descConnect, descFirstByte, descDuration} {
 		ch <- d
 	}
@@ -93,7 +95,13 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			limited += snap.Region.Client(ci).Refused.Load()
 			rated += snap.Region.Client(ci).RateLimited.Load()
 		}
-		rs := snap.Region.Rule(c.m.ruleSlot(i))
+		rs := snap.Region.Rule(snap.Rules[i])
+		inPanic := 0.0
+		if rs.PanicSince.Load() != 0 {
+			inPanic = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descPanic, gauge, inPanic, r.ID)
+		ch <- prometheus.MustNewConstMetric(descPanicConn, counter, float64(rs.PanicConnections.Load()), r.ID)
 		ch <- prometheus.MustNewConstMetric(descSessions, gauge, float64(sessions), r.ID)
 		ch <- prometheus.MustNewConstMetric(descRefused, counter, float64(limited), r.ID, "client_limit")
 		ch <- prometheus.MustNewConstMetric(descRefused, counter, float64(rated), r.ID, "rate_limit")
@@ -113,13 +121,6 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descResolved, gauge, float64(len(c.m.pool.Answer(r.Entry))), r.Entry)
 		ch <- prometheus.MustNewConstMetric(descFailing, gauge, failing, r.Entry)
 	}
-}
-
-// ruleSlot is the shared slot of rule i of the current generation.
-func (m *Master) ruleSlot(i int) int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.cur.setup.RuleSlots[i]
 }
 
 // startHTTP serves /metrics and the console's /api/v1 on their addresses

@@ -40,10 +40,12 @@ func (r *rate) perSecond() float64 {
 	return float64(b.total-a.total) / b.at.Sub(a.at).Seconds()
 }
 
-// sampleRate records the connection total every second until stop closes.
+// sampleRate records the connection total every second, and logs the
+// rules' panic episodes, until stop closes.
 func sampleRate(m *Master, stop <-chan struct{}) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	var p panics
 	for {
 		select {
 		case <-stop:
@@ -57,6 +59,7 @@ func sampleRate(m *Master, stop <-chan struct{}) {
 				}
 			}
 			m.rate.add(now, total)
+			p.check(m, &snap)
 			if m.history.on {
 				m.history.sample(m, now)
 			}

@@ -239,6 +239,7 @@ func writeSlot(sl *shared.ServerSlot, s conf.Server, ruleSlot, order int, now in
 	sl.MaxConns.Store(s.MaxConnections)
 	sl.Period.Store(int64(s.Heartbeat))
 	sl.SlowStart.Store(int64(s.SlowStart))
+	sl.IsolateAfter.Store(int64(s.IsolateAfter))
 	var set int64
 	if s.Backup {
 		set |= shared.SetBackup

@@ -112,6 +112,8 @@ func (r *Region) resetRule(i int) {
 	rs.Key = [keySize]byte{}
 	rs.Cursor.Store(0)
 	rs.LocalFailures.Store(0)
+	rs.PanicSince.Store(0)
+	rs.PanicConnections.Store(0)
 	for _, c := range rs.Refusals() {
 		c.N.Store(0)
 	}
@@ -151,6 +153,9 @@ func (r *Region) resetServer(i int) {
 	s.UpSince.Store(0)
 	s.DrainUntil.Store(0)
 	s.Settings.Store(0)
+	s.IsolateAfter.Store(0)
+	s.FailStreak.Store(0)
+	s.IsolatedAt.Store(0)
 	s.Addr = [18]byte{}
 	for w := range s.PerWorker {
 		s.PerWorker[w].Store(0)

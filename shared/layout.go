@@ -6,7 +6,7 @@ import (
 )
 
 // Version is the layout version; bump it on any change to the structs below.
-const Version = 11
+const Version = 12
 
 // MaxWorkers is the number of per-worker counters in each server slot.
 const MaxWorkers = 64
@@ -81,6 +81,14 @@ type ServerSlot struct {
 	Settings   atomic.Int64 // Set* bits
 	// Keepalive on the socket to the server (PackKeepalive); 0 = off.
 	Keepalive atomic.Int64
+	// IsolateAfter is how many connect failures in a row isolate the
+	// server (conf isolate_after; 0 counts as 1); FailStreak counts them,
+	// and an established connect sets it back to 0. IsolatedAt is when
+	// the latest moratorium began: a rule in panic tries the longest
+	// isolated server first.
+	IsolateAfter atomic.Int64
+	FailStreak   atomic.Int64
+	IsolatedAt   atomic.Int64
 
 	PerWorker [MaxWorkers]atomic.Int32
 	// Latency histograms (histogram.go): connect time, time to the
@@ -94,7 +102,7 @@ type ServerSlot struct {
 	// endian), written before Member publishes the slot.
 	Addr    [18]byte
 	Sources [MaxSources][16]byte
-	_       [6]byte
+	_       [46]byte
 }
 
 // MaxSources is how many source addresses a server slot holds.
@@ -121,7 +129,14 @@ type RuleSlot struct {
 	BadHello       atomic.Int64 // a malformed or oversized ClientHello
 	NoRule         atomic.Int64 // matched no rule's sni, and the address has no rule without sni
 	Denied         atomic.Int64 // the first client pattern that matched has deny = true
-	_              [8]byte
+	// PanicSince is when the rule entered panic (every server that could
+	// serve was isolated by moratorium alone, so they were tried anyway;
+	// a worker sets it), 0 when not in panic; the master clears it once a
+	// server is usable again. PanicConnections counts the sessions that
+	// went through panic.
+	PanicSince       atomic.Int64
+	PanicConnections atomic.Int64
+	_                [56]byte
 }
 
 // Refusal is one of a rule slot's counters of connections closed at once,

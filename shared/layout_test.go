@@ -17,8 +17,8 @@ var update = flag.Bool("update", false, "rewrite testdata/layout.golden (only to
 // starts.
 func layoutText(t *testing.T) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "version %d\nmax_workers %d\nflags disabled=%d check_down=%d draining=%d\nsettings backup=%d proxy_v1=%d proxy_v2=%d\nfull_share %d\n",
-		Version, MaxWorkers, FlagDisabled, FlagCheckDown, FlagDraining, SetBackup, SetProxyV1, SetProxyV2, FullShare)
+	fmt.Fprintf(&b, "version %d\nmax_workers %d\nflags disabled=%d check_down=%d draining=%d\nsettings backup=%d proxy_v1=%d proxy_v2=%d quickack=%d transparent=%d\nfull_share %d\n",
+		Version, MaxWorkers, FlagDisabled, FlagCheckDown, FlagDraining, SetBackup, SetProxyV1, SetProxyV2, SetQuickAck, SetTransparent, FullShare)
 	for _, v := range []any{header{}, RuleSlot{}, ServerSlot{}, ClientSlot{}, ipEntry{}} {
 		typ := reflect.TypeOf(v)
 		fmt.Fprintf(&b, "%s size %d\n", typ.Name(), typ.Size())

@@ -41,7 +41,19 @@ func (s *RuleSlot) KeyString() string { return keyString(&s.Key) }
 // draining, not held down by its health check, and reported recently if it
 // has a heartbeat period.
 func (s *ServerSlot) Usable(now int64) bool {
-	if s.Member.Load() == 0 || s.Weight.Load() == 0 || s.MoratoriumUntil.Load() > now {
+	return s.MoratoriumUntil.Load() <= now && s.Eligible(now)
+}
+
+// Isolated reports whether the moratorium alone keeps the server out at
+// time now: the servers a rule in panic tries anyway.
+func (s *ServerSlot) Isolated(now int64) bool {
+	return s.MoratoriumUntil.Load() > now && s.Eligible(now)
+}
+
+// Eligible is Usable without the moratorium: a member with weight, not
+// disabled, draining, held down by its check or waiting for a heartbeat.
+func (s *ServerSlot) Eligible(now int64) bool {
+	if s.Member.Load() == 0 || s.Weight.Load() == 0 {
 		return false
 	}
 	f := s.Flags.Load()
@@ -133,10 +145,33 @@ func (s *ServerSlot) Release(w int) {
 	s.PerWorker[w].Add(-1)
 }
 
-// Fail records a failed connect and isolates the server until now+moratorium.
-func (s *ServerSlot) Fail(now, moratorium int64) {
+// Fail records a failed connect; the IsolateAfter-th in a row (and every
+// one after it) isolates the server until now+moratorium. It reports
+// whether it did.
+func (s *ServerSlot) Fail(now, moratorium int64) bool {
 	s.Failures.Add(1)
+	if s.FailStreak.Add(1) < s.IsolateAfter.Load() {
+		return false
+	}
+	s.IsolatedAt.Store(now)
 	s.MoratoriumUntil.Store(now + moratorium)
+	return true
+}
+
+// Connected records an established connect: the failure streak ends.
+func (s *ServerSlot) Connected() {
+	if s.FailStreak.Load() != 0 {
+		s.FailStreak.Store(0)
+	}
+}
+
+// Readmit ends the moratorium of a server that took a connection while
+// its rule was in panic: it answered, so it is back (slow start counts
+// from now).
+func (s *ServerSlot) Readmit(now int64) {
+	if s.MoratoriumUntil.Load() > now {
+		s.MoratoriumUntil.Store(now)
+	}
 }
 
 // ObserveRT folds one response-time sample into the moving average (1/8 weight).

@@ -18,6 +18,17 @@ const (
 	stateClosed
 )
 
+// tier is how far a session's search for a server has gone: the
+// primaries, then the backups, then (panic) the servers isolated by
+// moratorium alone.
+type tier uint8
+
+const (
+	tierPrimary tier = iota
+	tierBackup
+	tierPanic
+)
+
 // endpoint is one socket of a session. pend holds bytes read from the peer
 // that this socket could not take yet.
 type endpoint struct {
@@ -44,7 +55,7 @@ type endpoint struct {
 type session struct {
 	c, b      endpoint
 	state     sessionState
-	backups   bool // the backups' order has been appended
+	tier      tier // which of the rule's servers the order holds so far
 	rtDone    bool
 	turns     uint8 // answers so far (server bytes after client bytes), up to pairAfter
 	gen       uint32
@@ -127,19 +138,16 @@ func (w *Worker) connectNext(s *session) {
 	r := s.rule
 	for {
 		if int(s.next) == len(s.order) {
-			if s.backups || int(s.nPrimary) == len(s.servers) {
+			if !w.nextTier(s) {
 				break
 			}
-			// No primary could take it: the backups' turn.
-			s.backups = true
-			ip := s.peer.Addr().AppendTo(w.ipText[:0])
-			s.order = r.backupOrder(w.now, ip, s.servers, int(s.nPrimary), s.order)
 			continue
 		}
 		i := s.order[s.next]
 		s.next++
 		srv := s.servers[i]
-		if !srv.slot.Usable(w.now) || !srv.slot.TryAcquire(w.counter, srv.slot.MaxConns.Load()) {
+		ok := srv.slot.Usable(w.now) || s.tier == tierPanic && srv.slot.Eligible(w.now)
+		if !ok || !srv.slot.TryAcquire(w.counter, srv.slot.MaxConns.Load()) {
 			continue // isolated, or full: a full server is skipped, not punished
 		}
 		fd, e := sysSocket(srv.family)
@@ -206,6 +214,58 @@ func (w *Worker) connectNext(s *session) {
 	w.endWith(s, endNoServer)
 }
 
+// nextTier appends the next tier of servers to the session's order: the
+// backups once no primary took it, then, if no server of the rule is
+// usable and some are out by moratorium alone, those (panic: a transient
+// failure must not become an outage). False when every tier was tried.
+func (w *Worker) nextTier(s *session) bool {
+	r := s.rule
+	if s.tier == tierPrimary && int(s.nPrimary) < len(s.servers) {
+		s.tier = tierBackup
+		ip := s.peer.Addr().AppendTo(w.ipText[:0])
+		s.order = r.backupOrder(w.now, ip, s.servers, int(s.nPrimary), s.order)
+		return true
+	}
+	if s.tier == tierPanic {
+		return false
+	}
+	s.tier = tierPanic
+	base := len(s.order)
+	s.order = panicOrder(s.servers, w.now, s.started, s.order)
+	if len(s.order) == base {
+		return false
+	}
+	r.slot.PanicSince.CompareAndSwap(0, w.now) // the master logs the episode
+	r.slot.PanicConnections.Add(1)
+	return true
+}
+
+// panicOrder appends the servers a session in panic tries, the longest
+// isolated first, or none if any server of the rule is usable (the session
+// found it full, or it failed this session's connect) or some server out
+// by moratorium was isolated since the session began (this session's
+// failures isolated the rest: trying them again would only repeat them).
+func panicOrder(servers []*server, now, started int64, dst []int) []int {
+	base := len(dst)
+	for i, srv := range servers {
+		sl := srv.slot
+		if sl.Usable(now) {
+			return dst[:base]
+		}
+		if sl.Isolated(now) && sl.IsolatedAt.Load() < started {
+			dst = append(dst, i)
+		}
+	}
+	// Insertion sort by IsolatedAt: a rule has few servers, and sort.Slice
+	// would allocate.
+	for i := base + 1; i < len(dst); i++ {
+		for j := i; j > base && servers[dst[j]].slot.IsolatedAt.Load() < servers[dst[j-1]].slot.IsolatedAt.Load(); j-- {
+			dst[j], dst[j-1] = dst[j-1], dst[j]
+		}
+	}
+	return dst
+}
+
 // sourceFor is the address s's connection to srv is bound to: the
 // client's (transparent, same family), the server's next source, or nil.
 func (w *Worker) sourceFor(s *session, srv *server) *source {
@@ -244,7 +304,11 @@ func localConnectError(e unix.Errno) bool {
 }
 
 func (w *Worker) serverFailed(s *session, srv *server, err error) {
-	srv.slot.Fail(w.now, w.moratorium)
+	if !srv.slot.Fail(w.now, w.moratorium) {
+		w.log.Debug("connect failed", "rule", s.rule.id, "server", srv.text, "err", err,
+			"in_a_row", srv.slot.FailStreak.Load(), "isolate_after", srv.slot.IsolateAfter.Load())
+		return
+	}
 	w.log.Info("connect failed, server isolated", "rule", s.rule.id, "server", srv.text,
 		"err", err, "moratorium", w.moratoriumText)
 }
@@ -293,6 +357,10 @@ func (w *Worker) onConnectTimeout(s *session) {
 func (w *Worker) established(s *session) {
 	s.state = stateEstablished
 	s.server.slot.Total.Add(1)
+	s.server.slot.Connected()
+	if s.tier == tierPanic {
+		s.server.slot.Readmit(w.now)
+	}
 	s.server.slot.Connect.Observe(w.now - (s.connectAt - w.connectTimeout))
 	// The server socket's readiness came with the event that completed the
 	// connect; the client's was recorded while connecting.

@@ -249,9 +249,9 @@ type Server struct {
 	SlowStart      Duration `json:",omitempty"` // ramp from a small share to full weight after coming back
 	// IsolateAfter: connect failures in a row that isolate the server for
 	// the moratorium (DefaultIsolateAfter, as G6).
-	IsolateAfter int `json:",omitempty"`
-	OnDown         string   `json:",omitempty"` // "" or OnDownShutdown
-	From           string   `json:",omitempty"` // the Name entry a resolved server came from
+	IsolateAfter int    `json:",omitempty"`
+	OnDown       string `json:",omitempty"` // "" or OnDownShutdown
+	From         string `json:",omitempty"` // the Name entry a resolved server came from
 	// Keepalive and QuickAck are set on g6's socket to the server.
 	Keepalive Keepalive `json:",omitzero"`
 	QuickAck  bool      `json:",omitempty"`

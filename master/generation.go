@@ -3,6 +3,7 @@ package master
 import (
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"time"
 
@@ -232,19 +233,13 @@ type genTimer struct {
 
 func (t genTimer) fire() { t.m.overdue <- t.g }
 
-// takeCounter reserves a per-worker counter index in the shared region.
+// takeCounter claims a per-worker counter slot in the shared region.
 func (m *Master) takeCounter() (int, error) {
-	m.reclaimParentCounters()
-	for i, busy := range m.counters {
-		if !busy {
-			m.counters[i] = true
-			return i, nil
-		}
+	if i, ok := m.region.ClaimWorker(os.Getpid()); ok {
+		return i, nil
 	}
-	return -1, errors.New("master: all per-worker counter slots are in use")
+	return -1, fmt.Errorf("master: all %d per-worker counter slots are in use", shared.MaxWorkers)
 }
 
-func (m *Master) freeCounter(i int) {
-	m.region.ReleaseWorker(i)
-	m.counters[i] = false
-}
+// freeCounter gives a dead worker's counter slot back.
+func (m *Master) freeCounter(i int) { m.region.FreeWorker(i) }

@@ -50,36 +50,41 @@ const clientTableSize = 16384
 // Master is the running master process. Only the loop goroutine changes it;
 // mu guards what the admin goroutines read (cur and the worker lists).
 type Master struct {
-	opts     Options
-	exe      string
-	log      *slog.Logger
-	logFile  *logging.File
-	region   *shared.Region
-	sockets  map[string][]int // canonical listen address → sockets, kept across generations
-	counters [shared.MaxWorkers]bool
-	cur      *generation
-	old      []*generation
-	nextGen  int
+	opts    Options
+	exe     string
+	log     *slog.Logger
+	logFile *logging.File
+	region  *shared.Region
+	sockets map[string][]int // canonical listen address → sockets, kept across generations
+	cur     *generation
+	old     []*generation
+	nextGen int
 
 	exits   chan exitEvent
 	msgs    chan workerMsg
 	respawn chan respawnReq
 	overdue chan *generation
-	stuck   chan *workerProc
+	stuck   chan stuckEvent
 	late    chan lateEvent
 	steer   *steer.Steerer // worker_steering = "least"; nil until a config wants it, or without BPF
 
 	accelProbed bool  // accel.Available was asked (once)
 	accelErr    error // its answer
 	upgrade     *upgrade
+	// reloadDeferred: a HUP came during the upgrade in flight.
+	reloadDeferred bool
 
-	stopping  bool
-	upgraded  bool
-	successor []int // handoff channels from the USR2 successor, for the current generation's workers
-	stopKill  <-chan time.Time
+	stopping bool
+	upgraded bool
+	// successorPid is the master that took over by USR2 (0 = none): a
+	// HUP that still reaches this one is passed on to it.
+	successorPid int
+	successor    []int // handoff channels from the USR2 successor, for the current generation's workers
+	stopKill     <-chan time.Time
 
-	parent         int   // pid of the master this one replaced by USR2
-	parentCounters []int // per-worker counters its workers may still use
+	parent     int      // pid of the master this one replaced by USR2
+	holders    []holder // earlier masters whose workers may still use counter slots (holders.go)
+	holderGone chan int // a holder's pid, once it has exited
 
 	mu       sync.Mutex
 	adminLns []net.Listener
@@ -105,9 +110,11 @@ func Run(opts Options) int {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP,
 		syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
+	ready := upgradeReadyFd()
 	m, err := start(opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "g6:", err)
+		reportUpgradeFailure(ready, err)
 		return 1
 	}
 	return m.loop(sigs)
@@ -164,15 +171,16 @@ func start(opts Options) (*Master, error) {
 	}
 	m := &Master{
 		opts: opts, exe: exe,
-		exits:    make(chan exitEvent, 16),
-		msgs:     make(chan workerMsg, 64),
-		respawn:  make(chan respawnReq, 16),
-		overdue:  make(chan *generation, 4),
-		stuck:    make(chan *workerProc, 4),
-		late:     make(chan lateEvent, 16),
-		sockets:  map[string][]int{},
-		adminFds: map[string]int{},
-		started:  time.Now(),
+		exits:      make(chan exitEvent, 16),
+		msgs:       make(chan workerMsg, 64),
+		respawn:    make(chan respawnReq, 16),
+		overdue:    make(chan *generation, 4),
+		stuck:      make(chan stuckEvent, 4),
+		late:       make(chan lateEvent, 16),
+		holderGone: make(chan int, 4),
+		sockets:    map[string][]int{},
+		adminFds:   map[string]int{},
+		started:    time.Now(),
 	}
 	cfg, err := m.loadConfig()
 	if err != nil {
@@ -354,10 +362,12 @@ func (m *Master) loop(sigs <-chan os.Signal) int {
 			m.onRespawn(r)
 		case g := <-m.overdue:
 			m.onOverdue(g)
-		case w := <-m.stuck:
-			m.onStuck(w)
+		case ev := <-m.stuck:
+			m.onStuck(ev)
 		case ev := <-m.late:
 			m.onLate(ev)
+		case pid := <-m.holderGone:
+			m.onHolderGone(pid)
 		case res := <-m.upgradeResult():
 			m.onUpgradeResult(res)
 		case <-m.stopKill:
@@ -366,11 +376,27 @@ func (m *Master) loop(sigs <-chan os.Signal) int {
 			m.stopKill = nil
 		}
 		if m.stopping && m.allExited() && m.upgrade == nil {
+			m.passPendingReloads(sigs)
 			m.log.Info("g6 stopped")
 			if m.opts.PidFile != "" && !m.upgraded {
 				os.Remove(m.opts.PidFile)
 			}
 			return 0
+		}
+	}
+}
+
+// passPendingReloads passes the HUPs that arrived while this master was
+// leaving on to its USR2 successor.
+func (m *Master) passPendingReloads(sigs <-chan os.Signal) {
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP && m.successorPid != 0 {
+				m.onSignal(syscall.SIGHUP)
+			}
+		default:
+			return
 		}
 	}
 }
@@ -423,6 +449,21 @@ func (m *Master) onSignal(sig syscall.Signal) {
 		}
 		m.broadcast(ipc.TypeReopen, nil)
 	case syscall.SIGHUP:
+		if m.successorPid != 0 {
+			// Sent to the pid the sender knew; the config is served there now.
+			m.log.Info("reload passed to the new master, which serves now", "new_master", m.successorPid)
+			syscall.Kill(m.successorPid, syscall.SIGHUP)
+			return
+		}
+		if m.upgrade != nil {
+			// The current generation is about to hand its sessions to the
+			// new master's; a reload now would drain it into a third
+			// generation at the same time (issue #31).
+			m.reloadDeferred = true
+			m.log.Warn("reload deferred: an upgrade is in flight; the new master gets it once ready, or this one runs it if the upgrade fails",
+				"new_master", m.upgrade.pid)
+			return
+		}
 		m.reload()
 	case syscall.SIGUSR2:
 		m.startUpgrade()

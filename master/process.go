@@ -1,6 +1,7 @@
 package master
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -148,9 +149,12 @@ func (w *workerProc) request(typ string, body any, timeout time.Duration) (ipc.M
 		}
 		return m, nil
 	case <-time.After(timeout):
-		return ipc.Message{}, fmt.Errorf("master: worker %d (pid %d): %s: no answer within %v", w.slot, w.pid, typ, timeout)
+		return ipc.Message{}, fmt.Errorf("master: worker %d (pid %d): %s: %w within %v", w.slot, w.pid, typ, errNoAnswer, timeout)
 	}
 }
+
+// errNoAnswer: a request went out and nothing came back in time.
+var errNoAnswer = errors.New("no answer")
 
 // waitWorker reaps the worker process and reports how it ended.
 func waitWorker(w *workerProc, out chan<- exitEvent) {

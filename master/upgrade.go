@@ -32,8 +32,10 @@ type handoff struct {
 	Shared    int           `json:"shared"`
 	Ready     int           `json:"ready"`
 	Parent    int           `json:"parent"`
-	Counters  []int         `json:"counters"` // per-worker counters the parent's workers use
-	State     int           `json:"state"`    // memfd with the runtime server changes (pool.State); 0 = none
+	// Holders are the masters whose workers may still use counter slots
+	// (holders.go): the parent, and those it inherited still alive.
+	Holders []heldFd `json:"holders"`
+	State   int      `json:"state"` // memfd with the runtime server changes (pool.State); 0 = none
 	// Handoff is the session format (ipc.HandoffVersion) the parent's
 	// workers send, 0 = they hand nothing over; Workers how many they are.
 	Handoff int `json:"handoff,omitempty"`
@@ -52,6 +54,7 @@ type inheritedFd struct {
 // upgrade is a USR2 in flight.
 type upgrade struct {
 	pid    int
+	pidfd  int        // of the new master, opened before it can be reaped; -1 if none
 	result chan error // nil error = the new master is ready
 	chans  []int      // handoff channels it sent with its ready, one per worker (set before the nil result)
 }
@@ -95,11 +98,8 @@ func (m *Master) startUpgrade() {
 		h.Admin = append(h.Admin, inheritedFd{Addr: addr, Fd: len(files)})
 		files = append(files, uintptr(fd))
 	}
-	for i, busy := range m.counters {
-		if busy {
-			h.Counters = append(h.Counters, i)
-		}
-	}
+	pidfds := m.passHolders(&h, &files)
+	defer closeAll(pidfds)
 	if m.steer != nil {
 		state, arrays := m.steer.Export()
 		h.Steer = len(files)
@@ -126,7 +126,10 @@ func (m *Master) startUpgrade() {
 		m.log.Error("upgrade: cannot start the new binary; still serving", "exe", m.exe, "err", err)
 		return
 	}
-	m.upgrade = &upgrade{pid: pid, result: make(chan error, 3)}
+	m.upgrade = &upgrade{pid: pid, pidfd: -1, result: make(chan error, 3)}
+	if fd, err := unix.PidfdOpen(pid, 0); err == nil {
+		m.upgrade.pidfd = fd // before waitUpgradeExit can reap it
+	}
 	m.log.Info("upgrade started", "exe", m.exe, "new_master", pid)
 	go waitUpgradeReady(mine, m.upgrade)
 	go waitUpgradeExit(pid, m.upgrade.result)
@@ -159,8 +162,8 @@ func waitUpgradeReady(fd int, u *upgrade) {
 	defer unix.Close(fd)
 	var line []byte
 	var chans []int
-	buf, oob := make([]byte, 64), make([]byte, unix.CmsgSpace(4*shared.MaxWorkers))
-	for len(line) < 64 && !bytes.HasSuffix(line, []byte("\n")) {
+	buf, oob := make([]byte, 512), make([]byte, unix.CmsgSpace(4*shared.MaxWorkers))
+	for len(line) < 4096 && !bytes.HasSuffix(line, []byte("\n")) {
 		n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
 		if err == unix.EINTR {
 			continue
@@ -183,7 +186,34 @@ func waitUpgradeReady(fd int, u *upgrade) {
 		return
 	}
 	closeAll(chans)
+	if why, ok := strings.CutPrefix(string(line), readyFailed); ok {
+		u.result <- fmt.Errorf("%w: %s", errNewMasterFailed, strings.TrimSpace(why))
+		return
+	}
 	u.result <- errors.New("master: upgrade: the new master closed its ready channel without reporting ready")
+}
+
+// readyFailed starts the line a new master writes on its ready socket
+// when it cannot start, followed by why: the old master logs it, since
+// the new one may have no log of its own yet.
+const readyFailed = "error: "
+
+// upgradeReadyFd is the ready socket of a master started by USR2, -1 for
+// any other; read before start, which takes the environment apart.
+func upgradeReadyFd() int {
+	var h handoff
+	if v := os.Getenv(envUpgrade); v == "" || json.Unmarshal([]byte(v), &h) != nil || h.Ready <= 0 {
+		return -1
+	}
+	return h.Ready
+}
+
+// reportUpgradeFailure tells the master that started this one by USR2
+// (ready fd, -1 for none) why this one could not start.
+func reportUpgradeFailure(ready int, err error) {
+	if ready >= 0 {
+		unix.Write(ready, []byte(readyFailed+strings.ReplaceAll(err.Error(), "\n", "; ")+"\n"))
+	}
 }
 
 // waitUpgradeExit reaps the new master if it dies.
@@ -197,7 +227,10 @@ func waitUpgradeExit(pid int, out chan<- error) {
 	out <- fmt.Errorf("%w (%s)", errNewMasterExited, describeExit(ws))
 }
 
-var errNewMasterExited = errors.New("master: upgrade: the new master exited")
+var (
+	errNewMasterExited = errors.New("master: upgrade: the new master exited")
+	errNewMasterFailed = errors.New("master: upgrade: the new master could not start")
+)
 
 type upgradeTimer struct{ ch chan<- error }
 
@@ -217,6 +250,9 @@ func (m *Master) onUpgradeResult(err error) {
 		switch {
 		case errors.Is(err, errNewMasterExited):
 			m.upgrade = nil
+			if u.pidfd >= 0 {
+				unix.Close(u.pidfd)
+			}
 			m.log.Info("the new master of the cancelled upgrade has exited", "new_master", u.pid)
 		case err != nil: // it did not get ready in time either
 			killProcess(u.pid)
@@ -224,13 +260,33 @@ func (m *Master) onUpgradeResult(err error) {
 		return
 	}
 	m.upgrade = nil
+	if err == nil && u.pidfd >= 0 {
+		unix.Close(u.pidfd) // it serves now; its slots are its own to free
+	}
+	deferred := m.reloadDeferred
+	m.reloadDeferred = false
 	if err != nil {
 		killProcess(u.pid)
 		m.log.Error("upgrade failed; this master keeps serving", "new_master", u.pid, "err", err)
+		grace := time.Duration(0)
+		if !errors.Is(err, errNewMasterExited) && !errors.Is(err, errNewMasterFailed) {
+			grace = m.cur.cfg.Global.DrainTimeout.D() + 5*time.Second
+		}
+		m.sweepFailed(holder{pid: u.pid, pidfd: u.pidfd}, grace)
+		if deferred {
+			m.log.Info("running the reload deferred during the upgrade")
+			m.reload()
+		}
 		return
+	}
+	if deferred {
+		// It may have read the config before the file changed.
+		m.log.Info("passing the reload deferred during the upgrade to the new master", "new_master", u.pid)
+		syscall.Kill(u.pid, syscall.SIGHUP)
 	}
 	m.log.Info("upgrade complete; this generation drains and exits", "new_master", u.pid, "handoff_channels", len(u.chans))
 	m.upgraded = true
+	m.successorPid = u.pid
 	// The steering maps are the new master's now: this one writes no live
 	// flag again, and leaves them attached (its fds close at exit).
 	m.steer = nil
@@ -314,10 +370,7 @@ func (m *Master) inherit(cfg *conf.Config) (*inheritance, error) {
 			unix.Close(h.Shared)
 		}
 		m.region = region
-		for _, c := range h.Counters {
-			m.counters[c] = true
-			m.parentCounters = append(m.parentCounters, c)
-		}
+		m.inheritHolders(h.Holders)
 		m.parent = h.Parent
 		m.adoptSteering(h)
 		if h.State > 0 {
@@ -403,17 +456,4 @@ func parseG6Fds(v string) ([]int, error) {
 		fds = append(fds, fd)
 	}
 	return fds, nil
-}
-
-// reclaimParentCounters frees the counters of the previous master's workers
-// once that master is gone (it released them as its workers exited; if it
-// died, this cleans up after it).
-func (m *Master) reclaimParentCounters() {
-	if m.parent == 0 || unix.Kill(m.parent, 0) != unix.ESRCH {
-		return
-	}
-	for _, c := range m.parentCounters {
-		m.freeCounter(c)
-	}
-	m.parentCounters, m.parent = nil, 0
 }

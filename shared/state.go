@@ -239,6 +239,48 @@ func (s *ServerSlot) Heartbeat(now, period int64) {
 	s.HeartbeatUntil.Store(now + period)
 }
 
+// ClaimWorker takes a free per-worker counter slot for a worker of the
+// master owner (a pid), or reports that all MaxWorkers are taken.
+func (r *Region) ClaimWorker(owner int) (int, bool) {
+	for i := range r.hdr.Owners {
+		if r.hdr.Owners[i].CompareAndSwap(0, int64(owner)) {
+			return i, true
+		}
+	}
+	return -1, false
+}
+
+// FreeWorker releases what counter slot w's dead worker still counted and
+// gives the slot back.
+func (r *Region) FreeWorker(w int) {
+	r.ReleaseWorker(w)
+	r.hdr.Owners[w].Store(0)
+}
+
+// FreeOwner frees every counter slot the master owner still holds: it
+// has exited (cleanly, it freed them itself as its workers exited).
+func (r *Region) FreeOwner(owner int) int {
+	n := 0
+	for i := range r.hdr.Owners {
+		if r.hdr.Owners[i].Load() == int64(owner) {
+			r.FreeWorker(i)
+			n++
+		}
+	}
+	return n
+}
+
+// WorkersClaimed is how many counter slots are taken.
+func (r *Region) WorkersClaimed() int {
+	n := 0
+	for i := range r.hdr.Owners {
+		if r.hdr.Owners[i].Load() != 0 {
+			n++
+		}
+	}
+	return n
+}
+
 // ReleaseWorker forgets every connection counted for worker slot w (which
 // must be dead): the master calls it before respawning the slot.
 func (r *Region) ReleaseWorker(w int) {

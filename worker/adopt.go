@@ -14,12 +14,21 @@ import (
 // A batch is answered before any of its fds is touched: a session is taken
 // when its rule (by id), its server (by address, among the rule's current
 // servers) and a client pattern that admits it are found here, and the
-// worker is not draining; its counts are taken without limits (it was
+// worker is not draining (or passes its sessions on); its counts are taken without limits (it was
 // admitted once; the sender gives its own back on the answer). Taken
 // sessions then join the epoll set with both sockets marked ready, their
 // unsent bytes pending, and go on as if they had always been here: start
 // time, byte counts and idle deadline are the handed ones, so show sessions
 // and the one access-log line cover the session's whole life.
+
+// passingOn reports whether this worker, draining, hands its sessions
+// to a newer one: then it still takes the batches of an older worker and
+// passes them on (a reload right after an upgrade, or the reverse, makes
+// such a chain), and does not exit while an older worker may still send
+// some (relaying).
+func (w *Worker) passingOn() bool { return w.handoff != nil && w.handoff.fd >= 0 }
+
+func (w *Worker) relaying() bool { return w.draining && w.passingOn() && len(w.adopts) > 0 }
 
 // adoptFrom starts taking sessions from channel fd (TypeAdopt).
 func (w *Worker) adoptFrom(fd int) {
@@ -55,7 +64,7 @@ func (w *Worker) adoptBatch(h *handChan, m ipc.Message) {
 		ack.Error = "session format " + strconv.Itoa(b.Version) + ", this worker reads " + strconv.Itoa(ipc.HandoffVersion)
 	case !ok:
 		ack.Error = "the sessions' fds did not arrive (fd table full?)"
-	case w.draining || w.stopping:
+	case w.stopping || w.draining && !w.passingOn():
 		ack.Error = "this worker is draining"
 	}
 	var taken []*session
@@ -92,6 +101,9 @@ func (w *Worker) adoptBatch(h *handChan, m ipc.Message) {
 	}
 	for _, s := range taken {
 		w.start(s)
+	}
+	if len(taken) > 0 && w.draining {
+		w.handoff.done = false // passed on in the next batches
 	}
 	if len(taken) > 0 {
 		w.log.Debug("sessions adopted", "sessions", len(taken), "refused", len(ack.Refused))

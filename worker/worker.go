@@ -330,7 +330,7 @@ func (w *Worker) Run() error {
 	w.sendControl(ipc.Message{V: ipc.ProtocolVersion, Type: ipc.TypeReady})
 	w.log.Info("worker serving", "listeners", len(w.listeners))
 	for !w.stopping {
-		if w.draining && (len(w.live) == 0 || w.now >= w.drainUntil && !w.handing()) {
+		if w.draining && (len(w.live) == 0 && !w.relaying() || w.now >= w.drainUntil && !w.handing()) {
 			break
 		}
 		if err := w.step(w.waitTime()); err != nil {

@@ -72,8 +72,11 @@ bench: build
 
 # g6 under load and faults (HUP, USR2, kill -9 of random workers) for SOAK
 # (default 3m): checked short sessions at 300/s and sha256-checked streams;
-# fails on any failure no killed worker explains, any corruption, or a
-# connection count left over. Not part of make test.
+# then, for the last third, the full-rate phase: short sessions as fast as
+# the machine takes them with a USR2 or HUP every 0.5 s and no kills.
+# Fails on any failure no killed worker explains, any corruption, a server
+# isolated in the full-rate phase, or a connection count left over. Not
+# part of make test.
 SOAK ?= 3m
 soak: build
 	$(GO) build -o $(BIN)/soak ./tools/soak

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -224,6 +225,10 @@ func TestUpgradeWithBadConfigRollsBack(t *testing.T) {
 	pid := m.Pid()
 	syscall.Kill(pid, syscall.SIGUSR2)
 	m.WaitLog(t, "upgrade failed; this master keeps serving", 20*time.Second)
+	// The old master's log says why (the new one's stderr may go nowhere).
+	if !regexp.MustCompile(`msg="upgrade failed; this master keeps serving".*could not start: .*id`).MatchString(m.Log()) {
+		t.Errorf("the failed upgrade's reason is not in the old master's log:\n%s", m.Log())
+	}
 	time.Sleep(200 * time.Millisecond)
 	if r := l.stop(t); r.Failed != 0 {
 		t.Fatalf("%d connections failed around a failed upgrade: %v", r.Failed, r.Errors)

@@ -49,7 +49,7 @@
 //     then closed) and the first decision is logged; each generation's
 //     workers are told in their setup and make their own sockmap.
 //   - Every ready worker is pinged each 0.5 s; one that answers nothing for
-//     5 s is killed and so respawned (watchdog.go). With worker_steering =
+//     5 s is killed and so respawned (watchdog.go, below). With worker_steering =
 //     "least" (steering.go, package steer) a ping 0.25 s late takes the
 //     worker's slot out of the choice for new connections until it answers;
 //     only the loop writes the live flags, and only for the current
@@ -70,5 +70,18 @@
 //   - Health checks run per server slot and follow the pool (syncChecks):
 //     a server added at runtime gets its rule's check at once.
 //   - A stop signal during a USR2 is passed on to the new master, and this
-//     one waits for its exit.
+//     one waits for its exit. A HUP during a USR2 is deferred, then passed
+//     to the new master once it is ready (or run here if the upgrade
+//     fails); a HUP that reaches a master after it handed over goes to its
+//     successor. A new master that cannot start writes why on its ready
+//     socket, and the old one logs it.
+//   - Per-worker counter slots are claimed in the region (holders.go), so
+//     masters of every generation take free ones only; a master watches
+//     the masters before it by pidfd and frees what one left when it died.
+//   - The watchdog kills a worker that leaves a ping unanswered for 5 s; a
+//     channel that fails is a worker leaving, killed only if it is still
+//     there 5 s later.
+//   - A rule's panic episodes (every server that could serve isolated by
+//     moratorium alone) are logged by the per-second sampler (panic.go),
+//     which ends them in the region once a server is usable again.
 package master

@@ -6,9 +6,10 @@
 // Layout (Version in layout.go; every size and offset pinned by
 // testdata/layout.golden), all offsets from the start of the region:
 //
-//	header   64 bytes              magic "G6SHARED", version, capacities, slot sizes, the lock
-//	rules    NRules × RuleSlot     (192 bytes each)
-//	servers  NServers × ServerSlot (1216 bytes each; max_servers of them)
+//	header   576 bytes             magic "G6SHARED", version, capacities, slot sizes, the lock,
+//	                               which master owns each per-worker counter slot
+//	rules    NRules × RuleSlot     (256 bytes each)
+//	servers  NServers × ServerSlot (1280 bytes each; max_servers of them)
 //	clients  NClients × ClientSlot (384 bytes each)
 //	ips      NIPs × ipEntry        (160 bytes each; open addressing)
 //	rates    NIPs × rateEntry      (16 bytes each; max_rate buckets, rate.go)
@@ -45,6 +46,17 @@
 //   - UpSince and SlowStart give the slow-start share (Share); FlagDraining
 //     with DrainUntil is a drain, whose leftover sessions the workers close.
 //   - RTAvg is an exponential moving average updated with CAS.
+//   - FailStreak counts connect failures in a row (Fail adds, Connected
+//     stores 0; two workers racing may count one failure more or less);
+//     the IsolateAfter-th isolates (MoratoriumUntil, IsolatedAt). A rule
+//     slot's PanicSince is set by the first worker to find every usable
+//     server gone but some isolated (CompareAndSwap from 0) and cleared by
+//     the master; PanicConnections only grows.
+//   - Owners (header): a master claims a free per-worker counter slot with
+//     CompareAndSwap from 0 to its pid and stores 0 when the worker is
+//     dead and released (FreeWorker), so masters of every generation
+//     share the 64 without a message; the slots of a master that died are
+//     freed by the one after it (FreeOwner).
 //
 // Client slots and the per-IP table: a limit check and its count must be one
 // step (two workers must never both take the last place), so their plain

@@ -24,9 +24,11 @@
 //	look.go:     startInspect    inspected addresses only: read the PROXY header and the
 //	                             ClientHello first, then route (routes.go: choose) and admit
 //	rules.go:    refresh, order  reread the rule's servers if Members moved; the primaries' order (slow start)
-//	session.go:  connectNext     next server in that order, then the backups': TryAcquire,
+//	session.go:  connectNext     next server in that order, then the backups', then (nextTier: panic)
+//	                             the servers isolated by moratorium alone, longest first: TryAcquire,
 //	                             socket options, bind (source or, transparent, the client's address), async connect
-//	session.go:  onConnectEvent  SO_ERROR: established, or Fail and connectNext
+//	session.go:  onConnectEvent  writable: established; an error: Fail (isolates at isolate_after) and
+//	                             connectNext; neither: not this connect's answer, wait on
 //	session.go:  established     PROXY header (proxyproto.go), bytes read before routing, timers, pump
 //	forward.go:  onEndpointEvent readiness flags, then pump
 //	forward.go:  pump → move     read into scratch, send, keep the tail in pend
@@ -74,7 +76,13 @@
 //     before it touches a socket and, if its answer cannot be sent, closes
 //     its copies and leaves them. Epoll entries belong to the open file, not
 //     the fd, so the sender deletes them before passing the fds (closing its
-//     copies alone would leave them armed).
+//     copies alone would leave them armed), and the receiver deletes its own
+//     before closing an adopted session's fds: the sender may still hold the
+//     files, and a stale entry would report a client's events under the fd
+//     number of the next socket (a connect: read as refused, its server
+//     isolated). A draining worker that hands its sessions on still takes
+//     an older worker's batches and passes them on (relaying), and stays
+//     while such a channel is open.
 //   - A paired socket (accel.go) is read only when epoll reports it again,
 //     and never spliced: its bytes reach the worker through tcp_bpf's
 //     queue, where a short read proves nothing and an EOF may come early,

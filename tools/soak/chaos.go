@@ -13,12 +13,23 @@ import (
 // chaos sends HUP, USR2 or kill -9 to a random worker every interval and
 // records when workers were killed.
 type chaos struct {
-	mu               sync.Mutex
-	kills            []time.Time
-	hup, usr2, nkill int
+	mu                sync.Mutex
+	kills             []time.Time
+	hup, usr2, nkill  int
+	fullHUP, fullUSR2 int   // in the full-rate phase
+	fullLog           int64 // the master log's size when that phase began
 }
 
-func (ch *chaos) loop(ctx context.Context, s *soak, every time.Duration, wg *sync.WaitGroup) {
+// fullFrom marks the start of the full-rate phase at log offset off.
+func (ch *chaos) fullFrom(off int64) {
+	ch.mu.Lock()
+	ch.fullLog = off
+	ch.mu.Unlock()
+}
+
+// loop acts every interval until ctx ends; with upgrades only (the
+// full-rate phase) it alternates USR2 and HUP and kills nothing.
+func (ch *chaos) loop(ctx context.Context, s *soak, every time.Duration, upgradesOnly bool, wg *sync.WaitGroup) {
 	defer wg.Done()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
@@ -30,6 +41,19 @@ func (ch *chaos) loop(ctx context.Context, s *soak, every time.Duration, wg *syn
 		}
 		pid := s.masterPid()
 		if pid == 0 {
+			continue
+		}
+		if upgradesOnly {
+			sig := syscall.SIGUSR2
+			ch.mu.Lock()
+			if ch.fullUSR2 > ch.fullHUP {
+				sig = syscall.SIGHUP
+				ch.fullHUP++
+			} else {
+				ch.fullUSR2++
+			}
+			ch.mu.Unlock()
+			syscall.Kill(pid, sig)
 			continue
 		}
 		switch r := rand.IntN(10); {

@@ -20,15 +20,41 @@ type report struct {
 	unexplained []outcome
 	active      map[string]int64
 	countErrs   []string
+	isolated    []string // "server isolated" lines of the full-rate phase
 }
 
-func (s *soak) run(d time.Duration, rate, streams int, every time.Duration) *report {
+// phases runs the steady phase (short sessions at rate, every chaos
+// action) for steady, then the full-rate phase until ctx ends.
+func phases(ctx context.Context, s *soak, steady time.Duration, rate int, every time.Duration, t *tally, ch *chaos, wg *sync.WaitGroup) {
+	defer wg.Done()
+	var inner sync.WaitGroup
+	sctx, stop := context.WithTimeout(ctx, steady)
+	inner.Add(2)
+	go shortLoop(sctx, s.short, rate, t, &inner)
+	go ch.loop(sctx, s, every, false, &inner)
+	inner.Wait()
+	stop()
+	if ctx.Err() != nil {
+		return
+	}
+	ch.fullFrom(s.logSize())
+	start, before := time.Now(), t.count()
+	inner.Add(2)
+	go fullRateLoop(ctx, s.short, 8, t, &inner)
+	go ch.loop(ctx, s, 500*time.Millisecond, true, &inner)
+	inner.Wait()
+	t.mu.Lock()
+	t.fullSessions, t.fullTime = t.sessions-before, time.Since(start)
+	t.mu.Unlock()
+}
+
+func (s *soak) run(d, full time.Duration, rate, streams int, every time.Duration) *report {
 	t, ch := &tally{}, &chaos{}
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	var load, faults sync.WaitGroup
 	load.Add(1)
-	go shortLoop(ctx, s.short, rate, t, &load)
+	go phases(ctx, s, d-full, rate, every, t, ch, &load)
 	for i := 0; i < streams; i++ {
 		load.Add(1)
 		slow := i%2 == 1
@@ -38,14 +64,10 @@ func (s *soak) run(d time.Duration, rate, streams int, every time.Duration) *rep
 		}
 		go streamLoop(ctx, s.stream, size, slow, t, &load)
 	}
-	chaosCtx, stopChaos := context.WithCancel(context.Background())
-	faults.Add(1)
-	go ch.loop(chaosCtx, s, every, &faults)
 	<-ctx.Done()
-	stopChaos()
 	faults.Wait()
 	load.Wait()
-	rep := &report{d: d, t: t, ch: ch}
+	rep := &report{d: d, t: t, ch: ch, isolated: s.isolated(ch.fullLog), unexplained: t.fullFailed}
 	for _, o := range t.failed {
 		if ch.explains(o) {
 			rep.explained++
@@ -91,7 +113,8 @@ func (r *report) ok() bool {
 			return false
 		}
 	}
-	return len(r.unexplained) == 0 && len(r.t.corrupt) == 0 && len(r.countErrs) == 0 && r.active != nil
+	return len(r.unexplained) == 0 && len(r.t.corrupt) == 0 && len(r.countErrs) == 0 && r.active != nil &&
+		len(r.isolated) == 0
 }
 
 func (r *report) line() string {
@@ -108,6 +131,14 @@ func (r *report) line() string {
 	line := fmt.Sprintf("soak %v: sessions=%d streams=%d (fast %d, slow %d, %d MiB) failed=%d explained=%d unexplained=%d corrupt=%d chaos: hup=%d usr2=%d kill=%d; final active: %s",
 		r.d, t.sessions, t.fast+t.slow, t.fast, t.slow, t.streamBytes>>20, len(t.failed), r.explained,
 		len(r.unexplained), len(t.corrupt), r.ch.hup, r.ch.usr2, r.ch.nkill, strings.Join(act, " "))
+	if t.fullTime > 0 {
+		line += fmt.Sprintf("\n  full-rate phase %v: sessions=%d (%.0f/s) failed=%d, usr2=%d hup=%d, servers isolated=%d",
+			t.fullTime.Round(time.Second), t.fullSessions, float64(t.fullSessions)/t.fullTime.Seconds(), len(t.fullFailed),
+			r.ch.fullUSR2, r.ch.fullHUP, len(r.isolated))
+	}
+	for _, l := range r.isolated {
+		line += "\n  isolated: " + l
+	}
 	for _, o := range append(r.unexplained, t.corrupt...) {
 		line += fmt.Sprintf("\n  %s (open %s to %s)", o.what, o.start.Format("15:04:05.000"), o.end.Format("15:04:05.000"))
 	}

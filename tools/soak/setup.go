@@ -179,3 +179,28 @@ func (s *soak) tearDown() {
 		os.RemoveAll(s.dir)
 	}
 }
+
+// logSize is how much the master log holds now.
+func (s *soak) logSize() int64 {
+	st, err := os.Stat(s.logPath)
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+// isolated lists the "server isolated" lines logged from offset on (the
+// full-rate phase, where every server stays up).
+func (s *soak) isolated(from int64) []string {
+	if from == 0 {
+		return nil
+	}
+	b, _ := os.ReadFile(s.logPath)
+	var out []string
+	for _, l := range strings.Split(string(b[min(from, int64(len(b))):]), "\n") {
+		if strings.Contains(l, "server isolated") {
+			out = append(out, l)
+		}
+	}
+	return out
+}

@@ -30,6 +30,41 @@ type tally struct {
 	failed      []outcome
 	corrupt     []outcome // same length, other bytes: never explained
 	streamBytes int64
+	// The full-rate phase: its sessions, how long it ran, its failures
+	// (never explained: nothing is killed then).
+	fullSessions int
+	fullTime     time.Duration
+	fullFailed   []outcome
+}
+
+func (t *tally) count() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.sessions
+}
+
+// fullRateLoop keeps n short sessions going back to back, as fast as the
+// machine takes them, until ctx ends; a failure there is never explained.
+func fullRateLoop(ctx context.Context, addr string, n int, t *tally, wg *sync.WaitGroup) {
+	defer wg.Done()
+	var loops sync.WaitGroup
+	for range n {
+		loops.Add(1)
+		go func() {
+			defer loops.Done()
+			for ctx.Err() == nil {
+				start := time.Now()
+				err := greet(addr)
+				t.mu.Lock()
+				t.sessions++
+				if err != nil {
+					t.fullFailed = append(t.fullFailed, outcome{start: start, end: time.Now(), what: "full-rate short: " + err.Error()})
+				}
+				t.mu.Unlock()
+			}
+		}()
+	}
+	loops.Wait()
 }
 
 func (t *tally) fail(o outcome) {

@@ -42,11 +42,11 @@ func TestUpgradesAndReloadsAtFullRate(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	for i := 1; i <= 10; i++ {
 		old := m.Pid()
-		syscall.Kill(old, syscall.SIGUSR2)
+		m.Signal(t, syscall.SIGUSR2)
 		m.WaitCount(t, "upgrade complete", i, 30*time.Second)
 		waitPidChange(t, m, old)
 		time.Sleep(200 * time.Millisecond)
-		syscall.Kill(m.Pid(), syscall.SIGHUP)
+		m.Signal(t, syscall.SIGHUP)
 		m.WaitCount(t, "msg=reloaded", i, 30*time.Second)
 		held.check(t, fmt.Sprintf("step %d", i))
 		time.Sleep(200 * time.Millisecond)
@@ -88,7 +88,7 @@ func TestReloadDuringUpgrade(t *testing.T) {
 	missed := 0
 	for i := 1; i <= rounds; i++ {
 		old := m.Pid()
-		syscall.Kill(old, syscall.SIGUSR2)
+		m.Signal(t, syscall.SIGUSR2)
 		time.Sleep(time.Duration(10+rand.IntN(91)) * time.Millisecond)
 		got := fmt.Sprintf(`msg=signal master=%d sig=hangup`, old)
 		before := strings.Count(m.Log(), got) // it may have been the new master of a deferred HUP
@@ -105,7 +105,7 @@ func TestReloadDuringUpgrade(t *testing.T) {
 				break
 			}
 			if strings.Contains(log, gone) || time.Now().After(deadline) {
-				syscall.Kill(m.Pid(), syscall.SIGHUP)
+				m.Signal(t, syscall.SIGHUP)
 				m.WaitCount(t, "msg=reloaded", i, 30*time.Second)
 				missed++
 				break

@@ -238,6 +238,30 @@ func TestUpgradeWithBadConfigRollsBack(t *testing.T) {
 	}
 }
 
+// TestUpgradeWhoseWorkersFailRollsBack: the new master's workers die as
+// they start; the old master keeps serving on its sockets (the failing
+// master once shut the shared listening sockets down as it gave up, and
+// the old workers spun on accept's EINVAL).
+func TestUpgradeWhoseWorkersFailRollsBack(t *testing.T) {
+	_, _, front, _, cfg := opsSetup(t, 2)
+	fail := filepath.Join(t.TempDir(), "fail")
+	t.Setenv("G6_TEST_WORKER_FAIL_FILE", fail)
+	m := testenv.StartMaster(t, testenv.WriteConfig(t, cfg(2)), []string{"-w", "2"})
+	os.WriteFile(fail, nil, 0o644)
+	pid := m.Pid()
+	m.Signal(t, syscall.SIGUSR2)
+	m.WaitLog(t, "upgrade failed; this master keeps serving", 20*time.Second)
+	os.Remove(fail)
+	l := startLoad(front)
+	time.Sleep(time.Second)
+	if r := l.stop(t); r.Failed != 0 {
+		t.Fatalf("%d connections failed after a failed upgrade: %v", r.Failed, r.Errors)
+	}
+	if m.Pid() != pid || strings.Contains(m.Log(), "no longer listens") {
+		t.Fatalf("the old master's sockets were taken from it:\n%s", m.Log())
+	}
+}
+
 func TestUpgradeToBrokenBinaryRollsBack(t *testing.T) {
 	_, _, front, _, cfg := opsSetup(t, 2)
 	dir := t.TempDir()

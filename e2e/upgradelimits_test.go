@@ -98,7 +98,7 @@ func TestUpgradeLimits(t *testing.T) {
 	firstSlots := 0
 	for i := 1; i <= rounds; i++ {
 		old := m.Pid()
-		syscall.Kill(old, syscall.SIGUSR2)
+		m.Signal(t, syscall.SIGUSR2)
 		m.WaitCount(t, "upgrade complete", i, 60*time.Second)
 		waitPidChange(t, m, old)
 		if i == 1 || i == rounds {

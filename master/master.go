@@ -205,8 +205,8 @@ func start(opts Options) (*Master, error) {
 	if herr := m.startHTTP(cfg.Global.Metrics, cfg.Global.Console); herr != nil {
 		m.log.Error("metrics or console endpoint not served", "err", herr)
 	}
-	m.log.Info("g6 started", "workers", g.nWork, "listen", g.addrs, "config", cfg.File)
 	m.announce(inh)
+	m.log.Info("g6 started", "workers", g.nWork, "listen", g.addrs, "config", cfg.File)
 	return m, nil
 }
 
@@ -257,7 +257,7 @@ func (m *Master) serveFirst(cfg *conf.Config) (inh *inheritance, g *generation, 
 // master, systemd) that this master serves.
 func (m *Master) announce(inh *inheritance) {
 	if m.opts.PidFile != "" {
-		if err := os.WriteFile(m.opts.PidFile, fmt.Appendf(nil, "%d\n", os.Getpid()), 0o644); err != nil {
+		if err := writePidFile(m.opts.PidFile); err != nil {
 			m.log.Error("pid file", "err", err)
 		}
 	}
@@ -267,6 +267,17 @@ func (m *Master) announce(inh *inheritance) {
 	} else {
 		notifyReady()
 	}
+}
+
+// writePidFile replaces path with this process's pid in one rename, so a
+// script reading it during an upgrade never finds it empty (a kill with an
+// empty or zero pid signals the caller's whole process group).
+func writePidFile(path string) error {
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, fmt.Appendf(nil, "%d\n", os.Getpid()), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // nodeInfo is this node's entry in the fleet registry.

@@ -118,7 +118,14 @@ func (m *Master) retireDrained() {
 // generation listens on. A draining generation's workers have closed their
 // copies, so once the master closes its own the kernel refuses new
 // connections at once instead of queueing them where nobody accepts.
+//
+// Not before this master serves, nor while a USR2 successor starts: the
+// sockets are shared with the other master (SHUT_RD acts on the socket,
+// not this process's descriptor), which may still listen there.
 func (m *Master) closeUnlistened() {
+	if m.cur == nil || m.upgrade != nil {
+		return
+	}
 	used := map[string]bool{}
 	for _, g := range m.generations() {
 		if g.draining {

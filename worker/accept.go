@@ -23,6 +23,7 @@ type listener struct {
 	nodelay bool    // accepted sockets inherit TCP_NODELAY from the listener
 	look    *looker // nil: connections go to rule at once
 	opts    sockopts
+	dead    bool // no longer listening (shut down by the master): out of the epoll set for good
 }
 
 func peerAddr(rsa *unix.RawSockaddrAny) netip.AddrPort {
@@ -43,7 +44,14 @@ func (w *Worker) onAccept(ln *listener) {
 	for i := 0; i < acceptBatch && !w.draining && w.acceptResume == 0; i++ {
 		fd, e := accept4(ln.fd, &w.rsa)
 		if e != 0 {
-			if e != unix.EAGAIN {
+			switch {
+			case e == unix.EAGAIN:
+			case notListening(e):
+				// Level-triggered, a dead listener is readable forever.
+				ln.dead = true
+				w.poll.del(ln.fd)
+				w.log.Warn("listening socket no longer listens; not polled again", "listen", ln.addr, "err", e)
+			default:
 				w.warnLimited(&w.acceptFailed, "accept failed", "listen", ln.addr, "err", e)
 			}
 			if resourceShortage(e) {

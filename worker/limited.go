@@ -44,13 +44,22 @@ func resourceShortage(e unix.Errno) bool {
 	return false
 }
 
+// notListening reports whether accept failed because the socket is no
+// longer a listening one: the master shut it down (an address a reload
+// removed), which a worker may see before its drain order.
+func notListening(e unix.Errno) bool {
+	return e == unix.EINVAL || e == unix.EBADF || e == unix.ENOTSOCK
+}
+
 // pauseAccept takes every listener out of the epoll set for acceptPause.
 func (w *Worker) pauseAccept() {
 	if w.acceptResume != 0 || w.draining {
 		return
 	}
 	for _, ln := range w.listeners {
-		w.poll.del(ln.fd)
+		if !ln.dead {
+			w.poll.del(ln.fd)
+		}
 	}
 	w.acceptResume = w.now + int64(acceptPause)
 }
@@ -65,6 +74,9 @@ func (w *Worker) resumeAccept() {
 		return
 	}
 	for _, ln := range w.listeners {
+		if ln.dead {
+			continue
+		}
 		if err := w.poll.add(ln.fd, unix.EPOLLIN); err != nil {
 			w.log.Error("epoll add listener", "listen", ln.addr, "err", err)
 		}

@@ -105,6 +105,14 @@ func Main() int {
 	runtime.LockOSThread()
 	debug.SetGCPercent(400) // few, small heaps: trade memory for fewer GC cycles
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("worker", os.Getpid())
+	// For tests: a worker started while this file exists fails to start,
+	// as one of a broken new binary would.
+	if p := os.Getenv("G6_TEST_WORKER_FAIL_FILE"); p != "" {
+		if _, err := os.Stat(p); err == nil {
+			log.Error("G6_TEST_WORKER_FAIL_FILE exists: exiting before setup")
+			return 3
+		}
+	}
 	setup, err := readSetup(ipc.FdControl)
 	if err != nil {
 		log.Error("worker setup", "err", err)

@@ -303,6 +303,18 @@ func (m *Master) Pid() int {
 	return pid
 }
 
+// Signal sends sig to the master in the pid file; with no pid there it
+// fails the test rather than kill(0, sig), which would signal the test's
+// own process group.
+func (m *Master) Signal(t testing.TB, sig syscall.Signal) {
+	t.Helper()
+	pid := m.Pid()
+	if pid <= 0 {
+		t.Fatalf("no master pid in %s", m.PidFile)
+	}
+	syscall.Kill(pid, sig)
+}
+
 // WaitCount waits until text occurs at least n times in the log.
 func (m *Master) WaitCount(t testing.TB, text string, n int, d time.Duration) {
 	t.Helper()

@@ -36,6 +36,10 @@
 //   - Redirected bytes raise no epoll event on the source: the worker hears
 //     of a paired socket only for its FIN, an error, urgent data (which goes
 //     on inline, in order, as without accel) and spilled bytes.
+//   - A 6.18.44 kernel now and then runs the verdict twice over the same
+//     bytes under sustained bulk (Moved exceeds what TCP received on the
+//     source): the worker checks each paired session as it ends and stops
+//     pairing in that worker on a surplus (worker.kernelDuplicated).
 //   - Written is the data bytes that entered a socket (TCP_INFO: bytes sent
 //     less retransmitted, plus not yet sent): bytes_acked counts a
 //     connecting socket's SYN and not an accepted one's.

@@ -107,7 +107,7 @@ func (s *session) quietKernelDirs() {
 // session out for good.
 func (w *Worker) maybePair(s *session) {
 	switch {
-	case s.ax != nil || s.noPair || s.state != stateEstablished || w.now-s.started < pairDelay:
+	case s.ax != nil || s.noPair || w.axOff || s.state != stateEstablished || w.now-s.started < pairDelay:
 		return
 	case s.c.bytes >= pairBulk || s.b.bytes >= pairBulk || s.c.rdEOF || s.b.rdEOF ||
 		s.c.wrShut || s.b.wrShut || s.c.urgent || s.b.urgent:
@@ -258,6 +258,34 @@ func (w *Worker) queuedIn(s *session, src *endpoint) bool {
 	return c.Received-a.recvOff[d]-read-a.px.Moved(a.pair.Slot[d]) > 0
 }
 
+// duplicated is how many more bytes direction d carried (moved by the
+// kernel and read by the worker) than its source received: more than 0
+// means the kernel ran its verdict twice over the same bytes, which a
+// 6.18 kernel does now and then under sustained bulk.
+func (w *Worker) duplicated(s *session, d int) int64 {
+	src, _ := s.ends(d)
+	c, err := accel.Count(src.fd)
+	if err != nil {
+		return 0
+	}
+	a := s.ax
+	return src.bytes - (c.Received - a.recvOff[d])
+}
+
+// kernelDuplicated says once that the kernel forwarded bytes twice and
+// stops pairing sessions in this worker: the bytes are gone by then, so
+// the worker takes no more risks with this kernel.
+func (w *Worker) kernelDuplicated(s *session, n int64) {
+	if w.axOff {
+		return
+	}
+	w.axOff = true
+	var u unix.Utsname
+	unix.Uname(&u)
+	w.log.Error("kernel forwarding duplicated bytes: the kernel's sockmap ran its verdict twice over the same data; no session is paired in this worker any more",
+		"rule", s.rule.id, "client", s.peer, "bytes", n, "kernel", unix.ByteSliceToString(u.Release[:]))
+}
+
 // pollLater reads src again at the next check.
 func (w *Worker) pollLater(s *session, src *endpoint) {
 	a := s.ax
@@ -302,6 +330,11 @@ func (w *Worker) foldAccel(s *session) {
 // closed (reap).
 func (w *Worker) unpair(s *session) {
 	w.foldAccel(s)
+	for d := range 2 {
+		if n := w.duplicated(s, d); n > 0 {
+			w.kernelDuplicated(s, n)
+		}
+	}
 	a := s.ax
 	a.px.Unpair(a.pair)
 	w.axFreed = append(w.axFreed, freedPair{a.px, a.pair})

@@ -54,6 +54,7 @@ type Worker struct {
 	axFreed   []freedPair    // pairs of sessions ended in this batch: their slots are free once closed
 	axPool    []*accelState  // kept for reuse
 	axHanded  []*accel.Pairs // maps other workers handed with their paired sessions
+	axOff     bool           // the kernel duplicated bytes: pair nothing more (kernelDuplicated)
 
 	now            int64 // shared.Now() at the top of the loop turn
 	connectTimeout int64 // ns

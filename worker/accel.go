@@ -268,8 +268,9 @@ func (w *Worker) duplicated(s *session, d int) int64 {
 	if err != nil {
 		return 0
 	}
-	a := s.ax
-	return src.bytes - (c.Received - a.recvOff[d])
+	// Every byte it received was read by a worker or moved by the kernel
+	// (those queued at pairing went through the verdict too), once.
+	return src.bytes - c.Received
 }
 
 // kernelDuplicated says once that the kernel forwarded bytes twice and

@@ -101,8 +101,19 @@ type Global struct {
 	Metrics        string // address of the Prometheus /metrics endpoint, "" = off
 	Console        string `json:",omitempty"` // address of the web console and /api/v1, "" = off; may be Metrics
 	ConsoleToken   string `json:"-"`          // bearer token the console's actions need besides [admin]'s patterns; "" = patterns only
-	CPUAffinity    bool   // pin worker slot i to the i-th allowed CPU
-	Splice         string // SpliceAuto, SpliceAlways or SpliceOff
+	// ConsoleHosts are the Host header values a console action may carry
+	// (host names or addresses, without port); none = the console's own
+	// address and localhost.
+	ConsoleHosts []string `json:",omitempty"`
+	// The master's HTTP endpoints (metrics, console): connections held at
+	// once per endpoint and per client IP, how long a connection may sit
+	// between requests, and how long writing one answer may take.
+	HTTPMaxConns     int64
+	HTTPMaxPerIP     int64
+	HTTPIdleTimeout  Duration
+	HTTPWriteTimeout Duration
+	CPUAffinity      bool   // pin worker slot i to the i-th allowed CPU
+	Splice           string // SpliceAuto, SpliceAlways or SpliceOff
 	// Handoff: on HUP and USR2 the old workers pass their established
 	// sessions to the new ones instead of draining them (ipc/handoff.go).
 	Handoff bool
@@ -125,6 +136,14 @@ type Global struct {
 	ResolveInterval Duration // upper bound between lookups of a name; a shorter TTL wins, never below 1 s
 	ResolveHold     Duration // how long a name's addresses outlive failed lookups
 }
+
+// Defaults of the HTTP endpoints' limits (Global.HTTP*).
+const (
+	DefaultHTTPMaxConns     = 512
+	DefaultHTTPMaxPerIP     = 32
+	DefaultHTTPIdleTimeout  = Duration(30 * time.Second)
+	DefaultHTTPWriteTimeout = Duration(30 * time.Second)
+)
 
 // Splice modes: when a direction's bytes move by splice(2) through a pipe
 // instead of being copied through the worker.

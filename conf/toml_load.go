@@ -3,6 +3,7 @@ package conf
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -89,27 +90,32 @@ func undecodedLine(loc *locator, k toml.Key) int {
 func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Config {
 	g := fc.Global
 	cfg := &Config{File: file, Global: Global{
-		Workers:         deref(g.Workers, 0),
-		Moratorium:      deref(g.Moratorium, DefaultMoratorium),
-		ConnectTimeout:  deref(g.ConnectTimeout, DefaultConnectTimeout),
-		DrainTimeout:    deref(g.DrainTimeout, DefaultDrainTimeout),
-		Backlog:         deref(g.Backlog, DefaultBacklog),
-		LogLevel:        deref(g.LogLevel, "info"),
-		LogFile:         deref(g.LogFile, ""),
-		AccessLog:       deref(g.AccessLog, ""),
-		AccessFormat:    deref(g.AccessFormat, "text"),
-		Metrics:         deref(g.Metrics, ""),
-		Console:         deref(g.Console, ""),
-		ConsoleToken:    deref(g.ConsoleToken, ""),
-		CPUAffinity:     deref(g.CPUAffinity, false),
-		Splice:          deref(g.Splice, SpliceAuto),
-		Handoff:         deref(g.Handoff, true),
-		WorkerSteering:  deref(g.WorkerSteering, SteerHash),
-		Accel:           deref(g.Accel, AccelOff),
-		StateFile:       deref(g.StateFile, ""),
-		Resolvers:       g.Resolvers,
-		ResolveInterval: deref(g.ResolveEvery, DefaultResolveInterval),
-		ResolveHold:     deref(g.ResolveHold, DefaultResolveHold),
+		Workers:          deref(g.Workers, 0),
+		Moratorium:       deref(g.Moratorium, DefaultMoratorium),
+		ConnectTimeout:   deref(g.ConnectTimeout, DefaultConnectTimeout),
+		DrainTimeout:     deref(g.DrainTimeout, DefaultDrainTimeout),
+		Backlog:          deref(g.Backlog, DefaultBacklog),
+		LogLevel:         deref(g.LogLevel, "info"),
+		LogFile:          deref(g.LogFile, ""),
+		AccessLog:        deref(g.AccessLog, ""),
+		AccessFormat:     deref(g.AccessFormat, "text"),
+		Metrics:          deref(g.Metrics, ""),
+		Console:          deref(g.Console, ""),
+		ConsoleToken:     deref(g.ConsoleToken, ""),
+		ConsoleHosts:     g.ConsoleHosts,
+		HTTPMaxConns:     int64(deref(g.HTTPMaxConns, DefaultHTTPMaxConns)),
+		HTTPMaxPerIP:     int64(deref(g.HTTPMaxPerIP, DefaultHTTPMaxPerIP)),
+		HTTPIdleTimeout:  deref(g.HTTPIdle, DefaultHTTPIdleTimeout),
+		HTTPWriteTimeout: deref(g.HTTPWrite, DefaultHTTPWriteTimeout),
+		CPUAffinity:      deref(g.CPUAffinity, false),
+		Splice:           deref(g.Splice, SpliceAuto),
+		Handoff:          deref(g.Handoff, true),
+		WorkerSteering:   deref(g.WorkerSteering, SteerHash),
+		Accel:            deref(g.Accel, AccelOff),
+		StateFile:        deref(g.StateFile, ""),
+		Resolvers:        g.Resolvers,
+		ResolveInterval:  deref(g.ResolveEvery, DefaultResolveInterval),
+		ResolveHold:      deref(g.ResolveHold, DefaultResolveHold),
 	}}
 	for _, r := range g.Resolvers {
 		if _, err := ParseResolver(r); err != nil {
@@ -125,6 +131,17 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 	for key, a := range map[string]string{"metrics": cfg.Global.Metrics, "console": cfg.Global.Console} {
 		if _, err := ParseHostPort(a); err != nil && a != "" {
 			errs.add(file, loc.key("global", 0, key), "global: %s %v", key, err)
+		}
+	}
+	if cfg.Global.HTTPMaxConns < 1 || cfg.Global.HTTPMaxPerIP < 1 {
+		errs.add(file, loc.key("global", 0, "http_max_connections"), "global: http_max_connections and http_max_connections_per_ip must be at least 1")
+	}
+	if cfg.Global.HTTPIdleTimeout <= 0 || cfg.Global.HTTPWriteTimeout <= 0 {
+		errs.add(file, loc.key("global", 0, "http_idle_timeout"), "global: http_idle_timeout and http_write_timeout must be above 0")
+	}
+	for _, h := range cfg.Global.ConsoleHosts {
+		if _, err := netip.ParseAddr(strings.Trim(h, "[]")); err != nil && (h == "" || strings.ContainsAny(h, "/:[] \t")) {
+			errs.add(file, loc.key("global", 0, "console_hosts"), "global: console_hosts: %q: want a host name or address without port", h)
 		}
 	}
 	if f := cfg.Global.AccessFormat; f != "text" && f != "json" {

@@ -28,6 +28,11 @@ type fileGlobal struct {
 	Metrics        *string   `toml:"metrics"`
 	Console        *string   `toml:"console"`
 	ConsoleToken   *string   `toml:"console_token"`
+	ConsoleHosts   []string  `toml:"console_hosts"`
+	HTTPMaxConns   *Count    `toml:"http_max_connections"`
+	HTTPMaxPerIP   *Count    `toml:"http_max_connections_per_ip"`
+	HTTPIdle       *Duration `toml:"http_idle_timeout"`
+	HTTPWrite      *Duration `toml:"http_write_timeout"`
 	CPUAffinity    *bool     `toml:"cpu_affinity"`
 	Splice         *string   `toml:"splice"`
 	Handoff        *bool     `toml:"handoff"`

@@ -88,9 +88,9 @@ type Master struct {
 
 	mu       sync.Mutex
 	adminLns []net.Listener
-	adminFds map[string]int // canonical admin address → raw socket (for upgrades)
-	httpLns  []net.Listener // /metrics and the console
-	history  history        // the console's charts (with console set)
+	adminFds map[string]int   // canonical admin address → raw socket (for upgrades)
+	httpLns  []*limitListener // /metrics and the console
+	history  history          // the console's charts (with console set)
 	checks   *checker
 	checkMu  sync.Mutex
 	pool     *pool.Table      // every rule's servers, config and runtime changes
@@ -202,7 +202,7 @@ func start(opts Options) (*Master, error) {
 	m.history.on = cfg.Global.Console != "" // before the sampler reads it
 	go sampleRate(m, m.stopRate)
 	go watchHeartbeats(m, m.stopRate)
-	if herr := m.startHTTP(cfg.Global.Metrics, cfg.Global.Console); herr != nil {
+	if herr := m.startHTTP(cfg.Global); herr != nil {
 		m.log.Error("metrics or console endpoint not served", "err", herr)
 	}
 	m.announce(inh)

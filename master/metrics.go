@@ -3,12 +3,15 @@ package master
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
 	"strconv"
 	"time"
 
+	"g6/conf"
 	"g6/shared"
 
 	"github.com/libp2p/go-reuseport"
@@ -29,33 +32,34 @@ type collector struct {
 }
 
 var (
-	descBuild     = prometheus.NewDesc("g6_build_info", "Build information.", []string{"version", "goversion"}, nil)
-	serverLabels  = []string{"rule", "server"}
-	descUp        = prometheus.NewDesc("g6_server_up", "1 when the server may be chosen (not isolated, disabled or waiting for a heartbeat).", serverLabels, nil)
-	descActive    = prometheus.NewDesc("g6_server_active_connections", "Connections open to the server, across workers.", serverLabels, nil)
-	descConns     = prometheus.NewDesc("g6_server_connections_total", "Connections made to the server.", serverLabels, nil)
-	descFailures  = prometheus.NewDesc("g6_server_connect_failures_total", "Failed connects to the server.", serverLabels, nil)
-	descRecv      = prometheus.NewDesc("g6_server_received_bytes_total", "Bytes received from the server (added every 250 ms while sessions live).", serverLabels, nil)
-	descSent      = prometheus.NewDesc("g6_server_sent_bytes_total", "Bytes sent to the server (added every 250 ms while sessions live).", serverLabels, nil)
-	descRT        = prometheus.NewDesc("g6_server_response_seconds", "Moving average of the time to the server's first byte.", serverLabels, nil)
-	descSessions  = prometheus.NewDesc("g6_rule_sessions", "Sessions open through the rule.", []string{"rule"}, nil)
-	descRefused   = prometheus.NewDesc("g6_rule_refused_total", "Connections closed at once, by reason.", []string{"rule", "reason"}, nil)
-	descPanic     = prometheus.NewDesc("g6_rule_panic", "1 while every server of the rule that could serve is isolated by moratorium alone, and is tried anyway.", []string{"rule"}, nil)
-	descPanicConn = prometheus.NewDesc("g6_rule_panic_connections_total", "Sessions that tried servers isolated by moratorium because the rule was in panic.", []string{"rule"}, nil)
-	descLocalFail = prometheus.NewDesc("g6_rule_local_connect_failures_total", "Connects that failed on this host (no local port or buffers); they do not isolate the server.", []string{"rule"}, nil)
-	descRestarts  = prometheus.NewDesc("g6_worker_restarts_total", "Times the worker slot was respawned.", []string{"slot"}, nil)
-	descWorkers   = prometheus.NewDesc("g6_workers", "Live worker processes of the current generation.", nil, nil)
-	descUptimeSec = prometheus.NewDesc("g6_uptime_seconds", "Seconds since the master started.", nil, nil)
-	descResolved  = prometheus.NewDesc("g6_resolver_addresses", "Addresses the server name yields now (held ones included).", []string{"entry"}, nil)
-	descFailing   = prometheus.NewDesc("g6_resolver_failing", "1 while the server name's lookups fail.", []string{"entry"}, nil)
-	descConnect   = prometheus.NewDesc("g6_server_connect_seconds", "Time from starting a connect to the server to it being established.", serverLabels, nil)
-	descFirstByte = prometheus.NewDesc("g6_server_first_byte_seconds", "Time to the server's first byte: from the connect (or the client's latest bytes before it) to the first byte back; the samples the RT algorithm averages.", serverLabels, nil)
-	descDuration  = prometheus.NewDesc("g6_session_duration_seconds", "Duration of the sessions that reached the server, from accept to close.", serverLabels, nil)
+	descBuild       = prometheus.NewDesc("g6_build_info", "Build information.", []string{"version", "goversion"}, nil)
+	serverLabels    = []string{"rule", "server"}
+	descUp          = prometheus.NewDesc("g6_server_up", "1 when the server may be chosen (not isolated, disabled or waiting for a heartbeat).", serverLabels, nil)
+	descActive      = prometheus.NewDesc("g6_server_active_connections", "Connections open to the server, across workers.", serverLabels, nil)
+	descConns       = prometheus.NewDesc("g6_server_connections_total", "Connections made to the server.", serverLabels, nil)
+	descFailures    = prometheus.NewDesc("g6_server_connect_failures_total", "Failed connects to the server.", serverLabels, nil)
+	descRecv        = prometheus.NewDesc("g6_server_received_bytes_total", "Bytes received from the server (added every 250 ms while sessions live).", serverLabels, nil)
+	descSent        = prometheus.NewDesc("g6_server_sent_bytes_total", "Bytes sent to the server (added every 250 ms while sessions live).", serverLabels, nil)
+	descRT          = prometheus.NewDesc("g6_server_response_seconds", "Moving average of the time to the server's first byte.", serverLabels, nil)
+	descSessions    = prometheus.NewDesc("g6_rule_sessions", "Sessions open through the rule.", []string{"rule"}, nil)
+	descRefused     = prometheus.NewDesc("g6_rule_refused_total", "Connections closed at once, by reason.", []string{"rule", "reason"}, nil)
+	descPanic       = prometheus.NewDesc("g6_rule_panic", "1 while every server of the rule that could serve is isolated by moratorium alone, and is tried anyway.", []string{"rule"}, nil)
+	descPanicConn   = prometheus.NewDesc("g6_rule_panic_connections_total", "Sessions that tried servers isolated by moratorium because the rule was in panic.", []string{"rule"}, nil)
+	descHTTPRefused = prometheus.NewDesc("g6_http_refused_total", "Connections to the metrics or console endpoint closed at once: it held http_max_connections, or http_max_connections_per_ip from that client.", []string{"listen"}, nil)
+	descLocalFail   = prometheus.NewDesc("g6_rule_local_connect_failures_total", "Connects that failed on this host (no local port or buffers); they do not isolate the server.", []string{"rule"}, nil)
+	descRestarts    = prometheus.NewDesc("g6_worker_restarts_total", "Times the worker slot was respawned.", []string{"slot"}, nil)
+	descWorkers     = prometheus.NewDesc("g6_workers", "Live worker processes of the current generation.", nil, nil)
+	descUptimeSec   = prometheus.NewDesc("g6_uptime_seconds", "Seconds since the master started.", nil, nil)
+	descResolved    = prometheus.NewDesc("g6_resolver_addresses", "Addresses the server name yields now (held ones included).", []string{"entry"}, nil)
+	descFailing     = prometheus.NewDesc("g6_resolver_failing", "1 while the server name's lookups fail.", []string{"entry"}, nil)
+	descConnect     = prometheus.NewDesc("g6_server_connect_seconds", "Time from starting a connect to the server to it being established.", serverLabels, nil)
+	descFirstByte   = prometheus.NewDesc("g6_server_first_byte_seconds", "Time to the server's first byte: from the connect (or the client's latest bytes before it) to the first byte back; the samples the RT algorithm averages.", serverLabels, nil)
+	descDuration    = prometheus.NewDesc("g6_session_duration_seconds", "Duration of the sessions that reached the server, from accept to close.", serverLabels, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBuild, descUp, descActive, descConns, descFailures, descRecv,
-		descSent, descRT, descSessions, descRefused, descPanic, descPanicConn, descLocalFail, descRestarts, descWorkers, descUptimeSec,
+		descSent, descRT, descSessions, descRefused, descPanic, descPanicConn, descHTTPRefused, descLocalFail, descRestarts, descWorkers, descUptimeSec,
 		descResolved, descFailing, descConnect, descFirstByte, descDuration} {
 		ch <- d
 	}
@@ -110,6 +114,12 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descLocalFail, counter, float64(rs.LocalFailures.Load()), r.ID)
 	}
+	c.m.mu.Lock()
+	lns := slices.Clone(c.m.httpLns)
+	c.m.mu.Unlock()
+	for _, ln := range lns {
+		ch <- prometheus.MustNewConstMetric(descHTTPRefused, counter, float64(ln.refused.Load()), ln.addr)
+	}
 	for _, w := range snap.Workers {
 		ch <- prometheus.MustNewConstMetric(descRestarts, counter, float64(w.Restarts), strconv.Itoa(w.Slot))
 	}
@@ -125,7 +135,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 
 // startHTTP serves /metrics and the console's /api/v1 on their addresses
 // (either may be off; one listener when they are the same address).
-func (m *Master) startHTTP(metrics, console string) error {
+func (m *Master) startHTTP(g conf.Global) error {
+	metrics, console := g.Metrics, g.Console
 	muxes := map[string]*http.ServeMux{}
 	mux := func(addr string) *http.ServeMux {
 		if muxes[addr] == nil {
@@ -145,9 +156,15 @@ func (m *Master) startHTTP(metrics, console string) error {
 		if err != nil {
 			return err
 		}
-		m.httpLns = append(m.httpLns, ln)
-		srv := &http.Server{Handler: mx, ReadHeaderTimeout: 5 * time.Second}
-		go srv.Serve(ln)
+		lim := newLimitListener(ln, addr, g.HTTPMaxConns, g.HTTPMaxPerIP, m.log)
+		m.mu.Lock()
+		m.httpLns = append(m.httpLns, lim)
+		m.mu.Unlock()
+		idle := g.HTTPIdleTimeout.D()
+		srv := &http.Server{Handler: mx, ReadHeaderTimeout: min(5*time.Second, idle), ReadTimeout: idle,
+			WriteTimeout: g.HTTPWriteTimeout.D(), IdleTimeout: idle, MaxHeaderBytes: 16 << 10,
+			ErrorLog: slog.NewLogLogger(m.log.Handler(), slog.LevelWarn), ConnState: lim.connState}
+		go srv.Serve(lim)
 	}
 	return nil
 }

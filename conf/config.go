@@ -129,13 +129,22 @@ type Global struct {
 	// still open on a removed server. Fixed at start. 0 = ServerSlots'
 	// default.
 	MaxServers int
-	StateFile  string // where runtime server changes are kept, "" = in memory only
+	// MaxInspecting is how many connections a worker reads before routing
+	// at once (PROXY headers, ClientHellos); past it new ones on inspected
+	// addresses are refused (inspect_full).
+	MaxInspecting int64
+	StateFile     string // where runtime server changes are kept, "" = in memory only
 	// Resolvers are the DNS servers name entries are resolved with
 	// (IP:PORT); none = the nameservers of /etc/resolv.conf.
 	Resolvers       []string `json:",omitempty"`
 	ResolveInterval Duration // upper bound between lookups of a name; a shorter TTL wins, never below 1 s
 	ResolveHold     Duration // how long a name's addresses outlive failed lookups
 }
+
+// DefaultMaxInspecting bounds a worker's memory for connections not yet
+// routed: each may hold up to 21 KiB of header and ClientHello, so about
+// 43 MB at worst.
+const DefaultMaxInspecting = 2048
 
 // Defaults of the HTTP endpoints' limits (Global.HTTP*).
 const (

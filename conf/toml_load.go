@@ -103,6 +103,7 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 		Console:          deref(g.Console, ""),
 		ConsoleToken:     deref(g.ConsoleToken, ""),
 		ConsoleHosts:     g.ConsoleHosts,
+		MaxInspecting:    int64(deref(g.MaxInspecting, DefaultMaxInspecting)),
 		HTTPMaxConns:     int64(deref(g.HTTPMaxConns, DefaultHTTPMaxConns)),
 		HTTPMaxPerIP:     int64(deref(g.HTTPMaxPerIP, DefaultHTTPMaxPerIP)),
 		HTTPIdleTimeout:  deref(g.HTTPIdle, DefaultHTTPIdleTimeout),
@@ -132,6 +133,9 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 		if _, err := ParseHostPort(a); err != nil && a != "" {
 			errs.add(file, loc.key("global", 0, key), "global: %s %v", key, err)
 		}
+	}
+	if cfg.Global.MaxInspecting < 1 {
+		errs.add(file, loc.key("global", 0, "max_inspecting"), "global: max_inspecting must be at least 1")
 	}
 	if cfg.Global.HTTPMaxConns < 1 || cfg.Global.HTTPMaxPerIP < 1 {
 		errs.add(file, loc.key("global", 0, "http_max_connections"), "global: http_max_connections and http_max_connections_per_ip must be at least 1")

@@ -39,6 +39,7 @@ type fileGlobal struct {
 	WorkerSteering *string   `toml:"worker_steering"`
 	Accel          *string   `toml:"accel"`
 	MaxServers     *int      `toml:"max_servers"`
+	MaxInspecting  *Count    `toml:"max_inspecting"`
 	StateFile      *string   `toml:"state_file"`
 	SlowStart      *Duration `toml:"slow_start"`
 	IsolateAfter   *Count    `toml:"isolate_after"`

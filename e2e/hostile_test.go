@@ -197,3 +197,103 @@ servers = [%q]
 		return nil
 	})
 }
+
+// rssKiB is process pid's resident memory.
+func rssKiB(t *testing.T, pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			var n int
+			fmt.Sscan(f[1], &n)
+			return n
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
+
+// TestSilentClientsOnSNIAddress: 16,000 connections to an address with sni
+// rules that never send a byte (issue #32: each took a 64 KiB buffer, and
+// four waves took a worker from 18 MB to 335 MB, kept after they left).
+// The worker reads at most max_inspecting at once into small buffers and
+// refuses the rest at once (inspect_full); its memory stays within a bound
+// while they wait, clients of another address are served, and a minute
+// after they leave the worker is back within 20% of where it started.
+func TestSilentClientsOnSNIAddress(t *testing.T) {
+	back, sniFront, plain, metrics := testenv.Addr(t), testenv.Addr(t), testenv.Addr(t), testenv.Addr(t)
+	testenv.Backend(t, "greet", back)
+	cfg := fmt.Sprintf(`
+[global]
+metrics = %q
+max_inspecting = 2048
+inspect_timeout = "60s"
+log_level = "debug"
+
+[[rule]]
+id = "tls"
+algorithm = "RR"
+clients = ["*:*"]
+sni = ["a.example"]
+listen = [%q]
+servers = [%q]
+
+[[rule]]
+id = "plain"
+algorithm = "RR"
+clients = ["*:*"]
+listen = [%q]
+servers = [%q]
+`, metrics, sniFront, back, plain, back)
+	// Memory is measured without the race detector, whose shadow memory
+	// would swamp the figures and is never given back.
+	m := testenv.StartMasterBin(t, testenv.Bin(t, "g6-plain"), testenv.WriteConfig(t, cfg), []string{"-w", "1"})
+	worker := m.Workers(t)[0]
+	for range 50 { // warm up the worker's heap as ordinary traffic would
+		testenv.Greeting(plain)
+	}
+	start := rssKiB(t, worker)
+	var conns []net.Conn
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	for i := range 16000 {
+		c, err := net.DialTimeout("tcp", sniFront, 5*time.Second)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		conns = append(conns, c)
+	}
+	time.Sleep(time.Second)
+	during := rssKiB(t, worker)
+	t.Logf("worker RSS: %d KiB before, %d KiB with 16,000 silent clients", start, during)
+	const bound = 64 << 10 // KiB over the start: 2,048 sessions read before routing, at 2 KiB each and their state
+	if during > start+bound {
+		t.Errorf("worker RSS %d KiB with the silent clients, over %d + %d", during, start, bound)
+	}
+	m.WaitLog(t, "refused: max_inspecting connections", 5*time.Second)
+	if g, err := testenv.Greeting(plain); err != nil {
+		t.Fatalf("a client of another address during the flood: %q, %v", g, err)
+	}
+	if v := sumOf(scrape(t, metrics)["g6_rule_refused_total"], "reason", "inspect_full"); v < 16000-2048 {
+		t.Errorf("inspect_full refusals %v, want at least %d", v, 16000-2048)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	var after int
+	within(t, 60*time.Second, "the worker's memory back within 20%", func() error {
+		after = rssKiB(t, worker)
+		if after > start*12/10 {
+			return fmt.Errorf("RSS %d KiB, started at %d", after, start)
+		}
+		return nil
+	})
+	t.Logf("worker RSS %d KiB after they left", after)
+	m.WaitLog(t, "memory given back after a burst", 10*time.Second)
+}

@@ -140,7 +140,10 @@ type RuleSlot struct {
 	// went through panic.
 	PanicSince       atomic.Int64
 	PanicConnections atomic.Int64
-	_                [56]byte
+	// InspectFull: the worker already read max_inspecting connections
+	// before routing (counted like the refusals above it).
+	InspectFull atomic.Int64
+	_           [48]byte
 }
 
 // Refusal is one of a rule slot's counters of connections closed at once,
@@ -152,10 +155,11 @@ type Refusal struct {
 
 // Refusals lists the rule slot's counters of connections closed at once
 // (client limits are counted on the client slots).
-func (s *RuleSlot) Refusals() [8]Refusal {
-	return [8]Refusal{{"no_server", &s.NoServer}, {"no_match", &s.NoMatch}, {"denied", &s.Denied},
+func (s *RuleSlot) Refusals() [9]Refusal {
+	return [9]Refusal{{"no_server", &s.NoServer}, {"no_match", &s.NoMatch}, {"denied", &s.Denied},
 		{"inspect_timeout", &s.InspectTimeout}, {"bad_proxy", &s.BadProxy},
-		{"proxy_untrusted", &s.ProxyUntrusted}, {"bad_hello", &s.BadHello}, {"no_rule", &s.NoRule}}
+		{"proxy_untrusted", &s.ProxyUntrusted}, {"bad_hello", &s.BadHello}, {"no_rule", &s.NoRule},
+		{"inspect_full", &s.InspectFull}}
 }
 
 // ClientSlot is one client pattern's shared state (guarded by the lock).

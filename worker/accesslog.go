@@ -23,6 +23,7 @@ const (
 	// Closed before routing (look.go); metrics count them as
 	// shared.RuleSlot.Refusals name them.
 	endInspectTimeout = "inspect timeout"
+	endInspectFull    = "inspect full"
 	endBadProxy       = "bad proxy"
 	endProxyUntrusted = "proxy untrusted"
 	endBadHello       = "bad hello"

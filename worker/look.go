@@ -23,8 +23,13 @@ import (
 
 // inspectLimit bounds the bytes read before routing: the largest PROXY
 // header, the largest ClientHello, and room for the headers of the TLS
-// records it comes in.
-const inspectLimit = inspect.MaxProxyV2 + inspect.MaxHello + 1024
+// records it comes in. A session starts with earlySize (most hellos fit,
+// post-quantum key shares included) and the buffer doubles as the bytes
+// need, so silent or small clients hold little.
+const (
+	inspectLimit = inspect.MaxProxyV2 + inspect.MaxHello + 1024
+	earlySize    = 2 << 10
+)
 
 // lookState is what a session on an inspected address keeps: the bytes
 // read before routing (until established) and what they said (for its
@@ -59,7 +64,7 @@ func (w *Worker) getLook(s *session) *lookState {
 func (w *Worker) putLook(s *session) {
 	l := s.look
 	if l.early != nil {
-		w.keepBuf(l.early)
+		w.putEarly(l.early)
 	}
 	*l = lookState{}
 	if len(w.looks) < 64 {
@@ -80,13 +85,24 @@ func (w *Worker) startInspect(ln *listener, fd int, peer netip.AddrPort) {
 		sysClose(fd)
 		return
 	}
+	if w.inspecting >= w.maxInspecting {
+		lk.owner.slot.InspectFull.Add(1)
+		w.warnLimited(&w.inspectFull, "refused: max_inspecting connections are being read before routing",
+			"listen", ln.addr, "max_inspecting", w.maxInspecting)
+		if w.access != nil {
+			w.access.refused(w, ln, peer.String(), endInspectFull)
+		}
+		sysClose(fd)
+		return
+	}
 	s := w.openSession(ln, fd, peer) // s.rule is lk.owner until routed
 	if s == nil {
 		return
 	}
 	s.state = stateInspecting
+	w.inspecting++
 	s.c.canRead = true // EAGAIN corrects it
-	w.getLook(s).early = w.getBuf()
+	w.getLook(s).early = w.getEarly()
 	s.look.at = w.now + lk.timeout
 	w.timers.push(timerEntry{at: s.look.at, s: s, gen: s.gen})
 	w.inspect(s)
@@ -113,7 +129,10 @@ func (w *Worker) inspect(s *session) {
 			w.refuse(s, &s.ln.look.owner.slot.BadHello, endBadHello, errors.New("nothing to route by in the bytes read"))
 			return
 		}
-		n, e := sysRead(s.c.fd, l.early[len(l.early):inspectLimit])
+		if len(l.early) == cap(l.early) {
+			w.growEarly(l)
+		}
+		n, e := sysRead(s.c.fd, l.early[len(l.early):cap(l.early)])
 		switch {
 		case e == unix.EAGAIN:
 			s.c.canRead = false
@@ -171,6 +190,8 @@ func (w *Worker) route(s *session, rt *route, sni string) {
 		return
 	}
 	s.rule, s.look.timeout = rt.rule, rt.timeout
+	s.state = stateConnecting // no longer read before routing: out of max_inspecting
+	w.inspecting--
 	s.c.bytes = int64(len(s.look.early) - s.look.off)
 	ip16 := s.peer.Addr().As16()
 	client, reason := w.admitClient(rt.rule, s.peer, ip16)
@@ -179,7 +200,6 @@ func (w *Worker) route(s *session, rt *route, sni string) {
 		return
 	}
 	s.client, s.ip16 = client, ip16
-	s.state = stateConnecting
 	s.c.canRead = true
 	w.balance(s)
 }
@@ -209,7 +229,32 @@ func (w *Worker) sendEarly(s *session) bool {
 	default:
 		ok = w.send(&s.b, b)
 	}
-	w.keepBuf(l.early)
+	w.putEarly(l.early)
 	l.early, l.tlvs = nil, nil
 	return ok
+}
+
+// getEarly is an empty buffer of earlySize for a session's first bytes.
+func (w *Worker) getEarly() []byte {
+	if n := len(w.earlies); n > 0 {
+		b := w.earlies[n-1]
+		w.earlies = w.earlies[:n-1]
+		return b[:0]
+	}
+	return make([]byte, 0, earlySize)
+}
+
+// growEarly doubles l's buffer, up to inspectLimit. The old one goes to
+// the GC, not the pool: l.tlvs may point into it.
+func (w *Worker) growEarly(l *lookState) {
+	b := make([]byte, len(l.early), min(2*cap(l.early), inspectLimit))
+	copy(b, l.early)
+	l.early = b
+}
+
+// putEarly keeps a few buffers of earlySize; grown ones go to the GC.
+func (w *Worker) putEarly(b []byte) {
+	if cap(b) == earlySize && len(w.earlies) < 256 {
+		w.earlies = append(w.earlies, b[:0])
+	}
 }

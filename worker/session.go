@@ -429,6 +429,9 @@ func (w *Worker) end(s *session) {
 	if s.state == stateClosed || s.state == stateFree {
 		return
 	}
+	if s.state == stateInspecting {
+		w.inspecting--
+	}
 	if s.reason == "" {
 		s.reason = endError
 	}

@@ -39,14 +39,36 @@ func Root() string {
 }
 
 // Bin returns the path of a built binary: "g6" (built with -race, so the
-// workers are race-checked too) or "backend".
+// workers are race-checked too), "backend", or "g6-plain" (without -race,
+// built on first use: for tests that measure memory, which the race
+// detector's shadow memory would swamp and never give back).
 func Bin(t testing.TB, name string) string {
 	t.Helper()
 	buildOnce.Do(build)
 	if buildErr != nil {
 		t.Fatalf("build: %v", buildErr)
 	}
+	if name == "g6-plain" {
+		plainOnce.Do(func() { plainErr = goBuild("build", "-o", filepath.Join(binDir, name), ".") })
+		if plainErr != nil {
+			t.Fatalf("build: %v", plainErr)
+		}
+	}
 	return filepath.Join(binDir, name)
+}
+
+var (
+	plainOnce sync.Once
+	plainErr  error
+)
+
+func goBuild(args ...string) error {
+	cmd := exec.Command("go", args...)
+	cmd.Dir = Root()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go %v: %v\n%s", args, err, out)
+	}
+	return nil
 }
 
 func build() {
@@ -58,10 +80,7 @@ func build() {
 		{"build", "-race", "-o", filepath.Join(binDir, "g6"), "."},
 		{"build", "-o", filepath.Join(binDir, "backend"), "./tools/backend"},
 	} {
-		cmd := exec.Command("go", b...)
-		cmd.Dir = Root()
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go %v: %v\n%s", b, err, out)
+		if buildErr = goBuild(b...); buildErr != nil {
 			return
 		}
 	}

@@ -13,6 +13,8 @@ import (
 
 	"g6/internal/testenv"
 
+	"github.com/chromedp/cdproto/cdp"
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
@@ -155,7 +157,9 @@ func TestConsoleManyServers(t *testing.T) {
 }
 
 // openBrowser starts Debian's chromium headless for the test and returns
-// its context and what the page logged as errors, warnings or exceptions.
+// its context and what the page logged: console errors and warnings,
+// exceptions, and the browser's own messages about the page (the Log
+// domain: CSP violations, failed loads), any level but verbose.
 func openBrowser(t *testing.T) (context.Context, func() []string) {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath("chromium"), chromedp.NoSandbox,
 		chromedp.Flag("headless", true), chromedp.WindowSize(1280, 900))
@@ -181,10 +185,17 @@ func openBrowser(t *testing.T) (context.Context, func() []string) {
 				}
 				problems = append(problems, fmt.Sprintf("console.%s: %s", e.Type, strings.Join(args, " ")))
 			}
+		case *cdplog.EventEntryAdded:
+			if e.Entry.Level != cdplog.EntryLevelVerbose {
+				problems = append(problems, fmt.Sprintf("%s %s: %s (%s)", e.Entry.Source, e.Entry.Level, e.Entry.Text, e.Entry.URL))
+			}
 		}
 	}
 	if err := chromedp.Listen(ctx, listen); err != nil {
 		t.Fatalf("chromium (Debian's chromium package, headless): %v", err)
+	}
+	if _, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{}); err != nil {
+		t.Fatalf("chromium: enable its log: %v", err)
 	}
 	return ctx, func() []string {
 		mu.Lock()

@@ -79,6 +79,7 @@ servers = [%q, { address = "127.0.0.1:1", backup = true }]
 	// Actions: [admin]'s patterns and the token.
 	post := func(base, line, token string) (int, string) {
 		req, _ := http.NewRequest("POST", "http://"+base+"/api/v1/action", strings.NewReader(line))
+		req.Header.Set("Content-Type", "application/x-g6-action")
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
@@ -132,5 +133,80 @@ servers = [%q, { address = "127.0.0.1:1", backup = true }]
 	}
 	if code, body := post(shared, "disable 127.0.0.1 1", ""); code != 403 || !strings.Contains(body, "read-only") {
 		t.Errorf("an action without [admin]: %d %q", code, body)
+	}
+}
+
+// TestConsoleCrossSite: with no console_token and [admin] allowing the
+// operator's address, a page on another site could make the operator's
+// browser disable servers (issue #32). Actions with a foreign Origin, a
+// Host the console does not serve (DNS rebinding) or a form's content type
+// are refused (403) and logged; the page's own kind of request works, and
+// so does one under console_hosts.
+func TestConsoleCrossSite(t *testing.T) {
+	back, front, adminAddr, console := testenv.Addr(t), testenv.Addr(t), testenv.Addr(t), testenv.Addr(t)
+	testenv.Backend(t, "greet", back)
+	cfg := fmt.Sprintf(`
+[global]
+console = %q
+
+[admin]
+listen = [%q]
+clients = ["127.0.0.1:*"]
+
+[[rule]]
+id = "web"
+algorithm = "RR"
+clients = ["*:*"]
+listen = [%q]
+servers = [%q]
+`, console, adminAddr, front, back)
+	m := testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "1"})
+	server := strings.Replace(back, ":", " ", 1)
+	act := func(line string, header map[string]string) (int, string) {
+		req, _ := http.NewRequest("POST", "http://"+console+"/api/v1/action", strings.NewReader(line))
+		req.Header.Set("Content-Type", "application/x-g6-action")
+		for k, v := range header {
+			if k == "Host" {
+				req.Host = v
+				continue
+			}
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	_, port, _ := strings.Cut(console, ":")
+	for _, c := range []struct {
+		name   string
+		header map[string]string
+		want   string
+	}{
+		{"foreign origin", map[string]string{"Origin": "http://evil.example"}, "Origin"},
+		{"form content type", map[string]string{"Content-Type": "text/plain"}, "Content-Type"},
+		{"urlencoded form", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, "Content-Type"},
+		{"dns rebinding", map[string]string{"Host": "evil.example:" + port}, "Host"},
+		{"rebinding with a matching origin", map[string]string{"Host": "evil.example:" + port, "Origin": "http://evil.example:" + port}, "Host"},
+	} {
+		if code, body := act("disable "+server, c.header); code != 403 || !strings.Contains(body, c.want) {
+			t.Errorf("%s: %d %q, want 403 naming %s", c.name, code, body, c.want)
+		}
+	}
+	if strings.Contains(adminSend(t, adminAddr, "show servers\n"), "disabled") {
+		t.Fatal("a refused action disabled the server")
+	}
+	if n := strings.Count(m.Log(), "console action refused"); n != 5 {
+		t.Errorf("%d refusals logged, want 5", n)
+	}
+	// The page's own: same origin, its content type; and by localhost.
+	if code, body := act("disable "+server, map[string]string{"Origin": "http://" + console}); code != 200 || !strings.Contains(body, "disabled") {
+		t.Errorf("the page's own action: %d %q", code, body)
+	}
+	if code, body := act("enable "+server, map[string]string{"Host": "localhost:" + port, "Origin": "http://localhost:" + port}); code != 200 || !strings.Contains(body, "enabled") {
+		t.Errorf("an action by localhost: %d %q", code, body)
 	}
 }

@@ -7,11 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 
 	"g6/admin"
+	"g6/conf"
 )
 
 // The console's JSON API (issue #21): /api/v1/WHAT answers what `show
@@ -25,9 +30,14 @@ import (
 //go:embed console.html
 var consolePage []byte
 
-// pageHandler serves the console's one page at /.
+// pageHandler serves the console's one page at /, and an empty icon (so
+// the browser's own request for one is not an error on the page).
 func pageHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/favicon.ico" {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
 			return
@@ -84,8 +94,14 @@ func (m *Master) consoleToken() string {
 	return m.cur.cfg.Global.ConsoleToken
 }
 
-// consoleMayAct says why r may not change servers, or nil: its client must
-// match the [admin] patterns, and bring console_token if one is set.
+// actionType is the content type of the page's actions: not one an HTML
+// form or a cross-site fetch without a CORS preflight (which the console
+// never grants) can send.
+const actionType = "application/x-g6-action"
+
+// consoleMayAct says why r's client may not change servers, or nil: it
+// must match the [admin] patterns, and bring console_token if one is set.
+// An action must also come from the page (consoleSameSite).
 func (m *Master) consoleMayAct(r *http.Request) error {
 	m.mu.Lock()
 	cfg := m.cur.cfg
@@ -102,10 +118,64 @@ func (m *Master) consoleMayAct(r *http.Request) error {
 	return nil
 }
 
+// consoleSameSite says why r, an action, may have been sent by another
+// site, or nil. A page the operator opens elsewhere can make the browser
+// POST to the console (with the operator's address, which [admin]'s
+// patterns allow), or reach it under its own name by DNS rebinding; so the
+// Host must be one the console serves (console_hosts; by default its own
+// address and localhost, and any IP literal when it listens on all
+// addresses: rebinding needs a name), an Origin, if sent, must be the
+// console's own, and the content type the page's.
+func consoleSameSite(r *http.Request, g conf.Global) error {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != actionType {
+		return fmt.Errorf("an action is sent as %s (Content-Type %q)", actionType, r.Header.Get("Content-Type"))
+	}
+	host := hostOnly(r.Host)
+	if !consoleHost(host, g) {
+		return fmt.Errorf("Host %q is not one the console serves (console_hosts)", r.Host)
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !strings.EqualFold(u.Host, r.Host) {
+			return fmt.Errorf("Origin %q is not the console's", o)
+		}
+	}
+	return nil
+}
+
+// consoleHost reports whether host (no port) names the console.
+func consoleHost(host string, g conf.Global) bool {
+	if len(g.ConsoleHosts) > 0 {
+		return slices.ContainsFunc(g.ConsoleHosts, func(h string) bool { return strings.EqualFold(strings.Trim(h, "[]"), host) })
+	}
+	listen := hostOnly(g.Console)
+	if strings.EqualFold(host, "localhost") || strings.EqualFold(host, listen) {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	la, lerr := netip.ParseAddr(listen)
+	return err == nil && lerr == nil && la.IsUnspecified() && ip.IsValid()
+}
+
+// hostOnly is addr without its port and brackets.
+func hostOnly(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return strings.Trim(addr, "[]")
+}
+
 // consoleAction runs the admin line in the request body (disable, enable,
 // drain) and logs who did it.
 func (m *Master) consoleAction(w http.ResponseWriter, r *http.Request) {
-	if err := m.consoleMayAct(r); err != nil {
+	m.mu.Lock()
+	g := m.cur.cfg.Global
+	m.mu.Unlock()
+	err := consoleSameSite(r, g)
+	if err == nil {
+		err = m.consoleMayAct(r)
+	}
+	if err != nil {
 		m.log.Warn("console action refused", "from", r.RemoteAddr, "err", err)
 		http.Error(w, err.Error(), http.StatusForbidden)
 		return

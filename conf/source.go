@@ -88,7 +88,8 @@ func checkSources(server netip.AddrPort, sources []string) error {
 }
 
 // checkTransparent says whether this process may connect from a client's
-// address (IP_TRANSPARENT, which needs CAP_NET_ADMIN), by setting it on a
+// address (IP_TRANSPARENT, which needs CAP_NET_ADMIN or CAP_NET_RAW: the
+// kernel takes either), by setting it on a
 // socket of the family: refused at load rather than at each connection.
 func checkTransparent(v6 bool) error {
 	fam, level, opt := unix.AF_INET, unix.IPPROTO_IP, unix.IP_TRANSPARENT
@@ -101,7 +102,7 @@ func checkTransparent(v6 bool) error {
 	}
 	defer unix.Close(fd)
 	if err := unix.SetsockoptInt(fd, level, opt, 1); err != nil {
-		return fmt.Errorf("transparent = true needs CAP_NET_ADMIN (setting IP_TRANSPARENT: %w); see the README's transparent mode", err)
+		return fmt.Errorf("transparent = true needs CAP_NET_ADMIN or CAP_NET_RAW (setting IP_TRANSPARENT: %w); see the README's transparent mode", err)
 	}
 	return nil
 }

@@ -77,7 +77,7 @@ servers = ["10.99.2.2:9000"]
 	path := testenv.WriteConfig(t, cfg)
 	// Without the capability, the config is refused at load, by name.
 	if out, err := testenv.Run(t, 10*time.Second, "setpriv", "--bounding-set", "-net_admin,-net_raw", testenv.Bin(t, "g6"), "check", "-c", path); err == nil ||
-		!strings.Contains(string(out), `g6.toml:5: rule "tp": server 10.99.2.2:9000: transparent = true needs CAP_NET_ADMIN`) {
+		!strings.Contains(string(out), `g6.toml:5: rule "tp": server 10.99.2.2:9000: transparent = true needs CAP_NET_ADMIN or CAP_NET_RAW`) {
 		t.Fatalf("g6 check without CAP_NET_ADMIN: %v\n%s", err, out)
 	}
 	testenv.StartMaster(t, path, []string{"-w", "1"})

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"g6/conf"
@@ -24,8 +25,14 @@ type Server struct {
 	sem chan struct{}
 }
 
-// maxErrors closes a connection that keeps sending junk.
+// maxErrors error replies in a row close a connection that keeps sending
+// junk; a reply that is not an error starts the count again, so a long
+// script that meets ordinary races ("already has server") is not cut off.
 const maxErrors = 100
+
+// errTooMany is the last reply before such a close.
+var errTooMany = "error: " + strconv.Itoa(maxErrors) + " errors in a row: closing the connection"
+
 
 var errLineTooLong = "error: line too long (max " + strconv.Itoa(MaxLine) + " bytes)"
 
@@ -100,6 +107,9 @@ func (s *Server) serveConn(c net.Conn) {
 			// that waits for a reply before sending more would hang.
 			errs++
 			writeReply(w, errLineTooLong)
+			if errs >= maxErrors {
+				writeReply(w, errTooMany)
+			}
 			c.SetWriteDeadline(time.Now().Add(10 * time.Second))
 			if w.Flush() != nil {
 				return
@@ -108,10 +118,15 @@ func (s *Server) serveConn(c net.Conn) {
 		} else if line != "" || err == nil {
 			reply, quit := s.run(line)
 			if reply != "" {
-				if len(reply) > 6 && reply[:6] == "error:" {
+				if strings.HasPrefix(reply, "error:") {
 					errs++
+				} else {
+					errs = 0
 				}
 				writeReply(w, reply)
+				if errs >= maxErrors {
+					writeReply(w, errTooMany)
+				}
 			}
 			if quit {
 				w.Flush()

@@ -328,3 +328,38 @@ func TestAdminCLI(t *testing.T) {
 		t.Fatalf("g6 admin on an error reply: %v\n%s", err, out)
 	}
 }
+
+// TestAdminScattered errors: a script's long session with ordinary errors
+// among its commands stays open (issue #32: the connection closed after
+// 100 errors in all); 100 in a row close it, and the last reply says why.
+func TestAdminScatteredErrors(t *testing.T) {
+	_, adminAddr, _, _, _ := adminSetup(t, "1")
+	var b strings.Builder
+	for i := range 1000 {
+		if i%10 < 3 {
+			b.WriteString("disable 127.0.0.1 1\n") // no such server: an error reply
+		} else {
+			b.WriteString("show workers json\n")
+		}
+	}
+	out := adminSend(t, adminAddr, b.String())
+	replies := strings.Split(strings.TrimSuffix(out, "\n\n"), "\n\n")
+	errs := 0
+	for _, r := range replies {
+		if strings.HasPrefix(r, "error:") {
+			errs++
+		}
+	}
+	if len(replies) != 1000 || errs != 300 {
+		t.Fatalf("%d replies, %d errors; want 1000 and 300:\n%.500s", len(replies), errs, out)
+	}
+	b.Reset()
+	for range 150 {
+		b.WriteString("disable 127.0.0.1 1\n")
+	}
+	out = adminSend(t, adminAddr, b.String())
+	replies = strings.Split(strings.TrimSuffix(out, "\n\n"), "\n\n")
+	if len(replies) != 101 || replies[100] != "error: 100 errors in a row: closing the connection" {
+		t.Fatalf("%d replies to 150 errors, the last %q", len(replies), replies[len(replies)-1])
+	}
+}

@@ -157,6 +157,11 @@ func resolveOnce(cfg *conf.Config) bool {
 		ctx, cancel := context.WithTimeout(context.Background(), opts.Interval)
 		addrs, err := r.Lookup(ctx, n)
 		cancel()
+		var partial *resolve.PartialError
+		note := ""
+		if errors.As(err, &partial) {
+			err, note = nil, " (but "+partial.Error()+")"
+		}
 		if err == nil && len(addrs) == 0 {
 			err = errors.New("no address")
 		}
@@ -176,7 +181,7 @@ func resolveOnce(cfg *conf.Config) bool {
 			}
 			out = append(out, x)
 		}
-		fmt.Printf("%s: %s\n", n.Entry, strings.Join(out, ", "))
+		fmt.Printf("%s: %s%s\n", n.Entry, strings.Join(out, ", "), note)
 	}
 	return ok
 }

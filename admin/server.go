@@ -33,7 +33,6 @@ const maxErrors = 100
 // errTooMany is the last reply before such a close.
 var errTooMany = "error: " + strconv.Itoa(maxErrors) + " errors in a row: closing the connection"
 
-
 var errLineTooLong = "error: line too long (max " + strconv.Itoa(MaxLine) + " bytes)"
 
 // Serve accepts on ln until it is closed.

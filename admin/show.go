@@ -429,6 +429,8 @@ func showResolvers(list []resolve.Status, now time.Time) (any, string) {
 			state = fmt.Sprintf("failing for %s, no address: %s", ago(s.FailingSince), s.Error)
 		case s.Next.IsZero():
 			state = "first lookup running"
+		case s.Partial != "":
+			state = "ok, but failing: " + s.Partial
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\tin %s\t%s\n", s.Entry, s.Type, strings.Join(s.Rules, ","), strings.Join(answer, ", "),
 			resolved, max(s.Next.Sub(now), 0).Round(time.Second), state)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"g6/internal/testenv"
+
+	"github.com/miekg/dns"
 )
 
 // spread makes n connections to front and counts the greeting of each
@@ -256,5 +258,59 @@ servers = [{ srv = "_app._tcp.svc.test", max_connections = 50 }]
 	out, err = testenv.Run(t, 10*time.Second, testenv.Bin(t, "g6"), "check", "-c", path, "--resolve")
 	if err == nil || !strings.Contains(string(out), "ok (1 rules)") || !strings.Contains(string(out), "_app._tcp.svc.test: does not resolve") {
 		t.Fatalf("g6 check --resolve with no records: %v\n%s", err, out)
+	}
+}
+
+// TestDNSOneTypeRefused: a DNS server answers A and refuses AAAA (issue
+// #32: g6 took the name for one that does not resolve and closed every
+// client). The name resolves to its A addresses, every client is served,
+// show resolvers says which query fails, the master logs it once, and
+// g6 check --resolve succeeds saying the same.
+func TestDNSOneTypeRefused(t *testing.T) {
+	port := testenv.FreePort(t)
+	backs := []string{fmt.Sprintf("127.0.0.11:%d", port), fmt.Sprintf("127.0.0.12:%d", port)}
+	testenv.Backend(t, "greet", backs...)
+	d := testenv.StartRefusingDNS(t, map[string][]string{"web.test": {"127.0.0.11", "127.0.0.12"}}, dns.TypeAAAA)
+	adminAddr, front := testenv.Addr(t), testenv.Addr(t)
+	path := testenv.WriteConfig(t, fmt.Sprintf(`
+[global]
+resolvers = [%q]
+resolve_interval = "1s"
+
+[admin]
+listen = [%q]
+clients = ["127.0.0.1:*"]
+
+[[rule]]
+id = "web"
+algorithm = "RR"
+clients = ["127.0.0.*:*"]
+listen = [%q]
+servers = ["web.test:%d"]
+`, d.Addr, adminAddr, front, port))
+	m := testenv.StartMaster(t, path, []string{"-w", "1"})
+	within(t, 5*time.Second, "web.test's A addresses", servedBy(t, front, 100, backs...))
+	var doc struct {
+		Resolvers []struct {
+			Partial string `json:"failing_queries"`
+			Error   string `json:"last_error"`
+		} `json:"resolvers"`
+	}
+	if err := json.Unmarshal([]byte(adminSend(t, adminAddr, "show resolvers json\n")), &doc); err != nil || len(doc.Resolvers) != 1 {
+		t.Fatalf("show resolvers json: %v %+v", err, doc)
+	}
+	if r := doc.Resolvers[0]; r.Error != "" || !strings.Contains(r.Partial, "AAAA") || !strings.Contains(r.Partial, "REFUSED") {
+		t.Errorf("show resolvers json: %+v, want the AAAA query failing and no error", r)
+	}
+	if out := adminSend(t, adminAddr, "show resolvers\n"); !strings.Contains(out, "ok, but failing") {
+		t.Errorf("show resolvers:\n%s", out)
+	}
+	time.Sleep(2500 * time.Millisecond) // two more lookups, the same failure
+	if n := strings.Count(m.Log(), "some of the name's queries fail"); n != 1 {
+		t.Errorf("the failing query logged %d times, want once", n)
+	}
+	out, err := testenv.Run(t, 20*time.Second, testenv.Bin(t, "g6"), "check", "--resolve", "-c", path)
+	if err != nil || !strings.Contains(string(out), backs[0]) || !strings.Contains(string(out), "AAAA") {
+		t.Errorf("g6 check --resolve: %v\n%s", err, out)
 	}
 }

@@ -1,6 +1,7 @@
 package resolve
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -29,18 +30,57 @@ type Resolver struct {
 	Timeout time.Duration // per query and server; 0 = 2 s
 }
 
-// Host returns every A and AAAA address of name, each with port.
+// PartialError is returned with the addresses of a name when some of its
+// queries failed and others answered with addresses: a server that answers
+// A but refuses AAAA (or times out on it) does not make the name fail.
+type PartialError struct {
+	Failed []string // each failed query's error
+}
+
+func (e *PartialError) Error() string {
+	return strings.Join(e.Failed, "; ") + " (the other answers are used)"
+}
+
+// partial adds err, a PartialError or not, to *p.
+func partial(p **PartialError, err error) {
+	if *p == nil {
+		*p = &PartialError{}
+	}
+	var pe *PartialError
+	if errors.As(err, &pe) {
+		(*p).Failed = append((*p).Failed, pe.Failed...)
+		return
+	}
+	(*p).Failed = append((*p).Failed, err.Error())
+}
+
+// Host returns every A and AAAA address of name, each with port. If one
+// type's query fails and the other's yields addresses, those come back
+// with a *PartialError; NXDOMAIN for either is the name's end.
 func (r *Resolver) Host(ctx context.Context, name string, port uint16) ([]Address, error) {
 	var out []Address
+	var failed *PartialError
+	var first error
 	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
 		msg, err := r.query(ctx, name, t)
-		if err != nil {
+		if errors.Is(err, ErrNXDomain) {
 			return nil, err
+		}
+		if err != nil {
+			first = cmp.Or(first, err)
+			partial(&failed, err)
+			continue
 		}
 		out = append(out, addresses(msg.Answer, name, port)...)
 	}
 	sortAddrs(out)
-	return out, nil
+	switch {
+	case failed == nil:
+		return out, nil
+	case len(out) == 0:
+		return nil, first
+	}
+	return out, failed
 }
 
 // Service returns the addresses of every target of the SRV records of
@@ -51,6 +91,7 @@ func (r *Resolver) Service(ctx context.Context, name string) ([]Address, error) 
 		return nil, err
 	}
 	var out []Address
+	var failed *PartialError
 	for _, rr := range msg.Answer {
 		srv, ok := rr.(*dns.SRV)
 		if !ok {
@@ -59,7 +100,10 @@ func (r *Resolver) Service(ctx context.Context, name string) ([]Address, error) 
 		ttl := time.Duration(srv.Hdr.Ttl) * time.Second
 		addrs := addresses(msg.Extra, srv.Target, srv.Port)
 		if len(addrs) == 0 {
-			if addrs, err = r.Host(ctx, srv.Target, srv.Port); err != nil {
+			var pe *PartialError
+			if addrs, err = r.Host(ctx, srv.Target, srv.Port); errors.As(err, &pe) {
+				partial(&failed, fmt.Errorf("target %s: %w", srv.Target, err))
+			} else if err != nil {
 				return nil, fmt.Errorf("resolve: %s: target %s: %w", name, srv.Target, err)
 			}
 		}
@@ -69,6 +113,9 @@ func (r *Resolver) Service(ctx context.Context, name string) ([]Address, error) 
 		}
 	}
 	sortAddrs(out)
+	if failed != nil {
+		return out, failed
+	}
 	return out, nil
 }
 

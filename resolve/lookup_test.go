@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"g6/internal/testenv"
+
+	"github.com/miekg/dns"
 )
 
 func TestHostAndService(t *testing.T) {
@@ -48,4 +51,25 @@ func addrsOf(a []Address) []string {
 		out = append(out, x.Addr.String())
 	}
 	return out
+}
+
+// TestOneTypeRefused: a server that answers A and refuses AAAA (issue #32:
+// the name was taken for one that does not resolve): the A addresses come
+// back, with a PartialError naming the refused query.
+func TestOneTypeRefused(t *testing.T) {
+	d := testenv.StartRefusingDNS(t, map[string][]string{"db.internal": {"127.0.0.11", "127.0.0.12"}}, dns.TypeAAAA)
+	r := &Resolver{Servers: []string{d.Addr}}
+	got, err := r.Host(context.Background(), "db.internal", 80)
+	var pe *PartialError
+	if !errors.As(err, &pe) || !strings.Contains(pe.Error(), "AAAA") || !strings.Contains(pe.Error(), "REFUSED") {
+		t.Fatalf("error %v, want a partial one naming AAAA and REFUSED", err)
+	}
+	if s := fmt.Sprint(addrsOf(got)); s != "[127.0.0.11:80 127.0.0.12:80]" {
+		t.Fatalf("addresses %s", s)
+	}
+	// Both types failing is still a failure.
+	r2 := &Resolver{Servers: []string{testenv.StartRefusingDNS(t, nil, dns.TypeA).Addr}}
+	if got, err := r2.Host(context.Background(), "db.internal", 80); err == nil || errors.As(err, &pe) || len(got) != 0 {
+		t.Fatalf("A refused, no AAAA: %v %v", got, err)
+	}
 }

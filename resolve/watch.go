@@ -39,6 +39,9 @@ type Status struct {
 	ResolvedAt time.Time `json:"resolved_at,omitzero"` // zero (left out): never, by this master
 	Next       time.Time `json:"next_refresh,omitzero"`
 	Error      string    `json:"last_error,omitempty"`
+	// Partial: the last lookup's queries that failed while the others
+	// answered (a server that refuses AAAA, say); the name resolved.
+	Partial string `json:"failing_queries,omitempty"`
 	// FailingSince is when the lookups started failing (zero, left out:
 	// they succeed); HeldUntil when the last addresses are dropped if they
 	// go on failing (zero, left out: nothing held).
@@ -233,6 +236,7 @@ func watchName(ctx context.Context, w *Watcher, x *watched, opts Options) {
 	log := w.log.With("entry", x.name.Entry)
 	r, rerr := opts.Resolver()
 	var failingSince time.Time
+	partialText := ""
 	for {
 		var addrs []Address
 		err := rerr
@@ -243,6 +247,18 @@ func watchName(ctx context.Context, w *Watcher, x *watched, opts Options) {
 		}
 		if ctx.Err() != nil {
 			return
+		}
+		var pe *PartialError
+		if errors.As(err, &pe) {
+			err = nil // its addresses stand
+		}
+		if p := partialOf(pe); p != partialText {
+			if p != "" {
+				log.Warn("some of the name's queries fail; the others' addresses are used", "failing", p)
+			} else {
+				log.Info("all of the name's queries answer again")
+			}
+			partialText = p
 		}
 		if err == nil && len(addrs) == 0 {
 			err = fmt.Errorf("resolve: %s: %w", x.name.Host, errEmpty)
@@ -269,7 +285,7 @@ func watchName(ctx context.Context, w *Watcher, x *watched, opts Options) {
 			w.set(ctx, log, x.name.Entry, Servers(addrs, x.name.SRV))
 		}
 		wait = max(wait, conf.MinResolveInterval.D())
-		x.update(now, wait, err, addrs, failingSince, held)
+		x.update(now, wait, err, addrs, failingSince, held, partialText)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -301,12 +317,20 @@ func (w *Watcher) failed(ctx context.Context, log *slog.Logger, entry string, er
 	return time.Time{}
 }
 
+// partialOf is e's text, "" for none.
+func partialOf(e *PartialError) string {
+	if e == nil {
+		return ""
+	}
+	return e.Error()
+}
+
 // update records one lookup in the entry's status.
-func (x *watched) update(now time.Time, wait time.Duration, err error, addrs []Address, failingSince, held time.Time) {
+func (x *watched) update(now time.Time, wait time.Duration, err error, addrs []Address, failingSince, held time.Time, partial string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	s := &x.status
-	s.Next, s.FailingSince, s.HeldUntil = now.Add(wait), failingSince, held
+	s.Next, s.FailingSince, s.HeldUntil, s.Partial = now.Add(wait), failingSince, held, partial
 	if err != nil {
 		s.Error = err.Error()
 		return

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 // DNS is a real DNS server (dnsmasq, --no-resolv) on 127.0.0.1 at a random
@@ -104,4 +106,45 @@ func (d *DNS) SetSRV(records ...string) {
 func (d *DNS) Dig(name, typ string) string {
 	out, _ := exec.Command("dig", "@127.0.0.1", "-p", strconv.Itoa(d.port), "+short", "+time=1", "+tries=1", name, typ).Output()
 	return strings.TrimSpace(string(out))
+}
+
+// RefusingDNS is a DNS server (miekg/dns, on 127.0.0.1 UDP and TCP at a
+// random port) that answers A queries from a fixed table and REFUSES
+// every query of the type refused: the server of issue #32, which dnsmasq
+// cannot be made to play (it answers a missing type with an empty answer).
+type RefusingDNS struct {
+	Addr string
+}
+
+// StartRefusingDNS serves a (name → IPv4 addresses) and refuses qtype.
+func StartRefusingDNS(t testing.TB, a map[string][]string, refused uint16) *RefusingDNS {
+	t.Helper()
+	port := FreePort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	h := dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		m.Authoritative = true
+		switch qt := q.Question[0].Qtype; {
+		case qt == refused:
+			m.Rcode = dns.RcodeRefused
+		case qt == dns.TypeA:
+			for _, ip := range a[strings.TrimSuffix(strings.ToLower(q.Question[0].Name), ".")] {
+				rr, _ := dns.NewRR(q.Question[0].Name + " 1 IN A " + ip)
+				m.Answer = append(m.Answer, rr)
+			}
+		}
+		w.WriteMsg(m)
+	})
+	for _, network := range []string{"udp", "tcp"} {
+		srv := &dns.Server{Addr: addr, Net: network, Handler: h}
+		started := make(chan error, 1)
+		srv.NotifyStartedFunc = func() { started <- nil }
+		go func() { started <- srv.ListenAndServe() }()
+		if err := <-started; err != nil {
+			t.Fatalf("testenv: refusing DNS server on %s/%s: %v", addr, network, err)
+		}
+		t.Cleanup(func() { srv.Shutdown() })
+	}
+	return &RefusingDNS{Addr: addr}
 }

@@ -108,3 +108,62 @@ servers = [%q]
 		t.Fatalf("after USR1 the new file has %d lines, want 1", len(got))
 	}
 }
+
+// TestAccessLogDiskFull: the access log on a 64 KiB tmpfs that fills up
+// (issue #32: 3,722 of 4,000 lines were lost without a word and the last
+// one was cut mid-line). Lines that do not fit are counted
+// (g6_access_log_dropped_total) and said in the main log, no line is left
+// half written, and lines come again once space is freed.
+func TestAccessLogDiskFull(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=64k"); err != nil {
+		t.Skipf("mount a tmpfs (needs root): %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	filler := filepath.Join(dir, "filler")
+	os.WriteFile(filler, make([]byte, 40<<10), 0o644)
+	access := filepath.Join(dir, "access.log")
+	_, _, front, _, cfg := opsSetup(t, 1)
+	metrics := testenv.Addr(t)
+	text := strings.Replace(cfg(1), "[global]\n", fmt.Sprintf("[global]\naccess_log = %q\naccess_log_format = \"json\"\nmetrics = %q\n", access, metrics), 1)
+	m := testenv.StartMaster(t, testenv.WriteConfig(t, text), []string{"-w", "2"})
+	for range 1000 {
+		testenv.Greeting(front)
+	}
+	within(t, 10*time.Second, "the drops counted", func() error {
+		if v := sumOf(scrape(t, metrics)["g6_access_log_dropped_total"], "", ""); v < 500 {
+			return fmt.Errorf("g6_access_log_dropped_total = %v", v)
+		}
+		return nil
+	})
+	m.WaitLog(t, "access log lines dropped", 5*time.Second)
+	m.WaitLog(t, "access log lines are being dropped", 5*time.Second)
+	wholeLines := func() int {
+		b, _ := os.ReadFile(access)
+		if len(b) > 0 && b[len(b)-1] != '\n' {
+			t.Fatalf("the access log ends mid-line: %q", b[max(0, len(b)-80):])
+		}
+		n := 0
+		for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+			var a accessLine
+			if err := json.Unmarshal([]byte(l), &a); err != nil || a.End == "" {
+				t.Fatalf("a broken access log line %q: %v", l, err)
+			}
+			n++
+		}
+		return n
+	}
+	before := wholeLines()
+	os.Remove(filler)
+	for range 20 {
+		testenv.Greeting(front)
+	}
+	within(t, 5*time.Second, "lines written again", func() error {
+		if n := wholeLines(); n < before+20 {
+			return fmt.Errorf("%d lines, %d before the space was freed", n, before)
+		}
+		return nil
+	})
+	m.WaitLog(t, "access log lines are written again", 5*time.Second)
+	t.Logf("%d whole lines before the space was freed", before)
+}

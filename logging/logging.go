@@ -1,8 +1,12 @@
 // Package logging sets up log/slog for the master and workers: text lines to
 // stderr, or to a file that can be reopened (USR1) after rotation.
 //
-// Sharp edge: a reopen swaps the file under a mutex; writers that race with
-// it write to the old or the new file, never to a closed one.
+// Sharp edges: a reopen swaps the file under a mutex; writers that race
+// with it write to the old or the new file, never to a closed one. Each
+// line is one write; one the disk could take only part of (ENOSPC) is
+// taken back by truncating the file to where it began, so a full disk
+// drops whole lines and never leaves half of one (unless another process
+// appended after it meanwhile, which a full disk makes unlikely).
 package logging
 
 import (
@@ -55,7 +59,24 @@ func (l *File) Reopen() error {
 func (l *File) Write(b []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.w.Write(b)
+	n, err := l.w.Write(b)
+	if err != nil && n > 0 && n < len(b) && l.f != nil {
+		l.unwrite(int64(n))
+	}
+	return n, err
+}
+
+// unwrite takes back the last n bytes of the file if they are still its
+// end (the file is opened O_APPEND, so the offset is where the write
+// ended).
+func (l *File) unwrite(n int64) {
+	end, err := l.f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return
+	}
+	if st, err := l.f.Stat(); err == nil && st.Size() == end {
+		l.f.Truncate(end - n)
+	}
 }
 
 // Level parses a level name.

@@ -46,6 +46,7 @@ var (
 	descPanic       = prometheus.NewDesc("g6_rule_panic", "1 while every server of the rule that could serve is isolated by moratorium alone, and is tried anyway.", []string{"rule"}, nil)
 	descPanicConn   = prometheus.NewDesc("g6_rule_panic_connections_total", "Sessions that tried servers isolated by moratorium because the rule was in panic.", []string{"rule"}, nil)
 	descHTTPRefused = prometheus.NewDesc("g6_http_refused_total", "Connections to the metrics or console endpoint closed at once: it held http_max_connections, or http_max_connections_per_ip from that client.", []string{"listen"}, nil)
+	descLogDropped  = prometheus.NewDesc("g6_access_log_dropped_total", "Access-log lines the workers could not write (a full disk, say).", nil, nil)
 	descLocalFail   = prometheus.NewDesc("g6_rule_local_connect_failures_total", "Connects that failed on this host (no local port or buffers); they do not isolate the server.", []string{"rule"}, nil)
 	descRestarts    = prometheus.NewDesc("g6_worker_restarts_total", "Times the worker slot was respawned.", []string{"slot"}, nil)
 	descWorkers     = prometheus.NewDesc("g6_workers", "Live worker processes of the current generation.", nil, nil)
@@ -59,7 +60,7 @@ var (
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBuild, descUp, descActive, descConns, descFailures, descRecv,
-		descSent, descRT, descSessions, descRefused, descPanic, descPanicConn, descHTTPRefused, descLocalFail, descRestarts, descWorkers, descUptimeSec,
+		descSent, descRT, descSessions, descRefused, descPanic, descPanicConn, descHTTPRefused, descLogDropped, descLocalFail, descRestarts, descWorkers, descUptimeSec,
 		descResolved, descFailing, descConnect, descFirstByte, descDuration} {
 		ch <- d
 	}
@@ -70,6 +71,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descBuild, prometheus.GaugeValue, 1, Version, runtime.Version())
 	ch <- prometheus.MustNewConstMetric(descWorkers, prometheus.GaugeValue, float64(len(snap.Workers)))
 	ch <- prometheus.MustNewConstMetric(descUptimeSec, prometheus.GaugeValue, time.Since(snap.Started).Seconds())
+	ch <- prometheus.MustNewConstMetric(descLogDropped, prometheus.CounterValue, float64(snap.Region.AccessLogDropped().Load()))
 	now := shared.Now()
 	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
 	for i, r := range snap.Config.Rules {

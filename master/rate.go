@@ -46,6 +46,7 @@ func sampleRate(m *Master, stop <-chan struct{}) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var p panics
+	var d droppedLines
 	for {
 		select {
 		case <-stop:
@@ -60,6 +61,7 @@ func sampleRate(m *Master, stop <-chan struct{}) {
 			}
 			m.rate.add(now, total)
 			p.check(m, &snap)
+			d.check(m, now)
 			if m.history.on {
 				m.history.sample(m, now)
 			}

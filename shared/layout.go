@@ -13,7 +13,7 @@ const MaxWorkers = 64
 
 const (
 	magic      = "G6SHARED"
-	headerSize = 64 + 8*MaxWorkers
+	headerSize = 128 + 8*MaxWorkers
 	keySize    = 96
 )
 
@@ -31,6 +31,10 @@ type header struct {
 	ServerSize uint32
 	MaxWorkers uint32
 	_          [4]byte
+	// AccessLogDropped counts access-log lines the workers could not
+	// write (a full disk); the master reports it.
+	AccessLogDropped atomic.Int64
+	_                [56]byte
 	// Owners says which master claimed each per-worker counter slot (its
 	// pid; 0 = free): masters of every generation claim and free them
 	// here (ClaimWorker), so two can never take the same one.

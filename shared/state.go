@@ -270,6 +270,9 @@ func (r *Region) FreeOwner(owner int) int {
 	return n
 }
 
+// AccessLogDropped is the counter of access-log lines not written.
+func (r *Region) AccessLogDropped() *atomic.Int64 { return &r.hdr.AccessLogDropped }
+
 // WorkersClaimed is how many counter slots are taken.
 func (r *Region) WorkersClaimed() int {
 	n := 0

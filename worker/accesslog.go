@@ -2,6 +2,7 @@ package worker
 
 import (
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"g6/logging"
@@ -31,12 +32,38 @@ const (
 )
 
 // accessLog writes one line per finished session (off unless configured).
+// A line the file does not take (a full disk) is counted in the region
+// (the master reports the count) and the first failure of each run of
+// them is logged here with its error.
 type accessLog struct {
-	file *logging.File
-	log  *slog.Logger
+	file    *logging.File
+	log     *slog.Logger
+	dropped *atomic.Int64 // shared.Region.AccessLogDropped
+	failing bool          // the last line was not written
+	onFail  func(error)   // the first failure of a run
+	onOK    func()        // the first line written after a run of failures
 }
 
-func openAccessLog(path, format string) (*accessLog, error) {
+// Write passes a finished line to the file, counting a failure.
+func (a *accessLog) Write(b []byte) (int, error) {
+	n, err := a.file.Write(b)
+	switch {
+	case err != nil:
+		a.dropped.Add(1)
+		if !a.failing && a.onFail != nil {
+			a.onFail(err)
+		}
+		a.failing = true
+	case a.failing:
+		a.failing = false
+		if a.onOK != nil {
+			a.onOK()
+		}
+	}
+	return n, err
+}
+
+func openAccessLog(path, format string, dropped *atomic.Int64, onFail func(error), onOK func()) (*accessLog, error) {
 	if path == "" {
 		return nil, nil
 	}
@@ -44,11 +71,13 @@ func openAccessLog(path, format string) (*accessLog, error) {
 	if err != nil {
 		return nil, err
 	}
-	var h slog.Handler = slog.NewTextHandler(f, nil)
+	a := &accessLog{file: f, dropped: dropped, onFail: onFail, onOK: onOK}
+	var h slog.Handler = slog.NewTextHandler(a, nil)
 	if format == "json" {
-		h = slog.NewJSONHandler(f, nil)
+		h = slog.NewJSONHandler(a, nil)
 	}
-	return &accessLog{file: f, log: slog.New(h)}, nil
+	a.log = slog.New(h)
+	return a, nil
 }
 
 // session logs a session that ended (once: end() runs once per session).

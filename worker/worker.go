@@ -194,10 +194,14 @@ func New(setup *ipc.Setup, ctrlFd, sharedFd, firstListener int) (*Worker, error)
 		return nil, err
 	}
 	cfg := setup.Config
-	if w.access, err = openAccessLog(cfg.Global.AccessLog, cfg.Global.AccessFormat); err != nil {
+	if w.region, err = shared.Open(sharedFd); err != nil {
 		return nil, err
 	}
-	if w.region, err = shared.Open(sharedFd); err != nil {
+	onFail := func(err error) {
+		w.log.Error("access log lines are being dropped; the master counts them", "file", cfg.Global.AccessLog, "err", err)
+	}
+	onOK := func() { w.log.Info("access log lines are written again", "file", cfg.Global.AccessLog) }
+	if w.access, err = openAccessLog(cfg.Global.AccessLog, cfg.Global.AccessFormat, w.region.AccessLogDropped(), onFail, onOK); err != nil {
 		return nil, err
 	}
 	if w.poll, err = newPoller(256); err != nil {

@@ -32,15 +32,16 @@ type Backend interface {
 
 // Snapshot is the master's state at one moment.
 type Snapshot struct {
-	Config  *conf.Config
-	Region  *shared.Region
-	Rules   []int          // shared slot of each rule
-	Servers [][]pool.Entry // each rule's servers
-	Gone    []pool.Entry   // servers removed at runtime with sessions still open
-	Clients [][]int        // shared slot of each rule's client patterns
-	Workers []Worker
-	Started time.Time
-	Rate    float64 // connections/s over the last seconds, 0 if not known yet
+	Config    *conf.Config
+	Region    *shared.Region
+	Rules     []int          // shared slot of each rule
+	Servers   [][]pool.Entry // each rule's servers
+	Gone      []pool.Entry   // servers removed at runtime with sessions still open
+	Clients   [][]int        // shared slot of each rule's client patterns
+	Workers   []Worker
+	Started   time.Time
+	Rate      float64 // connections/s over the last seconds
+	RateKnown bool    // Rate is measured (two samples a second apart exist)
 }
 
 // Worker is one live worker process.

@@ -314,10 +314,6 @@ func showStats(snap *Snapshot) (any, string) {
 			}
 		}
 		st.Sessions += s.Active
-		st.Total += s.Total
-		st.Failures += s.Failures
-		st.FromServer += s.FromServer
-		st.FromClient += s.FromClient
 		st.ServersAll++
 		if s.State == "up" {
 			st.ServersUp++
@@ -329,9 +325,18 @@ func showStats(snap *Snapshot) (any, string) {
 			st.RateLimit += snap.Region.Client(i).RateLimited.Load()
 		}
 	}
+	// The rules' own totals: a server removed with its counts does not
+	// take them along (they must never go down).
+	for _, slot := range snap.Rules {
+		rs := snap.Region.Rule(slot)
+		st.Total += rs.Connections.Load()
+		st.Failures += rs.Failures.Load()
+		st.FromServer += rs.FromServer.Load()
+		st.FromClient += rs.FromClient.Load()
+	}
 	st.PerSecond = snap.Rate
 	window := "last 10 s"
-	if st.PerSecond == 0 && st.Uptime > 0 {
+	if !snap.RateKnown && st.Uptime > 0 {
 		st.PerSecond, window = float64(st.Total)/st.Uptime, "since start"
 	}
 	text := fmt.Sprintf("uptime: %s\nworkers: %d\nsessions: %d\nconnections: %d\nconnections/s: %.1f ("+window+")\n"+

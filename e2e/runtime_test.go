@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -416,5 +417,58 @@ func TestOnDownHeartbeatMissed(t *testing.T) {
 	}
 	if el := time.Since(start); el < 700*time.Millisecond {
 		t.Fatalf("sessions closed after %v, before the heartbeat period ran out", el)
+	}
+}
+
+// statsTotals reads show stats json's totals.
+func statsTotals(t *testing.T, adminAddr string) (total, failures, fromServer int64, rate float64) {
+	t.Helper()
+	var st struct {
+		Total      int64   `json:"connections_total"`
+		Failures   int64   `json:"connect_failures"`
+		FromServer int64   `json:"bytes_from_servers"`
+		Rate       float64 `json:"connections_per_second"`
+	}
+	if err := json.Unmarshal([]byte(adminSend(t, adminAddr, "show stats json\n")), &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Total, st.Failures, st.FromServer, st.Rate
+}
+
+// TestTotalsNeverGoBack: del server after traffic leaves show stats'
+// totals and the rules' counters where they were (issue #32: connections
+// went from 52,301 to 51,190 and the rate to -207.7/s), and a rule with
+// no traffic for the rate's 10 s window has a rate of 0, not its lifetime
+// average.
+func TestTotalsNeverGoBack(t *testing.T) {
+	servers := backends(t, 2)
+	metrics := testenv.Addr(t)
+	_, adminAddr, front, _ := runtimeSetup(t, "RR", servers, "", fmt.Sprintf("metrics = %q", metrics))
+	for range 200 {
+		if _, err := testenv.Greeting(front); err != nil {
+			t.Fatal(err)
+		}
+	}
+	total, _, bytes, _ := statsTotals(t, adminAddr)
+	if total != 200 || bytes == 0 {
+		t.Fatalf("after 200 sessions: total %d, bytes %d", total, bytes)
+	}
+	must(t, adminAddr, "del server web "+servers[1], "web "+strings.Replace(servers[1], ":", " ", 1)+" removed")
+	if total2, _, bytes2, _ := statsTotals(t, adminAddr); total2 != total || bytes2 < bytes {
+		t.Fatalf("after del server: total %d (was %d), bytes %d (was %d)", total2, total, bytes2, bytes)
+	}
+	if v := sumOf(scrape(t, metrics)["g6_rule_connections_total"], "rule", "web"); v != 200 {
+		t.Errorf("g6_rule_connections_total = %v, want 200", v)
+	}
+	for range 10 {
+		testenv.Greeting(front)
+	}
+	time.Sleep(11 * time.Second) // past the rate's window
+	total3, _, _, rate := statsTotals(t, adminAddr)
+	if total3 != 210 || rate != 0 {
+		t.Errorf("idle: total %d (want 210), rate %v (want 0)", total3, rate)
+	}
+	if !strings.Contains(adminSend(t, adminAddr, "show stats\n"), "connections/s: 0.0 (last 10 s)") {
+		t.Errorf("show stats:\n%s", adminSend(t, adminAddr, "show stats\n"))
 	}
 }

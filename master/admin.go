@@ -66,7 +66,8 @@ func (m *Master) Snapshot() admin.Snapshot {
 	g := m.cur
 	servers, gone := m.pool.Entries()
 	s := admin.Snapshot{Config: g.cfg, Region: m.region, Rules: g.setup.RuleSlots, Servers: servers, Gone: gone,
-		Clients: g.setup.Clients, Started: m.started, Rate: m.rate.perSecond()}
+		Clients: g.setup.Clients, Started: m.started}
+	s.Rate, s.RateKnown = m.rate.perSecond()
 	for _, w := range g.workers {
 		if w != nil && !w.exited {
 			s.Workers = append(s.Workers, admin.Worker{Slot: w.slot, Counter: w.counter, Pid: w.pid, Started: w.started,

@@ -42,13 +42,12 @@ func (h *history) sample(m *Master, now time.Time) {
 	dt := now.Sub(h.at).Seconds()
 	keep := map[string][]HistoryPoint{}
 	for i, r := range snap.Config.Rules {
-		var total, bytes, active int64
+		var active int64
 		for _, e := range snap.Servers[i] {
-			sl := snap.Region.Server(e.Slot)
-			total += sl.Total.Load()
-			bytes += sl.FromServer.Load() + sl.FromClient.Load()
-			active += sl.Active.Load()
+			active += snap.Region.Server(e.Slot).Active.Load()
 		}
+		rs := snap.Region.Rule(snap.Rules[i]) // the rule's own totals: a removed server takes none along
+		total, bytes := rs.Connections.Load(), rs.FromServer.Load()+rs.FromClient.Load()
 		p := HistoryPoint{T: now.Unix(), Sessions: active}
 		if last, ok := h.last[r.ID]; ok && dt > 0 {
 			p.Conns = float64(max(total-last[0], 0)) / dt

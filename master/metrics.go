@@ -46,6 +46,10 @@ var (
 	descPanic       = prometheus.NewDesc("g6_rule_panic", "1 while every server of the rule that could serve is isolated by moratorium alone, and is tried anyway.", []string{"rule"}, nil)
 	descPanicConn   = prometheus.NewDesc("g6_rule_panic_connections_total", "Sessions that tried servers isolated by moratorium because the rule was in panic.", []string{"rule"}, nil)
 	descHTTPRefused = prometheus.NewDesc("g6_http_refused_total", "Connections to the metrics or console endpoint closed at once: it held http_max_connections, or http_max_connections_per_ip from that client.", []string{"listen"}, nil)
+	descRuleConns   = prometheus.NewDesc("g6_rule_connections_total", "Connections the rule's sessions established, whatever became of their servers.", []string{"rule"}, nil)
+	descRuleFails   = prometheus.NewDesc("g6_rule_connect_failures_total", "Failed connects of the rule's sessions.", []string{"rule"}, nil)
+	descRuleRecv    = prometheus.NewDesc("g6_rule_received_bytes_total", "Bytes received from the rule's servers.", []string{"rule"}, nil)
+	descRuleSent    = prometheus.NewDesc("g6_rule_sent_bytes_total", "Bytes sent to the rule's servers.", []string{"rule"}, nil)
 	descLogDropped  = prometheus.NewDesc("g6_access_log_dropped_total", "Access-log lines the workers could not write (a full disk, say).", nil, nil)
 	descLocalFail   = prometheus.NewDesc("g6_rule_local_connect_failures_total", "Connects that failed on this host (no local port or buffers); they do not isolate the server.", []string{"rule"}, nil)
 	descRestarts    = prometheus.NewDesc("g6_worker_restarts_total", "Times the worker slot was respawned.", []string{"slot"}, nil)
@@ -60,7 +64,7 @@ var (
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBuild, descUp, descActive, descConns, descFailures, descRecv,
-		descSent, descRT, descSessions, descRefused, descPanic, descPanicConn, descHTTPRefused, descLogDropped, descLocalFail, descRestarts, descWorkers, descUptimeSec,
+		descSent, descRT, descSessions, descRefused, descPanic, descPanicConn, descHTTPRefused, descLogDropped, descRuleConns, descRuleFails, descRuleRecv, descRuleSent, descLocalFail, descRestarts, descWorkers, descUptimeSec,
 		descResolved, descFailing, descConnect, descFirstByte, descDuration} {
 		ch <- d
 	}
@@ -108,6 +112,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descPanic, gauge, inPanic, r.ID)
 		ch <- prometheus.MustNewConstMetric(descPanicConn, counter, float64(rs.PanicConnections.Load()), r.ID)
+		ch <- prometheus.MustNewConstMetric(descRuleConns, counter, float64(rs.Connections.Load()), r.ID)
+		ch <- prometheus.MustNewConstMetric(descRuleFails, counter, float64(rs.Failures.Load()), r.ID)
+		ch <- prometheus.MustNewConstMetric(descRuleRecv, counter, float64(rs.FromServer.Load()), r.ID)
+		ch <- prometheus.MustNewConstMetric(descRuleSent, counter, float64(rs.FromClient.Load()), r.ID)
 		ch <- prometheus.MustNewConstMetric(descSessions, gauge, float64(sessions), r.ID)
 		ch <- prometheus.MustNewConstMetric(descRefused, counter, float64(limited), r.ID, "client_limit")
 		ch <- prometheus.MustNewConstMetric(descRefused, counter, float64(rated), r.ID, "rate_limit")

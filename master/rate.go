@@ -29,15 +29,16 @@ func (r *rate) add(now time.Time, total int64) {
 	}
 }
 
-// perSecond is the rate over the window (0 until two samples exist).
-func (r *rate) perSecond() float64 {
+// perSecond is the rate over the window, and whether it is known (two
+// samples exist). The totals are the rules' own, which never go down.
+func (r *rate) perSecond() (float64, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.samples) < 2 {
-		return 0
+		return 0, false
 	}
 	a, b := r.samples[0], r.samples[len(r.samples)-1]
-	return float64(b.total-a.total) / b.at.Sub(a.at).Seconds()
+	return max(float64(b.total-a.total), 0) / b.at.Sub(a.at).Seconds(), true
 }
 
 // sampleRate records the connection total every second, and logs the
@@ -54,10 +55,8 @@ func sampleRate(m *Master, stop <-chan struct{}) {
 		case now := <-tick.C:
 			snap := m.Snapshot()
 			var total int64
-			for _, es := range snap.Servers {
-				for _, e := range es {
-					total += snap.Region.Server(e.Slot).Total.Load()
-				}
+			for _, rs := range snap.Rules {
+				total += snap.Region.Rule(rs).Connections.Load()
 			}
 			m.rate.add(now, total)
 			p.check(m, &snap)

@@ -114,6 +114,10 @@ func (r *Region) resetRule(i int) {
 	rs.LocalFailures.Store(0)
 	rs.PanicSince.Store(0)
 	rs.PanicConnections.Store(0)
+	rs.Connections.Store(0)
+	rs.Failures.Store(0)
+	rs.FromServer.Store(0)
+	rs.FromClient.Store(0)
 	for _, c := range rs.Refusals() {
 		c.N.Store(0)
 	}

@@ -147,7 +147,14 @@ type RuleSlot struct {
 	// InspectFull: the worker already read max_inspecting connections
 	// before routing (counted like the refusals above it).
 	InspectFull atomic.Int64
-	_           [48]byte
+	// The rule's own totals, counted by the workers beside the servers'
+	// (which leave with a removed server): connections established,
+	// connects that failed, bytes from and to its servers. They only grow.
+	Connections atomic.Int64
+	Failures    atomic.Int64
+	FromServer  atomic.Int64
+	FromClient  atomic.Int64
+	_           [16]byte
 }
 
 // Refusal is one of a rule slot's counters of connections closed at once,

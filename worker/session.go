@@ -304,6 +304,7 @@ func localConnectError(e unix.Errno) bool {
 }
 
 func (w *Worker) serverFailed(s *session, srv *server, err error) {
+	s.rule.slot.Failures.Add(1)
 	if !srv.slot.Fail(w.now, w.moratorium) {
 		w.log.Debug("connect failed", "rule", s.rule.id, "server", srv.text, "err", err,
 			"in_a_row", srv.slot.FailStreak.Load(), "isolate_after", srv.slot.IsolateAfter.Load())
@@ -357,6 +358,7 @@ func (w *Worker) onConnectTimeout(s *session) {
 func (w *Worker) established(s *session) {
 	s.state = stateEstablished
 	s.server.slot.Total.Add(1)
+	s.rule.slot.Connections.Add(1)
 	s.server.slot.Connected()
 	if s.tier == tierPanic {
 		s.server.slot.Readmit(w.now)

@@ -66,9 +66,11 @@ func (w *Worker) sweepDrains() {
 func (w *Worker) publishBytes(s *session) {
 	if d := s.b.bytes - s.counted[1]; d != 0 {
 		s.server.slot.FromServer.Add(d)
+		s.rule.slot.FromServer.Add(d)
 	}
 	if d := s.c.bytes - s.counted[0]; d != 0 {
 		s.server.slot.FromClient.Add(d)
+		s.rule.slot.FromClient.Add(d)
 	}
 	s.counted = [2]int64{s.c.bytes, s.b.bytes}
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -387,5 +388,48 @@ func TestFleetNoLeakOverReconnects(t *testing.T) {
 	t.Logf("goroutines %d → %d, fds %d → %d over 100 cuts and 5 outages", g0, g1, f0, f1)
 	if got := countGreetings(t, front, 3); got[srv[0]] != 3 {
 		t.Fatalf("serving after the cuts: %v", got)
+	}
+}
+
+// TestFleetRefusedBind: a pushed config that validates but cannot be
+// applied on a node (a listen address another process holds without
+// SO_REUSEPORT) is refused there, the old one keeps serving, and show
+// nodes (text and json) says why (issue #32: it said nothing).
+func TestFleetRefusedBind(t *testing.T) {
+	etcd := testenv.StartEtcd(t)
+	srv := backends(t, 1)
+	admin, front := testenv.Addr(t), testenv.Addr(t)
+	held, err := net.Listen("tcp", "127.0.0.1:0") // no SO_REUSEPORT
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	prefix := "/g6/bind"
+	cfgText := func(listen ...string) string {
+		return fmt.Sprintf("[admin]\nlisten = [%q]\nclients = [\"127.0.0.1:*\"]\n\n[[rule]]\nid = \"web\"\nalgorithm = \"RR\"\nclients = [\"127.0.0.*:*\"]\nlisten = [%s]\nservers = %s\n",
+			admin, quoteList(listen), serverList(srv))
+	}
+	push := func(text string) {
+		t.Helper()
+		if out, err := testenv.Run(t, 30*time.Second, testenv.Bin(t, "g6"), "push", "-c", testenv.WriteConfig(t, text), "--etcd", etcd.URL, "--prefix", prefix); err != nil {
+			t.Fatalf("push: %s %v", out, err)
+		}
+	}
+	push(cfgText(front))
+	m := testenv.StartMasterArgs(t, []string{"--etcd", etcd.URL, "--prefix", prefix, "--node", "b1", "-w", "1"})
+	m.WaitLog(t, "cluster store reachable", 10*time.Second)
+	push(cfgText(front, held.Addr().String()))
+	within(t, 5*time.Second, "show nodes shows the refusal", func() error {
+		if out := adminSend(t, admin, "show nodes\n"); !strings.Contains(out, "refused a config") || !strings.Contains(out, "address already in use") {
+			return fmt.Errorf("%q", out)
+		}
+		var doc struct{ Nodes []struct{ Error string } }
+		if err := json.Unmarshal([]byte(adminSend(t, admin, "show nodes json\n")), &doc); err != nil || len(doc.Nodes) != 1 || !strings.Contains(doc.Nodes[0].Error, "address already in use") {
+			return fmt.Errorf("show nodes json: %v %+v", err, doc)
+		}
+		return nil
+	})
+	if got := countGreetings(t, front, 3); got[srv[0]] != 3 {
+		t.Fatalf("after the refused config: %v", got)
 	}
 }

@@ -2,6 +2,7 @@ package master
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 
 	"g6/conf"
@@ -16,30 +17,39 @@ func (m *Master) reload() {
 	}
 	notifyReloading()
 	defer notifyReady()
-	cfg, err := m.loadConfig()
+	err := m.reloadConfig()
+	// In a fleet every node shows why this one refused the fleet's config,
+	// whichever step refused it: the config itself, its slots or sockets
+	// (an address another process holds), or its workers.
 	m.mu.Lock()
 	m.fleetErr = ""
 	if err != nil && len(m.opts.Etcd) > 0 {
-		m.fleetErr = strings.SplitN(err.Error(), "\n", 2)[0] // shown by show nodes on every node
+		m.fleetErr = strings.SplitN(err.Error(), "\n", 2)[0]
 	}
 	m.mu.Unlock()
 	if err != nil {
 		m.logConfigError("reload refused; the running config keeps serving", err)
-		return
+	}
+}
+
+// reloadConfig reads the config again and, if it is good, starts a
+// generation for it and drains the current one into it.
+func (m *Master) reloadConfig() error {
+	cfg, err := m.loadConfig()
+	if err != nil {
+		return err
 	}
 	g, bound, err := m.newGeneration(cfg)
 	if err != nil {
-		m.log.Error("reload refused; the running config keeps serving", "err", err)
-		return
+		return err
 	}
 	if err := m.startGeneration(g); err != nil {
 		m.dropSockets(bound)
 		m.republish()
-		m.log.Error("reload failed; the running config keeps serving", "err", err)
 		m.mu.Lock()
 		m.old = append(m.old, g)
 		m.mu.Unlock()
-		return
+		return fmt.Errorf("master: its workers did not start: %w", err)
 	}
 	m.mu.Lock()
 	prev := m.cur
@@ -52,6 +62,7 @@ func (m *Master) reload() {
 	m.syncChecks()
 	m.watchNames(cfg)
 	m.log.Info("reloaded", "gen", g.id, "workers", g.nWork, "listen", g.addrs, "draining", prev.id)
+	return nil
 }
 
 func (m *Master) logConfigError(msg string, err error) {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -288,6 +289,7 @@ type cutter struct {
 	mu     sync.Mutex
 	conns  []net.Conn
 	refuse bool
+	delay  time.Duration // replies from the target are held this long
 }
 
 func newCutter(t *testing.T, target string) *cutter {
@@ -323,8 +325,47 @@ func (c *cutter) serve() {
 		c.conns = append(c.conns, in, out)
 		c.mu.Unlock()
 		go func() { io.Copy(out, in); out.Close() }()
-		go func() { io.Copy(in, out); in.Close() }()
+		go func() { c.replies(in, out); in.Close() }()
 	}
+}
+
+// replies copies what the target sends back, each chunk held for the
+// delay at the time it arrived (a constant latency, not one that adds up).
+func (c *cutter) replies(to, from net.Conn) {
+	type chunk struct {
+		b  []byte
+		at time.Time
+	}
+	q := make(chan chunk, 1024)
+	go func() {
+		defer close(q)
+		for {
+			b := make([]byte, 32<<10)
+			n, err := from.Read(b)
+			if n > 0 {
+				c.mu.Lock()
+				d := c.delay
+				c.mu.Unlock()
+				q <- chunk{b[:n], time.Now().Add(d)}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	for ch := range q {
+		time.Sleep(time.Until(ch.at))
+		if _, err := to.Write(ch.b); err != nil {
+			return
+		}
+	}
+}
+
+// setDelay holds the target's replies for d from now on.
+func (c *cutter) setDelay(d time.Duration) {
+	c.mu.Lock()
+	c.delay = d
+	c.mu.Unlock()
 }
 
 // cut closes every relayed connection; with refuse, new ones are closed
@@ -431,5 +472,62 @@ func TestFleetRefusedBind(t *testing.T) {
 	})
 	if got := countGreetings(t, front, 3); got[srv[0]] != 3 {
 		t.Fatalf("after the refused config: %v", got)
+	}
+}
+
+// TestSlowStoreDoesNotStallSupervision: while etcd's replies take 1.5 s
+// (a relay holds them) an admin change waits on its transaction; meanwhile
+// show servers answers and a killed worker is replaced, both before the
+// change returns (issue #32: the pool's lock was held across the
+// transaction, and the master's snapshot and its exit handling waited
+// behind it). show workers and show stats read no store; show servers and
+// show nodes read the fleet's registry, so they take the store's time.
+func TestSlowStoreDoesNotStallSupervision(t *testing.T) {
+	etcd := testenv.StartEtcd(t)
+	relay := newCutter(t, etcd.Addr)
+	srv := backends(t, 2)
+	admin, front := testenv.Addr(t), testenv.Addr(t)
+	cfg := fmt.Sprintf("[cluster]\netcd = [\"http://%s\"]\nprefix = \"/g6/slow\"\nnode = \"s1\"\n\n[admin]\nlisten = [%q]\nclients = [\"127.0.0.1:*\"]\n\n[[rule]]\nid = \"web\"\nalgorithm = \"RR\"\nclients = [\"*:*\"]\nlisten = [%q]\nservers = %s\n",
+		relay.ln.Addr(), admin, front, serverList(srv))
+	m := testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "2"})
+	m.WaitLog(t, "cluster store reachable", 10*time.Second)
+	before := m.Workers(t)
+	relay.setDelay(1500 * time.Millisecond)
+	start := time.Now()
+	disabled := make(chan string, 1)
+	go func() { disabled <- adminSend(t, admin, "disable 127.0.0.1 "+portOf(srv[1])+"\n") }()
+	time.Sleep(100 * time.Millisecond) // the change is in its transaction
+	shown := make(chan string, 1)
+	go func() { shown <- adminSend(t, admin, "show stats\nshow workers\n") }()
+	syscall.Kill(before[0], syscall.SIGKILL)
+	var events []string
+	respawned := false
+	for len(events) < 3 {
+		select {
+		case r := <-disabled:
+			events = append(events, "change returned")
+			t.Logf("the change returned %q after %v", strings.TrimSpace(r), time.Since(start).Round(time.Millisecond))
+			disabled = nil
+		case out := <-shown:
+			if !strings.Contains(out, "connections:") || !strings.Contains(out, "SLOT") {
+				t.Errorf("show stats, show workers: %q", out)
+			}
+			events = append(events, "show answered")
+			shown = nil
+		case <-time.After(20 * time.Millisecond):
+			if after := m.Workers(t); !respawned && len(after) == 2 && after[0] != before[0] && after[1] != before[0] {
+				respawned = true
+				events = append(events, "worker replaced")
+			}
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("events so far: %v", events)
+		}
+	}
+	if events[2] != "change returned" {
+		t.Fatalf("order: %v; show and the respawn must not wait for the store", events)
+	}
+	if time.Since(start) < time.Second {
+		t.Fatalf("the change returned before the store's slow answer: %v (nothing waited on it)", events)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"g6/admin"
 	"g6/conf"
 	"g6/ipc"
+	"g6/pool"
 
 	"golang.org/x/sys/unix"
 )
@@ -61,11 +62,11 @@ func (m *Master) closeAdmin() {
 
 // Snapshot implements admin.Backend.
 func (m *Master) Snapshot() admin.Snapshot {
+	entries, gone := m.pool.Entries() // not under m.mu: the loop needs it to supervise
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	g := m.cur
-	servers, gone := m.pool.Entries()
-	s := admin.Snapshot{Config: g.cfg, Region: m.region, Rules: g.setup.RuleSlots, Servers: servers, Gone: gone,
+	s := admin.Snapshot{Config: g.cfg, Region: m.region, Rules: g.setup.RuleSlots, Servers: byRule(g.cfg, entries), Gone: gone,
 		Clients: g.setup.Clients, Started: m.started}
 	s.Rate, s.RateKnown = m.rate.perSecond()
 	for _, w := range g.workers {
@@ -75,6 +76,23 @@ func (m *Master) Snapshot() admin.Snapshot {
 		}
 	}
 	return s
+}
+
+// byRule lines the pool's entries up with cfg's rules. They differ while a
+// reload starts (the pool holds the new config's servers before its
+// generation serves): a rule the pool does not have yet shows none.
+func byRule(cfg *conf.Config, entries [][]pool.Entry) [][]pool.Entry {
+	have := map[string][]pool.Entry{}
+	for _, es := range entries {
+		if len(es) > 0 {
+			have[es[0].Rule] = es
+		}
+	}
+	out := make([][]pool.Entry, len(cfg.Rules))
+	for i, r := range cfg.Rules {
+		out[i] = have[r.ID]
+	}
+	return out
 }
 
 // liveWorkers lists the workers that have not exited.

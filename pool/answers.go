@@ -23,8 +23,7 @@ type Answer struct {
 // overlay (state file, upgrade hand-over), not sent to the fleet: each
 // node resolves.
 func (t *Table) SetAnswer(entry string, servers []resolve.Server) (changed bool, err error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.changing()()
 	st := t.state.clone()
 	i := slices.IndexFunc(st.Answers, func(a Answer) bool { return a.Entry == entry })
 	if i >= 0 && slices.Equal(st.Answers[i].Servers, servers) || i < 0 && len(servers) == 0 {
@@ -130,8 +129,7 @@ func resolved(n *conf.Name, rs resolve.Server) conf.Server {
 // have. The master calls it once a config serves: a reload that fails and
 // publishes the running config again must still find them.
 func (t *Table) PruneAnswers() error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.changing()()
 	if t.cfg == nil {
 		return nil
 	}

@@ -33,7 +33,13 @@
 // when the master calls PruneAnswers (once the new config serves), so a
 // failed reload's republish still has them. Runtime changes to a resolved
 // server are made against its expanded entry, so a new SRV weight drops a
-// weight set by hand. The Table's methods take its lock; Publish scans
-// every server slot (changes are rare, the scan is a few microseconds per
-// thousand slots).
+// weight set by hand. Changes take the Table's change lock, one at a time,
+// and its data lock only around what they read and write: never across
+// the fleet store's transaction, so readers (show, the console, the
+// master's snapshot) never wait on the network. A runtime command is
+// published first, then persisted (state file, fleet store); if the store
+// refuses it the previous servers are published again, so it ends up in
+// the region and the store, or in neither (a disable, enable or drain is
+// persisted first and applied after). Publish scans every server slot
+// (changes are rare, the scan is a few microseconds per thousand slots).
 package pool

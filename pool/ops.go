@@ -11,8 +11,7 @@ import (
 // Add puts a server into a rule at runtime. weight and maxConns nil keep
 // the rule's server_defaults.
 func (t *Table) Add(rule string, addr netip.AddrPort, weight *int, maxConns *int64, backup bool) (Entry, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.changing()()
 	r := findRule(t.view, rule)
 	if r == nil {
 		return Entry{}, fmt.Errorf("%w %q", errUnknownRule, rule)
@@ -56,8 +55,7 @@ func setValues(o *Override, weight *int, maxConns *int64) {
 // Del takes a server out of a rule: no new connection goes to it; its
 // slot keeps counting the sessions left.
 func (t *Table) Del(rule string, addr netip.AddrPort) (Entry, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.changing()()
 	if findRule(t.view, rule) == nil {
 		return Entry{}, fmt.Errorf("%w %q", errUnknownRule, rule)
 	}
@@ -92,8 +90,7 @@ func (t *Table) SetMaxConns(addr netip.AddrPort, n int64) ([]Entry, error) {
 }
 
 func (t *Table) set(rule string, addr netip.AddrPort, change func(*Override)) ([]Entry, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.changing()()
 	held, err := t.holding(rule, addr)
 	if err != nil {
 		return nil, err
@@ -141,8 +138,7 @@ func (t *Table) Drain(addr netip.AddrPort, until int64) ([]Entry, error) {
 // mark records a state change of addr in the overlay, persists it (fleet,
 // state file), and only then applies it to addr's slots.
 func (t *Table) mark(addr netip.AddrPort, change func(*Override, int64, time.Time), apply func(*shared.ServerSlot, int64)) ([]Entry, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.changing()()
 	held, err := t.holding("", addr)
 	if err != nil {
 		return nil, err
@@ -168,10 +164,11 @@ func (t *Table) mark(addr netip.AddrPort, change func(*Override, int64, time.Tim
 // key names one override: rule and server address.
 type okey struct{ rule, addr string }
 
-// persist hands the overrides of keys in st to the fleet (if any), then
-// writes the state file (if any). An error means neither took it (the
+// persist writes the state file (if any), then hands the overrides of
+// keys in st to the fleet (if any). An error means neither took it (the
 // fleet refused, or the file could not be written before the fleet was
-// asked).
+// asked). Called with both locks held; the data lock is let go while the
+// fleet's store answers (the change lock keeps other changes out).
 func (t *Table) persist(st State, keys []okey) error {
 	if t.path != "" {
 		if err := SaveState(t.path, st); err != nil {
@@ -190,7 +187,10 @@ func (t *Table) persist(st State, keys []okey) error {
 			out = append(out, Override{Rule: k.rule, Address: k.addr}) // none left: the fleet deletes it
 		}
 	}
-	if err := t.sink(out); err != nil {
+	t.mu.Unlock()
+	err := t.sink(out)
+	t.mu.Lock()
+	if err != nil {
 		if t.path != "" {
 			SaveState(t.path, t.state)
 		}

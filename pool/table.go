@@ -30,8 +30,13 @@ type Entry struct {
 	MaxConnsFrom string
 }
 
-// Table is the master's view of every rule's servers.
+// Table is the master's view of every rule's servers. change serialises
+// the changes (runtime commands, the fleet's, answers, publishes); mu
+// guards the data and is held only briefly, never across the fleet
+// store's round trip (persist), so readers (show, the console, the
+// master's snapshot) never wait on the network.
 type Table struct {
+	change    sync.Mutex
 	mu        sync.Mutex
 	region    *shared.Region
 	cfg       *conf.Config // as loaded: name entries unresolved
@@ -43,17 +48,28 @@ type Table struct {
 	path      string    // state file, "" = none
 	published bool
 	restore   bool // apply the overlay's disable and drain deadlines at the first Publish
-	// sink, when set, must accept every change before it is applied (the
-	// fleet store); an override with nothing in it means "none".
+	// sink, when set, must take every runtime change (the fleet store),
+	// or it is undone (commit); an override with nothing in it means
+	// "none".
 	sink func([]Override) error
 	self string // this node's name in the fleet: overrides it makes carry it
+}
+
+// changing takes the change lock and the data lock; the returned func
+// releases both.
+func (t *Table) changing() func() {
+	t.change.Lock()
+	t.mu.Lock()
+	return func() {
+		t.mu.Unlock()
+		t.change.Unlock()
+	}
 }
 
 // SetSink makes every later change go through sink first (nil = none);
 // node is this node's name, which the changes it makes carry.
 func (t *Table) SetSink(sink func([]Override) error, node string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.changing()()
 	t.sink, t.self = sink, node
 }
 
@@ -62,8 +78,7 @@ func (t *Table) SetSink(sink func([]Override) error, node string) {
 // rule and server (an empty one removes it). The servers are published and
 // the disable and drain deadlines written into the slots.
 func (t *Table) ApplyFleet(list []Override, all bool) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.changing()()
 	st := t.state.clone()
 	if all {
 		st.Overrides = nil
@@ -124,8 +139,7 @@ func New(region *shared.Region, state State, restore bool) *Table {
 // path new to the table gets the current overlay at once, so a state_file
 // added by a reload holds the changes made before it.
 func (t *Table) SetStateFile(path string) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.changing()()
 	if path == t.path {
 		return nil
 	}
@@ -147,8 +161,7 @@ func (t *Table) State() State {
 // servers in the region (ruleSlots: each rule's slot). On an error
 // (the region has no free server slot) nothing changed.
 func (t *Table) Publish(cfg *conf.Config, ruleSlots []int) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.changing()()
 	st := t.state.clone()
 	reconcile(&st, expand(cfg, st.Answers))
 	return t.publish(cfg, ruleSlots, st)

@@ -132,12 +132,12 @@ func consoleSameSite(r *http.Request, g conf.Global) error {
 	}
 	host := hostOnly(r.Host)
 	if !consoleHost(host, g) {
-		return fmt.Errorf("Host %q is not one the console serves (console_hosts)", r.Host)
+		return fmt.Errorf("the Host header %q is not one the console serves (console_hosts)", r.Host)
 	}
 	if o := r.Header.Get("Origin"); o != "" {
 		u, err := url.Parse(o)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !strings.EqualFold(u.Host, r.Host) {
-			return fmt.Errorf("Origin %q is not the console's", o)
+			return fmt.Errorf("the Origin header %q is not the console's", o)
 		}
 	}
 	return nil

@@ -63,8 +63,8 @@ func cmdMaster(args []string) int {
 		fmt.Fprintln(os.Stderr, "g6 master: --etcd needs --prefix")
 		return 1
 	}
-	if o.Workers < 0 {
-		fmt.Fprintln(os.Stderr, "g6 master: -w must be 0 or more")
+	if o.Workers < 0 || o.Workers > conf.MaxWorkers {
+		fmt.Fprintf(os.Stderr, "g6 master: -w must be 0-%d\n", conf.MaxWorkers)
 		return 1
 	}
 	if daemon {

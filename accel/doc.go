@@ -32,7 +32,7 @@
 //     and the new worker keeps them until their last session ends.
 //   - Bytes that arrived before the socket entered the map stay in its
 //     receive queue until more arrive; setting SO_RCVLOWAT runs the verdict
-//     over them at once (Kick).
+//     over them at once (Pair does).
 //   - Redirected bytes raise no epoll event on the source: the worker hears
 //     of a paired socket only for its FIN, an error, urgent data (which goes
 //     on inline, in order, as without accel) and spilled bytes.

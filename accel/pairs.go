@@ -224,7 +224,8 @@ func (p *Pairs) Free(pr Pair) {
 	p.free = append(p.free, pr.Slot[0], pr.Slot[1])
 }
 
-// link is the mmapped Link of a slot.
+// linkMem is the layout of one slot's Link in the mmapped links array,
+// as the program reads and writes it.
 type linkMem struct {
 	peer, spilled uint32
 	moved, budget uint64

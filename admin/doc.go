@@ -10,7 +10,11 @@
 // closing its side, ends the connection after the replies are written.
 //
 // Sharp edges: each connection has its own goroutine with read and write
-// deadlines and a byte budget, and the number of connections is capped, so a
-// slow, idle or flooding client costs bounded memory and never blocks the
-// master's supervision loop (which only hands out snapshots).
+// deadlines, a line is at most MaxLine bytes, 100 error replies in a row
+// close it, and the number of connections is capped, so a slow, idle or
+// flooding client costs bounded memory. Commands run in the connection's
+// goroutine: show commands read a snapshot (the master's lock is held only
+// to copy it); a runtime change waits on the fleet's store when there is
+// one (without holding a lock the master's loop or show needs); show
+// servers and show nodes read the fleet's registry from the store.
 package admin

@@ -49,7 +49,7 @@ const OnDownShutdown = "shutdown-sessions"
 // the most it may be.
 const (
 	MinServerSlots = 256
-	MaxServerSlots = 4 * MaxServers
+	MaxServerSlots = 4 * MaxConfigServers
 )
 
 // ServerSlots is the effective max_servers: as written, or four times the

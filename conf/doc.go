@@ -31,5 +31,5 @@
 //     socket). Listen.ProxySources stays as written; ParseSources reads it.
 //   - Hostile input is bounded before it is parsed: a config is a regular
 //     file of at most MaxFileSize, nests at most 32 levels (nesting.go), and
-//     holds at most MaxServers servers.
+//     holds at most MaxConfigServers servers.
 package conf

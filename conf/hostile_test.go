@@ -55,7 +55,7 @@ func TestHostileConfigs(t *testing.T) {
 			"arrays.toml:3: arrays and inline tables nest deeper than 32 levels"},
 		{"nesting after a multi-line string", write("strings.toml", "a = '''\n[[[[\n'''\nb = \"\"\"\\\n]]\"\"\"\n# [[[[[\nc = "+strings.Repeat("[", 40)+"\n"),
 			"strings.toml:7: arrays and inline tables nest deeper"},
-		{"too many servers", write("servers.toml", serversText(MaxServers+1)), "servers.toml:6: rule \"r\": more than 65536 servers"},
+		{"too many servers", write("servers.toml", serversText(MaxConfigServers+1)), "servers.toml:6: rule \"r\": more than 65536 servers"},
 		{"larger than the limit", big, "more than the 16 MiB a config may have"},
 		{"endless device", "/dev/zero", "/dev/zero: not a regular file (a device)"},
 		{"FIFO without a writer", fifo, "fifo: not a regular file (a FIFO)"},

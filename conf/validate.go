@@ -9,14 +9,15 @@ import (
 	"unicode"
 )
 
-// MaxWorkers bounds the worker count (and the per-worker slices of the
-// shared region).
-const MaxWorkers = 64
+// MaxWorkers bounds the worker count: during an upgrade two masters'
+// workers run at once, each counting in one of the shared region's
+// per-worker slots, which are twice as many (shared.MaxWorkers).
+const MaxWorkers = 32
 
-// MaxServers bounds the servers of one config, all rules together: each
+// MaxConfigServers bounds the servers of one config, all rules together: each
 // takes shared slots (a few hundred bytes each, four per server to keep
 // state across reloads) and a line in every show command.
-const MaxServers = 65536
+const MaxConfigServers = 65536
 
 // lineFunc finds the line of a section's element: section is "admin" or
 // "rule", n the rule index, needles the texts to search for in turn.
@@ -33,8 +34,8 @@ func validate(cfg *Config, line lineFunc, errs *ErrorList) {
 	servers := 0
 	for i := range cfg.Rules {
 		r := &cfg.Rules[i]
-		if servers += len(r.Servers) + len(r.Names); servers > MaxServers {
-			errs.add(v.file, line("rule", i, "servers"), "rule %q: more than %d servers in the config", r.ID, MaxServers)
+		if servers += len(r.Servers) + len(r.Names); servers > MaxConfigServers {
+			errs.add(v.file, line("rule", i, "servers"), "rule %q: more than %d servers in the config", r.ID, MaxConfigServers)
 			return
 		}
 		v.rule(i, r)

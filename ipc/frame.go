@@ -48,15 +48,28 @@ func (d *Decoder) Next() (m Message, ok bool, err error) {
 	if len(d.buf) < 4+int(n) {
 		return m, false, nil
 	}
-	err = json.Unmarshal(d.buf[4:4+n], &m)
+	m, err = decode(d.buf[4 : 4+n])
 	d.buf = d.buf[4+n:]
 	if len(d.buf) == 0 {
 		d.buf = nil
 	}
 	if err != nil {
-		return m, false, fmt.Errorf("%w: %w", ErrFrame, err)
+		return m, false, err
 	}
 	return m, true, nil
+}
+
+// decode parses one frame's payload, which must be of this build's
+// protocol version.
+func decode(b []byte) (Message, error) {
+	var m Message
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("%w: %w", ErrFrame, err)
+	}
+	if m.V != ProtocolVersion {
+		return m, fmt.Errorf("%w: protocol version %d, this build speaks %d", ErrFrame, m.V, ProtocolVersion)
+	}
+	return m, nil
 }
 
 // Read reads exactly one message from a blocking reader.
@@ -74,10 +87,7 @@ func Read(r io.Reader) (Message, error) {
 	if _, err := io.ReadFull(r, b); err != nil {
 		return m, fmt.Errorf("ipc: read: %w", err)
 	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return m, fmt.Errorf("%w: %w", ErrFrame, err)
-	}
-	return m, nil
+	return decode(b)
 }
 
 // Write writes one message to a blocking writer.

@@ -113,3 +113,20 @@ func TestDecodeDrain(t *testing.T) {
 		}
 	}
 }
+
+// TestOtherProtocolVersion: a frame of another protocol version is refused
+// by both decoding paths.
+func TestOtherProtocolVersion(t *testing.T) {
+	b, err := Encode(Message{V: ProtocolVersion + 1, Type: TypePing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d Decoder
+	d.Feed(b)
+	if _, _, err := d.Next(); !errors.Is(err, ErrFrame) || !strings.Contains(err.Error(), "protocol version") {
+		t.Errorf("Decoder: %v", err)
+	}
+	if _, err := Read(bytes.NewReader(b)); !errors.Is(err, ErrFrame) {
+		t.Errorf("Read: %v", err)
+	}
+}

@@ -2,7 +2,9 @@ package ipc
 
 import "encoding/json"
 
-// ProtocolVersion is sent in every message.
+// ProtocolVersion is sent in every message, and a message of another is
+// refused (Decoder, Read): master and workers are one binary, so only a
+// bug or a stray writer sends one.
 const ProtocolVersion = 1
 
 // Message types.

@@ -18,9 +18,10 @@
 // region before a generation's workers start and again on every change.
 // Change runs the server commands; those that close sessions ask every
 // worker (TypeShutdown). The overlay goes to the next master on USR2 in a
-// memfd and, with state_file, to disk. With [cluster] the pool's changes go
-// through the fleet store first (fleet.Store, the table's sink) and come
-// back from every node through its watch; with --etcd the config itself is
+// memfd and, with state_file, to disk. With [cluster] a runtime change is
+// published here, then written to the fleet store (fleet.Store, the
+// table's sink) and undone if the store refuses it; every node's watch
+// applies the changes of the others; with --etcd the config itself is
 // read from the store (readConfig) and a change there is a reload.
 //
 // Server names (conf.Name) are looked up by a resolve.Watcher the master

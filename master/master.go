@@ -339,14 +339,16 @@ func newRegion(cfg *conf.Config) (*shared.Region, error) {
 		Clients: 4*len(k.Clients) + 256, IPs: clientTableSize})
 }
 
+// workerCount is -w, else the config's workers, else one per CPU, at most
+// conf.MaxWorkers (the flag and the key are checked against it).
 func workerCount(flag, config int) int {
 	switch {
 	case flag > 0:
-		return min(flag, shared.MaxWorkers/2)
+		return min(flag, conf.MaxWorkers)
 	case config > 0:
-		return min(config, shared.MaxWorkers/2)
+		return min(config, conf.MaxWorkers)
 	}
-	return min(runtime.NumCPU(), shared.MaxWorkers/2)
+	return min(runtime.NumCPU(), conf.MaxWorkers)
 }
 
 func (m *Master) closeSockets() {

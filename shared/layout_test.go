@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"unsafe"
+
+	"g6/conf"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/layout.golden (only together with a Version bump)")
@@ -64,5 +66,13 @@ func TestLayoutGolden(t *testing.T) {
 		}
 	default:
 		t.Fatalf("Version is %d, the golden file has %d: go test ./shared -run LayoutGolden -update", Version, goldenVersion)
+	}
+}
+
+// TestWorkerSlotsForTwoMasters: an upgrade runs two masters' workers at
+// once, each in a counter slot of its own.
+func TestWorkerSlotsForTwoMasters(t *testing.T) {
+	if MaxWorkers < 2*conf.MaxWorkers {
+		t.Fatalf("%d counter slots for two masters of %d workers", MaxWorkers, conf.MaxWorkers)
 	}
 }

@@ -51,8 +51,11 @@
 //   - fds of sessions that end are closed only after the whole epoll batch
 //     is handled, so a stale event can never reach a new socket that reused
 //     the number (docs/g6-differences.md B14, B15).
-//   - Inherited fds start at 3 (ipc.FdControl); they arrive non-blocking
-//     because the master created them so and never calls (*os.File).Fd().
+//   - Inherited fds start at 3 (ipc.FdControl). The control socket arrives
+//     blocking: the setup is read from it blocking (readSetup), then it is
+//     switched to non-blocking; the worker sets the listening sockets
+//     non-blocking itself (adoptListener), and never wraps them in an
+//     *os.File, whose Fd() would switch them back.
 //   - Every syscall retries EINTR; accept stops at EAGAIN or a batch; out of
 //     descriptors (EMFILE and kin) the listeners leave the epoll set for
 //     100 ms, since level-triggered they would spin (limited.go).

@@ -264,10 +264,14 @@ func (w *Worker) putBuf(ep *endpoint) {
 	ep.pend, ep.off = nil, 0
 }
 
-// keepBuf returns a buffer from getBuf to the pool; a few are kept, the
-// rest go to the GC so idle memory shrinks after a burst.
+// keepPooled is how many of each reusable thing (pending-tail buffers,
+// pipes, look states) a worker keeps; the rest go to the GC, so idle
+// memory shrinks after a burst.
+const keepPooled = 64
+
+// keepBuf returns a buffer from getBuf to the pool (keepPooled at most).
 func (w *Worker) keepBuf(b []byte) {
-	if len(w.bufs) < 64 && cap(b) == bufSize { // not one grown by a handoff's unsent bytes
+	if len(w.bufs) < keepPooled && cap(b) == bufSize { // not one grown by a handoff's unsent bytes
 		w.bufs = append(w.bufs, b[:0])
 	}
 }

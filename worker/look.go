@@ -67,7 +67,7 @@ func (w *Worker) putLook(s *session) {
 		w.putEarly(l.early)
 	}
 	*l = lookState{}
-	if len(w.looks) < 64 {
+	if len(w.looks) < keepPooled {
 		w.looks = append(w.looks, l)
 	}
 	s.look = nil

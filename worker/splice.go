@@ -60,7 +60,7 @@ func (w *Worker) putPipe(ep *endpoint) {
 		return
 	}
 	ep.pipe = nil
-	if p.n == 0 && len(w.pipes) < 64 {
+	if p.n == 0 && len(w.pipes) < keepPooled {
 		w.pipes = append(w.pipes, p)
 		return
 	}

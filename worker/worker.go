@@ -73,9 +73,9 @@ type Worker struct {
 	ended   []*session   // ended in this turn; freed by reap once every event of the batch is seen
 	closing []int        // fds closed at the end of the batch (deferClose)
 	timers  timerHeap    // connect and idle deadlines, lazily invalidated by session generation
-	bufs    [][]byte     // pending-tail buffers kept for reuse (at most 64)
-	pipes   []*pipe      // empty splice pipes kept for reuse (at most 64)
-	looks   []*lookState // kept for reuse (at most 64)
+	bufs    [][]byte     // pending-tail buffers kept for reuse (keepPooled at most)
+	pipes   []*pipe      // empty splice pipes kept for reuse (keepPooled at most)
+	looks   []*lookState // kept for reuse (keepPooled at most)
 	scratch []byte       // the one read buffer of the copy path
 
 	// Scratch space for accept and the PROXY header, so no event allocates.

@@ -6,8 +6,6 @@ import (
 	"net"
 	"os"
 	"sort"
-	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -112,42 +110,13 @@ func (m *Master) liveWorkers() []*workerProc {
 
 // Sessions implements admin.Backend: every worker is asked at once.
 func (m *Master) Sessions(timeout time.Duration) ([]ipc.Session, []string) {
-	ws := m.liveWorkers()
-	answers := make([]sessionAnswer, len(ws))
-	var wg sync.WaitGroup
-	for i, w := range ws {
-		wg.Add(1)
-		go askSessions(w, timeout, &answers[i], &wg)
-	}
-	wg.Wait()
+	lists, missing := askAll[ipc.Sessions](m, ipc.TypeSessions, nil, timeout)
 	var all []ipc.Session
-	var missing []string
-	for _, a := range answers {
-		if a.err != nil {
-			missing = append(missing, strings.TrimPrefix(a.err.Error(), "master: ")) // "worker N (pid P): ..."
-			continue
-		}
-		all = append(all, a.sessions...)
+	for _, l := range lists {
+		all = append(all, l...)
 	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].Worker < all[j].Worker })
 	return all, missing
-}
-
-type sessionAnswer struct {
-	sessions ipc.Sessions
-	err      error
-}
-
-func askSessions(w *workerProc, timeout time.Duration, out *sessionAnswer, wg *sync.WaitGroup) {
-	defer wg.Done()
-	msg, err := w.request(ipc.TypeSessions, nil, timeout)
-	if err != nil {
-		out.err = err
-		return
-	}
-	if out.sessions, err = ipc.DecodeBody[ipc.Sessions](msg); err != nil {
-		out.err = fmt.Errorf("master: worker %d (pid %d): %w", w.slot, w.pid, err)
-	}
 }
 
 // Reload implements admin.Backend: it is the same as HUP.

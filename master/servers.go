@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
-	"sync"
 	"time"
 
 	"g6/admin"
@@ -126,39 +124,12 @@ func (m *Master) shutdownSessions(cmd admin.Command) ([]string, error) {
 // workers that did not answer in time (they close theirs when they read
 // the request).
 func (m *Master) shutdownSlots(slots []int) (int, []string) {
-	ws := m.liveWorkers()
-	counts := make([]int, len(ws))
-	errs := make([]error, len(ws))
-	var wg sync.WaitGroup
-	for i, w := range ws {
-		wg.Add(1)
-		go askShutdown(w, slots, &counts[i], &errs[i], &wg)
-	}
-	wg.Wait()
+	closed, missing := askAll[ipc.Closed](m, ipc.TypeShutdown, ipc.Shutdown{Slots: slots}, admin.WorkerTimeout)
 	total := 0
-	var missing []string
-	for i := range ws {
-		if errs[i] != nil {
-			missing = append(missing, strings.TrimPrefix(errs[i].Error(), "master: "))
-			continue
-		}
-		total += counts[i]
+	for _, c := range closed {
+		total += c.Sessions
 	}
 	return total, missing
-}
-
-func askShutdown(w *workerProc, slots []int, n *int, errOut *error, wg *sync.WaitGroup) {
-	defer wg.Done()
-	msg, err := w.request(ipc.TypeShutdown, ipc.Shutdown{Slots: slots}, admin.WorkerTimeout)
-	if err == nil {
-		var c ipc.Closed
-		if c, err = ipc.DecodeBody[ipc.Closed](msg); err == nil {
-			*n = c.Sessions
-			return
-		}
-		err = fmt.Errorf("master: worker %d (pid %d): %w", w.slot, w.pid, err)
-	}
-	*errOut = err
 }
 
 // onDownFunc returns what a health check does when it marks e down with

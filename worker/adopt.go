@@ -88,7 +88,7 @@ func (w *Worker) adoptBatch(h *handChan, m ipc.Message) {
 		// The sender is gone or will resume them: they are not ours.
 		w.log.Error("handoff answer not sent; sessions left to the old worker", "err", err, "sessions", len(taken))
 		for _, s := range taken {
-			w.disown(s)
+			w.teardown(s, goesOn) // the old worker goes on with it
 		}
 		w.channelClosed(h, err)
 		return
@@ -226,26 +226,6 @@ func (w *Worker) start(s *session) {
 		w.timers.push(timerEntry{at: d, s: s, gen: s.gen})
 	}
 	w.pump(s)
-}
-
-// disown undoes adopt for a session whose answer could not be sent: the
-// counts go back and the fds close, nothing else is touched.
-func (w *Worker) disown(s *session) {
-	if s.client != nil {
-		w.unadmit(s.rule, s.client, s.ip16)
-	}
-	if s.ax != nil {
-		w.dropAccel(s) // the old worker still has it paired
-	}
-	s.server.slot.Release(w.counter)
-	s.c.pend, s.b.pend = nil, nil
-	if s.look != nil {
-		w.putLook(s)
-	}
-	sysClose(s.c.fd)
-	sysClose(s.b.fd)
-	s.state = stateClosed
-	w.ended = append(w.ended, s)
 }
 
 // ruleByID is this worker's rule with that id, or nil.

@@ -285,32 +285,12 @@ func (w *Worker) onHandoffAck(h *handChan, m ipc.Message) {
 			w.resume(s, h.unsent[i])
 			continue
 		}
-		w.forget(s)
+		w.teardown(s, goesOn) // the new worker has it: no line, no bytes here
 		h.handed++
 		h.carried += len(h.unsent[i][0]) + len(h.unsent[i][1])
 	}
 	w.log.Debug("handoff batch settled", "seq", ack.Seq, "taken", len(h.batch)-len(refused), "refused", len(refused))
 	h.batch, h.unsent = nil, nil
-}
-
-// forget drops a session the new worker took: its counts here are given
-// back and its fds closed (the new worker has its own); no access-log
-// line and no byte totals, which the new worker writes when it ends.
-func (w *Worker) forget(s *session) {
-	if s.client != nil {
-		w.unadmit(s.rule, s.client, s.ip16)
-	}
-	if s.ax != nil {
-		w.dropAccel(s) // still paired, by the new worker now
-	}
-	s.server.slot.Release(w.counter)
-	if s.look != nil {
-		w.putLook(s)
-	}
-	w.deferClose(s.c.fd)
-	w.deferClose(s.b.fd)
-	s.state = stateClosed
-	w.ended = append(w.ended, s)
 }
 
 // resume takes a session back that was not handed over: into the epoll

@@ -431,27 +431,55 @@ func (w *Worker) end(s *session) {
 	if s.state == stateClosed || s.state == stateFree {
 		return
 	}
-	if s.state == stateInspecting {
-		w.inspecting--
-	}
 	if s.reason == "" {
 		s.reason = endError
 	}
-	if s.ax != nil {
-		w.unpair(s) // its bytes first: the log and the totals count them
+	w.teardown(s, endedHere)
+}
+
+// leaving is how a session leaves this worker.
+type leaving uint8
+
+const (
+	// endedHere: it is over. Its kernel pair goes, its access-log line,
+	// duration and last bytes are written.
+	endedHere leaving = iota
+	// goesOn: it lives on in another worker (handed over, handoff.go; or
+	// its adoption not answered, adopt.go: the old worker keeps it), which
+	// writes its line and its bytes and keeps it paired.
+	goesOn
+)
+
+// teardown is the one way a session leaves: counts given back, buffers
+// pooled, fds closed after the batch (this worker's copies; the epoll
+// entries of an adopted session's files go first, since the other worker
+// may still hold them), the session recycled at reap.
+func (w *Worker) teardown(s *session, how leaving) {
+	here := how == endedHere
+	if s.state == stateInspecting {
+		w.inspecting--
 	}
-	if w.access != nil {
+	if s.ax != nil {
+		if here {
+			w.unpair(s) // its bytes first: the log and the totals count them
+		} else {
+			w.dropAccel(s)
+		}
+	}
+	if here && w.access != nil {
 		w.access.session(w, s)
 	}
 	if s.client != nil {
 		w.unadmit(s.rule, s.client, s.ip16)
 	}
 	if s.server != nil {
-		if s.state == stateEstablished || s.state == stateFlushing {
+		if here && (s.state == stateEstablished || s.state == stateFlushing) {
 			s.server.slot.Duration.Observe(w.now - s.started)
 		}
 		s.server.slot.Release(w.counter)
-		w.publishBytes(s)
+		if here {
+			w.publishBytes(s)
+		}
 	}
 	w.putBuf(&s.c)
 	w.putBuf(&s.b)

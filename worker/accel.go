@@ -53,10 +53,10 @@ const (
 	dirUser
 )
 
-// accelState is what a paired session keeps (pooled: the fast path's
+// pairing is what a paired session keeps (pooled: the fast path's
 // session only has the pointer).
-type accelState struct {
-	px        *accel.Pairs // the maps it is paired in: this worker's, or those of the worker that handed it over
+type pairing struct {
+	maps      *accel.Pairs // the maps it is paired in: this worker's, or those of the worker that handed it over
 	pair      accel.Pair
 	dir       [2]uint8
 	poll      [2]bool  // read the source again at the next check (queuedIn)
@@ -69,7 +69,7 @@ type accelState struct {
 
 // dirOf is src's direction index.
 func dirOf(s *session, src *endpoint) int {
-	if src == &s.c {
+	if src == &s.front {
 		return 0
 	}
 	return 1
@@ -78,9 +78,9 @@ func dirOf(s *session, src *endpoint) int {
 // ends are direction d's source and destination.
 func (s *session) ends(d int) (src, dst *endpoint) {
 	if d == 0 {
-		return &s.c, &s.b
+		return &s.front, &s.back
 	}
-	return &s.b, &s.c
+	return &s.back, &s.front
 }
 
 // taken is how many of the bytes the kernel moved for direction d its
@@ -88,14 +88,14 @@ func (s *session) ends(d int) (src, dst *endpoint) {
 func (w *Worker) taken(s *session, d int) (int64, error) {
 	_, dst := s.ends(d)
 	n, err := accel.Written(dst.fd)
-	return n - s.ax.base[d], err
+	return n - s.paired.base[d], err
 }
 
 // quietKernelDirs leaves a kernel direction's source unread until epoll
 // reports it (a handed or resumed session starts with both marked ready).
 func (s *session) quietKernelDirs() {
 	for d := range 2 {
-		if s.ax.dir[d] == dirKernel {
+		if s.paired.dir[d] == dirKernel {
 			src, _ := s.ends(d)
 			src.canRead = false
 		}
@@ -107,57 +107,57 @@ func (s *session) quietKernelDirs() {
 // session out for good.
 func (w *Worker) maybePair(s *session) {
 	switch {
-	case s.ax != nil || s.noPair || w.axOff || s.state != stateEstablished || w.now-s.started < pairDelay:
+	case s.paired != nil || s.noPair || w.pairingOff || s.state != stateEstablished || w.now-s.started < pairDelay:
 		return
-	case s.c.bytes >= pairBulk || s.b.bytes >= pairBulk || s.c.rdEOF || s.b.rdEOF ||
-		s.c.wrShut || s.b.wrShut || s.c.urgent || s.b.urgent:
+	case s.front.bytes >= pairBulk || s.back.bytes >= pairBulk || s.front.rdEOF || s.back.rdEOF ||
+		s.front.wrShut || s.back.wrShut || s.front.urgent || s.back.urgent:
 		s.noPair = true
 		return
-	case s.c.pend != nil || s.b.pend != nil || s.c.pipe != nil || s.b.pipe != nil:
+	case s.front.pend != nil || s.back.pend != nil || s.front.pipe != nil || s.back.pipe != nil:
 		return
 	}
 	s.noPair = true // one try
-	cc, err := accel.Count(s.c.fd)
+	cc, err := accel.Count(s.front.fd)
 	if err != nil {
 		return
 	}
-	cb, err := accel.Count(s.b.fd)
+	cb, err := accel.Count(s.back.fd)
 	if err != nil {
 		return
 	}
-	pr, spilled, err := w.ax.Pair(s.c.fd, s.b.fd, [2]uint64{accel.Window, accel.Window})
+	pr, spilled, err := w.sockmap.Pair(s.front.fd, s.back.fd, [2]uint64{accel.Window, accel.Window})
 	if err != nil && !spilled {
 		w.warnLimited(&w.pairFailed, "session not paired; it goes on in user space", "rule", s.rule.id, "err", err)
 		return
 	}
-	a := w.getAccel()
-	a.px, a.pair = w.ax, pr
-	w.ax.Users++
+	a := w.getPairing()
+	a.maps, a.pair = w.sockmap, pr
+	w.sockmap.Users++
 	a.base = [2]int64{cb.Written, cc.Written}
-	a.recvOff = [2]int64{cc.Received - s.c.bytes, cb.Received - s.b.bytes}
-	s.ax = a
+	a.recvOff = [2]int64{cc.Received - s.front.bytes, cb.Received - s.back.bytes}
+	s.paired = a
 	// Whatever comes to the worker from now on is on a psock queue.
-	s.c.noSplice, s.b.noSplice = true, true
+	s.front.noSplice, s.back.noSplice = true, true
 	if spilled {
 		a.dir = [2]uint8{dirUser, dirUser}
 		return
 	}
 	// The worker reads a paired socket only when epoll says so again (Pair
 	// ran the program over what was queued).
-	s.c.canRead, s.b.canRead = false, false
+	s.front.canRead, s.back.canRead = false, false
 }
 
 // moveKernel is move for a direction that is not dirUser.
 func (w *Worker) moveKernel(s *session, src, dst *endpoint) bool {
 	d := dirOf(s, src)
-	if s.ax.dir[d] == dirDrain || !src.canRead {
+	if s.paired.dir[d] == dirDrain || !src.canRead {
 		return true
 	}
 	// The kernel stops redirecting src before the worker reads it: a read
 	// on a paired socket may take bytes the program has not seen yet
 	// (tcp_bpf falls back to the receive queue), and none that come later
 	// may overtake them.
-	s.ax.px.Spill(s.ax.pair.Slot[d])
+	s.paired.maps.Spill(s.paired.pair.Slot[d])
 	for src.canRead {
 		n, e := sysRead(src.fd, w.scratch)
 		switch {
@@ -183,15 +183,15 @@ func (w *Worker) moveKernel(s *session, src, dst *endpoint) bool {
 		}
 		w.startCheck(s, d)
 		// Drained already: the FIN or the bytes go on now, on the copy path.
-		return s.ax.dir[d] != dirUser || w.move(s, src, dst)
+		return s.paired.dir[d] != dirUser || w.move(s, src, dst)
 	}
 	return true
 }
 
 // startCheck moves direction d to dirDrain and checks it at once.
 func (w *Worker) startCheck(s *session, d int) {
-	s.ax.dir[d] = dirDrain
-	s.ax.checkWait = checkFirst
+	s.paired.dir[d] = dirDrain
+	s.paired.checkWait = checkFirst
 	w.drainCheck(s)
 }
 
@@ -199,13 +199,13 @@ func (w *Worker) startCheck(s *session, d int) {
 // every moved byte to the copy path, and looks again later for the others
 // and for sources to read again (pollLater).
 func (w *Worker) drainCheck(s *session) {
-	a := s.ax
+	a := s.paired
 	waiting := false
 	for d := range 2 {
 		if a.dir[d] != dirDrain {
 			continue
 		}
-		if n, err := w.taken(s, d); err != nil || n >= a.px.Moved(a.pair.Slot[d]) {
+		if n, err := w.taken(s, d); err != nil || n >= a.maps.Moved(a.pair.Slot[d]) {
 			a.dir[d] = dirUser // an error shows on the copy path
 			continue
 		}
@@ -222,9 +222,9 @@ func (w *Worker) drainCheck(s *session) {
 // accelTimer runs at s's timer: a due drain check, and the last time the
 // kernel moved bytes counts as activity for the idle timeout.
 func (w *Worker) accelTimer(s *session) {
-	a := s.ax
+	a := s.paired
 	for _, slot := range a.pair.Slot {
-		if t := a.px.Last(slot); t > s.active {
+		if t := a.maps.Last(slot); t > s.active {
 			s.active = t
 		}
 	}
@@ -253,9 +253,9 @@ func (w *Worker) queuedIn(s *session, src *endpoint) bool {
 	if err != nil {
 		return false
 	}
-	a := s.ax
+	a := s.paired
 	read := src.bytes - a.folded[d] // what the worker read itself
-	return c.Received-a.recvOff[d]-read-a.px.Moved(a.pair.Slot[d]) > 0
+	return c.Received-a.recvOff[d]-read-a.maps.Moved(a.pair.Slot[d]) > 0
 }
 
 // duplicated is how many more bytes direction d carried (moved by the
@@ -277,10 +277,10 @@ func (w *Worker) duplicated(s *session, d int) int64 {
 // stops pairing sessions in this worker: the bytes are gone by then, so
 // the worker takes no more risks with this kernel.
 func (w *Worker) kernelDuplicated(s *session, n int64) {
-	if w.axOff {
+	if w.pairingOff {
 		return
 	}
-	w.axOff = true
+	w.pairingOff = true
 	var u unix.Utsname
 	unix.Uname(&u)
 	w.log.Error("kernel forwarding duplicated bytes: the kernel's sockmap ran its verdict twice over the same data; no session is paired in this worker any more",
@@ -289,7 +289,7 @@ func (w *Worker) kernelDuplicated(s *session, n int64) {
 
 // pollLater reads src again at the next check.
 func (w *Worker) pollLater(s *session, src *endpoint) {
-	a := s.ax
+	a := s.paired
 	a.poll[dirOf(s, src)] = true
 	if a.checkAt == 0 {
 		a.checkWait = checkFirst
@@ -301,27 +301,27 @@ func (w *Worker) pollLater(s *session, src *endpoint) {
 // refreshBudgets lets each kernel direction run Window past what its
 // destination has taken, when it comes near its budget (every sweep).
 func (w *Worker) refreshBudgets(s *session) {
-	a := s.ax
+	a := s.paired
 	for d := range 2 {
 		if a.dir[d] != dirKernel {
 			continue
 		}
 		slot := a.pair.Slot[d]
-		if uint64(a.px.Moved(slot))+accel.Window/2 < a.px.Budget(slot) {
+		if uint64(a.maps.Moved(slot))+accel.Window/2 < a.maps.Budget(slot) {
 			continue
 		}
 		if n, err := w.taken(s, d); err == nil {
-			a.px.SetBudget(slot, uint64(n)+accel.Window)
+			a.maps.SetBudget(slot, uint64(n)+accel.Window)
 		}
 	}
 }
 
-// foldAccel adds what the kernel moved since the last call to each
+// foldMoved adds what the kernel moved since the last call to each
 // source's byte count.
-func (w *Worker) foldAccel(s *session) {
-	a := s.ax
-	for d, ep := range [2]*endpoint{&s.c, &s.b} {
-		m := a.px.Moved(a.pair.Slot[d])
+func (w *Worker) foldMoved(s *session) {
+	a := s.paired
+	for d, ep := range [2]*endpoint{&s.front, &s.back} {
+		m := a.maps.Moved(a.pair.Slot[d])
 		ep.bytes += m - a.folded[d]
 		a.folded[d] = m
 	}
@@ -330,61 +330,61 @@ func (w *Worker) foldAccel(s *session) {
 // unpair forgets s's pair; its slots are reused once its sockets are
 // closed (reap).
 func (w *Worker) unpair(s *session) {
-	w.foldAccel(s)
+	w.foldMoved(s)
 	for d := range 2 {
 		if n := w.duplicated(s, d); n > 0 {
 			w.kernelDuplicated(s, n)
 		}
 	}
-	a := s.ax
-	a.px.Unpair(a.pair)
-	w.axFreed = append(w.axFreed, freedPair{a.px, a.pair})
-	w.dropAccel(s)
+	a := s.paired
+	a.maps.Unpair(a.pair)
+	w.freedPairs = append(w.freedPairs, freedPair{a.maps, a.pair})
+	w.dropPairing(s)
 }
 
-// dropAccel forgets s's accelState here (unpaired, or handed over with
+// dropPairing forgets s's pairing here (unpaired, or handed over with
 // the session).
-func (w *Worker) dropAccel(s *session) {
-	s.ax.px.Users--
-	*s.ax = accelState{}
-	w.axPool = append(w.axPool, s.ax)
-	s.ax = nil
+func (w *Worker) dropPairing(s *session) {
+	s.paired.maps.Users--
+	*s.paired = pairing{}
+	w.pairingPool = append(w.pairingPool, s.paired)
+	s.paired = nil
 }
 
 // freedPair is a pair whose slots are free once its sockets are closed.
 type freedPair struct {
-	px   *accel.Pairs
+	maps *accel.Pairs
 	pair accel.Pair
 }
 
 // releasePairs frees the slots of the pairs ended in this batch (their
 // sockets are closed now) and closes handed maps nobody uses any more.
 func (w *Worker) releasePairs() {
-	for _, f := range w.axFreed {
-		f.px.Free(f.pair)
-		if f.px != w.ax && f.px.Users == 0 && !f.px.Closed() {
-			f.px.Close()
+	for _, f := range w.freedPairs {
+		f.maps.Free(f.pair)
+		if f.maps != w.sockmap && f.maps.Users == 0 && !f.maps.Closed() {
+			f.maps.Close()
 		}
 	}
-	clear(w.axFreed)
-	w.axFreed = w.axFreed[:0]
+	clear(w.freedPairs)
+	w.freedPairs = w.freedPairs[:0]
 }
 
-func (w *Worker) getAccel() *accelState {
-	if n := len(w.axPool); n > 0 {
-		a := w.axPool[n-1]
-		w.axPool = w.axPool[:n-1]
+func (w *Worker) getPairing() *pairing {
+	if n := len(w.pairingPool); n > 0 {
+		a := w.pairingPool[n-1]
+		w.pairingPool = w.pairingPool[:n-1]
 		return a
 	}
-	return &accelState{}
+	return &pairing{}
 }
 
 // path says how s's bytes move, for show sessions.
 func (s *session) path() string {
 	switch {
-	case s.ax != nil && (s.ax.dir[0] == dirKernel || s.ax.dir[1] == dirKernel):
+	case s.paired != nil && (s.paired.dir[0] == dirKernel || s.paired.dir[1] == dirKernel):
 		return "sockmap"
-	case s.c.pipe != nil || s.b.pipe != nil:
+	case s.front.pipe != nil || s.back.pipe != nil:
 		return "splice"
 	}
 	return "copy"

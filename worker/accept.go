@@ -16,14 +16,14 @@ const acceptBatch = 64
 
 // listener is one inherited listening socket.
 type listener struct {
-	fd      int
-	addr    string
-	rule    *rule   // the rule (inspected: the one refusals count on, looker.owner)
-	timeout int64   // idle timeout in ns, 0 = none (inspected: per route)
-	nodelay bool    // accepted sockets inherit TCP_NODELAY from the listener
-	look    *looker // nil: connections go to rule at once
-	opts    sockopts
-	dead    bool // no longer listening (shut down by the master): out of the epoll set for good
+	fd        int
+	addr      string
+	rule      *rule      // the rule (inspected: the one refusals count on, inspector.owner)
+	timeout   int64      // idle timeout in ns, 0 = none (inspected: per route)
+	nodelay   bool       // accepted sockets inherit TCP_NODELAY from the listener
+	inspector *inspector // nil: connections go to rule at once
+	opts      sockopts
+	dead      bool // no longer listening (shut down by the master): out of the epoll set for good
 }
 
 func peerAddr(rsa *unix.RawSockaddrAny) netip.AddrPort {
@@ -66,7 +66,7 @@ func (w *Worker) onAccept(ln *listener) {
 // admit starts a session for an accepted client: at once on its rule, or
 // by reading it first on an inspected address.
 func (w *Worker) admit(ln *listener, fd int, peer netip.AddrPort) {
-	if ln.look != nil {
+	if ln.inspector != nil {
 		w.startInspect(ln, fd, peer)
 		return
 	}
@@ -84,7 +84,7 @@ func (w *Worker) admit(ln *listener, fd int, peer netip.AddrPort) {
 		w.unadmit(ln.rule, client, ip16)
 		return
 	}
-	s.client, s.ip16 = client, ip16
+	s.pattern, s.ip16 = client, ip16
 	w.balance(s)
 }
 
@@ -100,15 +100,15 @@ func (w *Worker) openSession(ln *listener, fd int, peer netip.AddrPort) *session
 	}
 	s := w.newSession()
 	s.rule, s.ln, s.peer = ln.rule, ln, peer
-	s.c.fd = fd
-	s.c.canWrite = true // a new socket has room; EAGAIN corrects it
+	s.front.fd = fd
+	s.front.canWrite = true // a new socket has room; EAGAIN corrects it
 	if err := w.poll.add(fd, evRead|evWrite|evEdge); err != nil {
 		w.log.Warn("epoll add client", "err", err)
 		sysClose(fd)
 		w.recycle(s)
 		return nil
 	}
-	w.bind(fd, &s.c)
+	w.bind(fd, &s.front)
 	return s
 }
 

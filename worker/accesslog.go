@@ -21,7 +21,7 @@ const (
 	endServerGone  = "server shutdown" // shutdown sessions, del server now, a drain's deadline, on_down
 	endDenied      = "denied"
 	endRateLimit   = "rate limit"
-	// Closed before routing (look.go); metrics count them as
+	// Closed before routing (inspect.go); metrics count them as
 	// shared.RuleSlot.Refusals name them.
 	endInspectTimeout = "inspect timeout"
 	endInspectFull    = "inspect full"
@@ -87,12 +87,12 @@ func (a *accessLog) session(w *Worker, s *session) {
 		server = s.server.text
 	}
 	args := []any{"rule", s.rule.id, "client", s.peer.String(), "listen", s.ln.addr, "server", server,
-		"bytes_from_client", s.c.bytes, "bytes_from_server", s.b.bytes,
+		"bytes_from_client", s.front.bytes, "bytes_from_server", s.back.bytes,
 		"duration_ms", float64(w.now-s.started) / float64(time.Millisecond), "end", s.reason, "worker", w.slot}
-	if l := s.look; l != nil && l.sni != "" {
+	if l := s.inspection; l != nil && l.sni != "" {
 		args = append(args, "sni", l.sni)
 	}
-	if l := s.look; l != nil && l.via.IsValid() {
+	if l := s.inspection; l != nil && l.via.IsValid() {
 		args = append(args, "via", l.via.String())
 	}
 	a.log.Info("session", args...)

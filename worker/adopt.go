@@ -53,9 +53,9 @@ func (w *Worker) adoptBatch(h *handChan, m ipc.Message) {
 	}
 	fds, ok := h.take(n)
 	ack := ipc.HandoffAck{Seq: b.Seq}
-	var px *accel.Pairs
+	var maps *accel.Pairs
 	if ok && b.Maps {
-		px = w.handedMaps([3]int(fds[2*len(b.Sessions):]))
+		maps = w.openHandedMaps([3]int(fds[2*len(b.Sessions):]))
 	}
 	switch {
 	case err != nil:
@@ -71,7 +71,7 @@ func (w *Worker) adoptBatch(h *handChan, m ipc.Message) {
 	for i := range b.Sessions {
 		var s *session
 		if ack.Error == "" {
-			s = w.adopt(&b.Sessions[i], fds[2*i], fds[2*i+1], px)
+			s = w.adopt(&b.Sessions[i], fds[2*i], fds[2*i+1], maps)
 		}
 		if s == nil {
 			ack.Refused = append(ack.Refused, i)
@@ -96,8 +96,8 @@ func (w *Worker) adoptBatch(h *handChan, m ipc.Message) {
 	if !ok {
 		w.channelClosed(h, errStreamClosed) // the fd order is lost
 	}
-	if px != nil && px != w.ax && px.Users == 0 {
-		px.Close() // none of its sessions was taken
+	if maps != nil && maps != w.sockmap && maps.Users == 0 {
+		maps.Close() // none of its sessions was taken
 	}
 	for _, s := range taken {
 		w.start(s)
@@ -110,37 +110,37 @@ func (w *Worker) adoptBatch(h *handChan, m ipc.Message) {
 	}
 }
 
-// handedMaps opens the maps a batch brought, or finds them among those
+// openHandedMaps opens the maps a batch brought, or finds them among those
 // this worker has (its own, or handed before); nil if they cannot be used
 // (the batch's paired sessions are refused then).
-func (w *Worker) handedMaps(fds [3]int) *accel.Pairs {
-	px, err := accel.Open(fds)
+func (w *Worker) openHandedMaps(fds [3]int) *accel.Pairs {
+	maps, err := accel.Open(fds)
 	if err != nil {
 		w.log.Error("handed sockmap unusable; its paired sessions stay with the old worker", "err", err)
 		return nil
 	}
-	live := w.axHanded[:0]
-	for _, q := range w.axHanded {
+	live := w.handedMaps[:0]
+	for _, q := range w.handedMaps {
 		if !q.Closed() {
 			live = append(live, q)
 		}
 	}
-	w.axHanded = live
-	for _, q := range append(w.axHanded, w.ax) {
-		if q != nil && !q.Closed() && q.Same(px) {
-			px.Close()
+	w.handedMaps = live
+	for _, q := range append(w.handedMaps, w.sockmap) {
+		if q != nil && !q.Closed() && q.Same(maps) {
+			maps.Close()
 			return q
 		}
 	}
-	w.axHanded = append(w.axHanded, px)
-	return px
+	w.handedMaps = append(w.handedMaps, maps)
+	return maps
 }
 
 // adopt builds a session from a handed one, counts it and returns it, or
-// nil if this worker cannot serve it. A paired one needs px, its maps.
-func (w *Worker) adopt(hs *ipc.HandedSession, cfd, bfd int, px *accel.Pairs) *session {
+// nil if this worker cannot serve it. A paired one needs maps, its maps.
+func (w *Worker) adopt(hs *ipc.HandedSession, cfd, bfd int, maps *accel.Pairs) *session {
 	r := w.ruleByID(hs.Rule)
-	if r == nil || hs.Accel != nil && px == nil {
+	if r == nil || hs.Accel != nil && maps == nil {
 		return nil
 	}
 	r.refresh(w.region)
@@ -174,24 +174,24 @@ func (w *Worker) adopt(hs *ipc.HandedSession, cfd, bfd int, px *accel.Pairs) *se
 	s := w.newSession()
 	s.state = stateHanding // registered by start, once the answer is sent
 	s.adopted = true
-	s.rule, s.ln, s.peer, s.server, s.client, s.ip16 = r, ln, peer, srv, client, ip16
+	s.rule, s.ln, s.peer, s.server, s.pattern, s.ip16 = r, ln, peer, srv, client, ip16
 	s.started, s.active, s.counted = hs.Started, hs.Active, hs.Counted
 	s.rtStart, s.rtDone, s.reason = hs.RTStart, hs.RTDone, hs.Reason
-	w.adoptEnd(&s.c, cfd, &hs.C)
-	w.adoptEnd(&s.b, bfd, &hs.B)
+	w.adoptEnd(&s.front, cfd, &hs.C)
+	w.adoptEnd(&s.back, bfd, &hs.B)
 	if hs.SNI != "" || hs.Via != "" || hs.Timeout != 0 {
-		l := w.getLook(s)
+		l := w.getInspection(s)
 		l.sni, l.timeout = hs.SNI, hs.Timeout
 		l.via, _ = netip.ParseAddrPort(hs.Via)
 	}
 	if ha := hs.Accel; ha != nil {
-		a := w.getAccel()
-		*a = accelState{px: px, pair: accel.Pair{Slot: ha.Slots, Cookie: ha.Cookies}, dir: ha.Dir, poll: ha.Poll,
+		a := w.getPairing()
+		*a = pairing{maps: maps, pair: accel.Pair{Slot: ha.Slots, Cookie: ha.Cookies}, dir: ha.Dir, poll: ha.Poll,
 			base: ha.Base, recvOff: ha.RecvOff, folded: ha.Folded}
-		px.Users++
-		s.ax = a
+		maps.Users++
+		s.paired = a
 		s.noPair = true
-		s.c.noSplice, s.b.noSplice = true, true
+		s.front.noSplice, s.back.noSplice = true, true
 		s.quietKernelDirs()
 		if a.dir != [2]uint8{dirKernel, dirKernel} || a.poll != [2]bool{} {
 			a.checkWait, a.checkAt = checkFirst, w.now // a drain or a poll the old worker had due
@@ -214,7 +214,7 @@ func (w *Worker) adoptEnd(ep *endpoint, fd int, he *ipc.HandedEnd) {
 // waiting.
 func (w *Worker) start(s *session) {
 	s.state = stateEstablished
-	for _, ep := range []*endpoint{&s.c, &s.b} {
+	for _, ep := range []*endpoint{&s.front, &s.back} {
 		if err := w.poll.add(ep.fd, evRead|evWrite|evEdge); err != nil {
 			w.log.Warn("epoll add of an adopted session", "err", err)
 			w.end(s)

@@ -124,13 +124,13 @@ func (w *Worker) sessionList() ipc.Sessions {
 		if s.state == stateClosed || s.state == stateFree {
 			continue
 		}
-		if s.ax != nil {
-			w.foldAccel(s)
+		if s.paired != nil {
+			w.foldMoved(s)
 		}
 		is := ipc.Session{Rule: s.rule.id, Client: s.peer.String(), Listen: s.ln.addr, State: "connected",
-			Worker: w.slot, Pid: pid, Age: float64(w.now-s.started) / 1e9, FromClient: s.c.bytes, FromServer: s.b.bytes,
+			Worker: w.slot, Pid: pid, Age: float64(w.now-s.started) / 1e9, FromClient: s.front.bytes, FromServer: s.back.bytes,
 			Path: s.path()}
-		if l := s.look; l != nil {
+		if l := s.inspection; l != nil {
 			is.SNI = l.sni
 			if l.via.IsValid() {
 				is.Via = l.via.String()

@@ -70,12 +70,12 @@ func TestPendingTail(t *testing.T) {
 		splice  string
 		pending func(s *session) int // bytes held for the backend
 	}{
-		{"off", func(s *session) int { return len(s.b.pend) - s.b.off }},
+		{"off", func(s *session) int { return len(s.back.pend) - s.back.off }},
 		{"always", func(s *session) int {
-			if s.b.pipe == nil {
+			if s.back.pipe == nil {
 				return 0
 			}
-			return s.b.pipe.n
+			return s.back.pipe.n
 		}},
 	}
 	for _, tt := range tests {
@@ -132,7 +132,7 @@ func TestSpliceSwitch(t *testing.T) {
 			if got := h.read(afd, 64<<10); !bytes.Equal(got, data[:64<<10]) {
 				t.Fatal("first 64 KiB differ")
 			}
-			if got := s.b.pipe != nil; got != tt.small {
+			if got := s.back.pipe != nil; got != tt.small {
 				t.Errorf("after 64 KiB: pipe %v, want %v", got, tt.small)
 			}
 			// The rest, then one more chunk: a direction switches between
@@ -143,10 +143,10 @@ func TestSpliceSwitch(t *testing.T) {
 					t.Fatal("bytes differ")
 				}
 			}
-			if got := s.b.pipe != nil; got != tt.bulk {
+			if got := s.back.pipe != nil; got != tt.bulk {
 				t.Errorf("after 1 MiB: pipe %v, want %v", got, tt.bulk)
 			}
-			if s.c.pipe != nil {
+			if s.front.pipe != nil {
 				t.Error("the direction that carried nothing holds a pipe")
 			}
 		})

@@ -21,7 +21,7 @@
 //	accept.go:   onAccept        accept4 up to a batch; EMFILE pauses (limited.go)
 //	accept.go:   admit           client pattern (deny), rate limits (shared.AdmitRate), client
 //	                             and rule limits (shared.Admit), socket options, newSession
-//	look.go:     startInspect    inspected addresses only: read the PROXY header and the
+//	inspect.go:  startInspect    inspected addresses only: read the PROXY header and the
 //	                             ClientHello first, then route (routes.go: choose) and admit
 //	rules.go:    refresh, order  reread the rule's servers if Members moved; the primaries' order (slow start)
 //	session.go:  connectNext     next server in that order, then the backups', then (nextTier: panic)
@@ -66,7 +66,7 @@
 //     after the master changed them; a session keeps the list it started
 //     with, so a rebuild never moves the servers its order points at.
 //   - Only listen addresses with accept_proxy or a rule with sni read before
-//     routing (listener.look); there a session starts with no rule of its
+//     routing (listener.inspector); there a session starts with no rule of its
 //     own and refusals count on the address's fallback rule. Every other
 //     address goes straight to its one rule, paying nothing.
 //   - A rule's servers come from the shared region, not the setup: servers

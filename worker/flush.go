@@ -28,7 +28,7 @@ const (
 // finish ends a session whose directions are both done, or starts
 // flushing it.
 func (w *Worker) finish(s *session) {
-	q := unsentOf(&s.c) + unsentOf(&s.b)
+	q := unsentOf(&s.front) + unsentOf(&s.back)
 	if q == 0 {
 		w.end(s)
 		return
@@ -42,7 +42,7 @@ func (w *Worker) finish(s *session) {
 
 // flushCheck looks at a flushing session's send queues again (timer).
 func (w *Worker) flushCheck(s *session) {
-	q := unsentOf(&s.c) + unsentOf(&s.b)
+	q := unsentOf(&s.front) + unsentOf(&s.back)
 	switch {
 	case q == 0:
 		w.end(s)
@@ -71,7 +71,7 @@ func (w *Worker) onFlushEvent(ep *endpoint, ev uint32) {
 		w.end(s) // reset by the peer: nothing more will be delivered
 		return
 	}
-	if ev&unix.EPOLLOUT != 0 && unsentOf(&s.c)+unsentOf(&s.b) == 0 {
+	if ev&unix.EPOLLOUT != 0 && unsentOf(&s.front)+unsentOf(&s.back) == 0 {
 		w.end(s)
 	}
 }

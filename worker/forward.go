@@ -15,14 +15,14 @@ func (w *Worker) onEndpointEvent(ep *endpoint, ev uint32) {
 		w.onInspectEvent(s, ev)
 		return
 	case stateConnecting:
-		if ep == &s.b {
+		if ep == &s.back {
 			w.onConnectEvent(s, ev)
 		} else if ev&unix.EPOLLERR != 0 {
 			w.end(s) // the client reset while we were connecting
 		} else {
-			s.c.canRead = s.c.canRead || ev&evRead != 0
-			s.c.hup = s.c.hup || ev&(unix.EPOLLRDHUP|unix.EPOLLHUP) != 0
-			s.c.canWrite = s.c.canWrite || ev&evWrite != 0
+			s.front.canRead = s.front.canRead || ev&evRead != 0
+			s.front.hup = s.front.hup || ev&(unix.EPOLLRDHUP|unix.EPOLLHUP) != 0
+			s.front.canWrite = s.front.canWrite || ev&evWrite != 0
 		}
 		return
 	case stateEstablished:
@@ -53,16 +53,16 @@ func (w *Worker) onEndpointEvent(ep *endpoint, ev uint32) {
 // pump moves bytes both ways until each direction would block, then ends the
 // session if both directions are finished.
 func (w *Worker) pump(s *session) {
-	if !w.move(s, &s.c, &s.b) || !w.move(s, &s.b, &s.c) {
+	if !w.move(s, &s.front, &s.back) || !w.move(s, &s.back, &s.front) {
 		w.end(s)
 		return
 	}
-	if s.c.rdEOF && s.b.rdEOF && s.c.pend == nil && s.b.pend == nil && empty(s.c.pipe) && empty(s.b.pipe) &&
-		(s.ax == nil || s.ax.dir == [2]uint8{dirUser, dirUser}) {
+	if s.front.rdEOF && s.back.rdEOF && s.front.pend == nil && s.back.pend == nil && empty(s.front.pipe) && empty(s.back.pipe) &&
+		(s.paired == nil || s.paired.dir == [2]uint8{dirUser, dirUser}) {
 		w.finish(s)
 		return
 	}
-	if w.ax != nil && s.turns >= pairAfter && s.ax == nil {
+	if w.sockmap != nil && s.turns >= pairAfter && s.paired == nil {
 		w.maybePair(s)
 	}
 }
@@ -73,7 +73,7 @@ func empty(p *pipe) bool {
 
 // move copies src → dst; false means the session failed.
 func (w *Worker) move(s *session, src, dst *endpoint) bool {
-	if s.ax != nil && s.ax.dir[dirOf(s, src)] != dirUser {
+	if s.paired != nil && s.paired.dir[dirOf(s, src)] != dirUser {
 		return w.moveKernel(s, src, dst)
 	}
 	if src.urgent && dst.pipe != nil {
@@ -109,20 +109,20 @@ func (w *Worker) move(s *session, src, dst *endpoint) bool {
 		switch {
 		case e == unix.EAGAIN:
 			src.canRead = false
-			if s.ax != nil && w.queuedIn(s, src) {
+			if s.paired != nil && w.queuedIn(s, src) {
 				w.pollLater(s, src)
 			}
 		case e != 0:
 			abort(dst)
 			return false
-		case n == 0 && s.ax != nil && w.queuedIn(s, src):
+		case n == 0 && s.paired != nil && w.queuedIn(s, src):
 			src.canRead = false // not the end yet (accel.go)
 			w.pollLater(s, src)
 		case n == 0:
 			w.sawEOF(s, src)
 		default:
 			w.received(s, src, n)
-			if n < len(w.scratch) && s.ax == nil {
+			if n < len(w.scratch) && s.paired == nil {
 				readShort(src) // not on a psock queue, where a short read proves nothing
 			}
 			if !w.send(dst, w.scratch[:n]) {
@@ -137,7 +137,7 @@ func (w *Worker) move(s *session, src, dst *endpoint) bool {
 func (w *Worker) received(s *session, src *endpoint, n int) {
 	src.bytes += int64(n)
 	w.timing(s, src)
-	if fromSrv := src == &s.b; fromSrv != s.fromSrv {
+	if fromSrv := src == &s.back; fromSrv != s.fromSrv {
 		s.fromSrv = fromSrv
 		if fromSrv && s.turns < pairAfter {
 			s.turns++
@@ -187,7 +187,7 @@ func (w *Worker) passEOF(src, dst *endpoint, drained bool) bool {
 // timing feeds the response-time average: from the server's connect (or the
 // client's latest bytes) to the server's first byte back.
 func (w *Worker) timing(s *session, src *endpoint) {
-	if src == &s.c {
+	if src == &s.front {
 		if !s.rtDone {
 			s.rtStart = w.now
 		}
@@ -281,7 +281,7 @@ func (w *Worker) closedBy(s *session, src *endpoint) {
 	if s.reason != "" {
 		return
 	}
-	if src == &s.c {
+	if src == &s.front {
 		s.reason = endClientClose
 	} else {
 		s.reason = endServerClose

@@ -112,19 +112,19 @@ func (w *Worker) handOver() {
 			kept++
 			continue
 		}
-		if s.ax != nil {
-			if maps != nil && s.ax.px != maps {
+		if s.paired != nil {
+			if maps != nil && s.paired.maps != maps {
 				waiting++ // paired in other maps (handed here before): a later batch
 				continue
 			}
-			maps = s.ax.px
+			maps = s.paired.maps
 		}
 		hs, unsent := w.handed(s)
 		bytes += len(unsent[0]) + len(unsent[1])
 		batch.Sessions = append(batch.Sessions, hs)
 		h.batch = append(h.batch, s)
 		h.unsent = append(h.unsent, unsent)
-		fds = append(fds, s.c.fd, s.b.fd)
+		fds = append(fds, s.front.fd, s.back.fd)
 	}
 	if maps != nil {
 		batch.Maps = true
@@ -152,25 +152,25 @@ func (w *Worker) handOver() {
 // handed takes s out of the epoll set and describes it for a batch; its
 // unsent bytes (client, server) are returned apart, to resume with.
 func (w *Worker) handed(s *session) (ipc.HandedSession, [2][]byte) {
-	w.poll.del(s.c.fd)
-	w.poll.del(s.b.fd)
+	w.poll.del(s.front.fd)
+	w.poll.del(s.back.fd)
 	s.state = stateHanding
 	hs := ipc.HandedSession{
 		Rule: s.rule.id, Listen: s.ln.addr, Server: s.server.text, Client: s.peer.String(),
 		Started: s.started, Active: s.active, Counted: s.counted, RTStart: s.rtStart, RTDone: s.rtDone, Reason: s.reason,
-		C: w.handedEnd(&s.c), B: w.handedEnd(&s.b),
+		C: w.handedEnd(&s.front), B: w.handedEnd(&s.back),
 	}
-	if l := s.look; l != nil {
+	if l := s.inspection; l != nil {
 		hs.SNI, hs.Timeout = l.sni, l.timeout
 		if l.via.IsValid() {
 			hs.Via = l.via.String()
 		}
 	}
-	if a := s.ax; a != nil {
+	if a := s.paired; a != nil {
 		// The kernel goes on forwarding while the session moves; the new
 		// worker takes the pair as it is, in these maps.
-		w.foldAccel(s)
-		hs.C.Bytes, hs.B.Bytes = s.c.bytes, s.b.bytes
+		w.foldMoved(s)
+		hs.C.Bytes, hs.B.Bytes = s.front.bytes, s.back.bytes
 		hs.Accel = &ipc.HandedAccel{Slots: a.pair.Slot, Cookies: a.pair.Cookie, Dir: a.dir, Poll: a.poll,
 			Base: a.base, RecvOff: a.recvOff, Folded: a.folded}
 	}
@@ -297,7 +297,7 @@ func (w *Worker) onHandoffAck(h *handChan, m ipc.Message) {
 // set again, its unsent bytes pending again, and on.
 func (w *Worker) resume(s *session, unsent [2][]byte) {
 	s.state = stateEstablished
-	for i, ep := range []*endpoint{&s.c, &s.b} {
+	for i, ep := range []*endpoint{&s.front, &s.back} {
 		if len(unsent[i]) > 0 {
 			ep.pend, ep.off = append(w.getBuf(), unsent[i]...), 0
 		}
@@ -308,7 +308,7 @@ func (w *Worker) resume(s *session, unsent [2][]byte) {
 			return
 		}
 	}
-	if s.ax != nil {
+	if s.paired != nil {
 		s.quietKernelDirs()
 	}
 	if d := w.deadline(s); d > 0 {

@@ -9,10 +9,10 @@ import (
 	"g6/inspect"
 )
 
-// looker is how an inspected listen address (accept_proxy, or a rule
+// inspector is how an inspected listen address (accept_proxy, or a rule
 // with sni) reads a connection and picks its rule. Addresses without one
 // take the fast path: the listener's one rule, nothing read first.
-type looker struct {
+type inspector struct {
 	routes   []route // the rules with sni, in config order
 	fallback *route  // the rule without sni; nil if none
 	// owner counts what is refused before a rule took it: the fallback,
@@ -51,7 +51,7 @@ func newListener(uses []listenUse) (listener, error) {
 	if !inspected {
 		return ln, nil
 	}
-	lk := &looker{timeout: int64(first.l.InspectTimeout), accept: first.l.AcceptProxy, owner: first.rule}
+	lk := &inspector{timeout: int64(first.l.InspectTimeout), accept: first.l.AcceptProxy, owner: first.rule}
 	if lk.timeout <= 0 {
 		lk.timeout = int64(conf.DefaultInspectTimeout)
 	}
@@ -68,12 +68,12 @@ func newListener(uses []listenUse) (listener, error) {
 		lk.routes = append(lk.routes, rt)
 		lk.hello = true
 	}
-	ln.rule, ln.look = lk.owner, lk
+	ln.rule, ln.inspector = lk.owner, lk
 	return ln, nil
 }
 
 // trusted reports whether ip may send a PROXY header.
-func (lk *looker) trusted(ip netip.Addr) bool {
+func (lk *inspector) trusted(ip netip.Addr) bool {
 	for _, p := range lk.sources {
 		if p.Contains(ip) {
 			return true
@@ -86,7 +86,7 @@ func (lk *looker) trusted(ip netip.Addr) bool {
 // sni entry for its name, then the first with a matching wildcard, each
 // only if its alpn (if any) meets the offer; else the fallback (nil if
 // there is none).
-func (lk *looker) choose(h *inspect.Hello) *route {
+func (lk *inspector) choose(h *inspect.Hello) *route {
 	if h.SNI == "" {
 		return lk.fallback
 	}

@@ -10,7 +10,7 @@ type sessionState uint8
 
 const (
 	stateFree       sessionState = iota
-	stateInspecting              // read before routing: no rule yet, no server socket (look.go)
+	stateInspecting              // read before routing: no rule yet, no server socket (inspect.go)
 	stateConnecting
 	stateEstablished
 	stateFlushing // both directions done, send queues not yet empty (flush.go)
@@ -53,35 +53,35 @@ type endpoint struct {
 
 // session is one proxied connection: client endpoint c, server endpoint b.
 type session struct {
-	c, b      endpoint
-	state     sessionState
-	tier      tier // which of the rule's servers the order holds so far
-	rtDone    bool
-	turns     uint8 // answers so far (server bytes after client bytes), up to pairAfter
-	gen       uint32
-	rule      *rule
-	ln        *listener
-	peer      netip.AddrPort
-	server    *server
-	servers   []*server // the rule's servers when the session began; order indexes them
-	nPrimary  int32     // servers[:nPrimary] are primaries, the rest backups
-	next      int32
-	client    *client
-	ip16      [16]byte
-	order     []int
-	started   int64
-	connectAt int64 // deadline of the current connect attempt
-	rtStart   int64 // when the server was connected or last sent client bytes
-	active    int64 // last activity, for the idle timeout
-	index     int32 // position in Worker.live
-	unsent    int32 // bytes queued at the last look
-	reason    string
-	flushAt   int64       // stateFlushing: when to look at the send queues again
-	flushWait int64       // the current interval between looks
-	look      *lookState  // inspected addresses only (look.go); nil on the fast path
-	ax        *accelState // paired in the kernel (accel.go); nil otherwise
-	fromSrv   bool        // the latest bytes came from the server (turns)
-	noPair    bool        // never to be paired: tried once, or ruled out (maybePair)
+	front, back endpoint
+	state       sessionState
+	tier        tier // which of the rule's servers the order holds so far
+	rtDone      bool
+	turns       uint8 // answers so far (server bytes after client bytes), up to pairAfter
+	gen         uint32
+	rule        *rule
+	ln          *listener
+	peer        netip.AddrPort
+	server      *server
+	servers     []*server // the rule's servers when the session began; order indexes them
+	nPrimary    int32     // servers[:nPrimary] are primaries, the rest backups
+	next        int32
+	pattern     *client
+	ip16        [16]byte
+	order       []int
+	started     int64
+	connectAt   int64 // deadline of the current connect attempt
+	rtStart     int64 // when the server was connected or last sent client bytes
+	active      int64 // last activity, for the idle timeout
+	index       int32 // position in Worker.live
+	unsent      int32 // bytes queued at the last look
+	reason      string
+	flushAt     int64       // stateFlushing: when to look at the send queues again
+	flushWait   int64       // the current interval between looks
+	inspection  *inspection // inspected addresses only (inspect.go); nil on the fast path
+	paired      *pairing    // paired in the kernel (accel.go); nil otherwise
+	fromSrv     bool        // the latest bytes came from the server (turns)
+	noPair      bool        // never to be paired: tried once, or ruled out (maybePair)
 	// adopted: handed over by another worker, which may still hold the
 	// sockets' files until it reads the answer; closing an fd then leaves
 	// its epoll entry armed (entries belong to the file), so end deletes
@@ -95,8 +95,8 @@ type session struct {
 // idleTimeout is the session's idle timeout in ns (0 = none): its rule's
 // listen entry's.
 func (s *session) idleTimeout() int64 {
-	if s.look != nil {
-		return s.look.timeout
+	if s.inspection != nil {
+		return s.inspection.timeout
 	}
 	return s.ln.timeout
 }
@@ -112,9 +112,9 @@ func (w *Worker) newSession() *session {
 	gen := s.gen + 1
 	order := s.order[:0]
 	*s = session{gen: gen, order: order, state: stateConnecting, started: w.now, active: w.now}
-	s.c = endpoint{fd: -1, s: s}
-	s.b = endpoint{fd: -1, s: s}
-	s.c.peer, s.b.peer = &s.b, &s.c
+	s.front = endpoint{fd: -1, s: s}
+	s.back = endpoint{fd: -1, s: s}
+	s.front.peer, s.back.peer = &s.back, &s.front
 	s.index = int32(len(w.live))
 	w.live = append(w.live, s)
 	return s
@@ -128,7 +128,7 @@ func (w *Worker) recycle(s *session) {
 	w.live[len(w.live)-1] = nil
 	w.live = w.live[:len(w.live)-1]
 	s.state = stateFree
-	s.rule, s.ln, s.server, s.servers, s.client = nil, nil, nil, nil, nil
+	s.rule, s.ln, s.server, s.servers, s.pattern = nil, nil, nil, nil, nil
 	w.free = append(w.free, s)
 }
 
@@ -203,8 +203,8 @@ func (w *Worker) connectNext(s *session) {
 			return
 		}
 		s.server = srv
-		s.b.fd = fd
-		w.bind(fd, &s.b)
+		s.back.fd = fd
+		w.bind(fd, &s.back)
 		s.connectAt = w.now + w.connectTimeout
 		w.timers.push(timerEntry{at: s.connectAt, s: s, gen: s.gen})
 		return
@@ -318,12 +318,12 @@ func (w *Worker) serverFailed(s *session, srv *server, err error) {
 func (w *Worker) onConnectEvent(s *session, ev uint32) {
 	if ev&evBad == 0 && ev&unix.EPOLLOUT != 0 {
 		// Writable without an error: connected (no SO_ERROR round trip).
-		s.b.canRead = ev&unix.EPOLLIN != 0
-		s.b.hup = ev&unix.EPOLLRDHUP != 0
+		s.back.canRead = ev&unix.EPOLLIN != 0
+		s.back.hup = ev&unix.EPOLLRDHUP != 0
 		w.established(s)
 		return
 	}
-	soerr, e := sysSoError(s.b.fd)
+	soerr, e := sysSoError(s.back.fd)
 	if e == 0 && soerr == 0 {
 		// No error and not writable: not the server's answer to this
 		// connect (the connect timer still bounds it). Only a failure the
@@ -343,10 +343,10 @@ func (w *Worker) onConnectEvent(s *session, ev uint32) {
 // (no further server) does not release the count a second time.
 func (w *Worker) abandonServer(s *session) *server {
 	srv := s.server
-	w.deferClose(s.b.fd)
+	w.deferClose(s.back.fd)
 	srv.slot.Release(w.counter)
 	s.server = nil
-	s.b = endpoint{fd: -1, s: s, peer: &s.c}
+	s.back = endpoint{fd: -1, s: s, peer: &s.front}
 	return srv
 }
 
@@ -366,7 +366,7 @@ func (w *Worker) established(s *session) {
 	s.server.slot.Connect.Observe(w.now - (s.connectAt - w.connectTimeout))
 	// The server socket's readiness came with the event that completed the
 	// connect; the client's was recorded while connecting.
-	s.b.canWrite = true
+	s.back.canWrite = true
 	s.rtStart, s.active = w.now, w.now
 	// The connect timer's entry is still in the heap and is re-armed lazily
 	// with the idle deadline when it comes up (see expire); a second entry is
@@ -377,19 +377,19 @@ func (w *Worker) established(s *session) {
 	if v := s.server.proxy; v != "" {
 		var dst netip.AddrPort
 		var tlvs []byte
-		if s.look != nil {
-			dst, tlvs = s.look.dst, s.look.tlvs
+		if s.inspection != nil {
+			dst, tlvs = s.inspection.dst, s.inspection.tlvs
 		}
 		if !dst.IsValid() {
-			dst = localAddr(s.c.fd)
+			dst = localAddr(s.front.fd)
 		}
 		hdr := proxyHeader(w.hdr[:], v, s.peer, dst, tlvs)
-		if !w.send(&s.b, hdr) {
+		if !w.send(&s.back, hdr) {
 			w.end(s)
 			return
 		}
 	}
-	if s.look != nil && s.look.early != nil && !w.sendEarly(s) {
+	if s.inspection != nil && s.inspection.early != nil && !w.sendEarly(s) {
 		w.end(s)
 		return
 	}
@@ -400,7 +400,7 @@ func (w *Worker) established(s *session) {
 func (w *Worker) deadline(s *session) int64 {
 	switch {
 	case s.state == stateInspecting:
-		return s.look.at
+		return s.inspection.at
 	case s.state == stateConnecting:
 		return s.connectAt
 	case s.state == stateEstablished:
@@ -408,8 +408,8 @@ func (w *Worker) deadline(s *session) int64 {
 		if t := s.idleTimeout(); t > 0 {
 			d = s.active + t
 		}
-		if s.ax != nil && s.ax.checkAt != 0 && (d == 0 || s.ax.checkAt < d) {
-			d = s.ax.checkAt
+		if s.paired != nil && s.paired.checkAt != 0 && (d == 0 || s.paired.checkAt < d) {
+			d = s.paired.checkAt
 		}
 		return d
 	case s.state == stateFlushing:
@@ -459,18 +459,18 @@ func (w *Worker) teardown(s *session, how leaving) {
 	if s.state == stateInspecting {
 		w.inspecting--
 	}
-	if s.ax != nil {
+	if s.paired != nil {
 		if here {
 			w.unpair(s) // its bytes first: the log and the totals count them
 		} else {
-			w.dropAccel(s)
+			w.dropPairing(s)
 		}
 	}
 	if here && w.access != nil {
 		w.access.session(w, s)
 	}
-	if s.client != nil {
-		w.unadmit(s.rule, s.client, s.ip16)
+	if s.pattern != nil {
+		w.unadmit(s.rule, s.pattern, s.ip16)
 	}
 	if s.server != nil {
 		if here && (s.state == stateEstablished || s.state == stateFlushing) {
@@ -481,19 +481,19 @@ func (w *Worker) teardown(s *session, how leaving) {
 			w.publishBytes(s)
 		}
 	}
-	w.putBuf(&s.c)
-	w.putBuf(&s.b)
-	w.putPipe(&s.c)
-	w.putPipe(&s.b)
-	if s.look != nil {
-		w.putLook(s)
+	w.putBuf(&s.front)
+	w.putBuf(&s.back)
+	w.putPipe(&s.front)
+	w.putPipe(&s.back)
+	if s.inspection != nil {
+		w.putInspection(s)
 	}
 	if s.adopted {
-		w.poll.del(s.c.fd)
-		w.poll.del(s.b.fd)
+		w.poll.del(s.front.fd)
+		w.poll.del(s.back.fd)
 	}
-	w.deferClose(s.c.fd)
-	w.deferClose(s.b.fd)
+	w.deferClose(s.front.fd)
+	w.deferClose(s.back.fd)
 	s.state = stateClosed
 	w.ended = append(w.ended, s)
 }

@@ -42,8 +42,8 @@ func (w *Worker) sweepDrains() {
 		if s.server == nil || s.state == stateClosed || s.state == stateFree || s.state == stateHanding {
 			continue // a handing session is the new worker's or back here soon
 		}
-		if s.ax != nil {
-			w.foldAccel(s)
+		if s.paired != nil {
+			w.foldMoved(s)
 			w.refreshBudgets(s)
 		}
 		if s.state == stateEstablished || s.state == stateFlushing {
@@ -64,13 +64,13 @@ func (w *Worker) sweepDrains() {
 // slot's totals. Only the session's final server gets any: a session still
 // connecting may yet move to another.
 func (w *Worker) publishBytes(s *session) {
-	if d := s.b.bytes - s.counted[1]; d != 0 {
+	if d := s.back.bytes - s.counted[1]; d != 0 {
 		s.server.slot.FromServer.Add(d)
 		s.rule.slot.FromServer.Add(d)
 	}
-	if d := s.c.bytes - s.counted[0]; d != 0 {
+	if d := s.front.bytes - s.counted[0]; d != 0 {
 		s.server.slot.FromClient.Add(d)
 		s.rule.slot.FromClient.Add(d)
 	}
-	s.counted = [2]int64{s.c.bytes, s.b.bytes}
+	s.counted = [2]int64{s.front.bytes, s.back.bytes}
 }

@@ -35,26 +35,26 @@ type fdEntry struct {
 
 // Worker is one worker process's state; only its loop goroutine touches it.
 type Worker struct {
-	slot      int // worker slot (0..n-1): which sockets it holds, its CPU
-	counter   int // per-worker counter slot in the shared region; unique among live workers, so a dead one's counts can be released
-	log       *slog.Logger
-	logFile   *logging.File
-	access    *accessLog // nil when access_log is off
-	poll      *poller
-	region    *shared.Region
-	rules     []*rule // in config order, built on the master's slot numbers
-	listeners []*listener
-	fds       []fdEntry      // what each fd in the epoll set is, indexed by fd
-	ctrl      stream         // the socketpair to the master
-	handoff   *handChan      // draining with a handoff channel (handoff.go)
-	adopts    []*handChan    // channels sessions come in on (adopt.go)
-	steer     *steer.Table   // worker_steering = "least": where this slot's session count goes; nil otherwise
-	steerN    int            // the count last published
-	ax        *accel.Pairs   // accel = "sockmap": this worker's sockmap (accel.go); nil otherwise
-	axFreed   []freedPair    // pairs of sessions ended in this batch: their slots are free once closed
-	axPool    []*accelState  // kept for reuse
-	axHanded  []*accel.Pairs // maps other workers handed with their paired sessions
-	axOff     bool           // the kernel duplicated bytes: pair nothing more (kernelDuplicated)
+	slot        int // worker slot (0..n-1): which sockets it holds, its CPU
+	counter     int // per-worker counter slot in the shared region; unique among live workers, so a dead one's counts can be released
+	log         *slog.Logger
+	logFile     *logging.File
+	access      *accessLog // nil when access_log is off
+	poll        *poller
+	region      *shared.Region
+	rules       []*rule // in config order, built on the master's slot numbers
+	listeners   []*listener
+	fds         []fdEntry      // what each fd in the epoll set is, indexed by fd
+	ctrl        stream         // the socketpair to the master
+	handoff     *handChan      // draining with a handoff channel (handoff.go)
+	adopts      []*handChan    // channels sessions come in on (adopt.go)
+	steer       *steer.Table   // worker_steering = "least": where this slot's session count goes; nil otherwise
+	steerN      int            // the count last published
+	sockmap     *accel.Pairs   // accel = "sockmap": this worker's sockmap (accel.go); nil otherwise
+	freedPairs  []freedPair    // pairs of sessions ended in this batch: their slots are free once closed
+	pairingPool []*pairing     // kept for reuse
+	handedMaps  []*accel.Pairs // maps other workers handed with their paired sessions
+	pairingOff  bool           // the kernel duplicated bytes: pair nothing more (kernelDuplicated)
 
 	now            int64 // shared.Now() at the top of the loop turn
 	connectTimeout int64 // ns
@@ -62,21 +62,21 @@ type Worker struct {
 	moratoriumText string
 	drainTimeout   int64    // ns; how long to drain when the master goes away
 	spliceAfter    int64    // bytes a direction carries before it splices
-	maxInspecting  int      // sessions read before routing at once (look.go)
+	maxInspecting  int      // sessions read before routing at once (inspect.go)
 	inspecting     int      // sessions in stateInspecting
-	earlies        [][]byte // small early buffers kept for reuse (look.go)
+	earlies        [][]byte // small early buffers kept for reuse (inspect.go)
 	peak           int      // most live sessions since memory was last given back (trimMemory)
 	trimAt         int64    // next look at whether to give memory back
 
-	live    []*session   // sessions in flight; each knows its index
-	free    []*session   // ended sessions kept for reuse
-	ended   []*session   // ended in this turn; freed by reap once every event of the batch is seen
-	closing []int        // fds closed at the end of the batch (deferClose)
-	timers  timerHeap    // connect and idle deadlines, lazily invalidated by session generation
-	bufs    [][]byte     // pending-tail buffers kept for reuse (keepPooled at most)
-	pipes   []*pipe      // empty splice pipes kept for reuse (keepPooled at most)
-	looks   []*lookState // kept for reuse (keepPooled at most)
-	scratch []byte       // the one read buffer of the copy path
+	live        []*session    // sessions in flight; each knows its index
+	free        []*session    // ended sessions kept for reuse
+	ended       []*session    // ended in this turn; freed by reap once every event of the batch is seen
+	closing     []int         // fds closed at the end of the batch (deferClose)
+	timers      timerHeap     // connect and idle deadlines, lazily invalidated by session generation
+	bufs        [][]byte      // pending-tail buffers kept for reuse (keepPooled at most)
+	pipes       []*pipe       // empty splice pipes kept for reuse (keepPooled at most)
+	inspections []*inspection // kept for reuse (keepPooled at most)
+	scratch     []byte        // the one read buffer of the copy path
 
 	// Scratch space for accept and the PROXY header, so no event allocates.
 	rsa      unix.RawSockaddrAny
@@ -217,7 +217,7 @@ func New(setup *ipc.Setup, ctrlFd, sharedFd, firstListener int) (*Worker, error)
 		}
 	}
 	if setup.Accel {
-		if w.ax, err = accel.New(axCapacity); err != nil {
+		if w.sockmap, err = accel.New(axCapacity); err != nil {
 			w.log.Error("accel = sockmap: no sockmap in this worker; sessions are copied", "err", err)
 		}
 	}
@@ -435,7 +435,7 @@ func (w *Worker) expire() {
 		if s.gen != e.gen || s.state == stateFree || s.state == stateClosed {
 			continue
 		}
-		if s.ax != nil && s.state == stateEstablished {
+		if s.paired != nil && s.state == stateEstablished {
 			w.accelTimer(s)
 		}
 		d := w.deadline(s)

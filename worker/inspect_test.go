@@ -61,8 +61,8 @@ func TestAcceptProxyByteByByte(t *testing.T) {
 	if got := h.read(afd, len(want)); !bytes.Equal(got, want) {
 		t.Fatalf("server got\n %q\nwant\n %q", got, want)
 	}
-	if s.peer != src || s.look.via.Addr() != netip.MustParseAddr("127.0.0.1") {
-		t.Fatalf("session peer %v via %v", s.peer, s.look.via)
+	if s.peer != src || s.inspection.via.Addr() != netip.MustParseAddr("127.0.0.1") {
+		t.Fatalf("session peer %v via %v", s.peer, s.inspection.via)
 	}
 	h.write(cfd, []byte(" world"))
 	if got := h.read(afd, 6); string(got) != " world" {
@@ -92,8 +92,8 @@ func TestAcceptProxyRefusals(t *testing.T) {
 	if got := h.read(afd, 4); string(got) != "ping" {
 		t.Fatalf("after LOCAL the server got %q", got)
 	}
-	if s.peer.Addr() != netip.MustParseAddr("127.0.0.1") || s.look.via.IsValid() {
-		t.Fatalf("LOCAL: peer %v via %v", s.peer, s.look.via)
+	if s.peer.Addr() != netip.MustParseAddr("127.0.0.1") || s.inspection.via.IsValid() {
+		t.Fatalf("LOCAL: peer %v via %v", s.peer, s.inspection.via)
 	}
 }
 

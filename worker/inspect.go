@@ -31,10 +31,10 @@ const (
 	earlySize    = 2 << 10
 )
 
-// lookState is what a session on an inspected address keeps: the bytes
+// inspection is what a session on an inspected address keeps: the bytes
 // read before routing (until established) and what they said (for its
 // life). The fast path's sessions have none, so it costs them nothing.
-type lookState struct {
+type inspection struct {
 	at      int64          // stateInspecting: when the current look gives up
 	timeout int64          // the chosen rule's idle timeout (session.idleTimeout)
 	early   []byte         // bytes read before routing; early[off:] goes to the server first
@@ -46,36 +46,36 @@ type lookState struct {
 	sni     string         // the ClientHello's server name
 }
 
-// getLook gives s a cleared lookState (no early buffer yet).
-func (w *Worker) getLook(s *session) *lookState {
-	var l *lookState
-	if n := len(w.looks); n > 0 {
-		l = w.looks[n-1]
-		w.looks = w.looks[:n-1]
+// getInspection gives s a cleared inspection (no early buffer yet).
+func (w *Worker) getInspection(s *session) *inspection {
+	var l *inspection
+	if n := len(w.inspections); n > 0 {
+		l = w.inspections[n-1]
+		w.inspections = w.inspections[:n-1]
 	} else {
-		l = &lookState{}
+		l = &inspection{}
 	}
-	*l = lookState{}
-	s.look = l
+	*l = inspection{}
+	s.inspection = l
 	return l
 }
 
-// putLook takes s's lookState back when the session ends.
-func (w *Worker) putLook(s *session) {
-	l := s.look
+// putInspection takes s's inspection back when the session ends.
+func (w *Worker) putInspection(s *session) {
+	l := s.inspection
 	if l.early != nil {
 		w.putEarly(l.early)
 	}
-	*l = lookState{}
-	if len(w.looks) < keepPooled {
-		w.looks = append(w.looks, l)
+	*l = inspection{}
+	if len(w.inspections) < keepPooled {
+		w.inspections = append(w.inspections, l)
 	}
-	s.look = nil
+	s.inspection = nil
 }
 
 // startInspect begins a session on an inspected address.
 func (w *Worker) startInspect(ln *listener, fd int, peer netip.AddrPort) {
-	lk := ln.look
+	lk := ln.inspector
 	if lk.accept != "" && !lk.trusted(peer.Addr()) {
 		w.log.Debug("refused: PROXY header from an untrusted source", "listen", ln.addr, "client", peer)
 		lk.owner.slot.ProxyUntrusted.Add(1)
@@ -101,10 +101,10 @@ func (w *Worker) startInspect(ln *listener, fd int, peer netip.AddrPort) {
 	}
 	s.state = stateInspecting
 	w.inspecting++
-	s.c.canRead = true // EAGAIN corrects it
-	w.getLook(s).early = w.getEarly()
-	s.look.at = w.now + lk.timeout
-	w.timers.push(timerEntry{at: s.look.at, s: s, gen: s.gen})
+	s.front.canRead = true // EAGAIN corrects it
+	w.getInspection(s).early = w.getEarly()
+	s.inspection.at = w.now + lk.timeout
+	w.timers.push(timerEntry{at: s.inspection.at, s: s, gen: s.gen})
 	w.inspect(s)
 }
 
@@ -114,43 +114,43 @@ func (w *Worker) onInspectEvent(s *session, ev uint32) {
 		w.end(s)
 		return
 	}
-	s.c.canRead = s.c.canRead || ev&(evRead|unix.EPOLLHUP|unix.EPOLLRDHUP) != 0
-	s.c.hup = s.c.hup || ev&(unix.EPOLLRDHUP|unix.EPOLLHUP) != 0
-	s.c.canWrite = s.c.canWrite || ev&evWrite != 0
+	s.front.canRead = s.front.canRead || ev&(evRead|unix.EPOLLHUP|unix.EPOLLRDHUP) != 0
+	s.front.hup = s.front.hup || ev&(unix.EPOLLRDHUP|unix.EPOLLHUP) != 0
+	s.front.canWrite = s.front.canWrite || ev&evWrite != 0
 	w.inspect(s)
 }
 
 // inspect reads what the client has sent and routes the session as soon
 // as the bytes allow.
 func (w *Worker) inspect(s *session) {
-	for s.c.canRead && s.state == stateInspecting {
-		l := s.look
+	for s.front.canRead && s.state == stateInspecting {
+		l := s.inspection
 		if len(l.early) == inspectLimit {
-			w.refuse(s, &s.ln.look.owner.slot.BadHello, endBadHello, errors.New("nothing to route by in the bytes read"))
+			w.refuse(s, &s.ln.inspector.owner.slot.BadHello, endBadHello, errors.New("nothing to route by in the bytes read"))
 			return
 		}
 		if len(l.early) == cap(l.early) {
 			w.growEarly(l)
 		}
-		n, e := sysRead(s.c.fd, l.early[len(l.early):cap(l.early)])
+		n, e := sysRead(s.front.fd, l.early[len(l.early):cap(l.early)])
 		switch {
 		case e == unix.EAGAIN:
-			s.c.canRead = false
+			s.front.canRead = false
 		case e != 0:
 			w.end(s)
 		case n == 0:
 			w.endWith(s, endClientClose) // gave up before it could be routed
 		default:
 			l.early = l.early[:len(l.early)+n]
-			w.look(s)
+			w.examine(s)
 		}
 	}
 }
 
-// look parses what has been read: the PROXY header, then the ClientHello,
+// examine parses what has been read: the PROXY header, then the ClientHello,
 // and routes, refuses, or waits for more.
-func (w *Worker) look(s *session) {
-	lk, l := s.ln.look, s.look
+func (w *Worker) examine(s *session) {
+	lk, l := s.ln.inspector, s.inspection
 	if lk.accept != "" && !l.proxied {
 		p, n, err := inspect.ParseProxy(l.early, lk.accept)
 		switch {
@@ -184,23 +184,23 @@ func (w *Worker) look(s *session) {
 
 // route hands an inspected session to rt's rule (nil: no rule took it).
 func (w *Worker) route(s *session, rt *route, sni string) {
-	s.look.sni = sni
+	s.inspection.sni = sni
 	if rt == nil {
-		w.refuse(s, &s.ln.look.owner.slot.NoRule, endNoRule, errors.New("no rule for this server name"))
+		w.refuse(s, &s.ln.inspector.owner.slot.NoRule, endNoRule, errors.New("no rule for this server name"))
 		return
 	}
-	s.rule, s.look.timeout = rt.rule, rt.timeout
+	s.rule, s.inspection.timeout = rt.rule, rt.timeout
 	s.state = stateConnecting // no longer read before routing: out of max_inspecting
 	w.inspecting--
-	s.c.bytes = int64(len(s.look.early) - s.look.off)
+	s.front.bytes = int64(len(s.inspection.early) - s.inspection.off)
 	ip16 := s.peer.Addr().As16()
 	client, reason := w.admitClient(rt.rule, s.peer, ip16)
 	if client == nil {
 		w.endWith(s, reason)
 		return
 	}
-	s.client, s.ip16 = client, ip16
-	s.c.canRead = true
+	s.pattern, s.ip16 = client, ip16
+	s.front.canRead = true
 	w.balance(s)
 }
 
@@ -214,20 +214,20 @@ func (w *Worker) refuse(s *session, counter *atomic.Int64, reason string, err er
 // inspectExpired closes a session whose header or ClientHello did not
 // arrive in time.
 func (w *Worker) inspectExpired(s *session) {
-	w.refuse(s, &s.ln.look.owner.slot.InspectTimeout, endInspectTimeout, errors.New("inspect_timeout"))
+	w.refuse(s, &s.ln.inspector.owner.slot.InspectTimeout, endInspectTimeout, errors.New("inspect_timeout"))
 }
 
 // sendEarly queues, behind any PROXY header, what was read before routing.
 func (w *Worker) sendEarly(s *session) bool {
-	l := s.look
+	l := s.inspection
 	b := l.early[l.off:]
 	ok := true
 	switch {
 	case len(b) == 0:
-	case s.b.pend != nil:
-		s.b.pend = append(s.b.pend, b...)
+	case s.back.pend != nil:
+		s.back.pend = append(s.back.pend, b...)
 	default:
-		ok = w.send(&s.b, b)
+		ok = w.send(&s.back, b)
 	}
 	w.putEarly(l.early)
 	l.early, l.tlvs = nil, nil
@@ -246,7 +246,7 @@ func (w *Worker) getEarly() []byte {
 
 // growEarly doubles l's buffer, up to inspectLimit. The old one goes to
 // the GC, not the pool: l.tlvs may point into it.
-func (w *Worker) growEarly(l *lookState) {
+func (w *Worker) growEarly(l *inspection) {
 	b := make([]byte, len(l.early), min(2*cap(l.early), inspectLimit))
 	copy(b, l.early)
 	l.early = b

@@ -105,12 +105,12 @@ func (m *Master) successorChans(g *generation) map[*workerProc]int {
 		if w == nil || w.exited {
 			continue
 		}
-		if len(m.successor) == 0 {
+		if len(m.successorChannels) == 0 {
 			break
 		}
-		out[w], m.successor = m.successor[0], m.successor[1:]
+		out[w], m.successorChannels = m.successorChannels[0], m.successorChannels[1:]
 	}
-	closeAll(m.successor) // workers that died since the count was sent
-	m.successor = nil
+	closeAll(m.successorChannels) // workers that died since the count was sent
+	m.successorChannels = nil
 	return out
 }

@@ -32,7 +32,7 @@ type heldFd struct {
 // passHolders adds this master and the holders it still watches to an
 // upgrade's description and fds; the returned fds are this master's to
 // close once the successor has started.
-func (m *Master) passHolders(h *handoff, files *[]uintptr) (opened []int) {
+func (m *Master) passHolders(h *upgradeEnv, files *[]uintptr) (opened []int) {
 	self, err := unix.PidfdOpen(unix.Getpid(), 0)
 	if err != nil {
 		m.log.Warn("upgrade: no pidfd of this master; the successor polls its pid", "err", err)

@@ -78,28 +78,28 @@ type Master struct {
 	upgraded bool
 	// successorPid is the master that took over by USR2 (0 = none): a
 	// HUP that still reaches this one is passed on to it.
-	successorPid int
-	successor    []int // handoff channels from the USR2 successor, for the current generation's workers
-	stopKill     <-chan time.Time
+	successorPid      int
+	successorChannels []int // handoff channels from the USR2 successor, for the current generation's workers
+	stopKill          <-chan time.Time
 
 	parent     int      // pid of the master this one replaced by USR2
 	holders    []holder // earlier masters whose workers may still use counter slots (holders.go)
 	holderGone chan int // a holder's pid, once it has exited
 
-	mu       sync.Mutex
-	adminLns []net.Listener
-	adminFds map[string]int   // canonical admin address → raw socket (for upgrades)
-	httpLns  []*limitListener // /metrics and the console
-	history  history          // the console's charts (with console set)
-	checks   *checker
-	checkMu  sync.Mutex
-	pool     *pool.Table      // every rule's servers, config and runtime changes
-	fleet    *fleet.Store     // the link to the other nodes ([cluster]); nil without one
-	fleetErr string           // the last config this node refused, for the registry
-	resolver *resolve.Watcher // looks up the config's name entries; nil until the first start
-	rate     rate
-	stopRate chan struct{}
-	started  time.Time
+	mu           sync.Mutex
+	adminLns     []net.Listener
+	adminFds     map[string]int   // canonical admin address → raw socket (for upgrades)
+	httpLns      []*limitListener // /metrics and the console
+	history      history          // the console's charts (with console set)
+	checks       *checker
+	checkMu      sync.Mutex
+	pool         *pool.Table      // every rule's servers, config and runtime changes
+	fleet        *fleet.Store     // the link to the other nodes ([cluster]); nil without one
+	fleetErr     string           // the last config this node refused, for the registry
+	resolver     *resolve.Watcher // looks up the config's name entries; nil until the first start
+	rate         rate
+	stopSamplers chan struct{}
+	started      time.Time
 }
 
 // Run starts the master and serves until stopped; it returns the exit code.
@@ -198,10 +198,10 @@ func start(opts Options) (*Master, error) {
 	m.joinFleet(cfg)
 	m.syncChecks()
 	m.watchNames(cfg)
-	m.stopRate = make(chan struct{})
+	m.stopSamplers = make(chan struct{})
 	m.history.on = cfg.Global.Console != "" // before the sampler reads it
-	go sampleRate(m, m.stopRate)
-	go watchHeartbeats(m, m.stopRate)
+	go sampleRate(m, m.stopSamplers)
+	go watchHeartbeats(m, m.stopSamplers)
 	if herr := m.startHTTP(cfg.Global); herr != nil {
 		m.log.Error("metrics or console endpoint not served", "err", herr)
 	}
@@ -503,9 +503,9 @@ func (m *Master) stop(graceful bool) {
 	}
 	m.stopNames()
 	m.stopChecks()
-	if m.stopRate != nil {
-		close(m.stopRate)
-		m.stopRate = nil
+	if m.stopSamplers != nil {
+		close(m.stopSamplers)
+		m.stopSamplers = nil
 	}
 	if graceful {
 		for _, g := range m.generations() {

@@ -125,7 +125,7 @@ func (m *Master) steering(w *workerProc) string {
 
 // adoptSteering takes the previous master's steering maps (USR2): its
 // program holds the socket arrays, which no other array may then take.
-func (m *Master) adoptSteering(h handoff) {
+func (m *Master) adoptSteering(h upgradeEnv) {
 	if h.Steer <= 0 {
 		return
 	}

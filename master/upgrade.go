@@ -25,8 +25,8 @@ const (
 	envG6      = "G6_LISTEN_SOCKFDS" // G6 → g6: "N|fd|fd|...|", as G6 1.0.x sets it
 )
 
-// handoff describes the fds a new master inherits; numbers are the child's.
-type handoff struct {
+// upgradeEnv describes the fds a new master inherits; numbers are the child's.
+type upgradeEnv struct {
 	Listeners []inheritedFd `json:"listeners"`
 	Admin     []inheritedFd `json:"admin"`
 	Shared    int           `json:"shared"`
@@ -84,7 +84,7 @@ func (m *Master) startUpgrade() {
 		return
 	}
 	files := []uintptr{0, 1, 2, uintptr(theirs), uintptr(m.region.Fd())}
-	h := handoff{Ready: 3, Shared: 4, Parent: os.Getpid()}
+	h := upgradeEnv{Ready: 3, Shared: 4, Parent: os.Getpid()}
 	if m.cur.cfg.Global.Handoff {
 		h.Handoff, h.Workers = offeredFormat(), m.cur.live()
 	}
@@ -201,7 +201,7 @@ const readyFailed = "error: "
 // upgradeReadyFd is the ready socket of a master started by USR2, -1 for
 // any other; read before start, which takes the environment apart.
 func upgradeReadyFd() int {
-	var h handoff
+	var h upgradeEnv
 	if v := os.Getenv(envUpgrade); v == "" || json.Unmarshal([]byte(v), &h) != nil || h.Ready <= 0 {
 		return -1
 	}
@@ -290,7 +290,7 @@ func (m *Master) onUpgradeResult(err error) {
 	// The steering maps are the new master's now: this one writes no live
 	// flag again, and leaves them attached (its fds close at exit).
 	m.steer = nil
-	m.successor = u.chans
+	m.successorChannels = u.chans
 	m.stop(true)
 }
 
@@ -351,7 +351,7 @@ func (m *Master) inherit(cfg *conf.Config) (*inheritance, error) {
 	in := &inheritance{readyFd: -1}
 	if v := os.Getenv(envUpgrade); v != "" {
 		os.Unsetenv(envUpgrade)
-		var h handoff
+		var h upgradeEnv
 		if err := json.Unmarshal([]byte(v), &h); err != nil {
 			return nil, fmt.Errorf("master: %s: %w", envUpgrade, err)
 		}

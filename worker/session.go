@@ -51,7 +51,8 @@ type endpoint struct {
 	closeSends bool
 }
 
-// session is one proxied connection: client endpoint c, server endpoint b.
+// session is one proxied connection: front is the client's socket, back
+// g6's socket to the server.
 type session struct {
 	front, back endpoint
 	state       sessionState

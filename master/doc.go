@@ -59,11 +59,12 @@
 //     the new config dropped at once, so the kernel refuses new connections
 //     instead of queueing them, even before a draining worker has read its
 //     drain order and closed its copy.
-//   - The HTTP endpoints (metrics, the console and its /api/v1, one
-//     listener per address) are the sockets not handed over on USR2: both
-//     masters bind them with SO_REUSEPORT (go-reuseport), so during the
-//     overlap a request may reach either; both read the same region, but
-//     the console's 15-minute history starts again in the new master.
+//   - The HTTP endpoints (package console: metrics, the console and its
+//     /api/v1, one listener per address) are the sockets not handed over
+//     on USR2: both masters bind them with SO_REUSEPORT (go-reuseport), so
+//     during the overlap a request may reach either; both read the same
+//     region, but the console's 15-minute history starts again in the new
+//     master. They start once at start; a reload does not move them.
 //   - A reload publishes the new config's servers before its workers are
 //     ready; if they fail to start the current config's are published again
 //     (republish). The old generation no longer accepts, so it never reads

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"g6/conf"
+	"g6/console"
 	"g6/fleet"
 	"g6/ipc"
 	"g6/logging"
@@ -88,9 +89,8 @@ type Master struct {
 
 	mu           sync.Mutex
 	adminLns     []net.Listener
-	adminFds     map[string]int   // canonical admin address → raw socket (for upgrades)
-	httpLns      []*limitListener // /metrics and the console
-	history      history          // the console's charts (with console set)
+	adminFds     map[string]int  // canonical admin address → raw socket (for upgrades)
+	http         *console.Server // /metrics and the console; nil when both are off or did not start
 	checks       *checker
 	checkMu      sync.Mutex
 	pool         *pool.Table      // every rule's servers, config and runtime changes
@@ -199,11 +199,13 @@ func start(opts Options) (*Master, error) {
 	m.syncChecks()
 	m.watchNames(cfg)
 	m.stopSamplers = make(chan struct{})
-	m.history.on = cfg.Global.Console != "" // before the sampler reads it
 	go sampleRate(m, m.stopSamplers)
 	go watchHeartbeats(m, m.stopSamplers)
-	if herr := m.startHTTP(cfg.Global); herr != nil {
-		m.log.Error("metrics or console endpoint not served", "err", herr)
+	if cfg.Global.Metrics != "" || cfg.Global.Console != "" {
+		var herr error
+		if m.http, herr = console.Start(m, Version, cfg.Global, m.log); herr != nil {
+			m.log.Error("metrics or console endpoint not served", "err", herr)
+		}
 	}
 	m.announce(inh)
 	m.log.Info("g6 started", "workers", g.nWork, "listen", g.addrs, "config", cfg.File)
@@ -495,8 +497,8 @@ func (m *Master) stop(graceful bool) {
 	}
 	m.closeSockets()
 	m.closeAdmin()
-	for _, ln := range m.httpLns {
-		ln.Close()
+	if m.http != nil {
+		m.http.Close()
 	}
 	if m.fleet != nil {
 		go m.fleet.Close() // its watch may take a moment to end; the master does not wait on it

@@ -61,9 +61,6 @@ func sampleRate(m *Master, stop <-chan struct{}) {
 			m.rate.add(now, total)
 			p.check(m, &snap)
 			d.check(m, now)
-			if m.history.on {
-				m.history.sample(m, now)
-			}
 		}
 	}
 }

@@ -35,7 +35,7 @@ type Status struct {
 	Entry      string    `json:"entry"`
 	Type       string    `json:"type"` // "A/AAAA" or "SRV"
 	Rules      []string  `json:"rules"`
-	Answer     []Record  `json:"answer"`
+	Answer     []Record  `json:"answer"`               // what the target has now: the last answer, held, or none
 	ResolvedAt time.Time `json:"resolved_at,omitzero"` // zero (left out): never, by this master
 	Next       time.Time `json:"next_refresh,omitzero"`
 	Error      string    `json:"last_error,omitempty"`
@@ -333,6 +333,9 @@ func (x *watched) update(now time.Time, wait time.Duration, err error, addrs []A
 	s.Next, s.FailingSince, s.HeldUntil, s.Partial = now.Add(wait), failingSince, held, partial
 	if err != nil {
 		s.Error = err.Error()
+		if held.IsZero() {
+			s.Answer = nil // none held: the target has none
+		}
 		return
 	}
 	s.Error, s.Answer, s.ResolvedAt = "", records(addrs), now

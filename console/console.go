@@ -1,4 +1,4 @@
-package master
+package console
 
 import (
 	"crypto/subtle"
@@ -19,7 +19,7 @@ import (
 	"g6/conf"
 )
 
-// The console's JSON API (issue #21): /api/v1/WHAT answers what `show
+// The JSON API (issue #21): /api/v1/WHAT answers what `show
 // WHAT json` does on the admin port, built by the same code (admin.Show),
 // so the two never disagree. Read-only; served by the master, never by a
 // worker.
@@ -49,11 +49,11 @@ func pageHandler() http.Handler {
 }
 
 // apiHandler serves /api/v1/.
-func (m *Master) apiHandler() http.Handler {
+func (s *Server) apiHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		what := strings.TrimPrefix(r.URL.Path, "/api/v1/")
 		if what == "action" && r.Method == http.MethodPost {
-			m.consoleAction(w, r)
+			s.action(w, r)
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -61,18 +61,19 @@ func (m *Master) apiHandler() http.Handler {
 			return
 		}
 		if what == "actions" {
-			writeJSON(w, map[string]bool{"allowed": m.consoleMayAct(r) == nil, "token": m.consoleToken() != ""})
+			cfg := s.backend.Snapshot().Config
+			writeJSON(w, map[string]bool{"allowed": mayAct(r, cfg) == nil, "token": cfg.Global.ConsoleToken != ""})
 			return
 		}
 		if what == "history" {
-			writeJSON(w, map[string]any{"interval_seconds": 1, "rules": m.history.snapshot()})
+			writeJSON(w, map[string]any{"interval_seconds": 1, "rules": s.history.snapshot()})
 			return
 		}
 		if !slices.Contains(admin.ShowLists, what) {
 			http.Error(w, "no such list; try /api/v1/{"+strings.Join(admin.ShowLists, ",")+",history,actions}", http.StatusNotFound)
 			return
 		}
-		doc, _, err := admin.Show(m, what)
+		doc, _, err := admin.Show(s.backend, what)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
@@ -87,25 +88,15 @@ func writeJSON(w http.ResponseWriter, doc any) {
 	json.NewEncoder(w).Encode(doc)
 }
 
-// consoleToken is the running config's console_token.
-func (m *Master) consoleToken() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.cur.cfg.Global.ConsoleToken
-}
-
 // actionType is the content type of the page's actions: not one an HTML
 // form or a cross-site fetch without a CORS preflight (which the console
 // never grants) can send.
 const actionType = "application/x-g6-action"
 
-// consoleMayAct says why r's client may not change servers, or nil: it
-// must match the [admin] patterns, and bring console_token if one is set.
-// An action must also come from the page (consoleSameSite).
-func (m *Master) consoleMayAct(r *http.Request) error {
-	m.mu.Lock()
-	cfg := m.cur.cfg
-	m.mu.Unlock()
+// mayAct says why r's client may not change servers under cfg, or nil:
+// it must match the [admin] patterns, and bring console_token if one is
+// set. An action must also come from the page (sameSite).
+func mayAct(r *http.Request, cfg *conf.Config) error {
 	switch {
 	case cfg.Admin == nil:
 		return errors.New("read-only: no [admin] client patterns")
@@ -118,7 +109,7 @@ func (m *Master) consoleMayAct(r *http.Request) error {
 	return nil
 }
 
-// consoleSameSite says why r, an action, may have been sent by another
+// sameSite says why r, an action, may have been sent by another
 // site, or nil. A page the operator opens elsewhere can make the browser
 // POST to the console (with the operator's address, which [admin]'s
 // patterns allow), or reach it under its own name by DNS rebinding; so the
@@ -126,7 +117,7 @@ func (m *Master) consoleMayAct(r *http.Request) error {
 // address and localhost, and any IP literal when it listens on all
 // addresses: rebinding needs a name), an Origin, if sent, must be the
 // console's own, and the content type the page's.
-func consoleSameSite(r *http.Request, g conf.Global) error {
+func sameSite(r *http.Request, g conf.Global) error {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != actionType {
 		return fmt.Errorf("an action is sent as %s (Content-Type %q)", actionType, r.Header.Get("Content-Type"))
 	}
@@ -165,27 +156,25 @@ func hostOnly(addr string) string {
 	return strings.Trim(addr, "[]")
 }
 
-// consoleAction runs the admin line in the request body (disable, enable,
+// action runs the admin line in the request body (disable, enable,
 // drain) and logs who did it.
-func (m *Master) consoleAction(w http.ResponseWriter, r *http.Request) {
-	m.mu.Lock()
-	g := m.cur.cfg.Global
-	m.mu.Unlock()
-	err := consoleSameSite(r, g)
+func (s *Server) action(w http.ResponseWriter, r *http.Request) {
+	cfg := s.backend.Snapshot().Config
+	err := sameSite(r, cfg.Global)
 	if err == nil {
-		err = m.consoleMayAct(r)
+		err = mayAct(r, cfg)
 	}
 	if err != nil {
-		m.log.Warn("console action refused", "from", r.RemoteAddr, "err", err)
+		s.log.Warn("console action refused", "from", r.RemoteAddr, "err", err)
 		http.Error(w, err.Error(), http.StatusForbidden)
 		return
 	}
 	line, _ := io.ReadAll(io.LimitReader(r.Body, admin.MaxLine))
-	reply, err := admin.Act(m, strings.TrimSpace(string(line)))
+	reply, err := admin.Act(s.backend, strings.TrimSpace(string(line)))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	m.log.Info("console action", "from", r.RemoteAddr, "command", strings.TrimSpace(string(line)), "reply", reply)
+	s.log.Info("console action", "from", r.RemoteAddr, "command", strings.TrimSpace(string(line)), "reply", reply)
 	writeJSON(w, map[string]string{"reply": reply})
 }

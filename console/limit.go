@@ -1,4 +1,4 @@
-package master
+package console
 
 import (
 	"log/slog"

@@ -1,13 +1,15 @@
-package master
+package console
 
 import (
 	"sync"
 	"time"
+
+	"g6/admin"
 )
 
-// The console's charts: every second (sampleRate) the master samples each
-// rule's connections/s, open sessions and bytes/s from the shared region
-// into a ring of the last 15 minutes (nothing on the data path). Workers
+// The console's charts: every second (sampleHistory) the console samples
+// each rule's connections/s, open sessions and bytes/s from the shared
+// region into a ring of the last 15 minutes (nothing on the data path). Workers
 // add a live session's bytes to its server every 250 ms, so a long
 // stream's bytes/s shows while it runs.
 
@@ -24,7 +26,6 @@ type HistoryPoint struct {
 
 // history holds each rule's ring, by rule id.
 type history struct {
-	on    bool // console set: sampleRate feeds it every second
 	mu    sync.Mutex
 	rules map[string][]HistoryPoint // oldest first, at most historyLen
 	last  map[string][2]int64       // the rule's connection and byte totals at the last sample
@@ -32,8 +33,7 @@ type history struct {
 }
 
 // sample adds one point per rule from the current snapshot.
-func (h *history) sample(m *Master, now time.Time) {
-	snap := m.Snapshot()
+func (h *history) sample(snap admin.Snapshot, now time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.rules == nil {

@@ -53,6 +53,7 @@ fuzz:
 	$(GO) test ./inspect -run '^$$' -fuzz '^FuzzMatchSNI$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./conf -run '^$$' -fuzz '^FuzzPattern$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./conf -run '^$$' -fuzz '^FuzzParseSource$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./master -run '^$$' -fuzz '^FuzzParseG6Fds$$' -fuzztime $(FUZZTIME)
 
 # A Debian package (tools/deb, nfpm): a static g6, the systemd unit, the
 # annotated example as the conffile /etc/g6/g6.toml, g6(1), bash completion.

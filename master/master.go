@@ -1,9 +1,6 @@
 package master
 
 import (
-	"crypto/sha256"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -120,50 +117,6 @@ func Run(opts Options) int {
 	return m.loop(sigs)
 }
 
-// loadConfig reads the config (the file, or the fleet's with --etcd) and
-// applies the command-line overrides.
-func (m *Master) loadConfig() (*conf.Config, error) {
-	cfg, err := m.readConfig()
-	if err != nil {
-		return nil, err
-	}
-	if m.opts.LogLevel != "" {
-		cfg.Global.LogLevel = m.opts.LogLevel
-	}
-	if m.opts.LogFile != "" {
-		cfg.Global.LogFile = m.opts.LogFile
-	}
-	if _, err := logging.Level(cfg.Global.LogLevel); err != nil {
-		return nil, err
-	}
-	return cfg, nil
-}
-
-func (m *Master) readConfig() (*conf.Config, error) {
-	if len(m.opts.Etcd) == 0 {
-		return conf.Load(m.opts.ConfigPath)
-	}
-	text, err := fleet.FetchConfig(m.opts.Etcd, m.opts.Prefix)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := conf.Parse("etcd:"+m.opts.Prefix+"/config", text)
-	if err != nil {
-		return nil, err
-	}
-	c := cfg.Cluster
-	if c == nil {
-		c = &conf.Cluster{Timeout: conf.DefaultEtcdTimeout}
-		c.Node, _ = os.Hostname()
-	}
-	c.Etcd, c.Prefix = m.opts.Etcd, m.opts.Prefix
-	if m.opts.Node != "" {
-		c.Node = m.opts.Node
-	}
-	cfg.Cluster = c
-	return cfg, nil
-}
-
 func start(opts Options) (*Master, error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -253,86 +206,6 @@ func (m *Master) serveFirst(cfg *conf.Config) (inh *inheritance, g *generation, 
 		return nil, g, err
 	}
 	return inh, g, nil
-}
-
-// announce writes the pid file and tells whoever waits (an upgrading old
-// master, systemd) that this master serves.
-func (m *Master) announce(inh *inheritance) {
-	if m.opts.PidFile != "" {
-		if err := writePidFile(m.opts.PidFile); err != nil {
-			m.log.Error("pid file", "err", err)
-		}
-	}
-	inh.ready(m)
-	if inh.readyFd >= 0 || m.parent != 0 {
-		notifyMainPID()
-	} else {
-		notifyReady()
-	}
-}
-
-// writePidFile replaces path with this process's pid in one rename, so a
-// script reading it during an upgrade never finds it empty (a kill with an
-// empty or zero pid signals the caller's whole process group).
-func writePidFile(path string) error {
-	tmp := path + ".new"
-	if err := os.WriteFile(tmp, fmt.Appendf(nil, "%d\n", os.Getpid()), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
-// nodeInfo is this node's entry in the fleet registry.
-func (m *Master) nodeInfo() fleet.NodeInfo {
-	snap := m.Snapshot()
-	info := fleet.NodeInfo{Version: Version, Started: m.started.Unix(), Workers: len(snap.Workers), Rate: snap.Rate}
-	now := shared.Now()
-	for _, es := range snap.Servers {
-		for _, e := range es {
-			sl := snap.Region.Server(e.Slot)
-			info.Sessions += sl.Active.Load()
-			if !sl.Usable(now) {
-				info.Down = append(info.Down, e.Rule+" "+e.Server.Address)
-			}
-		}
-	}
-	// The same rules and settings hash the same on every node: the file
-	// name and the node's own [cluster] are left out.
-	c := *snap.Config
-	c.File, c.Cluster = "", nil
-	b, _ := json.Marshal(c)
-	info.ConfigHash = fmt.Sprintf("%x", sha256.Sum256(b))[:12]
-	m.mu.Lock()
-	info.Error = m.fleetErr
-	m.mu.Unlock()
-	return info
-}
-
-// Nodes implements admin.Backend: the fleet's registry.
-func (m *Master) Nodes() ([]fleet.NodeInfo, error) {
-	if m.fleet == nil {
-		return nil, errors.New("this node is in no fleet (no [cluster] in its config)")
-	}
-	return m.fleet.Nodes()
-}
-
-// joinFleet links the pool to the fleet's etcd ([cluster]); a reload
-// keeps the link of the start (changing [cluster] takes a restart).
-func (m *Master) joinFleet(cfg *conf.Config) {
-	if cfg.Cluster == nil {
-		return
-	}
-	f, err := fleet.Open(cfg.Cluster, m.pool, m.nodeInfo, m.log)
-	if err != nil {
-		m.log.Error("not joined to the fleet; runtime server changes stay on this node", "err", err)
-		return
-	}
-	m.fleet = f
-	if len(m.opts.Etcd) > 0 {
-		// The fleet's config changed: reload as on HUP (the signal goes
-		// through the loop like any other).
-		f.WatchConfig(func() { syscall.Kill(os.Getpid(), syscall.SIGHUP) })
-	}
 }
 
 func newRegion(cfg *conf.Config) (*shared.Region, error) {

@@ -1,18 +1,13 @@
 package master
 
 import (
-	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"g6/admin"
-	"g6/conf"
 	"g6/ipc"
 	"g6/pool"
 	"g6/shared"
-
-	"golang.org/x/sys/unix"
 )
 
 // Change implements admin.Backend: the commands on servers. Pool changes
@@ -130,113 +125,4 @@ func (m *Master) shutdownSlots(slots []int) (int, []string) {
 		total += c.Sessions
 	}
 	return total, missing
-}
-
-// onDownFunc returns what a health check does when it marks e down with
-// on_down = "shutdown-sessions".
-func (m *Master) onDownFunc(e pool.Entry) func() {
-	return func() {
-		n, _ := m.shutdownSlots([]int{e.Slot})
-		m.log.Warn("server down; its sessions closed (on_down)", "rule", e.Rule, "server", e.Server.Address, "sessions", n)
-	}
-}
-
-// watchHeartbeats closes the sessions of servers with on_down =
-// "shutdown-sessions" whose heartbeat is missed, once per miss.
-func watchHeartbeats(m *Master, stop <-chan struct{}) {
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	down := map[int]bool{}
-	for {
-		select {
-		case <-stop:
-			return
-		case <-tick.C:
-		}
-		_, entries := m.pool.Current()
-		now := shared.Now()
-		for _, es := range entries {
-			for _, e := range es {
-				if e.Server.Heartbeat == 0 || e.Server.OnDown != conf.OnDownShutdown {
-					continue
-				}
-				sl := m.region.Server(e.Slot)
-				missed := sl.HeartbeatUntil.Load() != 0 && sl.HeartbeatUntil.Load() <= now
-				if missed && !down[e.Slot] {
-					m.onDownFunc(e)()
-				}
-				down[e.Slot] = missed
-			}
-		}
-	}
-}
-
-// startState is the overlay a new master starts from: its predecessor's
-// (USR2), else the state file's. A state file that cannot be read is
-// logged as an error and moved aside (FILE.bad), and g6 starts from the
-// config alone: a balancer that will not start is worse than one that
-// has lost its runtime changes, and the operator still has the file.
-func (m *Master) startState(cfg *conf.Config, inh *inheritance) pool.State {
-	if inh != nil && inh.state != nil {
-		return *inh.state
-	}
-	path := cfg.Global.StateFile
-	if path == "" {
-		return pool.State{}
-	}
-	st, err := pool.LoadState(path)
-	if err != nil {
-		bad := path + ".bad"
-		if rerr := os.Rename(path, bad); rerr != nil {
-			bad = path
-		}
-		m.log.Error("state file unusable; starting from the config alone", "err", err, "kept_as", bad)
-		return pool.State{}
-	}
-	if n := len(st.Overrides); n > 0 {
-		m.log.Info("runtime server changes restored", "state_file", path, "servers", n)
-	}
-	return st
-}
-
-// stateFd writes the overlay to a memfd for the next master (USR2).
-func (m *Master) stateFd() (int, error) {
-	b, err := pool.EncodeState(m.pool.State())
-	if err != nil {
-		return -1, err
-	}
-	fd, err := unix.MemfdCreate("g6-state", unix.MFD_CLOEXEC)
-	if err != nil {
-		return -1, fmt.Errorf("master: upgrade: memfd: %w", err)
-	}
-	for len(b) > 0 {
-		n, err := unix.Write(fd, b)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			unix.Close(fd)
-			return -1, fmt.Errorf("master: upgrade: state: %w", err)
-		}
-		b = b[n:]
-	}
-	return fd, nil
-}
-
-// readStateFd reads the overlay the previous master handed down.
-func readStateFd(fd int) (*pool.State, error) {
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, err
-	}
-	b := make([]byte, st.Size)
-	if _, err := unix.Pread(fd, b, 0); err != nil {
-		return nil, err
-	}
-	s, err := pool.ParseState(b)
-	if err != nil {
-		return nil, errors.Join(errors.New("master: upgrade: inherited server state"), err)
-	}
-	return &s, nil
 }

@@ -271,8 +271,8 @@ func TestAccelIdleTimeout(t *testing.T) {
 	if _, err := h.c.Read(make([]byte, 1)); err == nil {
 		t.Fatal("read data from an idle session")
 	}
-	if d := time.Since(start); d < 1500*time.Millisecond || d > 4*time.Second {
-		t.Fatalf("closed after %v of silence, want about 2 s", d)
+	if d := time.Since(start); d < 1500*time.Millisecond {
+		t.Fatalf("closed after %v of silence, before the 2 s idle timeout", d)
 	}
 }
 

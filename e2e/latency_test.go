@@ -33,7 +33,7 @@ func cumulative(h *dto.Histogram, le float64) uint64 {
 }
 
 // TestLatencyHistograms: 30 sessions to a server that answers after 30 ms
-// show in all three histograms, with every first byte between 25 and 50
+// show in all three histograms, with no first byte under the server's 30
 // ms, and show servers/stats print quantiles from them.
 func TestLatencyHistograms(t *testing.T) {
 	back, front, adminAddr, metrics := testenv.Addr(t), testenv.Addr(t), testenv.Addr(t), testenv.Addr(t)
@@ -72,14 +72,17 @@ servers = [%q]
 	conn := histogramOf(t, fams, "g6_server_connect_seconds")
 	fb := histogramOf(t, fams, "g6_server_first_byte_seconds")
 	dur := histogramOf(t, fams, "g6_session_duration_seconds")
-	if conn.GetSampleCount() != n || cumulative(conn, 0.025) != n {
-		t.Errorf("connect: %d samples, %d within 25 ms (loopback), want %d", conn.GetSampleCount(), cumulative(conn, 0.025), n)
+	// Lower bounds are the server's 30 ms (nothing can be faster); the
+	// upper ones only say a sample landed in the right kind of bucket, and
+	// are generous for a loaded machine.
+	if conn.GetSampleCount() != n || cumulative(conn, 1) != n {
+		t.Errorf("connect: %d samples, %d within 1 s (loopback), want %d", conn.GetSampleCount(), cumulative(conn, 1), n)
 	}
-	if fb.GetSampleCount() != n || cumulative(fb, 0.025) != 0 || cumulative(fb, 0.05) != n {
-		t.Errorf("first byte: %d samples, %d by 25 ms, %d by 50 ms; want %d, 0, %d", fb.GetSampleCount(), cumulative(fb, 0.025), cumulative(fb, 0.05), n, n)
+	if fb.GetSampleCount() != n || cumulative(fb, 0.025) != 0 || cumulative(fb, 1) != n {
+		t.Errorf("first byte: %d samples, %d by 25 ms, %d by 1 s; want %d, 0, %d", fb.GetSampleCount(), cumulative(fb, 0.025), cumulative(fb, 1), n, n)
 	}
-	if s := fb.GetSampleSum(); s < n*0.03 || s > n*0.05 {
-		t.Errorf("first byte sum %.3fs for %d samples of ~30 ms", s, n)
+	if s := fb.GetSampleSum(); s < n*0.03 || s > n*1 {
+		t.Errorf("first byte sum %.3fs for %d samples of 30 ms or more", s, n)
 	}
 	if dur.GetSampleCount() != n || cumulative(dur, 0.025) != 0 {
 		t.Errorf("duration: %d samples, %d under 25 ms", dur.GetSampleCount(), cumulative(dur, 0.025))
@@ -93,8 +96,8 @@ servers = [%q]
 	if err := json.Unmarshal([]byte(adminSend(t, adminAddr, "show servers json\n")), &servers); err != nil || len(servers.Servers) != 1 {
 		t.Fatalf("show servers json: %v %+v", err, servers)
 	}
-	if q := servers.Servers[0].FirstByte; q.P50 < 25 || q.P50 > 50 || q.P99 < q.P90 || q.P90 < q.P50 || q.P99 > 50 {
-		t.Errorf("first byte quantiles %+v, want ordered within (25, 50] ms", q)
+	if q := servers.Servers[0].FirstByte; q.P50 < 25 || q.P99 < q.P90 || q.P90 < q.P50 || q.P99 > 1000 {
+		t.Errorf("first byte quantiles %+v, want ordered, from 25 ms", q)
 	}
 	if txt := adminSend(t, adminAddr, "show servers\n"); !strings.Contains(txt, "FIRST_BYTE_MS_P50/90/99") {
 		t.Errorf("show servers:\n%s", txt)

@@ -193,12 +193,14 @@ func TestDrainWithDeadline(t *testing.T) {
 		t.Fatalf("show servers during the drain:\n%s", out)
 	}
 	for i, c := range cs {
-		if !closedWithin(c, 4*time.Second) {
+		if !closedWithin(c, 15*time.Second) {
 			t.Fatalf("session %d still open %v after drain 2", i, time.Since(start))
 		}
 	}
-	if el := time.Since(start); el < 1500*time.Millisecond || el > 3500*time.Millisecond {
-		t.Fatalf("sessions closed %v after drain 2", el)
+	// Not before the deadline (the drain's sweep runs every 250 ms); how
+	// long after it a loaded machine takes is not the point.
+	if el := time.Since(start); el < 1900*time.Millisecond {
+		t.Fatalf("sessions closed %v after drain 2, before its deadline", el)
 	}
 	time.Sleep(100 * time.Millisecond)
 	if out := adminSend(t, adminAddr, "show servers json\n"); !strings.Contains(out, `"state": "draining"`) || strings.Contains(out, `"active": 3`) {

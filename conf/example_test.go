@@ -3,6 +3,7 @@ package conf
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -61,38 +62,44 @@ func schemaKeys(t reflect.Type) []string {
 	return out
 }
 
-// TestReadmeSnippetsLoad loads every ```toml block of the README (a block
-// with no rule gets one, since a config needs one) and examples/demo.toml,
-// so the documentation never shows a config g6 refuses.
+// TestReadmeSnippetsLoad loads every ```toml block of the README and of
+// the pages under docs/ (a block with no rule gets one, since a config
+// needs one) and examples/demo.toml, so the documentation never shows a
+// config g6 refuses.
 func TestReadmeSnippetsLoad(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pages, _ := filepath.Glob("../docs/*.md")
+	pages = append([]string{"../README.md"}, pages...)
 	const minimalRule = "\n[[rule]]\nid = \"x\"\nalgorithm = \"RR\"\nclients = [\"*:*\"]\nlisten = [\"127.0.0.1:1\"]\nservers = [\"127.0.0.1:2\"]\n"
 	blocks := 0
-	var block []string
-	start := 0
-	for i, line := range strings.Split(string(readme), "\n") {
-		switch {
-		case line == "```toml":
-			block, start = []string{}, i+1
-		case block != nil && line == "```":
-			text := strings.Join(block, "\n") + "\n"
-			if !strings.Contains(text, "[[rule]]") {
-				text += minimalRule
+	for _, page := range pages {
+		text, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimPrefix(page, "../")
+		var block []string
+		start := 0
+		for i, line := range strings.Split(string(text), "\n") {
+			switch {
+			case line == "```toml":
+				block, start = []string{}, i+1
+			case block != nil && line == "```":
+				cfg := strings.Join(block, "\n") + "\n"
+				if !strings.Contains(cfg, "[[rule]]") {
+					cfg += minimalRule
+				}
+				if _, err := Parse(fmt.Sprintf("%s block at line %d", name, start), []byte(cfg)); err != nil {
+					t.Errorf("%s: the toml block at line %d does not load: %v", name, start, err)
+				}
+				blocks++
+				block = nil
+			case block != nil:
+				block = append(block, line)
 			}
-			if _, err := Parse(fmt.Sprintf("README.md block at line %d", start), []byte(text)); err != nil {
-				t.Errorf("README.md: the toml block at line %d does not load: %v", start, err)
-			}
-			blocks++
-			block = nil
-		case block != nil:
-			block = append(block, line)
 		}
 	}
 	if blocks < 5 {
-		t.Errorf("found %d toml blocks in README.md, want at least 5", blocks)
+		t.Errorf("found %d toml blocks in the README and docs/, want at least 5", blocks)
 	}
 	demo, err := os.ReadFile("../examples/demo.toml")
 	if err != nil {

@@ -102,7 +102,7 @@ func checkTransparent(v6 bool) error {
 	}
 	defer unix.Close(fd)
 	if err := unix.SetsockoptInt(fd, level, opt, 1); err != nil {
-		return fmt.Errorf("transparent = true needs CAP_NET_ADMIN or CAP_NET_RAW (setting IP_TRANSPARENT: %w); see the README's transparent mode", err)
+		return fmt.Errorf("transparent = true needs CAP_NET_ADMIN or CAP_NET_RAW (setting IP_TRANSPARENT: %w); see transparent mode in docs/configuration.md", err)
 	}
 	return nil
 }

@@ -20,7 +20,7 @@ func ipCmd(t *testing.T, args ...string) {
 }
 
 // TestTransparent: in namespaces the test makes (a client network and a
-// backend network on two veth pairs, g6 between them), with the README's
+// backend network on two veth pairs, g6 between them), with docs/configuration.md's
 // routing lines, transparent = true connects from the client's own
 // address: the backend sees 10.99.1.2, an address g6's host does not have,
 // and the answer comes back through g6.
@@ -51,7 +51,7 @@ func TestTransparent(t *testing.T) {
 		{"-n", back, "link", "set", "vgb", "up"},
 		{"-n", back, "link", "set", "lo", "up"},
 		{"-n", back, "route", "add", "default", "via", "10.99.2.1"},
-		// The README's lines: what comes back from the backend network is
+		// docs/configuration.md's lines: what comes back from the backend network is
 		// delivered here, to g6's transparent socket, not forwarded.
 		{"rule", "add", "iif", "vg", "lookup", "100"},
 		{"route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "100"},

@@ -63,7 +63,9 @@ deb:
 	$(GO) run ./tools/deb -bin $(BIN)/deb/g6 -o $(BIN)/g6_amd64.deb
 
 # g6 vs HAProxy (mode tcp), nginx stream and direct, same backends and load,
-# interleaved rounds; rewrites BENCHMARKS.md. Needs haproxy, nginx,
+# interleaved rounds; rewrites BENCHMARKS.md. By default the load generators
+# and the proxies sit in two network namespaces joined by veth (needs root;
+# BENCHFLAGS="-topology loopback" for all on 127.0.0.1). Needs haproxy, nginx,
 # libnginx-mod-stream, wrk and iperf3 (it prints the apt-get line if not).
 # About 20 minutes (5 rounds); BENCHFLAGS="-rounds 7 -d 10s" to change the run.
 BENCHFLAGS ?=

@@ -1,5 +1,5 @@
 // Command bench is `make bench`: g6 against HAProxy (mode tcp), nginx
-// stream and a direct connection, on loopback, with the same backends, the
+// stream and a direct connection, with the same backends, the
 // same load and the same worker count, interleaved over rounds. It prints
 // medians with ratios and rewrites BENCHMARKS.md.
 //
@@ -7,8 +7,10 @@
 // client, and this process's idle opener and latency probe) run on cpu1;
 // each proxy and the backends (one nginx worker with three ports, one
 // iperf3 server) run on cpu0, so a proxy's cost shows as CPU taken from the
-// backend. A fresh proxy is started for every measurement, after a preflight
-// that checks requests succeed and spread over the backends.
+// backend. By default the two sides are in two network namespaces joined
+// by veth (topology.go); -topology loopback puts everything on 127.0.0.1.
+// A fresh proxy is started for every measurement, after a preflight that
+// checks requests succeed and spread over the backends.
 package main
 
 import (
@@ -34,6 +36,7 @@ type options struct {
 	g6       string
 	only     string
 	variants bool
+	topology string
 }
 
 func main() {
@@ -47,7 +50,18 @@ func main() {
 	flag.StringVar(&o.g6, "g6", "bin/g6", "g6 binary")
 	flag.BoolVar(&o.variants, "variants", true, "also run g6's variants (g6-splice, g6-copy, g6-quickack); off to measure an older build")
 	flag.StringVar(&o.only, "only", "", "comma-separated workloads to run (short,keepalive,bulk1,bulk4,idle,latency)")
+	flag.StringVar(&o.topology, "topology", "netns", `"netns": load generators and proxies in two network namespaces over veth, receive steered to each side's core (needs root); "loopback": all on 127.0.0.1`)
 	flag.Parse()
+	switch {
+	case o.topology == "netns" && os.Getenv(insideEnv) == "":
+		os.Exit(inNetns())
+	case o.topology == "netns":
+		useNetns()
+	case o.topology != "loopback":
+		fmt.Fprintln(os.Stderr, "bench: -topology is netns or loopback")
+		os.Exit(2)
+	}
+	fmt.Fprintf(os.Stderr, "bench: topology %s\n", topo.name)
 	if missing := missingTools(); len(missing) > 0 {
 		fmt.Fprintf(os.Stderr, "bench: missing %s; install with:\n  apt-get update && apt-get install -y haproxy nginx libnginx-mod-stream wrk iperf3\n", strings.Join(missing, ", "))
 		os.Exit(1)

@@ -25,7 +25,12 @@ func start(dir, name string, cpu int, args ...string) (*proc, error) {
 		return nil, err
 	}
 	defer f.Close()
-	cmd := exec.Command("taskset", append([]string{"-c", strconv.Itoa(cpu)}, args...)...)
+	args = append([]string{"taskset", "-c", strconv.Itoa(cpu)}, args...)
+	if topo.proxyNS != "" {
+		// ip netns exec execs the command: the group's leader is still it.
+		args = append([]string{"ip", "netns", "exec", topo.proxyNS}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -117,6 +122,10 @@ func (p *proc) cpuTicks() int64 {
 }
 
 func freePort() int {
+	if topo.proxyNS != "" {
+		nextPort++
+		return nextPort
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(err)

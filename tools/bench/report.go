@@ -62,6 +62,7 @@ func (r *results) markdown(o *options) string {
 	fmt.Fprintf(&b, "- Run: %s, %d rounds, %v per wrk/iperf3 run, %s in all\n", r.started.UTC().Format("2006-01-02 15:04 MST"),
 		o.rounds, o.duration, r.elapsed.Round(time.Second))
 	fmt.Fprintf(&b, "- Machine: %s, %d CPUs, %s\n", cpuModel(), cpus(), kernel())
+	fmt.Fprintf(&b, "- Topology: %s\n", topologyText())
 	fmt.Fprintf(&b, "- Versions: %s; %s; %s\n", firstLine("haproxy", "-v"), firstLine("nginx", "-v"), firstLine(o.g6, "version"))
 	fmt.Fprintf(&b, "- Every proxy: %d worker/thread, round robin over 3 nginx ports, no health checks or logs, connect timeout 5 s, idle timeout 10 min, backlog 4096\n\n", o.workers)
 	b.WriteString("## Medians\n\n| metric | unit |")

@@ -14,18 +14,30 @@ import (
 // body on three ports (each port a different body, to see the spread) and
 // one iperf3 server.
 type backends struct {
-	web   []string
+	web   []string // as the proxies reach them (their loopback)
 	bulk  string
 	procs []*proc
+	// direct: a web port and the bulk port as the load reaches them (the
+	// same on loopback; on the proxy namespace's veth address with netns).
+	directWeb, directBulk string
 }
 
 func startBackends(dir string) (*backends, error) {
-	b := &backends{bulk: fmt.Sprintf("127.0.0.1:%d", freePort())}
+	bulkPort := freePort()
+	b := &backends{bulk: fmt.Sprintf("127.0.0.1:%d", bulkPort), directBulk: fmt.Sprintf("%s:%d", topo.proxyIP, bulkPort)}
 	var servers strings.Builder
 	for i := 1; i <= 3; i++ {
-		addr := fmt.Sprintf("127.0.0.1:%d", freePort())
+		port := freePort()
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		b.web = append(b.web, addr)
-		fmt.Fprintf(&servers, "  server { listen %s backlog=4096; location / { return 200 \"back-%d\\n\"; } }\n", addr, i)
+		listen := fmt.Sprintf("listen %s backlog=4096;", addr)
+		if topo.proxyNS != "" && i == 1 { // direct: the first backend on the veth address too
+			listen += fmt.Sprintf(" listen %s:%d backlog=4096;", topo.proxyIP, port)
+		}
+		if i == 1 {
+			b.directWeb = fmt.Sprintf("%s:%d", topo.proxyIP, port)
+		}
+		fmt.Fprintf(&servers, "  server { %s location / { return 200 \"back-%d\\n\"; } }\n", listen, i)
 	}
 	conf := fmt.Sprintf(`worker_processes 1;
 worker_rlimit_nofile 20000;
@@ -48,14 +60,17 @@ http {
 		return nil, err
 	}
 	b.procs = append(b.procs, ng)
-	port := strings.TrimPrefix(b.bulk, "127.0.0.1:")
-	ip, err := start(dir, "backend-iperf3", 0, "iperf3", "-s", "-B", "127.0.0.1", "-p", port)
+	bind := "127.0.0.1"
+	if topo.proxyNS != "" {
+		bind = "0.0.0.0" // the proxies on loopback, direct on the veth
+	}
+	ip, err := start(dir, "backend-iperf3", 0, "iperf3", "-s", "-B", bind, "-p", fmt.Sprint(bulkPort))
 	if err != nil {
 		b.stop()
 		return nil, err
 	}
 	b.procs = append(b.procs, ip)
-	for _, a := range append(b.web, b.bulk) {
+	for _, a := range []string{b.directWeb, b.directBulk} {
 		if err := waitPort(a, 5e9); err != nil {
 			b.stop()
 			return nil, fmt.Errorf("backend: %w (%s)", err, ng.logText())
@@ -88,11 +103,11 @@ var targetKinds = []string{"direct", "haproxy", "nginx", "g6", "g6-sockmap"}
 func startTarget(kind string, o *options, dir string, b *backends) (*target, error) {
 	t := &target{name: kind}
 	if kind == "direct" {
-		t.web, t.bulk = b.web[0], b.bulk
+		t.web, t.bulk = b.directWeb, b.directBulk
 		return t, nil
 	}
-	t.web = fmt.Sprintf("127.0.0.1:%d", freePort())
-	t.bulk = fmt.Sprintf("127.0.0.1:%d", freePort())
+	t.web = fmt.Sprintf("%s:%d", topo.proxyIP, freePort())
+	t.bulk = fmt.Sprintf("%s:%d", topo.proxyIP, freePort())
 	path := filepath.Join(dir, kind+".conf")
 	var args []string
 	var conf string
@@ -105,7 +120,7 @@ func startTarget(kind string, o *options, dir string, b *backends) (*target, err
 		args = []string{"nginx", "-c", path, "-g", "daemon off;"}
 	case "g6", "g6-splice", "g6-copy", "g6-quickack", "g6-console", "g6-sockmap":
 		if kind == "g6-console" {
-			t.console = fmt.Sprintf("127.0.0.1:%d", freePort())
+			t.console = fmt.Sprintf("%s:%d", topo.proxyIP, freePort())
 		}
 		conf = g6Conf(o, t, b, spliceModes[kind], kind == "g6-quickack", t.console, kind == "g6-sockmap")
 		path = filepath.Join(dir, "g6.toml")

@@ -215,7 +215,7 @@ func (w *Worker) drainCheck(s *session) {
 	if waiting || a.poll != [2]bool{} {
 		a.checkAt = w.now + a.checkWait
 		a.checkWait = min(2*a.checkWait, checkMax)
-		w.timers.push(timerEntry{at: a.checkAt, s: s, gen: s.gen})
+		w.timers.push(timerEntry{at: a.checkAt, t: s, gen: s.gen})
 	}
 }
 
@@ -294,7 +294,7 @@ func (w *Worker) pollLater(s *session, src *endpoint) {
 	if a.checkAt == 0 {
 		a.checkWait = checkFirst
 		a.checkAt = w.now + checkFirst
-		w.timers.push(timerEntry{at: a.checkAt, s: s, gen: s.gen})
+		w.timers.push(timerEntry{at: a.checkAt, t: s, gen: s.gen})
 	}
 }
 

@@ -40,6 +40,9 @@ func peerAddr(rsa *unix.RawSockaddrAny) netip.AddrPort {
 
 func ntohs(p uint16) uint16 { return p>>8 | p<<8 }
 
+// onEvent accepts what is waiting on a listener.
+func (ln *listener) onEvent(w *Worker, _ uint32) { w.onAccept(ln) }
+
 func (w *Worker) onAccept(ln *listener) {
 	for i := 0; i < acceptBatch && !w.draining && w.acceptResume == 0; i++ {
 		fd, e := accept4(ln.fd, &w.rsa)

@@ -223,7 +223,7 @@ func (w *Worker) start(s *session) {
 		w.bind(ep.fd, ep)
 	}
 	if d := w.deadline(s); d > 0 {
-		w.timers.push(timerEntry{at: d, s: s, gen: s.gen})
+		w.timers.push(timerEntry{at: d, t: s, gen: s.gen})
 	}
 	w.pump(s)
 }

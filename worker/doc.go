@@ -3,21 +3,40 @@
 // moves bytes both ways.
 //
 // Model: one goroutine locked to its OS thread (GOMAXPROCS=1) owns
-// everything. Listening sockets are level-triggered and the control socket
-// and handoff channels (stream.go: frames with fds) edge-triggered; proxied sockets are registered once, edge-triggered for
-// read and write, and
-// each endpoint remembers whether it may read or write without blocking, so
-// the loop never needs epoll_ctl(MOD) on the data path. A direction whose
-// destination is full keeps the unsent tail in a pooled buffer and stops
-// reading its source; the other direction goes on (a slow reader never
-// stalls the other way). EOF on one side becomes shutdown(SHUT_WR) on the
-// other once the tail is written; a session ends when both directions have
-// and the kernel's send queues it would leave behind are empty (flush.go).
-// A read or write error on one side is passed on as a reset on the other.
+// everything. The package is one loop serving kinds of session:
+//
+// The loop (worker.go, poller.go, timers.go, control.go, limited.go,
+// stream.go): Run and step wait on epoll, hand each event to what its fd
+// stands for (the fd table holds a polled: a listener, a session's socket,
+// a handoff channel), fire due deadlines (the timer heap holds a timed,
+// with the generation it was set for), then close the fds ended in the
+// batch and recycle their sessions (reap). The control socket to the
+// master carries setup, drain, stop, pings and requests (control.go).
+// A kind of session plugs in by being polled (its sockets) and timed (its
+// deadlines), in files of its own; the TCP session is the one there is.
+//
+// The TCP session (accept.go, inspect.go, routes.go, rules.go, session.go,
+// forward.go, splice.go, urgent.go, flush.go, proxyproto.go, sockopts.go,
+// shutdown.go, accesslog.go): admitted at accept (or after reading its
+// PROXY header and ClientHello), connected to a server of its rule,
+// bytes moved both ways, flushed, ended by one teardown. Listening sockets
+// are level-triggered and the control socket and handoff channels
+// edge-triggered; proxied sockets are registered once, edge-triggered for
+// read and write, and each endpoint remembers whether it may read or
+// write without blocking, so the loop never needs epoll_ctl(MOD) on the
+// data path. A direction whose destination is full keeps the unsent tail
+// in a pooled buffer and stops reading its source; the other direction
+// goes on (a slow reader never stalls the other way). EOF on one side
+// becomes shutdown(SHUT_WR) on the other once the tail is written; a
+// session ends when both directions have and the kernel's send queues it
+// would leave behind are empty (flush.go). A read or write error on one
+// side is passed on as a reset on the other. Sessions move between
+// workers on HUP and USR2 (handoff.go sends, adopt.go receives), and may
+// be forwarded in the kernel (accel.go).
 //
 // The data path, in order (file: function):
 //
-//	worker.go:   step            epoll_pwait, dispatch by fd, then expire, reap
+//	worker.go:   step            epoll_pwait, fds[fd].onEvent, then expire (timed.onTimer), reap
 //	accept.go:   onAccept        accept4 up to a batch; EMFILE pauses (limited.go)
 //	accept.go:   admit           client pattern (deny), rate limits (shared.AdmitRate), client
 //	                             and rule limits (shared.Admit), socket options, newSession
@@ -35,7 +54,9 @@
 //	splice.go:   moveSplice      past spliceAfter: socket → pipe → socket
 //	forward.go:  sawEOF, passEOF EOF becomes shutdown(SHUT_WR) once drained
 //	flush.go:    finish          both done: end, or wait for the send queues
-//	session.go:  end             release counts, access log, deferClose both fds
+//	session.go:  onTimer         the session's deadline: connect, read before routing, flush, idle
+//	session.go:  end → teardown  the one way out: counts released, access log, deferClose both fds
+//	                             (teardown(goesOn) when another worker has the session)
 //	shutdown.go: sweepDrains     every 250 ms with sessions: close those of drains past their deadline,
 //	                             add live sessions' bytes to their server's totals
 //	handoff.go:  handOver        draining with a handoff channel: the next batch of established sessions

@@ -37,7 +37,7 @@ func (w *Worker) finish(s *session) {
 	s.unsent, s.active = int32(q), w.now
 	s.flushWait = flushFirst
 	s.flushAt = w.now + s.flushWait
-	w.timers.push(timerEntry{at: s.flushAt, s: s, gen: s.gen})
+	w.timers.push(timerEntry{at: s.flushAt, t: s, gen: s.gen})
 }
 
 // flushCheck looks at a flushing session's send queues again (timer).
@@ -58,7 +58,7 @@ func (w *Worker) flushCheck(s *session) {
 		s.flushWait = min(2*s.flushWait, flushMax)
 	}
 	s.flushAt = w.now + s.flushWait
-	w.timers.push(timerEntry{at: s.flushAt, s: s, gen: s.gen})
+	w.timers.push(timerEntry{at: s.flushAt, t: s, gen: s.gen})
 }
 
 // onFlushEvent handles readiness of a flushing session's socket ep. A

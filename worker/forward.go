@@ -5,6 +5,9 @@ import (
 )
 
 // onEndpointEvent records readiness and moves what can be moved.
+// onEvent handles readiness of a session's socket.
+func (ep *endpoint) onEvent(w *Worker, ev uint32) { w.onEndpointEvent(ep, ev) }
+
 func (w *Worker) onEndpointEvent(ep *endpoint, ev uint32) {
 	s := ep.s
 	if ev&unix.EPOLLPRI != 0 {

@@ -64,8 +64,7 @@ func (w *Worker) openChannel(fd int, out bool) (*handChan, error) {
 		return nil, err
 	}
 	h := &handChan{stream: newStream(fd), out: out}
-	w.bind(fd, nil)
-	w.fds[fd] = fdEntry{ch: h}
+	w.bind(fd, h)
 	return h, nil
 }
 
@@ -74,7 +73,7 @@ func (w *Worker) closeChannel(h *handChan) {
 	if h.fd < 0 {
 		return
 	}
-	w.fds[h.fd] = fdEntry{}
+	w.fds[h.fd] = nil
 	h.close() // closing removes it from the epoll set
 }
 
@@ -203,8 +202,8 @@ func (w *Worker) handedEnd(ep *endpoint) ipc.HandedEnd {
 	return e
 }
 
-// onChannelEvent handles readiness of a handoff channel, either end.
-func (w *Worker) onChannelEvent(h *handChan, ev uint32) {
+// onEvent handles readiness of a handoff channel, either end.
+func (h *handChan) onEvent(w *Worker, ev uint32) {
 	if ev&unix.EPOLLOUT != 0 {
 		if err := h.flush(); err != nil {
 			w.channelClosed(h, err)
@@ -312,7 +311,7 @@ func (w *Worker) resume(s *session, unsent [2][]byte) {
 		s.quietKernelDirs()
 	}
 	if d := w.deadline(s); d > 0 {
-		w.timers.push(timerEntry{at: d, s: s, gen: s.gen}) // its entry was dropped while it was away
+		w.timers.push(timerEntry{at: d, t: s, gen: s.gen}) // its entry was dropped while it was away
 	}
 	w.pump(s)
 }

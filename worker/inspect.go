@@ -104,7 +104,7 @@ func (w *Worker) startInspect(ln *listener, fd int, peer netip.AddrPort) {
 	s.front.canRead = true // EAGAIN corrects it
 	w.getInspection(s).early = w.getEarly()
 	s.inspection.at = w.now + lk.timeout
-	w.timers.push(timerEntry{at: s.inspection.at, s: s, gen: s.gen})
+	w.timers.push(timerEntry{at: s.inspection.at, t: s, gen: s.gen})
 	w.inspect(s)
 }
 

@@ -207,7 +207,7 @@ func (w *Worker) connectNext(s *session) {
 		s.back.fd = fd
 		w.bind(fd, &s.back)
 		s.connectAt = w.now + w.connectTimeout
-		w.timers.push(timerEntry{at: s.connectAt, s: s, gen: s.gen})
+		w.timers.push(timerEntry{at: s.connectAt, t: s, gen: s.gen})
 		return
 	}
 	w.log.Debug("no server available", "rule", r.id, "client", s.peer)
@@ -373,7 +373,7 @@ func (w *Worker) established(s *session) {
 	// with the idle deadline when it comes up (see expire); a second entry is
 	// needed only when the idle deadline comes first.
 	if t := s.idleTimeout(); t > 0 && w.now+t < s.connectAt {
-		w.timers.push(timerEntry{at: w.now + t, s: s, gen: s.gen})
+		w.timers.push(timerEntry{at: w.now + t, t: s, gen: s.gen})
 	}
 	if v := s.server.proxy; v != "" {
 		var dst netip.AddrPort
@@ -395,6 +395,33 @@ func (w *Worker) established(s *session) {
 		return
 	}
 	w.pump(s)
+}
+
+// onTimer handles a deadline of the session: a drain check or poll of a
+// paired one, the read before routing, the connect, the flush, or the
+// idle timeout; a deadline pushed back meanwhile is pushed again.
+func (s *session) onTimer(w *Worker, gen uint32) {
+	if s.gen != gen || s.state == stateFree || s.state == stateClosed {
+		return
+	}
+	if s.paired != nil && s.state == stateEstablished {
+		w.accelTimer(s)
+	}
+	d := w.deadline(s)
+	switch {
+	case d == 0:
+	case d > w.now:
+		w.timers.push(timerEntry{at: d, t: s, gen: s.gen})
+	case s.state == stateInspecting:
+		w.inspectExpired(s)
+	case s.state == stateConnecting:
+		w.onConnectTimeout(s)
+	case s.state == stateFlushing:
+		w.flushCheck(s)
+	default:
+		w.log.Debug("idle timeout", "rule", s.rule.id, "client", s.peer)
+		w.endWith(s, endTimeout)
+	}
 }
 
 // deadline is when the session's timer should fire, 0 for never.

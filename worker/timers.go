@@ -1,13 +1,20 @@
 package worker
 
-// timerHeap is a min-heap of session deadlines. Entries are lazy: a session
-// that was active since its entry was pushed is pushed again with its new
+// timerHeap is a min-heap of deadlines. Entries are lazy: a session that
+// was active since its entry was pushed is pushed again with its new
 // deadline when the old entry comes up, so activity costs no heap work.
 type timerHeap []timerEntry
 
+// timed is what a deadline is for: a kind of session. onTimer gets the
+// generation the entry was pushed for, so an entry of a recycled session
+// is ignored.
+type timed interface {
+	onTimer(w *Worker, gen uint32)
+}
+
 type timerEntry struct {
 	at  int64
-	s   *session
+	t   timed
 	gen uint32
 }
 

@@ -26,11 +26,11 @@ import (
 
 var errConnectTimeout = errors.New("connect timeout")
 
-// fdEntry says what an fd in the epoll set is.
-type fdEntry struct {
-	ln *listener
-	ep *endpoint
-	ch *handChan
+// polled is what an fd in the epoll set stands for: a listener, a
+// session's socket, a handoff channel. A kind of session plugs into the
+// loop by being one (its sockets) and timed (its deadlines).
+type polled interface {
+	onEvent(w *Worker, ev uint32)
 }
 
 // Worker is one worker process's state; only its loop goroutine touches it.
@@ -44,7 +44,7 @@ type Worker struct {
 	region      *shared.Region
 	rules       []*rule // in config order, built on the master's slot numbers
 	listeners   []*listener
-	fds         []fdEntry      // what each fd in the epoll set is, indexed by fd
+	fds         []polled       // what each fd in the epoll set is, indexed by fd
 	ctrl        stream         // the socketpair to the master
 	handoff     *handChan      // draining with a handoff channel (handoff.go)
 	adopts      []*handChan    // channels sessions come in on (adopt.go)
@@ -320,20 +320,16 @@ func (w *Worker) adoptListener(byAddr map[string]listener, addr string, fd int) 
 	if err := w.poll.add(fd, unix.EPOLLIN); err != nil {
 		return fmt.Errorf("worker: epoll add listener %s: %w", addr, err)
 	}
-	w.bindListener(ln)
+	w.bind(ln.fd, ln)
 	return nil
 }
 
-func (w *Worker) bind(fd int, ep *endpoint) {
+// bind says what fd stands for (nil: nothing; its events are dropped).
+func (w *Worker) bind(fd int, p polled) {
 	for fd >= len(w.fds) {
-		w.fds = append(w.fds, make([]fdEntry, len(w.fds)+64)...)
+		w.fds = append(w.fds, make([]polled, len(w.fds)+64)...)
 	}
-	w.fds[fd] = fdEntry{ep: ep}
-}
-
-func (w *Worker) bindListener(ln *listener) {
-	w.bind(ln.fd, nil)
-	w.fds[ln.fd] = fdEntry{ln: ln}
+	w.fds[fd] = p
 }
 
 // deferClose closes fd after the current batch (see the package doc).
@@ -341,7 +337,7 @@ func (w *Worker) deferClose(fd int) {
 	if fd < 0 {
 		return
 	}
-	w.fds[fd] = fdEntry{}
+	w.fds[fd] = nil
 	w.closing = append(w.closing, fd)
 }
 
@@ -383,13 +379,8 @@ func (w *Worker) step(msec int) error {
 		if fd >= len(w.fds) {
 			continue
 		}
-		switch e := w.fds[fd]; {
-		case e.ln != nil:
-			w.onAccept(e.ln)
-		case e.ep != nil:
-			w.onEndpointEvent(e.ep, ev.Events)
-		case e.ch != nil:
-			w.onChannelEvent(e.ch, ev.Events)
+		if p := w.fds[fd]; p != nil {
+			p.onEvent(w, ev.Events)
 		}
 	}
 	w.expire()
@@ -431,28 +422,7 @@ func (w *Worker) expire() {
 			return
 		}
 		e := w.timers.pop()
-		s := e.s
-		if s.gen != e.gen || s.state == stateFree || s.state == stateClosed {
-			continue
-		}
-		if s.paired != nil && s.state == stateEstablished {
-			w.accelTimer(s)
-		}
-		d := w.deadline(s)
-		switch {
-		case d == 0:
-		case d > w.now:
-			w.timers.push(timerEntry{at: d, s: s, gen: s.gen})
-		case s.state == stateInspecting:
-			w.inspectExpired(s)
-		case s.state == stateConnecting:
-			w.onConnectTimeout(s)
-		case s.state == stateFlushing:
-			w.flushCheck(s)
-		default:
-			w.log.Debug("idle timeout", "rule", s.rule.id, "client", s.peer)
-			w.endWith(s, endTimeout)
-		}
+		e.t.onTimer(w, e.gen)
 	}
 }
 
@@ -519,7 +489,7 @@ func (w *Worker) startDrain(timeout int64) {
 	w.draining = true
 	w.drainUntil = w.now + timeout
 	for _, ln := range w.listeners {
-		w.fds[ln.fd] = fdEntry{}
+		w.fds[ln.fd] = nil
 		sysClose(ln.fd)
 	}
 	w.listeners = nil

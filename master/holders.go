@@ -23,16 +23,10 @@ type holder struct {
 	pidfd int // -1: none could be opened; pid is polled instead
 }
 
-// heldFd is a holder as the upgrade env describes it.
-type heldFd struct {
-	Pid int `json:"pid"`
-	Fd  int `json:"fd"` // pidfd, in the successor's numbering; 0 = none
-}
-
 // passHolders adds this master and the holders it still watches to an
-// upgrade's description and fds; the returned fds are this master's to
-// close once the successor has started.
-func (m *Master) passHolders(h *upgradeEnv, files *[]uintptr) (opened []int) {
+// upgrade's env and fds; the returned fds are this master's to close once
+// the successor has started.
+func (m *Master) passHolders(h *upgradeEnv, out *fdsOut) (opened []int) {
 	self, err := unix.PidfdOpen(unix.Getpid(), 0)
 	if err != nil {
 		m.log.Warn("upgrade: no pidfd of this master; the successor polls its pid", "err", err)
@@ -41,23 +35,21 @@ func (m *Master) passHolders(h *upgradeEnv, files *[]uintptr) (opened []int) {
 		opened = append(opened, self)
 	}
 	for _, hd := range append([]holder{{pid: unix.Getpid(), pidfd: self}}, m.holders...) {
-		e := heldFd{Pid: hd.pid}
+		h.Holders = append(h.Holders, hd.pid)
 		if hd.pidfd >= 0 {
-			e.Fd = len(*files)
-			*files = append(*files, uintptr(hd.pidfd))
+			out.add(fdHolder, pidName(hd.pid), hd.pidfd)
 		}
-		h.Holders = append(h.Holders, e)
 	}
 	return opened
 }
 
-// inheritHolders watches the holders an upgrade passed down.
-func (m *Master) inheritHolders(list []heldFd) {
-	for _, e := range list {
-		hd := holder{pid: e.Pid, pidfd: -1}
-		if e.Fd > 0 {
-			unix.CloseOnExec(e.Fd)
-			hd.pidfd = e.Fd
+// inheritHolders watches the holders an upgrade passed down, by their
+// pidfd if one came.
+func (m *Master) inheritHolders(pids []int, fds *fdsIn) {
+	for _, pid := range pids {
+		hd := holder{pid: pid, pidfd: -1}
+		if fd, ok := fds.take(fdHolder, pidName(pid)); ok {
+			hd.pidfd = fd
 		}
 		m.holders = append(m.holders, hd)
 		go watchHolder(hd, m.holderGone)

@@ -1,6 +1,7 @@
 package master
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,6 +12,8 @@ import (
 
 	"g6/conf"
 	"g6/pool"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestParseG6Fds: G6's "N|fd|fd|...|" hand-over, as literal rows.
@@ -133,4 +136,58 @@ func TestWritePidFile(t *testing.T) {
 	if _, err := os.Stat(path + ".new"); !os.IsNotExist(err) {
 		t.Fatal("the temporary file stayed")
 	}
+}
+
+// TestUpgradeEnvFormats: a successor reads the named set, and an older
+// parent's fields as the same set.
+func TestUpgradeEnvFormats(t *testing.T) {
+	for _, tt := range []struct {
+		env  string
+		want []namedFd
+	}{
+		{`{"fds":[{"kind":"ready","fd":3},{"kind":"listen","name":"127.0.0.1:80","fd":5},{"kind":"listen","name":"127.0.0.1:80","fd":6}],"parent":9}`,
+			[]namedFd{{fdReady, "", 3}, {fdListen, "127.0.0.1:80", 5}, {fdListen, "127.0.0.1:80", 6}}},
+		{`{"listeners":[{"addr":"127.0.0.1:80","fd":5}],"admin":[{"addr":"127.0.0.1:8600","fd":6}],"shared":4,"ready":3,"parent":9,"state":7}`,
+			[]namedFd{{fdReady, "", 3}, {fdShared, "", 4}, {fdState, "", 7}, {fdListen, "127.0.0.1:80", 5}, {fdAdmin, "127.0.0.1:8600", 6}}},
+	} {
+		var h upgradeEnv
+		if err := json.Unmarshal([]byte(tt.env), &h); err != nil {
+			t.Fatal(err)
+		}
+		if got := h.fds(); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s:\n got %v\nwant %v", tt.env, got, tt.want)
+		}
+	}
+}
+
+// TestFdsIn: each fd is taken once, by kind and name; what nobody took is
+// closed.
+func TestFdsIn(t *testing.T) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	unused, err := unix.Dup(p[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := newFdsIn([]namedFd{{fdListen, "a", p[0]}, {fdListen, "a", p[1]}, {fdSteer, "", unused}})
+	if got := in.takeAll(fdListen); len(got) != 2 {
+		t.Fatalf("takeAll: %v", got)
+	}
+	if _, ok := in.take(fdListen, "a"); ok {
+		t.Fatal("a listener taken twice")
+	}
+	if _, ok := in.take(fdState, ""); ok {
+		t.Fatal("a kind that was not passed")
+	}
+	in.closeUntaken()
+	if _, err := unix.FcntlInt(uintptr(unused), unix.F_GETFD, 0); err == nil {
+		t.Error("the untaken fd is still open")
+	}
+	if _, err := unix.FcntlInt(uintptr(p[0]), unix.F_GETFD, 0); err != nil {
+		t.Error("a taken fd was closed")
+	}
+	unix.Close(p[0])
+	unix.Close(p[1])
 }

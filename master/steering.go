@@ -5,8 +5,6 @@ import (
 
 	"g6/conf"
 	"g6/steer"
-
-	"golang.org/x/sys/unix"
 )
 
 // Worker steering (worker_steering = "least", package steer). The loop owns
@@ -125,17 +123,16 @@ func (m *Master) steering(w *workerProc) string {
 
 // adoptSteering takes the previous master's steering maps (USR2): its
 // program holds the socket arrays, which no other array may then take.
-func (m *Master) adoptSteering(h upgradeEnv) {
-	if h.Steer <= 0 {
+func (m *Master) adoptSteering(fds *fdsIn) {
+	state, ok := fds.take(fdSteer, "")
+	if !ok {
 		return
 	}
-	unix.CloseOnExec(h.Steer)
 	arrays := map[string]int{}
-	for _, a := range h.SteerArrays {
-		unix.CloseOnExec(a.Fd)
-		arrays[a.Addr] = a.Fd
+	for _, a := range fds.takeAll(fdSteerArray) {
+		arrays[a.Name] = a.Fd
 	}
-	s, err := steer.Adopt(h.Steer, arrays, m.sockets)
+	s, err := steer.Adopt(state, arrays, m.sockets)
 	if err != nil {
 		m.log.Error("upgrade: the previous master's worker steering not taken over", "err", err)
 		return

@@ -25,23 +25,29 @@ const (
 	envG6      = "G6_LISTEN_SOCKFDS" // G6 → g6: "N|fd|fd|...|", as G6 1.0.x sets it
 )
 
-// upgradeEnv describes the fds a new master inherits; numbers are the child's.
+// upgradeEnv is what a USR2 successor is told (G6_UPGRADE): its
+// inherited descriptors by name (fds.go), and the rest of the hand-over.
 type upgradeEnv struct {
-	Listeners []inheritedFd `json:"listeners"`
-	Admin     []inheritedFd `json:"admin"`
-	Shared    int           `json:"shared"`
-	Ready     int           `json:"ready"`
-	Parent    int           `json:"parent"`
+	Fds    []namedFd `json:"fds"`
+	Parent int       `json:"parent"`
 	// Holders are the masters whose workers may still use counter slots
-	// (holders.go): the parent, and those it inherited still alive.
-	Holders []heldFd `json:"holders"`
-	State   int      `json:"state"` // memfd with the runtime server changes (pool.State); 0 = none
+	// (holders.go), each with a pidfd in Fds when one could be opened.
+	Holders []int `json:"holders"`
 	// Handoff is the session format (ipc.HandoffVersion) the parent's
 	// workers send, 0 = they hand nothing over; Workers how many they are.
 	Handoff int `json:"handoff,omitempty"`
 	Workers int `json:"workers,omitempty"`
-	// Steer and SteerArrays are the worker steering maps (steer.Export);
-	// 0 and none without steering.
+	legacyEnv
+}
+
+// legacyEnv is how a g6 from before the named set described its fds: a
+// new binary still takes over from one (fds).
+type legacyEnv struct {
+	Listeners   []inheritedFd `json:"listeners,omitempty"`
+	Admin       []inheritedFd `json:"admin,omitempty"`
+	Shared      int           `json:"shared,omitempty"`
+	Ready       int           `json:"ready,omitempty"`
+	State       int           `json:"state,omitempty"`
 	Steer       int           `json:"steer,omitempty"`
 	SteerArrays []inheritedFd `json:"steer_arrays,omitempty"`
 }
@@ -49,6 +55,35 @@ type upgradeEnv struct {
 type inheritedFd struct {
 	Addr string `json:"addr"`
 	Fd   int    `json:"fd"`
+}
+
+// fds is the env's named set, built from the legacy fields for an older
+// parent.
+func (h *upgradeEnv) fds() []namedFd {
+	if len(h.Fds) > 0 {
+		return h.Fds
+	}
+	l := h.legacyEnv
+	var out []namedFd
+	add := func(kind, name string, fd int) {
+		if fd > 0 {
+			out = append(out, namedFd{Kind: kind, Name: name, Fd: fd})
+		}
+	}
+	add(fdReady, "", l.Ready)
+	add(fdShared, "", l.Shared)
+	add(fdState, "", l.State)
+	add(fdSteer, "", l.Steer)
+	for _, f := range l.Listeners {
+		add(fdListen, f.Addr, f.Fd)
+	}
+	for _, f := range l.Admin {
+		add(fdAdmin, f.Addr, f.Fd)
+	}
+	for _, f := range l.SteerArrays {
+		add(fdSteerArray, f.Addr, f.Fd)
+	}
+	return out
 }
 
 // upgrade is a USR2 in flight.
@@ -83,43 +118,41 @@ func (m *Master) startUpgrade() {
 		m.log.Error("upgrade: ready channel", "err", err)
 		return
 	}
-	files := []uintptr{0, 1, 2, uintptr(theirs), uintptr(m.region.Fd())}
-	h := upgradeEnv{Ready: 3, Shared: 4, Parent: os.Getpid()}
+	out := newFdsOut()
+	out.add(fdReady, "", theirs)
+	out.add(fdShared, "", m.region.Fd())
+	h := upgradeEnv{Parent: os.Getpid()}
 	if m.cur.cfg.Global.Handoff {
 		h.Handoff, h.Workers = offeredFormat(), m.cur.live()
 	}
 	for addr, fds := range m.sockets {
 		for _, fd := range fds {
-			h.Listeners = append(h.Listeners, inheritedFd{Addr: addr, Fd: len(files)})
-			files = append(files, uintptr(fd))
+			out.add(fdListen, addr, fd)
 		}
 	}
 	for addr, fd := range m.adminFds {
-		h.Admin = append(h.Admin, inheritedFd{Addr: addr, Fd: len(files)})
-		files = append(files, uintptr(fd))
+		out.add(fdAdmin, addr, fd)
 	}
-	pidfds := m.passHolders(&h, &files)
+	pidfds := m.passHolders(&h, out)
 	defer closeAll(pidfds)
 	if m.steer != nil {
 		state, arrays := m.steer.Export()
-		h.Steer = len(files)
-		files = append(files, uintptr(state))
+		out.add(fdSteer, "", state)
 		for addr, fd := range arrays {
-			h.SteerArrays = append(h.SteerArrays, inheritedFd{Addr: addr, Fd: len(files)})
-			files = append(files, uintptr(fd))
+			out.add(fdSteerArray, addr, fd)
 		}
 	}
 	if fd, err := m.stateFd(); err != nil {
 		m.log.Error("upgrade: runtime server changes not handed over", "err", err)
 	} else {
 		defer unix.Close(fd)
-		h.State = len(files)
-		files = append(files, uintptr(fd))
+		out.add(fdState, "", fd)
 	}
+	h.Fds = out.named
 	desc, _ := json.Marshal(h)
 	env := append(cleanEnv(), envUpgrade+"="+string(desc))
 	pid, err := syscall.ForkExec(m.exe, append([]string{m.exe, "master"}, m.opts.Args...),
-		&syscall.ProcAttr{Env: env, Files: files})
+		&syscall.ProcAttr{Env: env, Files: out.files})
 	unix.Close(theirs)
 	if err != nil {
 		unix.Close(mine)
@@ -202,10 +235,15 @@ const readyFailed = "error: "
 // any other; read before start, which takes the environment apart.
 func upgradeReadyFd() int {
 	var h upgradeEnv
-	if v := os.Getenv(envUpgrade); v == "" || json.Unmarshal([]byte(v), &h) != nil || h.Ready <= 0 {
+	if v := os.Getenv(envUpgrade); v == "" || json.Unmarshal([]byte(v), &h) != nil {
 		return -1
 	}
-	return h.Ready
+	for _, f := range h.fds() {
+		if f.Kind == fdReady {
+			return f.Fd
+		}
+	}
+	return -1
 }
 
 // reportUpgradeFailure tells the master that started this one by USR2
@@ -355,40 +393,44 @@ func (m *Master) inherit(cfg *conf.Config) (*inheritance, error) {
 		if err := json.Unmarshal([]byte(v), &h); err != nil {
 			return nil, fmt.Errorf("master: %s: %w", envUpgrade, err)
 		}
-		in.readyFd, in.handoff, in.oldWorkers = h.Ready, h.Handoff, h.Workers
-		unix.CloseOnExec(h.Ready)
-		m.adoptAll(h.Listeners, m.sockets)
+		fds := newFdsIn(h.fds())
+		defer fds.closeUntaken()
+		in.handoff, in.oldWorkers = h.Handoff, h.Workers
+		in.readyFd, _ = fds.take(fdReady, "")
+		listen := fds.takeAll(fdListen)
+		m.adoptAll(listen, m.sockets)
 		admin := map[string][]int{}
-		m.adoptAll(h.Admin, admin)
+		m.adoptAll(fds.takeAll(fdAdmin), admin)
 		for addr, fds := range admin {
 			m.adminFds[addr] = fds[0]
 		}
-		unix.CloseOnExec(h.Shared)
-		region, err := shared.Open(h.Shared)
-		if err != nil {
-			m.log.Warn("upgrade: inherited shared region unusable; starting with fresh state", "err", err)
-			unix.Close(h.Shared)
+		if fd, ok := fds.take(fdShared, ""); ok {
+			region, err := shared.Open(fd)
+			if err != nil {
+				m.log.Warn("upgrade: inherited shared region unusable; starting with fresh state", "err", err)
+				unix.Close(fd)
+			}
+			m.region = region
 		}
-		m.region = region
-		m.inheritHolders(h.Holders)
+		m.inheritHolders(h.Holders, fds)
 		m.parent = h.Parent
-		m.adoptSteering(h)
-		if h.State > 0 {
-			unix.CloseOnExec(h.State)
-			if in.state, err = readStateFd(h.State); err != nil {
+		m.adoptSteering(fds)
+		if fd, ok := fds.take(fdState, ""); ok {
+			var err error
+			if in.state, err = readStateFd(fd); err != nil {
 				m.log.Error("upgrade: runtime server changes lost", "err", err)
 			}
 		}
-		m.log.Info("inherited from the previous master", "parent", h.Parent, "sockets", len(h.Listeners), "admin", len(h.Admin))
+		m.log.Info("inherited from the previous master", "parent", h.Parent, "sockets", len(listen), "admin", len(admin))
 	} else if v := os.Getenv(envG6); v != "" {
 		os.Unsetenv(envG6)
 		fds, err := parseG6Fds(v)
 		if err != nil {
 			return nil, err
 		}
-		var list []inheritedFd
+		var list []namedFd
 		for _, fd := range fds {
-			list = append(list, inheritedFd{Fd: fd})
+			list = append(list, namedFd{Kind: fdListen, Fd: fd})
 		}
 		m.adoptAll(list, m.sockets)
 		m.log.Info("inherited listening sockets from G6", "fds", fds)
@@ -398,7 +440,7 @@ func (m *Master) inherit(cfg *conf.Config) (*inheritance, error) {
 }
 
 // adoptAll verifies each inherited socket's address and files it under it.
-func (m *Master) adoptAll(list []inheritedFd, into map[string][]int) {
+func (m *Master) adoptAll(list []namedFd, into map[string][]int) {
 	for _, f := range list {
 		addr, err := socketAddr(f.Fd)
 		if err == nil {

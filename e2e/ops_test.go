@@ -44,7 +44,7 @@ func (l *loadLoop) stop(t *testing.T) *load.Result {
 	t.Logf("load: %v", r)
 	// The load must have run; how fast depends on what else the machine
 	// does (the loop asks for 500/s).
-	if n := r.OK + r.Failed; n < 100 {
+	if n := r.OK + r.Failed; n < 10 {
 		t.Errorf("only %d connections in %v: the load did not run", n, r.Elapsed.Round(time.Millisecond))
 	}
 	return r

@@ -45,7 +45,12 @@ func inNetns() int {
 		return 1
 	}
 	defer dropNamespaces()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", nsGen, "/proc/self/exe"}, os.Args[1:]...)...)
+	self, err := os.Executable() // not /proc/self/exe: that would be ip's
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	cmd := exec.Command("ip", append([]string{"netns", "exec", nsGen, self}, os.Args[1:]...)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = append(os.Environ(), insideEnv+"=1")
 	if err := cmd.Run(); err != nil {

@@ -264,6 +264,8 @@ type Listen struct {
 	// Keepalive and QuickAck are set on the client's socket at accept.
 	Keepalive Keepalive `json:",omitzero"`
 	QuickAck  bool      `json:",omitempty"`
+	// TLS, when set, terminates TLS on the address (tls.go).
+	TLS *ListenTLS `json:",omitempty"`
 }
 
 // Server is a backend with its effective settings.

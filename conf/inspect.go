@@ -3,6 +3,7 @@ package conf
 import (
 	"fmt"
 	"net/netip"
+	"reflect"
 	"strings"
 	"time"
 
@@ -84,5 +85,5 @@ func ParseSources(list []string) ([]netip.Prefix, error) {
 func sameSocket(a, b Listen) bool {
 	return a.InspectTimeout == b.InspectTimeout && a.AcceptProxy == b.AcceptProxy &&
 		strings.Join(a.ProxySources, " ") == strings.Join(b.ProxySources, " ") &&
-		a.Keepalive == b.Keepalive && a.QuickAck == b.QuickAck
+		a.Keepalive == b.Keepalive && a.QuickAck == b.QuickAck && reflect.DeepEqual(a.TLS, b.TLS)
 }

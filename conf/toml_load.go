@@ -174,7 +174,7 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 		cfg.Admin = &Admin{
 			ID:      a.ID,
 			Clients: resolveClients(g.clientProps, a.ClientDefaults, a.Clients),
-			Listen:  resolveListen(listenProps{}, listenProps{}, a.Listen),
+			Listen:  resolveListen(file, listenProps{}, listenProps{}, a.Listen),
 			Line:    loc.find("admin", 0),
 		}
 		if cfg.Admin.ID == "" {
@@ -188,7 +188,7 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 			ID:                r.ID,
 			Algorithm:         r.Algorithm,
 			Clients:           resolveClients(g.clientProps, r.ClientDefaults, r.Clients),
-			Listen:            resolveListen(g.listenProps, r.ListenDefaults, r.Listen),
+			Listen:            resolveListen(file, g.listenProps, r.ListenDefaults, r.Listen),
 			Servers:           servers,
 			Names:             names,
 			ServerDefaults:    resolveServers(ruleWide, r.ServerDefaults, []serverEntry{{}})[0],
@@ -257,7 +257,7 @@ func resolveClients(global, list clientProps, entries []clientEntry) []Client {
 	return out
 }
 
-func resolveListen(global, list listenProps, entries []listenEntry) []Listen {
+func resolveListen(file string, global, list listenProps, entries []listenEntry) []Listen {
 	out := make([]Listen, 0, len(entries))
 	for _, e := range entries {
 		out = append(out, Listen{
@@ -268,6 +268,7 @@ func resolveListen(global, list listenProps, entries []listenEntry) []Listen {
 			ProxySources:   pick(nil, global.ProxySources, list.ProxySources, e.ProxySources),
 			Keepalive:      pickPtr(global.Keepalive, list.Keepalive, e.Keepalive).resolve(),
 			QuickAck:       pick(false, global.QuickAck, list.QuickAck, e.QuickAck),
+			TLS:            pickPtr(global.TLS, list.TLS, e.TLS).resolve(file),
 		})
 	}
 	return out

@@ -116,6 +116,7 @@ type listenProps struct {
 	ProxySources   *[]string      `toml:"proxy_sources"`
 	Keepalive      *fileKeepalive `toml:"keepalive"` // the client side
 	QuickAck       *bool          `toml:"quickack"`
+	TLS            *fileListenTLS `toml:"tls"` // terminate TLS (tls.go)
 }
 
 type serverProps struct {
@@ -163,7 +164,7 @@ func (e *clientEntry) UnmarshalTOML(v any) error {
 func (e *listenEntry) UnmarshalTOML(v any) error {
 	return decodeEntry(v, "address", &e.Address, map[string]any{"timeout": &e.Timeout,
 		"inspect_timeout": &e.InspectTimeout, "accept_proxy": &e.AcceptProxy, "proxy_sources": &e.ProxySources,
-		"keepalive": &e.Keepalive, "quickack": &e.QuickAck})
+		"keepalive": &e.Keepalive, "quickack": &e.QuickAck, "tls": &e.TLS})
 }
 
 func (e *serverEntry) UnmarshalTOML(v any) error {
@@ -253,6 +254,12 @@ func decodeEntryKey(k string, val any, nameKey string, name *string, props map[s
 		if err := (*dst).UnmarshalTOML(val); err != nil {
 			return err
 		}
+	case **fileListenTLS:
+		t, err := decodeListenTLS(val)
+		if err != nil {
+			return err
+		}
+		*dst = t
 	case **fileKeepalive:
 		k, err := decodeKeepalive(val)
 		if err != nil {

@@ -27,7 +27,7 @@ type lineFunc func(section string, n int, needles ...string) int
 // algorithms and cross-rule conflicts. It is shared by the TOML and legacy
 // loaders, so the same mistakes get the same words.
 func validate(cfg *Config, line lineFunc, errs *ErrorList) {
-	v := validator{file: cfg.File, line: line, errs: errs, ids: map[string]int{}, listens: map[string]*addrUse{}}
+	v := validator{cfg: cfg, file: cfg.File, line: line, errs: errs, ids: map[string]int{}, listens: map[string]*addrUse{}}
 	if cfg.Admin != nil {
 		v.admin(cfg.Admin)
 	}
@@ -44,6 +44,7 @@ func validate(cfg *Config, line lineFunc, errs *ErrorList) {
 
 // validator holds what one validation run has seen across sections.
 type validator struct {
+	cfg     *Config // its Warnings take what is not an error
 	file    string
 	line    lineFunc
 	errs    *ErrorList
@@ -153,7 +154,7 @@ func (v *validator) mayShare(owner, section string, n int, l Listen, u *addrUse,
 		v.errs.add(v.file, at, "%s: listen address %s is already used by %s (rules may share a listen address only when sni tells them apart; one of them may have no sni)", owner, l.Address, u.plain)
 		return false
 	case !sameSocket(l, u.listen):
-		v.errs.add(v.file, at, "%s: listen %s: inspect_timeout, accept_proxy, proxy_sources, keepalive and quickack must be as for %s, which listens there too (they share one socket)", owner, l.Address, u.first)
+		v.errs.add(v.file, at, "%s: listen %s: inspect_timeout, accept_proxy, proxy_sources, keepalive, quickack and tls must be as for %s, which listens there too (they share one socket)", owner, l.Address, u.first)
 		return false
 	}
 	ok := true
@@ -188,6 +189,7 @@ func (v *validator) listenSettings(owner string, at int, l Listen) {
 	if err := l.Keepalive.check(); err != nil {
 		v.errs.add(v.file, at, "%s: listen %s: %v", owner, l.Address, err)
 	}
+	v.tlsSettings(owner, at, l)
 }
 
 // routing checks a rule's sni and alpn entries.

@@ -117,7 +117,7 @@ func (w *Worker) openSession(ln *listener, fd int, peer netip.AddrPort) *session
 
 // admitClient matches the client against r's patterns and takes its place
 // under the pattern's limits; nil and the access log's reason if refused.
-func (w *Worker) admitClient(r *rule, peer netip.AddrPort, ip16 [16]byte) (*client, string) {
+func (w *Worker) admitClient(r *rule, peer netip.AddrPort, ip16 [16]byte) (*client, endReason) {
 	ip := peer.Addr().AppendTo(w.ipText[:0])
 	port := strconv.AppendUint(w.portText[:0], uint64(peer.Port()), 10)
 	client := r.match(peer.Addr(), ip, port)
@@ -158,7 +158,7 @@ func (w *Worker) admitClient(r *rule, peer netip.AddrPort, ip16 [16]byte) (*clie
 			return nil, endLimit
 		}
 	}
-	return client, ""
+	return client, endUnknown
 }
 
 // releaseClient gives back a session's place under its pattern's limits.

@@ -8,28 +8,54 @@ import (
 	"g6/logging"
 )
 
-// Session end reasons in the access log.
+// endReason is why a session ended, as the access log says it (one byte
+// in the session; endTexts has the words).
+type endReason uint8
+
+// Session end reasons; endUnknown = none recorded yet.
 const (
-	endClientClose = "client close"
-	endServerClose = "server close"
-	endTimeout     = "timeout"
-	endLimit       = "limit"
-	endNoServer    = "no server"
-	endNoMatch     = "no match"
-	endError       = "error"
-	endShutdown    = "shutdown"
-	endServerGone  = "server shutdown" // shutdown sessions, del server now, a drain's deadline, on_down
-	endDenied      = "denied"
-	endRateLimit   = "rate limit"
+	endUnknown endReason = iota
+	endClientClose
+	endServerClose
+	endTimeout
+	endLimit
+	endNoServer
+	endNoMatch
+	endError
+	endShutdown
+	endServerGone // shutdown sessions, del server now, a drain's deadline, on_down
+	endDenied
+	endRateLimit
 	// Closed before routing (inspect.go); metrics count them as
 	// shared.RuleSlot.Refusals name them.
-	endInspectTimeout = "inspect timeout"
-	endInspectFull    = "inspect full"
-	endBadProxy       = "bad proxy"
-	endProxyUntrusted = "proxy untrusted"
-	endBadHello       = "bad hello"
-	endNoRule         = "no rule"
+	endInspectTimeout
+	endInspectFull
+	endBadProxy
+	endProxyUntrusted
+	endBadHello
+	endNoRule
+	// A TLS handshake g6 terminates failed (tls.go).
+	endHandshakeTimeout
+	endHandshakeFailed
+	endReasons
 )
+
+var endTexts = [endReasons]string{"", "client close", "server close", "timeout", "limit", "no server", "no match",
+	"error", "shutdown", "server shutdown", "denied", "rate limit", "inspect timeout", "inspect full", "bad proxy",
+	"proxy untrusted", "bad hello", "no rule", "handshake timeout", "handshake failed"}
+
+func (r endReason) String() string { return endTexts[r] }
+
+// parseEndReason is the reason a text names (a handed session's), or
+// endUnknown.
+func parseEndReason(text string) endReason {
+	for i, t := range endTexts {
+		if t == text {
+			return endReason(i)
+		}
+	}
+	return endUnknown
+}
 
 // accessLog writes one line per finished session (off unless configured).
 // A line the file does not take (a full disk) is counted in the region
@@ -88,7 +114,7 @@ func (a *accessLog) session(w *Worker, s *session) {
 	}
 	args := []any{"rule", s.rule.id, "client", s.peer.String(), "listen", s.ln.addr, "server", server,
 		"bytes_from_client", s.front.bytes, "bytes_from_server", s.back.bytes,
-		"duration_ms", float64(w.now-s.started) / float64(time.Millisecond), "end", s.reason, "worker", w.slot}
+		"duration_ms", float64(w.now-s.started) / float64(time.Millisecond), "end", s.reason.String(), "worker", w.slot}
 	if l := s.inspection; l != nil && l.sni != "" {
 		args = append(args, "sni", l.sni)
 	}
@@ -99,7 +125,7 @@ func (a *accessLog) session(w *Worker, s *session) {
 }
 
 // refused logs a connection closed before it became a session.
-func (a *accessLog) refused(w *Worker, ln *listener, peer string, reason string) {
+func (a *accessLog) refused(w *Worker, ln *listener, peer string, reason endReason) {
 	a.log.Info("session", "rule", ln.rule.id, "client", peer, "listen", ln.addr, "server", "",
-		"bytes_from_client", 0, "bytes_from_server", 0, "duration_ms", 0, "end", reason, "worker", w.slot)
+		"bytes_from_client", 0, "bytes_from_server", 0, "duration_ms", 0, "end", reason.String(), "worker", w.slot)
 }

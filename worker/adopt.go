@@ -176,7 +176,7 @@ func (w *Worker) adopt(hs *ipc.HandedSession, cfd, bfd int, maps *accel.Pairs) *
 	s.adopted = true
 	s.rule, s.ln, s.peer, s.server, s.pattern, s.ip16 = r, ln, peer, srv, client, ip16
 	s.started, s.active, s.counted = hs.Started, hs.Active, hs.Counted
-	s.rtStart, s.rtDone, s.reason = hs.RTStart, hs.RTDone, hs.Reason
+	s.rtStart, s.rtDone, s.reason = hs.RTStart, hs.RTDone, parseEndReason(hs.Reason)
 	w.adoptEnd(&s.front, cfd, &hs.C)
 	w.adoptEnd(&s.back, bfd, &hs.B)
 	if hs.SNI != "" || hs.Via != "" || hs.Timeout != 0 {

@@ -55,7 +55,7 @@ func TestHalfClose(t *testing.T) {
 			unix.Shutdown(b, unix.SHUT_WR)
 			h.readEOF(a)
 			h.until("the session to end", func() bool { return len(h.w.live) == 0 })
-			if s.reason == "" {
+			if s.reason == endUnknown {
 				t.Fatal("ended without a reason")
 			}
 		})

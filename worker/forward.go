@@ -281,7 +281,7 @@ func (w *Worker) keepBuf(b []byte) {
 
 // closedBy records which side closed first, for the access log.
 func (w *Worker) closedBy(s *session, src *endpoint) {
-	if s.reason != "" {
+	if s.reason != endUnknown {
 		return
 	}
 	if src == &s.front {

@@ -156,7 +156,7 @@ func (w *Worker) handed(s *session) (ipc.HandedSession, [2][]byte) {
 	s.state = stateHanding
 	hs := ipc.HandedSession{
 		Rule: s.rule.id, Listen: s.ln.addr, Server: s.server.text, Client: s.peer.String(),
-		Started: s.started, Active: s.active, Counted: s.counted, RTStart: s.rtStart, RTDone: s.rtDone, Reason: s.reason,
+		Started: s.started, Active: s.active, Counted: s.counted, RTStart: s.rtStart, RTDone: s.rtDone, Reason: s.reason.String(),
 		C: w.handedEnd(&s.front), B: w.handedEnd(&s.back),
 	}
 	if l := s.inspection; l != nil {

@@ -205,7 +205,7 @@ func (w *Worker) route(s *session, rt *route, sni string) {
 }
 
 // refuse closes a session that could not be routed, counting why.
-func (w *Worker) refuse(s *session, counter *atomic.Int64, reason string, err error) {
+func (w *Worker) refuse(s *session, counter *atomic.Int64, reason endReason, err error) {
 	w.log.Debug("refused before routing", "listen", s.ln.addr, "client", s.peer, "end", reason, "err", err)
 	counter.Add(1)
 	w.endWith(s, reason)

@@ -56,7 +56,8 @@ type endpoint struct {
 type session struct {
 	front, back endpoint
 	state       sessionState
-	tier        tier // which of the rule's servers the order holds so far
+	tier        tier      // which of the rule's servers the order holds so far
+	reason      endReason // why it ended (access log); endUnknown until known
 	rtDone      bool
 	turns       uint8 // answers so far (server bytes after client bytes), up to pairAfter
 	gen         uint32
@@ -71,12 +72,11 @@ type session struct {
 	ip16        [16]byte
 	order       []int
 	started     int64
-	connectAt   int64 // deadline of the current connect attempt
-	rtStart     int64 // when the server was connected or last sent client bytes
-	active      int64 // last activity, for the idle timeout
-	index       int32 // position in Worker.live
-	unsent      int32 // bytes queued at the last look
-	reason      string
+	connectAt   int64       // deadline of the current connect attempt
+	rtStart     int64       // when the server was connected or last sent client bytes
+	active      int64       // last activity, for the idle timeout
+	index       int32       // position in Worker.live
+	unsent      int32       // bytes queued at the last look
 	flushAt     int64       // stateFlushing: when to look at the send queues again
 	flushWait   int64       // the current interval between looks
 	inspection  *inspection // inspected addresses only (inspect.go); nil on the fast path
@@ -447,8 +447,8 @@ func (w *Worker) deadline(s *session) int64 {
 }
 
 // endWith ends a session, recording why unless a reason is already known.
-func (w *Worker) endWith(s *session, reason string) {
-	if s.reason == "" {
+func (w *Worker) endWith(s *session, reason endReason) {
+	if s.reason == endUnknown {
 		s.reason = reason
 	}
 	w.end(s)
@@ -459,7 +459,7 @@ func (w *Worker) end(s *session) {
 	if s.state == stateClosed || s.state == stateFree {
 		return
 	}
-	if s.reason == "" {
+	if s.reason == endUnknown {
 		s.reason = endError
 	}
 	w.teardown(s, endedHere)

@@ -86,6 +86,8 @@ func Show(b Backend, what string) (doc any, text string, err error) {
 		doc, text = showNodes(nodes)
 	case "resolvers":
 		doc, text = showResolvers(b.Resolvers(), time.Now())
+	case "certs":
+		doc, text = showCerts(snap.Config, time.Now())
 	default:
 		return nil, "", fmt.Errorf("show %s: no such list", what)
 	}

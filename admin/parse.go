@@ -47,7 +47,7 @@ var ErrEmpty = errors.New("empty line")
 
 // ShowLists are what show shows (Show builds each; the console serves
 // them under /api/v1/); Help and parseShow's error list them.
-var ShowLists = []string{"rules", "sessions", "servers", "workers", "stats", "nodes", "resolvers"}
+var ShowLists = []string{"rules", "sessions", "servers", "workers", "stats", "nodes", "resolvers", "certs"}
 
 var showUsage = "show " + strings.Join(ShowLists, "|") + " [json]"
 

@@ -16,7 +16,7 @@ func TestParse(t *testing.T) {
 		{"show rules", "show rules false invalid AddrPort 0"},
 		{"show sessions json", "show sessions true invalid AddrPort 0"},
 		{"SHOW Servers JSON", "show servers true invalid AddrPort 0"},
-		{"show", "error: usage: show rules|sessions|servers|workers|stats|nodes|resolvers [json]"},
+		{"show", "error: usage: show rules|sessions|servers|workers|stats|nodes|resolvers|certs [json]"},
 		{"show resolvers json", "show resolvers true invalid AddrPort 0"},
 		{"show nodes json", "show nodes true invalid AddrPort 0"},
 		{"show nothing", "error: usage: show"},

@@ -34,6 +34,7 @@ type Info struct {
 	File     string    `json:"file"`
 	KeyFile  string    `json:"key_file"`
 	Subject  string    `json:"subject"`
+	Issuer   string    `json:"issuer"`
 	Names    []string  `json:"names"` // the leaf's DNS names and IP addresses
 	NotAfter time.Time `json:"not_after"`
 }
@@ -56,7 +57,7 @@ func Parse(certPEM, keyPEM []byte, certFile, keyFile string) (*Pair, error) {
 		return nil, fmt.Errorf("certs: %s: %w", certFile, err)
 	}
 	c.Leaf = leaf
-	info := Info{File: certFile, KeyFile: keyFile, Subject: leaf.Subject.String(), NotAfter: leaf.NotAfter}
+	info := Info{File: certFile, KeyFile: keyFile, Subject: leaf.Subject.String(), Issuer: leaf.Issuer.String(), NotAfter: leaf.NotAfter}
 	info.Names = append(info.Names, leaf.DNSNames...)
 	for _, ip := range leaf.IPAddresses {
 		info.Names = append(info.Names, ip.String())

@@ -85,6 +85,10 @@ type Config struct {
 	Cluster  *Cluster `json:",omitempty"`
 	Rules    []Rule
 	Warnings []string `json:",omitempty"` // legacy constructs G6 took silently
+	// Files are the bytes of every file the TLS settings name, by path, as
+	// validation read and checked them: what the master hands the workers
+	// (ipc.Setup.Files), so a file changed since is not served unchecked.
+	Files map[string][]byte `json:"-"`
 }
 
 // Global holds process-wide settings and the defaults that rules inherit.

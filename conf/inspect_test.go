@@ -92,7 +92,7 @@ func TestInspectErrors(t *testing.T) {
 clients = ["*:*"]
 servers = ["127.0.0.1:9002"]`, `listen = [{ address = "127.0.0.1:8443", inspect_timeout = "1s" }]
 clients = ["*:*"]
-servers = ["127.0.0.1:9002"]`, 1), `t.toml:14: rule "default-tls": listen 127.0.0.1:8443: inspect_timeout, accept_proxy, proxy_sources, keepalive and quickack must be as for rule "api"`},
+servers = ["127.0.0.1:9002"]`, 1), `t.toml:14: rule "default-tls": listen 127.0.0.1:8443: inspect_timeout, accept_proxy, proxy_sources, keepalive, quickack and tls must be as for rule "api"`},
 		{"bad accept_proxy", strings.Replace(minimal, `["127.0.0.1:8080"]`, `[{ address = "127.0.0.1:8080", accept_proxy = "v3", proxy_sources = ["::1"] }]`, 1), `t.toml:6: rule "r": listen 127.0.0.1:8080: accept_proxy must be "v1", "v2" or "any", not "v3"`},
 		{"accept_proxy without sources", strings.Replace(minimal, `["127.0.0.1:8080"]`, `[{ address = "127.0.0.1:8080", accept_proxy = "v2" }]`, 1), `t.toml:6: rule "r": listen 127.0.0.1:8080: accept_proxy needs proxy_sources`},
 		{"sources without accept_proxy", strings.Replace(minimal, `["127.0.0.1:8080"]`, `[{ address = "127.0.0.1:8080", proxy_sources = ["::1"] }]`, 1), `proxy_sources without accept_proxy`},

@@ -188,28 +188,12 @@ func filePath(configFile, p string) string {
 	return filepath.Join(filepath.Dir(configFile), p)
 }
 
-// TLSFiles lists every file the TLS settings name (certificates, keys, CAs),
-// each once: what the master reads and hands to the workers.
-func (c *Config) TLSFiles() []string {
-	var out []string
-	add := func(p string) {
-		if p != "" && !slices.Contains(out, p) {
-			out = append(out, p)
-		}
+// keepFile records the bytes of a file the TLS settings name.
+func (v *validator) keepFile(path string, b []byte) {
+	if v.cfg.Files == nil {
+		v.cfg.Files = map[string][]byte{}
 	}
-	for _, r := range c.Rules {
-		for _, l := range r.Listen {
-			if l.TLS == nil {
-				continue
-			}
-			for _, cf := range l.TLS.Certificates {
-				add(cf.Cert)
-				add(cf.Key)
-			}
-			add(l.TLS.ClientCA)
-		}
-	}
-	return out
+	v.cfg.Files[path] = b
 }
 
 // tlsSettings checks a listen entry's tls table: its values, and that
@@ -245,11 +229,13 @@ func (v *validator) tlsSettings(owner string, at int, l Listen) {
 			v.errs.add(v.file, at, "%s: a certificate needs both cert and key", where)
 			continue
 		}
-		p, _, _, err := certs.Read(cf.Cert, cf.Key)
+		p, certPEM, keyPEM, err := certs.Read(cf.Cert, cf.Key)
 		if err != nil {
 			v.errs.add(v.file, at, "%s: %v", where, err)
 			continue
 		}
+		v.keepFile(cf.Cert, certPEM)
+		v.keepFile(cf.Key, keyPEM)
 		warn, err := certs.Check(p.Info, p.Cert.Leaf, now, CertWarnDays)
 		if err != nil {
 			v.errs.add(v.file, at, "%s: %v", where, err)
@@ -262,6 +248,13 @@ func (v *validator) tlsSettings(owner string, at int, l Listen) {
 			v.errs.add(v.file, at, "%s: client_ca: %v", where, err)
 		} else if _, err := certs.Pool(b, t.ClientCA); err != nil {
 			v.errs.add(v.file, at, "%s: client_ca: %v", where, err)
+		} else {
+			v.keepFile(t.ClientCA, b)
 		}
 	}
+}
+
+// TerminatesTLS: one of the rule's listen addresses has a tls table.
+func (r *Rule) TerminatesTLS() bool {
+	return slices.ContainsFunc(r.Listen, func(l Listen) bool { return l.TLS != nil })
 }

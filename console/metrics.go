@@ -5,12 +5,14 @@ import (
 	"strconv"
 	"time"
 
+	"g6/admin"
 	"g6/shared"
+
+	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"net/http"
 )
 
 // collector turns the shared region and the master's counts into
@@ -48,13 +50,16 @@ var (
 	descFailing     = prometheus.NewDesc("g6_resolver_failing", "1 while the server name's lookups fail.", []string{"entry"}, nil)
 	descConnect     = prometheus.NewDesc("g6_server_connect_seconds", "Time from starting a connect to the server to it being established.", serverLabels, nil)
 	descFirstByte   = prometheus.NewDesc("g6_server_first_byte_seconds", "Time to the server's first byte: from the connect (or the client's latest bytes before it) to the first byte back; the samples the RT algorithm averages.", serverLabels, nil)
+	descTLS         = prometheus.NewDesc("g6_tls_handshakes_total", "TLS handshakes g6 terminated, by result.", []string{"rule", "result"}, nil)
+	descTLSTime     = prometheus.NewDesc("g6_tls_handshake_seconds", "Time the TLS handshakes g6 terminated took, from the first ClientHello byte to the client's Finished.", []string{"rule"}, nil)
+	descCertExpiry  = prometheus.NewDesc("g6_tls_certificate_expiry_timestamp_seconds", "When the certificate expires (its NotAfter), as a Unix time.", []string{"file", "subject"}, nil)
 	descDuration    = prometheus.NewDesc("g6_session_duration_seconds", "Duration of the sessions that reached the server, from accept to close.", serverLabels, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBuild, descUp, descActive, descConns, descFailures, descRecv,
 		descSent, descRT, descSessions, descRefused, descPanic, descPanicConn, descHTTPRefused, descLogDropped, descRuleConns, descRuleFails, descRuleRecv, descRuleSent, descLocalFail, descRestarts, descWorkers, descUptimeSec,
-		descResolved, descFailing, descConnect, descFirstByte, descDuration} {
+		descResolved, descFailing, descConnect, descFirstByte, descDuration, descTLS, descTLSTime, descCertExpiry} {
 		ch <- d
 	}
 }
@@ -112,6 +117,15 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descRefused, counter, float64(c.N.Load()), r.ID, c.Reason)
 		}
 		ch <- prometheus.MustNewConstMetric(descLocalFail, counter, float64(rs.LocalFailures.Load()), r.ID)
+		if r.TerminatesTLS() {
+			for _, res := range shared.TLSResults() {
+				ch <- prometheus.MustNewConstMetric(descTLS, counter, float64(res.Counter(rs).Load()), r.ID, res.String())
+			}
+			ch <- histogram(descTLSTime, &rs.TLSHandshake, []string{r.ID})
+		}
+	}
+	for _, c := range admin.Certs(snap.Config, time.Now()) {
+		ch <- prometheus.MustNewConstMetric(descCertExpiry, gauge, float64(c.NotAfter.Unix()), c.File, c.Subject)
 	}
 	for _, ln := range c.s.lns {
 		ch <- prometheus.MustNewConstMetric(descHTTPRefused, counter, float64(ln.refused.Load()), ln.addr)

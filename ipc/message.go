@@ -18,6 +18,7 @@ const (
 	TypePing     = "ping"     // master → worker request; the empty reply shows the loop runs
 	TypeShutdown = "shutdown" // master → worker request: close the sessions of some servers; reply counts them
 	TypeReply    = "reply"    // worker → master: answer to request ID
+	TypeTickets  = "tickets"  // master → worker: new TLS session ticket keys (TicketKeys)
 )
 
 // Message is one frame's payload.

@@ -23,6 +23,18 @@ type Setup struct {
 	Steer int `json:",omitempty"`
 	// Accel: pair established sessions in a sockmap (package accel).
 	Accel bool `json:",omitempty"`
+	// Files are the contents of the files the config's TLS names
+	// (conf.Config.Files), as the master read and checked them: workers
+	// never read them.
+	Files map[string][]byte `json:",omitempty"`
+	// TicketKeys encrypt and decrypt TLS session tickets, the newest
+	// first: the same in every worker, so a session resumes on any.
+	TicketKeys [][32]byte `json:",omitempty"`
+}
+
+// TicketKeys is TypeTicketKeys's body: the keys after a rotation.
+type TicketKeys struct {
+	Keys [][32]byte
 }
 
 // Session is one live proxied session, as a worker reports it.
@@ -41,6 +53,8 @@ type Session struct {
 	// Path is how its bytes move now: "copy", "splice", or "sockmap" (a
 	// direction is forwarded in the kernel).
 	Path string `json:"path"`
+	// TLS is the version g6 terminated the client's TLS with ("" = none).
+	TLS string `json:"tls,omitempty"`
 	// Via is the peer that sent a PROXY header for the client, which is
 	// then the header's source; "" when there was none.
 	Via string `json:"via,omitempty"`

@@ -1,6 +1,7 @@
 package master
 
 import (
+	"fmt"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -22,6 +23,7 @@ const (
 	fdSteer      = "steer"       // the steering table (steer.Export)
 	fdSteerArray = "steer-array" // a steering socket array, by address
 	fdHolder     = "holder"      // a pidfd of a master that may hold counter slots, by pid
+	fdTickets    = "tickets"     // the TLS session ticket keys (memfd)
 )
 
 // namedFd is one inherited descriptor; Fd is its number in the new master.
@@ -89,3 +91,48 @@ func (in *fdsIn) closeUntaken() {
 }
 
 func pidName(pid int) string { return strconv.Itoa(pid) }
+
+// memfdWith puts b in a new memfd: how a master hands a successor bytes
+// that are not a descriptor of their own (the server state, ticket keys).
+func memfdWith(name string, b []byte) (int, error) {
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("master: upgrade: memfd: %w", err)
+	}
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("master: upgrade: %s: %w", name, err)
+		}
+		b = b[n:]
+	}
+	return fd, nil
+}
+
+// readMemfd reads a memfd from memfdWith whole and closes it.
+func readMemfd(fd int) ([]byte, error) {
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, fmt.Errorf("master: upgrade: %w", err)
+	}
+	b := make([]byte, st.Size)
+	for off := 0; off < len(b); {
+		n, err := unix.Pread(fd, b[off:], int64(off))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("master: upgrade: %w", err)
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("master: upgrade: memfd shorter than its size")
+		}
+		off += n
+	}
+	return b, nil
+}

@@ -39,7 +39,7 @@ func (m *Master) newGeneration(cfg *conf.Config) (*generation, []string, error) 
 	}
 	m.nextGen++
 	g := &generation{id: m.nextGen, cfg: cfg, nWork: workerCount(m.opts.Workers, cfg.Global.Workers)}
-	g.setup = ipc.Setup{Generation: g.id, Config: cfg, RuleSlots: slots.Rules}
+	g.setup = ipc.Setup{Generation: g.id, Config: cfg, RuleSlots: slots.Rules, Files: cfg.Files}
 	g.steer = m.wantSteering(cfg)
 	g.setup.Accel = m.wantAccel(cfg)
 	kc := 0
@@ -121,6 +121,7 @@ func (m *Master) startSlot(g *generation, slot int) error {
 	}
 	setup := g.setup
 	setup.Slot, setup.Counter = slot, counter
+	setup.TicketKeys = m.tickets // the current ones: a worker respawned after a rotation
 	var fds []int
 	for _, addr := range g.addrs {
 		for _, fd := range pickSockets(m.sockets[conf.AddrKey(addr)], slot, g.nWork) {

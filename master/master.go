@@ -97,6 +97,9 @@ type Master struct {
 	rate         rate
 	stopSamplers chan struct{}
 	started      time.Time
+	// tickets are the TLS session ticket keys, newest first (tickets.go).
+	tickets      [][32]byte
+	ticketRotate <-chan time.Time
 }
 
 // Run starts the master and serves until stopped; it returns the exit code.
@@ -181,6 +184,12 @@ func (m *Master) serveFirst(cfg *conf.Config) (inh *inheritance, g *generation, 
 	if inh, err = m.inherit(cfg); err != nil {
 		return nil, nil, err
 	}
+	if m.tickets == nil {
+		if m.tickets, err = newTicketKeys(); err != nil {
+			return nil, nil, err
+		}
+	}
+	m.ticketRotate = time.NewTicker(ticketRotation).C
 	fresh := m.region == nil
 	if fresh {
 		if m.region, err = newRegion(cfg); err != nil {
@@ -256,6 +265,8 @@ func (m *Master) loop(sigs <-chan os.Signal) int {
 			m.onLate(ev)
 		case pid := <-m.holderGone:
 			m.onHolderGone(pid)
+		case <-m.ticketRotate:
+			m.onTicketRotation()
 		case res := <-m.upgradeResult():
 			m.onUpgradeResult(res)
 		case <-m.stopKill:

@@ -2,13 +2,10 @@ package master
 
 import (
 	"errors"
-	"fmt"
 	"os"
 
 	"g6/conf"
 	"g6/pool"
-
-	"golang.org/x/sys/unix"
 )
 
 // startState is the overlay a new master starts from: its predecessor's
@@ -45,33 +42,13 @@ func (m *Master) stateFd() (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	fd, err := unix.MemfdCreate("g6-state", unix.MFD_CLOEXEC)
-	if err != nil {
-		return -1, fmt.Errorf("master: upgrade: memfd: %w", err)
-	}
-	for len(b) > 0 {
-		n, err := unix.Write(fd, b)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			unix.Close(fd)
-			return -1, fmt.Errorf("master: upgrade: state: %w", err)
-		}
-		b = b[n:]
-	}
-	return fd, nil
+	return memfdWith("g6-state", b)
 }
 
 // readStateFd reads the overlay the previous master handed down.
 func readStateFd(fd int) (*pool.State, error) {
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, err
-	}
-	b := make([]byte, st.Size)
-	if _, err := unix.Pread(fd, b, 0); err != nil {
+	b, err := readMemfd(fd)
+	if err != nil {
 		return nil, err
 	}
 	s, err := pool.ParseState(b)

@@ -148,6 +148,12 @@ func (m *Master) startUpgrade() {
 		defer unix.Close(fd)
 		out.add(fdState, "", fd)
 	}
+	if fd, err := m.ticketsFd(); err != nil {
+		m.log.Error("upgrade: tls session ticket keys not handed over; clients resume no session", "err", err)
+	} else {
+		defer unix.Close(fd)
+		out.add(fdTickets, "", fd)
+	}
 	h.Fds = out.named
 	desc, _ := json.Marshal(h)
 	env := append(cleanEnv(), envUpgrade+"="+string(desc))
@@ -419,6 +425,12 @@ func (m *Master) inherit(cfg *conf.Config) (*inheritance, error) {
 			var err error
 			if in.state, err = readStateFd(fd); err != nil {
 				m.log.Error("upgrade: runtime server changes lost", "err", err)
+			}
+		}
+		if fd, ok := fds.take(fdTickets, ""); ok {
+			var err error
+			if m.tickets, err = readTicketsFd(fd); err != nil {
+				m.log.Error("upgrade: tls session ticket keys lost; clients resume no session", "err", err)
 			}
 		}
 		m.log.Info("inherited from the previous master", "parent", h.Parent, "sockets", len(listen), "admin", len(admin))

@@ -114,6 +114,10 @@ func (r *Region) resetRule(i int) {
 	rs.LocalFailures.Store(0)
 	rs.PanicSince.Store(0)
 	rs.PanicConnections.Store(0)
+	for _, r := range TLSResults() {
+		r.Counter(rs).Store(0)
+	}
+	rs.TLSHandshake.Reset()
 	rs.Connections.Store(0)
 	rs.Failures.Store(0)
 	rs.FromServer.Store(0)

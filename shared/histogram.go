@@ -90,3 +90,11 @@ func Add(acc *[NBuckets]uint64, counts [NBuckets]uint64) {
 		acc[i] += counts[i]
 	}
 }
+
+// Reset zeroes the histogram (a slot taken by another key).
+func (h *Histogram) Reset() {
+	for i := range h.Buckets {
+		h.Buckets[i].Store(0)
+	}
+	h.Sum.Store(0)
+}

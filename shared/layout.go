@@ -6,7 +6,7 @@ import (
 )
 
 // Version is the layout version; bump it on any change to the structs below.
-const Version = 12
+const Version = 13
 
 // MaxWorkers is the number of per-worker counters in each server slot.
 const MaxWorkers = 64
@@ -154,7 +154,40 @@ type RuleSlot struct {
 	Failures    atomic.Int64
 	FromServer  atomic.Int64
 	FromClient  atomic.Int64
-	_           [16]byte
+	// TLS handshakes g6 terminated for the rule, by result, and how long
+	// the good ones took.
+	TLSOK, TLSTimeout, TLSBadHello, TLSNoCert, TLSClientCert, TLSFailed atomic.Int64
+	TLSHandshake                                                        Histogram
+	_                                                                   [32]byte
+}
+
+// TLSResult is a result of a TLS handshake g6 terminated, as
+// g6_tls_handshakes_total labels it.
+type TLSResult uint8
+
+// Handshake results.
+const (
+	TLSOK TLSResult = iota
+	TLSTimeout
+	TLSBadHello
+	TLSNoCertificate // client_auth = "require" and the client sent none
+	TLSClientCertRefused
+	TLSFailed
+	tlsResults
+)
+
+var tlsResultNames = [tlsResults]string{"ok", "timeout", "bad_hello", "no_certificate", "client_cert_refused", "failed"}
+
+func (r TLSResult) String() string { return tlsResultNames[r] }
+
+// Counter is the rule slot's counter of r.
+func (r TLSResult) Counter(s *RuleSlot) *atomic.Int64 {
+	return [tlsResults]*atomic.Int64{&s.TLSOK, &s.TLSTimeout, &s.TLSBadHello, &s.TLSNoCert, &s.TLSClientCert, &s.TLSFailed}[r]
+}
+
+// TLSResults lists every result, for the metrics.
+func TLSResults() []TLSResult {
+	return []TLSResult{TLSOK, TLSTimeout, TLSBadHello, TLSNoCertificate, TLSClientCertRefused, TLSFailed}
 }
 
 // Refusal is one of a rule slot's counters of connections closed at once,

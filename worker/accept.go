@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"crypto/tls"
 	"net/netip"
 	"strconv"
 	"unsafe"
@@ -18,10 +19,12 @@ const acceptBatch = 64
 type listener struct {
 	fd        int
 	addr      string
-	rule      *rule      // the rule (inspected: the one refusals count on, inspector.owner)
-	timeout   int64      // idle timeout in ns, 0 = none (inspected: per route)
-	nodelay   bool       // accepted sockets inherit TCP_NODELAY from the listener
-	inspector *inspector // nil: connections go to rule at once
+	rule      *rule       // the rule (inspected: the one refusals count on, inspector.owner)
+	timeout   int64       // idle timeout in ns, 0 = none (inspected: per route)
+	nodelay   bool        // accepted sockets inherit TCP_NODELAY from the listener
+	inspector *inspector  // nil: connections go to rule at once
+	tls       *tls.Config // terminate TLS (tls.go); nil: plain
+	tlsLimit  int64       // handshake_timeout, ns
 	opts      sockopts
 	dead      bool // no longer listening (shut down by the master): out of the epoll set for good
 }

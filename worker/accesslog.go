@@ -121,6 +121,7 @@ func (a *accessLog) session(w *Worker, s *session) {
 	if l := s.inspection; l != nil && l.via.IsValid() {
 		args = append(args, "via", l.via.String())
 	}
+	args = s.tlsLogArgs(args)
 	a.log.Info("session", args...)
 }
 

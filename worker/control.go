@@ -73,6 +73,10 @@ func (w *Worker) handle(m ipc.Message) {
 		w.stopping = true
 	case ipc.TypeReopen:
 		w.reopenLog()
+	case ipc.TypeTickets:
+		if k, err := ipc.DecodeBody[ipc.TicketKeys](m); err == nil {
+			w.setTicketKeys(k.Keys)
+		}
 	case ipc.TypeSessions:
 		w.reply(m.ID, w.sessionList(), "")
 	case ipc.TypePing:
@@ -129,7 +133,7 @@ func (w *Worker) sessionList() ipc.Sessions {
 		}
 		is := ipc.Session{Rule: s.rule.id, Client: s.peer.String(), Listen: s.ln.addr, State: "connected",
 			Worker: w.slot, Pid: pid, Age: float64(w.now-s.started) / 1e9, FromClient: s.front.bytes, FromServer: s.back.bytes,
-			Path: s.path()}
+			Path: s.path(), TLS: s.tlsVersion()}
 		if l := s.inspection; l != nil {
 			is.SNI = l.sni
 			if l.via.IsValid() {
@@ -145,6 +149,8 @@ func (w *Worker) sessionList() ipc.Sessions {
 			is.State = "flushing"
 		case stateHanding:
 			is.State = "handing"
+		case stateHandshaking:
+			is.State = "handshaking"
 		}
 		if s.server != nil {
 			is.Server = s.server.text

@@ -17,6 +17,16 @@ func (w *Worker) onEndpointEvent(ep *endpoint, ev uint32) {
 	case stateInspecting:
 		w.onInspectEvent(s, ev)
 		return
+	case stateHandshaking:
+		if ev&unix.EPOLLERR != 0 {
+			w.end(s)
+			return
+		}
+		ep.canRead = ep.canRead || ev&(evRead|unix.EPOLLHUP) != 0
+		ep.hup = ep.hup || ev&(unix.EPOLLRDHUP|unix.EPOLLHUP) != 0
+		ep.canWrite = ep.canWrite || ev&evWrite != 0
+		w.handshake(s)
+		return
 	case stateConnecting:
 		if ep == &s.back {
 			w.onConnectEvent(s, ev)
@@ -76,6 +86,14 @@ func empty(p *pipe) bool {
 
 // move copies src → dst; false means the session failed.
 func (w *Worker) move(s *session, src, dst *endpoint) bool {
+	if s.tls != nil {
+		if t := s.tlsOf(src); t != nil {
+			return w.moveFromTLS(s, src, dst, t)
+		}
+		if t := s.tlsOf(dst); t != nil {
+			return w.moveToTLS(s, src, dst, t)
+		}
+	}
 	if s.paired != nil && s.paired.dir[dirOf(s, src)] != dirUser {
 		return w.moveKernel(s, src, dst)
 	}

@@ -107,6 +107,10 @@ func (w *Worker) handOver() {
 			kept++
 			continue
 		}
+		if s.tls != nil { // its keys live in this process: it drains here
+			kept++
+			continue
+		}
 		if gen, ok := h.refused[s]; ok && gen == s.gen {
 			kept++
 			continue

@@ -190,8 +190,6 @@ func (w *Worker) route(s *session, rt *route, sni string) {
 		return
 	}
 	s.rule, s.inspection.timeout = rt.rule, rt.timeout
-	s.state = stateConnecting // no longer read before routing: out of max_inspecting
-	w.inspecting--
 	s.front.bytes = int64(len(s.inspection.early) - s.inspection.off)
 	ip16 := s.peer.Addr().As16()
 	client, reason := w.admitClient(rt.rule, s.peer, ip16)
@@ -200,6 +198,12 @@ func (w *Worker) route(s *session, rt *route, sni string) {
 		return
 	}
 	s.pattern, s.ip16 = client, ip16
+	if s.ln.tls != nil {
+		w.startTLS(s) // still counted against max_inspecting until its handshake ends
+		return
+	}
+	s.state = stateConnecting // no longer read before routing: out of max_inspecting
+	w.inspecting--
 	s.front.canRead = true
 	w.balance(s)
 }

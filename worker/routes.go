@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -40,13 +41,18 @@ type listenUse struct {
 }
 
 // newListener builds the listener template of one address from the rules
-// listening there (validated: one rule, or rules told apart by sni).
-func newListener(uses []listenUse) (listener, error) {
+// listening there (validated: one rule, or rules told apart by sni). tlsc
+// is its TLS configuration (nil: plain); a TLS address is inspected: its
+// ClientHello picks the rule and goes to the handshake.
+func newListener(uses []listenUse, tlsc *tls.Config) (listener, error) {
 	first := uses[0]
 	ln := listener{addr: first.l.Address, rule: first.rule, timeout: int64(first.l.Timeout), opts: listenSockopts(first.l)}
-	inspected := first.l.AcceptProxy != ""
+	inspected := first.l.AcceptProxy != "" || tlsc != nil
 	for _, u := range uses {
 		inspected = inspected || len(u.cr.SNI) > 0
+	}
+	if tlsc != nil {
+		ln.tls, ln.tlsLimit = tlsc, int64(first.l.TLS.HandshakeTimeout)
 	}
 	if !inspected {
 		return ln, nil
@@ -68,6 +74,7 @@ func newListener(uses []listenUse) (listener, error) {
 		lk.routes = append(lk.routes, rt)
 		lk.hello = true
 	}
+	lk.hello = lk.hello || tlsc != nil
 	ln.rule, ln.inspector = lk.owner, lk
 	return ln, nil
 }

@@ -13,8 +13,9 @@ const (
 	stateInspecting              // read before routing: no rule yet, no server socket (inspect.go)
 	stateConnecting
 	stateEstablished
-	stateFlushing // both directions done, send queues not yet empty (flush.go)
-	stateHanding  // sent to a new worker, its answer awaited; out of the epoll set (handoff.go)
+	stateFlushing    // both directions done, send queues not yet empty (flush.go)
+	stateHanding     // sent to a new worker, its answer awaited; out of the epoll set (handoff.go)
+	stateHandshaking // a TLS handshake g6 terminates (tls.go); counts against max_inspecting
 	stateClosed
 )
 
@@ -81,6 +82,7 @@ type session struct {
 	flushWait   int64       // the current interval between looks
 	inspection  *inspection // inspected addresses only (inspect.go); nil on the fast path
 	paired      *pairing    // paired in the kernel (accel.go); nil otherwise
+	tls         *tlsEnds    // its TLS ends (tls.go); nil for a plain session
 	fromSrv     bool        // the latest bytes came from the server (turns)
 	noPair      bool        // never to be paired: tried once, or ruled out (maybePair)
 	// adopted: handed over by another worker, which may still hold the
@@ -414,6 +416,8 @@ func (s *session) onTimer(w *Worker, gen uint32) {
 		w.timers.push(timerEntry{at: d, t: s, gen: s.gen})
 	case s.state == stateInspecting:
 		w.inspectExpired(s)
+	case s.state == stateHandshaking:
+		w.tlsExpired(s)
 	case s.state == stateConnecting:
 		w.onConnectTimeout(s)
 	case s.state == stateFlushing:
@@ -427,7 +431,7 @@ func (s *session) onTimer(w *Worker, gen uint32) {
 // deadline is when the session's timer should fire, 0 for never.
 func (w *Worker) deadline(s *session) int64 {
 	switch {
-	case s.state == stateInspecting:
+	case s.state == stateInspecting, s.state == stateHandshaking:
 		return s.inspection.at
 	case s.state == stateConnecting:
 		return s.connectAt
@@ -484,7 +488,7 @@ const (
 // may still hold them), the session recycled at reap.
 func (w *Worker) teardown(s *session, how leaving) {
 	here := how == endedHere
-	if s.state == stateInspecting {
+	if s.state == stateInspecting || s.state == stateHandshaking {
 		w.inspecting--
 	}
 	if s.paired != nil {
@@ -497,6 +501,7 @@ func (w *Worker) teardown(s *session, how leaving) {
 	if here && w.access != nil {
 		w.access.session(w, s)
 	}
+	s.dropTLS() // after the log line, which reads its version and cipher
 	if s.pattern != nil {
 		w.unadmit(s.rule, s.pattern, s.ip16)
 	}

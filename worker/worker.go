@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -77,6 +78,8 @@ type Worker struct {
 	pipes       []*pipe       // empty splice pipes kept for reuse (keepPooled at most)
 	inspections []*inspection // kept for reuse (keepPooled at most)
 	scratch     []byte        // the one read buffer of the copy path
+	plain       []byte        // what crypto/tls decrypts into (tls.go)
+	tlsConfigs  []*tls.Config // every TLS listener's: a ticket key rotation sets them
 
 	// Scratch space for accept and the PROXY header, so no event allocates.
 	rsa      unix.RawSockaddrAny
@@ -260,6 +263,7 @@ func newWorker(setup *ipc.Setup, ctrlFd int) (*Worker, error) {
 		spliceAfter:    spliceThreshold(g.Splice),
 		maxInspecting:  int(g.MaxInspecting),
 		scratch:        make([]byte, bufSize),
+		plain:          make([]byte, bufSize),
 		ctrl:           newStream(ctrlFd),
 		now:            shared.Now(),
 	}
@@ -290,7 +294,15 @@ func (w *Worker) buildRules(setup *ipc.Setup) (map[string]listener, error) {
 	}
 	byAddr := map[string]listener{}
 	for k, u := range uses {
-		ln, err := newListener(u)
+		var tlsc *tls.Config
+		if t := u[0].l.TLS; t != nil {
+			var err error
+			if tlsc, err = serverTLS(t, setup.Files, setup.TicketKeys); err != nil {
+				return nil, fmt.Errorf("worker: listen %s: %w", u[0].l.Address, err)
+			}
+			w.tlsConfigs = append(w.tlsConfigs, tlsc)
+		}
+		ln, err := newListener(u, tlsc)
 		if err != nil {
 			return nil, err
 		}

@@ -54,6 +54,8 @@ fuzz:
 	$(GO) test ./conf -run '^$$' -fuzz '^FuzzPattern$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./conf -run '^$$' -fuzz '^FuzzParseSource$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./master -run '^$$' -fuzz '^FuzzParseG6Fds$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./inspect -run '^$$' -fuzz '^FuzzSSLTLV$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./certs -run '^$$' -fuzz '^FuzzSelect$$' -fuzztime $(FUZZTIME)
 
 # A Debian package (tools/deb, nfpm): a static g6, the systemd unit, the
 # annotated example as the conffile /etc/g6/g6.toml, g6(1), bash completion.

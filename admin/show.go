@@ -366,6 +366,9 @@ func showSessions(sessions []ipc.Session, missing []string) (any, string) {
 		if s.Path != "" && s.Path != "copy" {
 			fmt.Fprintf(&b, " | %s", s.Path)
 		}
+		if s.TLS != "" {
+			fmt.Fprintf(&b, " | %s", s.TLS)
+		}
 		b.WriteByte('\n')
 	}
 	fmt.Fprintf(&b, "%d sessions\n", len(sessions))

@@ -294,4 +294,6 @@ type Server struct {
 	Source Sources `json:",omitempty"`
 	// Transparent: connect from the client's own address (IP_TRANSPARENT).
 	Transparent bool `json:",omitempty"`
+	// TLS, when set, originates TLS to the server (servertls.go).
+	TLS *ServerTLS `json:",omitempty"`
 }

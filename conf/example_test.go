@@ -1,12 +1,21 @@
 package conf
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestExampleConfig keeps g6.example.toml in step with the schema: it loads,
@@ -70,6 +79,7 @@ func TestReadmeSnippetsLoad(t *testing.T) {
 	pages, _ := filepath.Glob("../docs/*.md")
 	pages = append([]string{"../README.md"}, pages...)
 	const minimalRule = "\n[[rule]]\nid = \"x\"\nalgorithm = \"RR\"\nclients = [\"*:*\"]\nlisten = [\"127.0.0.1:1\"]\nservers = [\"127.0.0.1:2\"]\n"
+	dir := t.TempDir()
 	blocks := 0
 	for _, page := range pages {
 		text, err := os.ReadFile(page)
@@ -88,7 +98,8 @@ func TestReadmeSnippetsLoad(t *testing.T) {
 				if !strings.Contains(cfg, "[[rule]]") {
 					cfg += minimalRule
 				}
-				if _, err := Parse(fmt.Sprintf("%s block at line %d", name, start), []byte(cfg)); err != nil {
+				snippetFiles(t, dir, cfg)
+				if _, err := Parse(filepath.Join(dir, fmt.Sprintf("%s block at line %d", name, start)), []byte(cfg)); err != nil {
 					t.Errorf("%s: the toml block at line %d does not load: %v", name, start, err)
 				}
 				blocks++
@@ -107,5 +118,34 @@ func TestReadmeSnippetsLoad(t *testing.T) {
 	}
 	if _, err := Parse("examples/demo.toml", demo); err != nil {
 		t.Errorf("examples/demo.toml does not load: %v", err)
+	}
+}
+
+var pemName = regexp.MustCompile(`"([\w.*-]+\.(?:pem|crt|key))"`)
+
+// snippetFiles writes, in dir, a file for every certificate, key or CA
+// bundle a documentation block names, each the same self-signed
+// certificate and its key in one PEM: it serves as a pair (whatever the
+// two files are called), a key and a CA bundle alike.
+func snippetFiles(t *testing.T, dir, cfg string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "example.com"},
+		DNSNames: []string{"example.com"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(365 * 24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalPKCS8PrivateKey(key)
+	both := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})...)
+	for _, m := range pemName.FindAllStringSubmatch(cfg, -1) {
+		if err := os.WriteFile(filepath.Join(dir, m[1]), both, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

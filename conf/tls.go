@@ -223,35 +223,48 @@ func (v *validator) tlsSettings(owner string, at int, l Listen) {
 	if t.HandshakeTimeout <= 0 {
 		v.errs.add(v.file, at, "%s: handshake_timeout must be positive", where)
 	}
-	now := time.Now()
 	for _, cf := range t.Certificates {
 		if cf.Cert == "" || cf.Key == "" {
 			v.errs.add(v.file, at, "%s: a certificate needs both cert and key", where)
 			continue
 		}
-		p, certPEM, keyPEM, err := certs.Read(cf.Cert, cf.Key)
-		if err != nil {
-			v.errs.add(v.file, at, "%s: %v", where, err)
-			continue
-		}
-		v.keepFile(cf.Cert, certPEM)
-		v.keepFile(cf.Key, keyPEM)
-		warn, err := certs.Check(p.Info, p.Cert.Leaf, now, CertWarnDays)
-		if err != nil {
-			v.errs.add(v.file, at, "%s: %v", where, err)
-		} else if warn != "" {
-			v.cfg.Warnings = append(v.cfg.Warnings, fmt.Sprintf("%s:%d: warning: %s", v.file, at, warn))
-		}
+		v.certPair(where, at, cf.Cert, cf.Key)
 	}
 	if t.ClientCA != "" {
-		if b, err := os.ReadFile(t.ClientCA); err != nil {
-			v.errs.add(v.file, at, "%s: client_ca: %v", where, err)
-		} else if _, err := certs.Pool(b, t.ClientCA); err != nil {
-			v.errs.add(v.file, at, "%s: client_ca: %v", where, err)
-		} else {
-			v.keepFile(t.ClientCA, b)
-		}
+		v.caFile(where+": client_ca", at, t.ClientCA)
 	}
+}
+
+// certPair loads a certificate and its key, checks them (CertWarnDays
+// left is a warning) and keeps their bytes.
+func (v *validator) certPair(where string, at int, certFile, keyFile string) {
+	p, certPEM, keyPEM, err := certs.Read(certFile, keyFile)
+	if err != nil {
+		v.errs.add(v.file, at, "%s: %v", where, err)
+		return
+	}
+	warn, err := certs.Check(p.Info, p.Cert.Leaf, time.Now(), CertWarnDays)
+	if err != nil {
+		v.errs.add(v.file, at, "%s: %v", where, err)
+		return
+	} else if warn != "" {
+		v.cfg.Warnings = append(v.cfg.Warnings, fmt.Sprintf("%s:%d: warning: %s", v.file, at, warn))
+	}
+	v.keepFile(certFile, certPEM)
+	v.keepFile(keyFile, keyPEM)
+}
+
+// caFile loads a CA bundle and keeps its bytes.
+func (v *validator) caFile(where string, at int, file string) {
+	b, err := os.ReadFile(file)
+	if err == nil {
+		_, err = certs.Pool(b, file)
+	}
+	if err != nil {
+		v.errs.add(v.file, at, "%s: %v", where, err)
+		return
+	}
+	v.keepFile(file, b)
 }
 
 // TerminatesTLS: one of the rule's listen addresses has a tls table.

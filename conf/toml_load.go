@@ -196,8 +196,8 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 		}
 	}
 	for i, r := range fc.Rules {
-		ruleWide := serverProps{ProxyProtocol: r.ProxyProtocol, SlowStart: pickPtr(g.SlowStart, r.SlowStart), IsolateAfter: pickPtr(g.IsolateAfter, r.IsolateAfter), OnDown: r.OnDown, Source: r.Source, Transparent: r.Transparent}
-		servers, names := splitServers(resolveServers(ruleWide, r.ServerDefaults, r.Servers), r.ServerDefaults, r.Servers)
+		ruleWide := serverProps{ProxyProtocol: r.ProxyProtocol, SlowStart: pickPtr(g.SlowStart, r.SlowStart), IsolateAfter: pickPtr(g.IsolateAfter, r.IsolateAfter), OnDown: r.OnDown, Source: r.Source, Transparent: r.Transparent, TLS: r.TLS}
+		servers, names := splitServers(resolveServers(file, ruleWide, r.ServerDefaults, r.Servers), r.ServerDefaults, r.Servers)
 		cfg.Rules = append(cfg.Rules, Rule{
 			ID:                r.ID,
 			Algorithm:         r.Algorithm,
@@ -205,7 +205,7 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 			Listen:            resolveListen(file, g.listenProps, r.ListenDefaults, r.Listen),
 			Servers:           servers,
 			Names:             names,
-			ServerDefaults:    resolveServers(ruleWide, r.ServerDefaults, []serverEntry{{}})[0],
+			ServerDefaults:    resolveServers(file, ruleWide, r.ServerDefaults, []serverEntry{{}})[0],
 			HashBalanceFactor: pick(0, g.HashBalance, r.HashBalance),
 			MaxConnections:    int64(deref(r.MaxConnections, 0)),
 			SNI:               r.SNI,
@@ -290,7 +290,7 @@ func resolveListen(file string, global, list listenProps, entries []listenEntry)
 
 // resolveServers applies, most specific last: the rule-wide keys (and
 // [global]'s slow_start and isolate_after), server_defaults, the entry.
-func resolveServers(rule, list serverProps, entries []serverEntry) []Server {
+func resolveServers(file string, rule, list serverProps, entries []serverEntry) []Server {
 	out := make([]Server, 0, len(entries))
 	for _, e := range entries {
 		out = append(out, Server{
@@ -307,6 +307,7 @@ func resolveServers(rule, list serverProps, entries []serverEntry) []Server {
 			QuickAck:       pick(false, list.QuickAck, e.QuickAck),
 			Source:         pick(nil, rule.Source, list.Source, e.Source),
 			Transparent:    pick(false, rule.Transparent, list.Transparent, e.Transparent),
+			TLS:            pickPtr(rule.TLS, list.TLS, e.TLS).resolve(file),
 		})
 	}
 	return out
@@ -328,6 +329,11 @@ func splitServers(all []Server, list serverProps, entries []serverEntry) ([]Serv
 		n.Server.Address = ""
 		if !n.SRV {
 			n.Host, n.Port, _ = ParseNameEntry(e.Address) // validate reports a bad one
+		}
+		if t := n.Server.TLS; t != nil && t.ServerName == "" && !n.SRV {
+			named := *t
+			named.ServerName = n.Host // the name the operator gave is the one to verify
+			n.Server.TLS = &named
 		}
 		names = append(names, n)
 	}

@@ -71,25 +71,26 @@ type fileAdmin struct {
 }
 
 type fileRule struct {
-	ID             string        `toml:"id"`
-	Algorithm      string        `toml:"algorithm"`
-	ProxyProtocol  *string       `toml:"proxy_protocol"`
-	SlowStart      *Duration     `toml:"slow_start"`
-	IsolateAfter   *Count        `toml:"isolate_after"`
-	OnDown         *string       `toml:"on_down"`
-	Source         *Sources      `toml:"source"`
-	Transparent    *bool         `toml:"transparent"`
-	MaxConnections *Count        `toml:"max_connections"` // the rule's sessions, all clients together
-	HashBalance    *float64      `toml:"hash_balance_factor"`
-	HealthCheck    *fileCheck    `toml:"health_check"`
-	ClientDefaults clientProps   `toml:"client_defaults"`
-	Clients        []clientEntry `toml:"clients"`
-	SNI            []string      `toml:"sni"`
-	ALPN           []string      `toml:"alpn"`
-	ListenDefaults listenProps   `toml:"listen_defaults"`
-	Listen         []listenEntry `toml:"listen"`
-	ServerDefaults serverProps   `toml:"server_defaults"`
-	Servers        []serverEntry `toml:"servers"`
+	ID             string         `toml:"id"`
+	Algorithm      string         `toml:"algorithm"`
+	ProxyProtocol  *string        `toml:"proxy_protocol"`
+	SlowStart      *Duration      `toml:"slow_start"`
+	IsolateAfter   *Count         `toml:"isolate_after"`
+	OnDown         *string        `toml:"on_down"`
+	Source         *Sources       `toml:"source"`
+	Transparent    *bool          `toml:"transparent"`
+	TLS            *fileServerTLS `toml:"tls"`             // to the servers (servertls.go)
+	MaxConnections *Count         `toml:"max_connections"` // the rule's sessions, all clients together
+	HashBalance    *float64       `toml:"hash_balance_factor"`
+	HealthCheck    *fileCheck     `toml:"health_check"`
+	ClientDefaults clientProps    `toml:"client_defaults"`
+	Clients        []clientEntry  `toml:"clients"`
+	SNI            []string       `toml:"sni"`
+	ALPN           []string       `toml:"alpn"`
+	ListenDefaults listenProps    `toml:"listen_defaults"`
+	Listen         []listenEntry  `toml:"listen"`
+	ServerDefaults serverProps    `toml:"server_defaults"`
+	Servers        []serverEntry  `toml:"servers"`
 }
 
 type fileCheck struct {
@@ -132,6 +133,7 @@ type serverProps struct {
 	QuickAck       *bool          `toml:"quickack"`
 	Source         *Sources       `toml:"source"`
 	Transparent    *bool          `toml:"transparent"`
+	TLS            *fileServerTLS `toml:"tls"` // originate TLS (servertls.go)
 }
 
 // clientEntry is "PATTERN" or { pattern = "PATTERN", max_connections = N, deny = true, ... }.
@@ -173,7 +175,7 @@ func (e *serverEntry) UnmarshalTOML(v any) error {
 		"max_connections": &e.MaxConnections, "heartbeat": &e.Heartbeat, "weight": &e.Weight,
 		"proxy_protocol": &e.ProxyProtocol, "backup": &e.Backup, "slow_start": &e.SlowStart, "isolate_after": &e.IsolateAfter, "on_down": &e.OnDown,
 		"keepalive": &e.Keepalive, "quickack": &e.QuickAck, "source": &e.Source,
-		"transparent": &e.Transparent, "srv": &srv,
+		"transparent": &e.Transparent, "srv": &srv, "tls": &e.TLS,
 	}
 	if m, ok := v.(map[string]any); ok && m["srv"] != nil {
 		if m["address"] != nil {
@@ -186,8 +188,8 @@ func (e *serverEntry) UnmarshalTOML(v any) error {
 }
 
 // decodeEntry fills a string-or-table entry. props maps each allowed key to a
-// **Count, **Duration, **Rate, **string, **bool, **[]string, **fileKeepalive
-// or **Sources field.
+// **Count, **Duration, **Rate, **string, **bool, **[]string, **fileKeepalive,
+// **fileListenTLS, **fileServerTLS or **Sources field.
 func decodeEntry(v any, nameKey string, name *string, props map[string]any) error {
 	switch x := v.(type) {
 	case string:
@@ -256,6 +258,12 @@ func decodeEntryKey(k string, val any, nameKey string, name *string, props map[s
 		}
 	case **fileListenTLS:
 		t, err := decodeListenTLS(val)
+		if err != nil {
+			return err
+		}
+		*dst = t
+	case **fileServerTLS:
+		t, err := decodeServerTLS(val)
 		if err != nil {
 			return err
 		}

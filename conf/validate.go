@@ -73,6 +73,9 @@ func (v *validator) admin(a *Admin) {
 		if l.AcceptProxy != "" || len(l.ProxySources) > 0 {
 			v.errs.add(v.file, v.line("admin", 0, quoted(l.Address)), "%s: listen %s: the admin listener reads no PROXY header (accept_proxy, proxy_sources)", owner, l.Address)
 		}
+		if l.TLS != nil {
+			v.errs.add(v.file, v.line("admin", 0, quoted(l.Address)), "%s: listen %s: the admin listener speaks no TLS (keep it on loopback, or put it behind a TLS rule)", owner, l.Address)
+		}
 	}
 	v.clients(owner, "admin", 0, a.Clients)
 }
@@ -312,6 +315,7 @@ func (v *validator) serverOptions(owner string, i, at int, label string, s Serve
 	if s.OnDown != "" && s.OnDown != OnDownShutdown {
 		v.errs.add(v.file, v.line("rule", i, "on_down"), "%s: server %s: on_down must be %q or left out, not %q", owner, label, OnDownShutdown, s.OnDown)
 	}
+	v.serverTLSSettings(owner, at, label, s.TLS)
 }
 
 func validID(id string) bool {

@@ -68,11 +68,17 @@ func TestContribDashboardAndAlerts(t *testing.T) {
 	if out, err := testenv.Run(t, 30*time.Second, "promtool", "check", "rules", alerts); err != nil {
 		t.Fatalf("promtool check rules (Debian's prometheus package): %v\n%s", err, out)
 	}
+	if out, err := testenv.Run(t, 30*time.Second, "promtool", "test", "rules", filepath.Join(root, "contrib/prometheus/g6-alerts.test.yml")); err != nil {
+		t.Fatalf("promtool test rules: %v\n%s", err, out)
+	}
 
-	// A g6 with traffic, so that every family has samples.
-	back, front, metrics := testenv.Addr(t), testenv.Addr(t), testenv.Addr(t)
+	// A g6 with traffic, so that every family has samples, and a TLS
+	// address for the TLS families.
+	back, front, tlsFront, metrics := testenv.Addr(t), testenv.Addr(t), testenv.Addr(t), testenv.Addr(t)
 	testenv.Backend(t, "greet", back)
-	cfg := fmt.Sprintf("[global]\nmetrics = %q\n\n[[rule]]\nid = \"r\"\nalgorithm = \"RR\"\nclients = [\"*:*\"]\nlisten = [%q]\nservers = [%q]\n", metrics, front, back)
+	cert, key := newCA(t, "contrib").issue(t, "contrib.test", []string{"contrib.test"}, 30, false)
+	cfg := fmt.Sprintf("[global]\nmetrics = %q\n\n[[rule]]\nid = \"r\"\nalgorithm = \"RR\"\nclients = [\"*:*\"]\nlisten = [%q, { address = %q, tls = { certificates = [{ cert = %q, key = %q }] } }]\nservers = [%q]\n",
+		metrics, front, tlsFront, cert, key, back)
 	testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "1"})
 	if c, _, err := testenv.Hold(front, ""); err == nil {
 		c.Close()

@@ -219,14 +219,18 @@ func checkCRC(hdr []byte, at int) error {
 
 // AppendTLVs appends the TLVs of a parsed header that a header g6 sends
 // on should carry: all but CRC32C (its sum covers the addresses, which
-// change) and NOOP (padding).
-func AppendTLVs(dst, tlvs []byte) []byte {
+// change) and NOOP (padding). With ssl, the TLS g6 terminated replaces
+// any PP2_TYPE_SSL received.
+func AppendTLVs(dst, tlvs []byte, ssl *SSL) []byte {
 	for len(tlvs) >= 3 {
 		l := min(3+int(binary.BigEndian.Uint16(tlvs[1:3])), len(tlvs))
-		if t := tlvs[0]; t != tlvCRC32C && t != tlvNoop {
+		if t := tlvs[0]; t != tlvCRC32C && t != tlvNoop && (ssl == nil || t != tlvSSL) {
 			dst = append(dst, tlvs[:l]...)
 		}
 		tlvs = tlvs[l:]
+	}
+	if ssl != nil {
+		dst = AppendSSLTLV(dst, *ssl)
 	}
 	return dst
 }

@@ -111,7 +111,7 @@ func TestAppendTLVs(t *testing.T) {
 		{"\x20\x00\x05\x01\x00\x00\x00\x00", "\x20\x00\x05\x01\x00\x00\x00\x00"}, // SSL
 	}
 	for _, tt := range tests {
-		if got := string(AppendTLVs([]byte("hdr"), []byte(tt.in))); got != "hdr"+tt.want {
+		if got := string(AppendTLVs([]byte("hdr"), []byte(tt.in), nil)); got != "hdr"+tt.want {
 			t.Errorf("AppendTLVs(%q) = %q, want %q", tt.in, got, "hdr"+tt.want)
 		}
 	}
@@ -136,7 +136,7 @@ func FuzzProxy(f *testing.F) {
 			if !p.Local && (!p.Src.IsValid() || !p.Dst.IsValid()) {
 				t.Fatalf("a PROXY header without addresses: %+v", p)
 			}
-			if out := AppendTLVs(nil, p.TLVs); len(out) > len(p.TLVs) {
+			if out := AppendTLVs(nil, p.TLVs, nil); len(out) > len(p.TLVs) {
 				t.Fatalf("AppendTLVs grew %q to %q", p.TLVs, out)
 			}
 			// Whatever follows a complete header does not change it.

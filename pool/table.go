@@ -271,6 +271,7 @@ func writeSlot(sl *shared.ServerSlot, s conf.Server, ruleSlot, order int, now in
 	}
 	sl.Keepalive.Store(keepaliveOf(s.Keepalive))
 	sl.SetSources(sourcesOf(s.Source))
+	sl.TLSProfile.Store(s.TLS.Profile())
 	sl.Settings.Store(set)
 	sl.Order.Store(int64(order))
 	if sl.Member.Load() != int64(ruleSlot+1) {

@@ -6,7 +6,7 @@ import (
 )
 
 // Version is the layout version; bump it on any change to the structs below.
-const Version = 13
+const Version = 14
 
 // MaxWorkers is the number of per-worker counters in each server slot.
 const MaxWorkers = 64
@@ -102,6 +102,9 @@ type ServerSlot struct {
 	// Latency histograms (histogram.go): connect time, time to the
 	// server's first byte, session duration.
 	Connect, FirstByte, Duration Histogram
+	// TLSProfile names the TLS g6 speaks to the server
+	// (conf.ServerTLS.Profile); 0 = plain TCP.
+	TLSProfile atomic.Uint64
 	// Sources are the addresses connections to the server are bound to
 	// (conf.Server.Source), NSources of them, IPv4 mapped; like Addr they
 	// are written before the rule's Members moves (SetSources).
@@ -110,7 +113,7 @@ type ServerSlot struct {
 	// endian), written before Member publishes the slot.
 	Addr    [18]byte
 	Sources [MaxSources][16]byte
-	_       [46]byte
+	_       [38]byte
 }
 
 // MaxSources is how many source addresses a server slot holds.

@@ -143,7 +143,7 @@ func (w *Worker) sessionList() ipc.Sessions {
 		switch s.state {
 		case stateInspecting:
 			is.State = "inspecting"
-		case stateConnecting:
+		case stateConnecting, stateOriginating:
 			is.State = "connecting"
 		case stateFlushing:
 			is.State = "flushing"

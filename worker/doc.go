@@ -13,7 +13,8 @@
 // batch and recycle their sessions (reap). The control socket to the
 // master carries setup, drain, stop, pings and requests (control.go).
 // A kind of session plugs in by being polled (its sockets) and timed (its
-// deadlines), in files of its own; the TCP session is the one there is.
+// deadlines), in files of its own; the TCP session is the one there is,
+// with or without TLS ends.
 //
 // The TCP session (accept.go, inspect.go, routes.go, rules.go, session.go,
 // forward.go, splice.go, urgent.go, flush.go, proxyproto.go, sockopts.go,
@@ -34,6 +35,36 @@
 // workers on HUP and USR2 (handoff.go sends, adopt.go receives), and may
 // be forwarded in the kernel (accel.go).
 //
+// TLS (tls.go, terminate.go, originate.go): a TCP session may have a TLS
+// end on either side: the client's when its listen address has a tls
+// table (terminated), the server's when the server has one (originated).
+// crypto/tls is driven by the loop itself over in-memory buffers, not by
+// a goroutine pair per session. Why: the worker's one P is held by the
+// loop, which waits in a raw epoll_pwait, so per-session goroutines would
+// run only when the loop yields, through the scheduler, and cost two
+// stacks (8 KiB and up each) and a channel hop per record. Here crypto/tls
+// reads and writes a net.Conn that is tlsIO: the ciphertext the loop read
+// from the socket (in) and the ciphertext crypto/tls wrote (out), which
+// the loop sends with the same backpressure as any other bytes. After the
+// handshake a read that finds nothing returns a temporary error, which
+// crypto/tls hands back without keeping (a record read in part waits in
+// its buffer). The handshake does keep errors, so it runs as a coroutine
+// (iter.Pull): its reads yield to the loop when they need bytes and resume
+// when the socket has brought them, with no scheduler in between; one
+// handshake's CPU is the longest it holds the loop. Handshakes g6
+// terminates count against max_inspecting (that bounds them per worker)
+// and are closed handshake_timeout after the accept. An idle TLS session
+// costs what crypto/tls keeps per connection (its tls.Conn, record
+// buffers of up to 16 KiB while a record is in flight) on top of the TCP
+// session; make bench's idle-tls target measures it per session against
+// HAProxy. Kernel TLS (CONFIG_TLS; not on the test machines) could carry
+// the record layer after the handshake: a session's ends would then be
+// plain sockets again, spliced and paired like any other, so the data
+// path keeps TLS behind tlsOf and the move dispatch. A TLS session is
+// never spliced, paired or handed over on HUP and USR2 (its keys live in
+// this process): it drains here; the master's ticket keys let the client
+// resume on any worker.
+//
 // The data path, in order (file: function):
 //
 //	worker.go:   step            epoll_pwait, fds[fd].onEvent, then expire (timed.onTimer), reap
@@ -46,11 +77,15 @@
 //	session.go:  connectNext     next server in that order, then the backups', then (nextTier: panic)
 //	                             the servers isolated by moratorium alone, longest first: TryAcquire,
 //	                             socket options, bind (source or, transparent, the client's address), async connect
-//	session.go:  onConnectEvent  writable: established; an error: Fail (isolates at isolate_after) and
-//	                             connectNext; neither: not this connect's answer, wait on
+//	terminate.go: startTLS       a TLS address: the server handshake (handshake), then balance
+//	session.go:  onConnectEvent  writable: established (originate first for a TLS server); an error:
+//	                             Fail (isolates at isolate_after) and connectNext; neither: not this
+//	                             connect's answer, wait on
+//	originate.go: originate      a TLS server: PROXY header, client handshake; failed: originFailed
 //	session.go:  established     PROXY header (proxyproto.go), bytes read before routing, timers, pump
 //	forward.go:  onEndpointEvent readiness flags, then pump
-//	forward.go:  pump → move     read into scratch, send, keep the tail in pend
+//	forward.go:  pump → move     read into scratch, send, keep the tail in pend; a TLS end:
+//	                             moveFromTLS, moveToTLS (tls.go)
 //	splice.go:   moveSplice      past spliceAfter: socket → pipe → socket
 //	forward.go:  sawEOF, passEOF EOF becomes shutdown(SHUT_WR) once drained
 //	flush.go:    finish          both done: end, or wait for the send queues

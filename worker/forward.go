@@ -27,12 +27,15 @@ func (w *Worker) onEndpointEvent(ep *endpoint, ev uint32) {
 		ep.canWrite = ep.canWrite || ev&evWrite != 0
 		w.handshake(s)
 		return
-	case stateConnecting:
-		if ep == &s.back {
+	case stateConnecting, stateOriginating:
+		switch {
+		case ep == &s.back && s.state == stateConnecting:
 			w.onConnectEvent(s, ev)
-		} else if ev&unix.EPOLLERR != 0 {
+		case ep == &s.back:
+			w.onOriginEvent(s, ev)
+		case ev&unix.EPOLLERR != 0:
 			w.end(s) // the client reset while we were connecting
-		} else {
+		default:
 			s.front.canRead = s.front.canRead || ev&evRead != 0
 			s.front.hup = s.front.hup || ev&(unix.EPOLLRDHUP|unix.EPOLLHUP) != 0
 			s.front.canWrite = s.front.canWrite || ev&evWrite != 0

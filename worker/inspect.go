@@ -103,7 +103,7 @@ func (w *Worker) startInspect(ln *listener, fd int, peer netip.AddrPort) {
 	w.inspecting++
 	s.front.canRead = true // EAGAIN corrects it
 	w.getInspection(s).early = w.getEarly()
-	s.inspection.at = w.now + lk.timeout
+	s.inspection.at = w.helloDeadline(s, lk.timeout)
 	w.timers.push(timerEntry{at: s.inspection.at, t: s, gen: s.gen})
 	w.inspect(s)
 }
@@ -164,7 +164,7 @@ func (w *Worker) examine(s *session) {
 		if !p.Local {
 			l.via, s.peer, l.dst, l.tlvs = s.peer, p.Src, p.Dst, p.TLVs
 		}
-		l.at = w.now + lk.timeout // the ClientHello's own time
+		l.at = w.helloDeadline(s, lk.timeout) // the ClientHello's own time
 	}
 	if !lk.hello {
 		w.route(s, lk.fallback, "")
@@ -176,6 +176,9 @@ func (w *Worker) examine(s *session) {
 	case errors.Is(err, inspect.ErrNotTLS):
 		w.route(s, lk.fallback, "")
 	case err != nil:
+		if s.ln.tls != nil {
+			lk.owner.slot.TLSBadHello.Add(1)
+		}
 		w.refuse(s, &lk.owner.slot.BadHello, endBadHello, err)
 	default:
 		w.route(s, lk.choose(&h), h.SNI)
@@ -218,21 +221,28 @@ func (w *Worker) refuse(s *session, counter *atomic.Int64, reason endReason, err
 // inspectExpired closes a session whose header or ClientHello did not
 // arrive in time.
 func (w *Worker) inspectExpired(s *session) {
+	if s.ln.tls != nil {
+		s.ln.inspector.owner.slot.TLSTimeout.Add(1)
+	}
 	w.refuse(s, &s.ln.inspector.owner.slot.InspectTimeout, endInspectTimeout, errors.New("inspect_timeout"))
+}
+
+// helloDeadline is when the next look before routing must be done:
+// inspect_timeout from now and, on a TLS address, no later than
+// handshake_timeout from the accept, which bounds the whole handshake.
+func (w *Worker) helloDeadline(s *session, timeout int64) int64 {
+	at := w.now + timeout
+	if s.ln.tls != nil {
+		at = min(at, s.started+s.ln.tlsLimit)
+	}
+	return at
 }
 
 // sendEarly queues, behind any PROXY header, what was read before routing.
 func (w *Worker) sendEarly(s *session) bool {
 	l := s.inspection
 	b := l.early[l.off:]
-	ok := true
-	switch {
-	case len(b) == 0:
-	case s.back.pend != nil:
-		s.back.pend = append(s.back.pend, b...)
-	default:
-		ok = w.send(&s.back, b)
-	}
+	ok := len(b) == 0 || w.deliver(s, &s.back, b)
 	w.putEarly(l.early)
 	l.early, l.tlvs = nil, nil
 	return ok

@@ -47,7 +47,7 @@ func TestAcceptProxyByteByByte(t *testing.T) {
 	h := newHarness(t, harnessOpts{listen: acceptV1, rule: `proxy_protocol = "v2"`})
 	src, dst := netip.MustParseAddrPort("192.0.2.7:51234"), netip.MustParseAddrPort("198.51.100.1:443")
 	tlv := []byte{0xe0, 0, 3, 'a', 'b', 'c'}
-	in := append(proxyHeader(make([]byte, 0, proxyHeaderMax), "v2", src, dst, tlv), "hello"...)
+	in := append(proxyHeader(make([]byte, 0, proxyHeaderMax), "v2", src, dst, tlv, nil), "hello"...)
 	cfd, s := h.dial()
 	for i := range in {
 		h.write(cfd, in[i:i+1])
@@ -57,7 +57,7 @@ func TestAcceptProxyByteByByte(t *testing.T) {
 		}
 	}
 	afd := h.backend(s)
-	want := append(proxyHeader(make([]byte, 0, proxyHeaderMax), "v2", src, dst, tlv), "hello"...)
+	want := append(proxyHeader(make([]byte, 0, proxyHeaderMax), "v2", src, dst, tlv, nil), "hello"...)
 	if got := h.read(afd, len(want)); !bytes.Equal(got, want) {
 		t.Fatalf("server got\n %q\nwant\n %q", got, want)
 	}
@@ -116,7 +116,7 @@ func TestAcceptProxyUntrusted(t *testing.T) {
 func TestProxyHeaderTLVs(t *testing.T) {
 	src, dst := netip.MustParseAddrPort("10.0.0.1:1"), netip.MustParseAddrPort("10.0.0.2:2")
 	tlvs := []byte{0x04, 0, 1, 0, 0x01, 0, 2, 'h', '2', 0x03, 0, 4, 1, 2, 3, 4}
-	got := proxyHeader(make([]byte, 0, proxyHeaderMax), "v2", src, dst, tlvs)
+	got := proxyHeader(make([]byte, 0, proxyHeaderMax), "v2", src, dst, tlvs, nil)
 	if n := binary.BigEndian.Uint16(got[14:16]); int(n) != len(got)-16 || !bytes.HasSuffix(got, []byte{0x01, 0, 2, 'h', '2'}) || len(got) != 16+12+5 {
 		t.Fatalf("header %q (length field %d)", got, n)
 	}

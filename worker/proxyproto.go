@@ -20,12 +20,14 @@ import (
 
 var proxyV2Sig = [12]byte{'\r', '\n', '\r', '\n', 0, '\r', '\n', 'Q', 'U', 'I', 'T', '\n'}
 
-// proxyHeaderMax bounds the header g6 sends: addresses, and the TLVs of
-// the header it received, which are passed on in a v2 header.
-const proxyHeaderMax = 64 + inspect.MaxProxyV2
+// proxyHeaderMax bounds the header g6 sends: addresses, the TLVs of the
+// header it received, which are passed on in a v2 header, and the TLS g6
+// terminated.
+const proxyHeaderMax = 64 + inspect.MaxProxyV2 + inspect.MaxSSLTLV
 
 // proxyHeader builds the header for a session into buf (cap proxyHeaderMax).
-func proxyHeader(buf []byte, version string, src, dst netip.AddrPort, tlvs []byte) []byte {
+// ssl, when set, describes the TLS g6 terminated (v2 only).
+func proxyHeader(buf []byte, version string, src, dst netip.AddrPort, tlvs []byte, ssl *inspect.SSL) []byte {
 	b := buf[:0]
 	v4 := src.Addr().Is4() && dst.Addr().Is4()
 	if version == "v1" {
@@ -59,7 +61,7 @@ func proxyHeader(buf []byte, version string, src, dst netip.AddrPort, tlvs []byt
 	}
 	b = binary.BigEndian.AppendUint16(b, src.Port())
 	b = binary.BigEndian.AppendUint16(b, dst.Port())
-	b = inspect.AppendTLVs(b, tlvs)
+	b = inspect.AppendTLVs(b, tlvs, ssl)
 	binary.BigEndian.PutUint16(b[14:16], uint16(len(b)-16))
 	return b
 }

@@ -31,7 +31,7 @@ func TestProxyHeaderBytes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var buf [proxyHeaderMax]byte
-		got := proxyHeader(buf[:], tt.version, netip.MustParseAddrPort(tt.src), netip.MustParseAddrPort(tt.dst), nil)
+		got := proxyHeader(buf[:], tt.version, netip.MustParseAddrPort(tt.src), netip.MustParseAddrPort(tt.dst), nil, nil)
 		if !bytes.Equal(got, []byte(tt.want)) {
 			t.Errorf("%s %s → %s:\n got %q\nwant %q", tt.version, tt.src, tt.dst, got, tt.want)
 		}

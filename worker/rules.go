@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"crypto/tls"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -33,9 +34,10 @@ type rule struct {
 	// that trying the backups does not move the rule's shared cursor.
 	backupSel    balance.Selector
 	backupCursor atomic.Uint64
-	tier         ruleView // a session's backups, viewed without allocating
-	scratch      []int    // backup order, before it is appended to a session's order
-	demoted      []int    // slow start: servers passed over this time
+	tier         ruleView               // a session's backups, viewed without allocating
+	scratch      []int                  // backup order, before it is appended to a session's order
+	demoted      []int                  // slow start: servers passed over this time
+	origin       map[uint64]*tls.Config // the config's server TLS settings, by profile
 }
 
 // server is one backend of a rule, with its slot in the shared region. Its
@@ -55,6 +57,12 @@ type server struct {
 	next    int      // this worker's turn among sources
 	// transparent: connect from the client's address (IP_TRANSPARENT).
 	transparent bool
+	// tls: g6 speaks TLS to the server (originate.go); tlsUnknown: its
+	// slot names settings this worker's config does not have (a newer
+	// generation's, seen in the moment before this one stops accepting):
+	// the server is passed over.
+	tls        *tls.Config
+	tlsUnknown bool
 }
 
 // source is a source address in the kernel's form, port 0.
@@ -105,8 +113,8 @@ func (v *ruleView) Weight(i int) int   { return int(v.servers[i].slot.Weight.Loa
 func (v *ruleView) RT(i int) int64     { return v.servers[i].slot.RTAvg.Load() }
 func (v *ruleView) Key(i int) uint64   { return v.servers[i].key }
 
-func buildRule(cr *conf.Rule, region *shared.Region, ruleSlot int, clientSlots []int) (*rule, error) {
-	r := &rule{id: cr.ID, slotIdx: ruleSlot, slot: region.Rule(ruleSlot), members: ^uint64(0)}
+func buildRule(cr *conf.Rule, region *shared.Region, ruleSlot int, clientSlots []int, origin map[uint64]*tls.Config) (*rule, error) {
+	r := &rule{id: cr.ID, slotIdx: ruleSlot, slot: region.Rule(ruleSlot), members: ^uint64(0), origin: origin}
 	for i, c := range cr.Clients {
 		l := shared.Limits{MaxConnections: c.MaxConnections, MaxIP: c.MaxIP, MaxConnectionsPerIP: c.MaxConnectionsPerIP}
 		r.clients = append(r.clients, client{pattern: c.Pattern, slot: clientSlots[i], limits: l,
@@ -144,7 +152,7 @@ func (r *rule) refresh(region *shared.Region) {
 		if sl.Member.Load() != want {
 			continue
 		}
-		list = append(list, newServer(i, sl))
+		list = append(list, newServer(i, sl, r.origin))
 		ramping = ramping || sl.SlowStart.Load() > 0
 	}
 	sort.SliceStable(list, func(a, b int) bool {
@@ -166,7 +174,7 @@ func (r *rule) refresh(region *shared.Region) {
 	}
 }
 
-func newServer(i int, sl *shared.ServerSlot) *server {
+func newServer(i int, sl *shared.ServerSlot, origin map[uint64]*tls.Config) *server {
 	ap := sl.AddrPort()
 	rsa, rsaLen := rawSockaddr(family(ap), ap.Addr().AsSlice(), ap.Port())
 	srv := &server{addr: ap, text: ap.String(), family: family(ap), rsa: rsa, rsaLen: rsaLen,
@@ -185,6 +193,13 @@ func newServer(i int, sl *shared.ServerSlot) *server {
 		srv.proxy = "v1"
 	case set&shared.SetProxyV2 != 0:
 		srv.proxy = "v2"
+	}
+	if p := sl.TLSProfile.Load(); p != 0 {
+		if c := origin[p]; c != nil {
+			srv.tls = forServer(c, srv)
+		} else {
+			srv.tlsUnknown = true
+		}
 	}
 	return srv
 }

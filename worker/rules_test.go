@@ -32,7 +32,7 @@ servers = ["127.0.0.1:10", { address = "127.0.0.1:11", slow_start = "1h" }, { ad
 	if err := pool.New(region, pool.State{}, true).Publish(cfg, []int{0}); err != nil {
 		t.Fatal(err)
 	}
-	r, err := buildRule(&cfg.Rules[0], region, 0, []int{0})
+	r, err := buildRule(&cfg.Rules[0], region, 0, []int{0}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ const (
 	stateFlushing    // both directions done, send queues not yet empty (flush.go)
 	stateHanding     // sent to a new worker, its answer awaited; out of the epoll set (handoff.go)
 	stateHandshaking // a TLS handshake g6 terminates (tls.go); counts against max_inspecting
+	stateOriginating // connected to a server, TLS handshake with it running (originate.go)
 	stateClosed
 )
 
@@ -150,7 +151,7 @@ func (w *Worker) connectNext(s *session) {
 		s.next++
 		srv := s.servers[i]
 		ok := srv.slot.Usable(w.now) || s.tier == tierPanic && srv.slot.Eligible(w.now)
-		if !ok || !srv.slot.TryAcquire(w.counter, srv.slot.MaxConns.Load()) {
+		if !ok || srv.tlsUnknown || !srv.slot.TryAcquire(w.counter, srv.slot.MaxConns.Load()) {
 			continue // isolated, or full: a full server is skipped, not punished
 		}
 		fd, e := sysSocket(srv.family)
@@ -323,6 +324,10 @@ func (w *Worker) onConnectEvent(s *session, ev uint32) {
 		// Writable without an error: connected (no SO_ERROR round trip).
 		s.back.canRead = ev&unix.EPOLLIN != 0
 		s.back.hup = ev&unix.EPOLLRDHUP != 0
+		if s.server.tls != nil {
+			w.originate(s)
+			return
+		}
 		w.established(s)
 		return
 	}
@@ -377,17 +382,8 @@ func (w *Worker) established(s *session) {
 	if t := s.idleTimeout(); t > 0 && w.now+t < s.connectAt {
 		w.timers.push(timerEntry{at: w.now + t, t: s, gen: s.gen})
 	}
-	if v := s.server.proxy; v != "" {
-		var dst netip.AddrPort
-		var tlvs []byte
-		if s.inspection != nil {
-			dst, tlvs = s.inspection.dst, s.inspection.tlvs
-		}
-		if !dst.IsValid() {
-			dst = localAddr(s.front.fd)
-		}
-		hdr := proxyHeader(w.hdr[:], v, s.peer, dst, tlvs)
-		if !w.send(&s.back, hdr) {
+	if s.tls == nil || s.tls.back == nil { // else it went before the ClientHello (originate)
+		if !w.sendProxyHeader(s) {
 			w.end(s)
 			return
 		}
@@ -397,6 +393,25 @@ func (w *Worker) established(s *session) {
 		return
 	}
 	w.pump(s)
+}
+
+// sendProxyHeader sends the PROXY header to a server that takes one;
+// false if the session failed.
+func (w *Worker) sendProxyHeader(s *session) bool {
+	v := s.server.proxy
+	if v == "" {
+		return true
+	}
+	var dst netip.AddrPort
+	var tlvs []byte
+	if s.inspection != nil {
+		dst, tlvs = s.inspection.dst, s.inspection.tlvs
+	}
+	if !dst.IsValid() {
+		dst = localAddr(s.front.fd)
+	}
+	hdr := proxyHeader(w.hdr[:], v, s.peer, dst, tlvs, s.terminatedSSL())
+	return w.send(&s.back, hdr)
 }
 
 // onTimer handles a deadline of the session: a drain check or poll of a
@@ -420,6 +435,8 @@ func (s *session) onTimer(w *Worker, gen uint32) {
 		w.tlsExpired(s)
 	case s.state == stateConnecting:
 		w.onConnectTimeout(s)
+	case s.state == stateOriginating:
+		w.originFailed(s, errOriginTimeout)
 	case s.state == stateFlushing:
 		w.flushCheck(s)
 	default:
@@ -433,7 +450,7 @@ func (w *Worker) deadline(s *session) int64 {
 	switch {
 	case s.state == stateInspecting, s.state == stateHandshaking:
 		return s.inspection.at
-	case s.state == stateConnecting:
+	case s.state == stateConnecting, s.state == stateOriginating:
 		return s.connectAt
 	case s.state == stateEstablished:
 		d := int64(0)

@@ -8,36 +8,15 @@ import (
 	"net"
 	"time"
 
-	"g6/certs"
-	"g6/conf"
 	"g6/shared"
 
 	"golang.org/x/sys/unix"
 )
 
-// TLS sessions (issue #34): g6 terminates TLS on a listen address with a
-// tls table (the front end) and originates it to a server with one (the
-// back end), with crypto/tls driven by the loop itself, not by goroutines
-// of its own.
-//
-// Why in the loop: the worker's one P is held by the loop, which waits in
-// a raw epoll_pwait, so a goroutine per TLS session would run only when
-// the loop yields, and a pair per session would cost two stacks and a
-// channel hop per record. crypto/tls reads and writes a net.Conn; here
-// that is tlsIO, which holds the ciphertext the loop read from the socket
-// (in) and the ciphertext crypto/tls wrote (out), which the loop sends
-// with the same backpressure as any other bytes. After the handshake a
-// read that finds nothing returns a temporary error, which crypto/tls
-// gives back without keeping (a record read in part waits in its buffer).
-// The handshake keeps errors, so it runs as a coroutine (iter.Pull): its
-// reads yield to the loop when they need bytes and resume when the socket
-// has brought them, with no scheduler in between; one handshake's CPU is
-// what it can hold the loop for. Kernel TLS (CONFIG_TLS, not on the test
-// machines) could take the record layer over after the handshake: the
-// session's ends would then be plain sockets again.
-//
-// A TLS end is not handed to another worker on HUP or USR2 (its keys live
-// in this process): such a session stays and drains here.
+// The TLS machinery both ends share (the package doc says why the loop
+// runs crypto/tls itself): tlsIO, the handshake as a coroutine, moving
+// bytes into and out of TLS. terminate.go is the client's end,
+// originate.go the server's.
 
 // tlsEnd is one end of a session that speaks TLS.
 type tlsEnd struct {
@@ -156,7 +135,7 @@ func (w *Worker) stepHandshake(s *session, ep *endpoint, t *tlsEnd) (done, ok bo
 		}
 		if !more {
 			t.next, t.stop = nil, nil
-			t.took = w.now - t.began
+			t.took = shared.Now() - t.began // w.now is the wakeup's: a fast peer finishes within one
 			return true, true
 		}
 		if !ep.canRead {
@@ -221,7 +200,7 @@ func (w *Worker) moveFromTLS(s *session, src, dst *endpoint, t *tlsEnd) bool {
 		n, err := t.conn.Read(w.plain)
 		if n > 0 {
 			w.received(s, src, n)
-			if !w.send(dst, w.plain[:n]) {
+			if !w.deliver(s, dst, w.plain[:n]) {
 				return false
 			}
 			continue
@@ -253,7 +232,38 @@ func (w *Worker) moveFromTLS(s *session, src, dst *endpoint, t *tlsEnd) bool {
 			return false
 		}
 	}
+	if dt := s.tlsOf(dst); dt != nil && !w.closeNotify(src, dst, dt) {
+		return false
+	}
 	return w.passEOF(src, dst, dst.pend == nil)
+}
+
+// deliver sends plaintext b on to dst: through dst's TLS if it speaks
+// it, behind what dst still has pending.
+func (w *Worker) deliver(s *session, dst *endpoint, b []byte) bool {
+	if t := s.tlsOf(dst); t != nil {
+		if _, err := t.conn.Write(b); err != nil {
+			abort(dst.peer)
+			return false
+		}
+		return w.sendTLS(dst, t)
+	}
+	if dst.pend != nil {
+		dst.pend = append(dst.pend, b...)
+		return true
+	}
+	return w.send(dst, b)
+}
+
+// closeNotify sends close_notify to TLS dst once src has ended, before
+// passEOF's FIN; false on a socket error.
+func (w *Worker) closeNotify(src, dst *endpoint, t *tlsEnd) bool {
+	if !src.rdEOF || t.closeSent || dst.pend != nil {
+		return true
+	}
+	t.closeSent = true
+	t.conn.CloseWrite()
+	return w.sendTLS(dst, t)
 }
 
 // moveToTLS moves a plain src's bytes into dst's TLS; at src's end it
@@ -282,186 +292,13 @@ func (w *Worker) moveToTLS(s *session, src, dst *endpoint, t *tlsEnd) bool {
 			if n < len(w.scratch) {
 				readShort(src)
 			}
-			if _, err := t.conn.Write(w.scratch[:n]); err != nil {
-				abort(src)
-				return false
-			}
-			if !w.sendTLS(dst, t) {
+			if !w.deliver(s, dst, w.scratch[:n]) {
 				return false
 			}
 		}
 	}
-	if src.rdEOF && !t.closeSent && dst.pend == nil {
-		t.closeSent = true
-		t.conn.CloseWrite()
-		if !w.sendTLS(dst, t) {
-			return false
-		}
+	if !w.closeNotify(src, dst, t) {
+		return false
 	}
 	return w.passEOF(src, dst, dst.pend == nil)
-}
-
-// serverTLS is the crypto/tls configuration of a listen address's tls
-// table, from the files' contents the master read (certs choose the
-// certificate by the ClientHello's name).
-func serverTLS(t *conf.ListenTLS, files map[string][]byte, keys [][32]byte) (*tls.Config, error) {
-	var pairs []*certs.Pair
-	for _, cf := range t.Certificates {
-		p, err := certs.Parse(files[cf.Cert], files[cf.Key], cf.Cert, cf.Key)
-		if err != nil {
-			return nil, err
-		}
-		pairs = append(pairs, p)
-	}
-	if len(pairs) == 0 {
-		return nil, errors.New("tls: no certificate")
-	}
-	c := &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		NextProtos: t.ALPN,
-		GetCertificate: func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return &certs.Select(pairs, h.ServerName).Cert, nil
-		},
-		SessionTicketsDisabled: !t.SessionTickets,
-	}
-	if t.MinVersion == "1.3" {
-		c.MinVersion = tls.VersionTLS13
-	}
-	if t.ClientCA != "" {
-		pool, err := certs.Pool(files[t.ClientCA], t.ClientCA)
-		if err != nil {
-			return nil, err
-		}
-		c.ClientCAs = pool
-	}
-	switch {
-	case t.ClientAuth == conf.ClientAuthRequire:
-		c.ClientAuth = tls.RequireAndVerifyClientCert
-	case t.ClientAuth == conf.ClientAuthRequest && t.ClientCA != "":
-		c.ClientAuth = tls.VerifyClientCertIfGiven
-	case t.ClientAuth == conf.ClientAuthRequest:
-		c.ClientAuth = tls.RequestClientCert
-	}
-	if len(keys) > 0 {
-		c.SetSessionTicketKeys(keys)
-	}
-	return c, nil
-}
-
-// setTicketKeys gives every TLS listener the keys of a rotation.
-func (w *Worker) setTicketKeys(keys [][32]byte) {
-	if len(keys) == 0 {
-		return
-	}
-	for _, c := range w.tlsConfigs {
-		c.SetSessionTicketKeys(keys)
-	}
-}
-
-// startTLS begins the handshake of a routed session on a TLS address: the
-// bytes read before routing (the ClientHello) are its first input. The
-// session still counts against max_inspecting until the handshake ends.
-func (w *Worker) startTLS(s *session) {
-	in := s.inspection
-	cfg := s.ln.tls
-	t := w.newTLSEnd(func(c net.Conn) *tls.Conn { return tls.Server(c, cfg) }, in.early[in.off:])
-	w.putEarly(in.early)
-	in.early, in.tlvs = nil, nil
-	t.requireCert = cfg.ClientAuth == tls.RequireAndVerifyClientCert
-	s.tls = &tlsEnds{front: t}
-	s.front.bytes = 0 // the application's bytes count, not the records'
-	s.front.noSplice, s.noPair = true, true
-	s.state = stateHandshaking
-	in.at = w.now + s.ln.tlsLimit
-	w.timers.push(timerEntry{at: in.at, t: s, gen: s.gen})
-	s.front.canRead = true // more may wait behind what was read
-	w.handshake(s)
-}
-
-// handshake goes on with a terminated session's handshake; once it is
-// over the session connects to a server, or ends counted by why.
-func (w *Worker) handshake(s *session) {
-	t := s.tls.front
-	if s.front.pend != nil && s.front.canWrite {
-		if w.flush(&s.front) != nil {
-			w.end(s)
-			return
-		}
-	}
-	done, ok := w.stepHandshake(s, &s.front, t)
-	if !ok {
-		w.end(s)
-		return
-	}
-	if !done {
-		return
-	}
-	w.inspecting--
-	s.state = stateConnecting
-	rs := s.rule.slot
-	if t.err != nil {
-		result := tlsResult(t)
-		result.Counter(rs).Add(1)
-		w.log.Debug("TLS handshake failed", "rule", s.rule.id, "client", s.peer, "result", result, "err", t.err)
-		w.endWith(s, endHandshakeFailed)
-		return
-	}
-	rs.TLSOK.Add(1)
-	rs.TLSHandshake.Observe(t.took)
-	w.balance(s)
-}
-
-// tlsExpired closes a terminated session whose handshake outlived
-// handshake_timeout.
-func (w *Worker) tlsExpired(s *session) {
-	s.rule.slot.TLSTimeout.Add(1)
-	w.inspecting--
-	s.state = stateConnecting
-	w.endWith(s, endHandshakeTimeout)
-}
-
-// tlsResult names a failed handshake for g6_tls_handshakes_total: not
-// TLS at all, a client certificate refused (one that did not verify, or
-// none where one is required), or any other failure.
-func tlsResult(t *tlsEnd) shared.TLSResult {
-	var rerr tls.RecordHeaderError
-	var cerr *tls.CertificateVerificationError
-	switch {
-	case errors.As(t.err, &rerr):
-		return shared.TLSBadHello
-	case errors.As(t.err, &cerr):
-		return shared.TLSClientCertRefused
-	case t.requireCert && len(t.conn.ConnectionState().PeerCertificates) == 0 && !errors.Is(t.err, io.EOF):
-		return shared.TLSNoCertificate
-	}
-	return shared.TLSFailed
-}
-
-// tlsVersion is the version of the TLS g6 terminated for s ("" if none,
-// or not yet).
-func (s *session) tlsVersion() string {
-	if s.tls == nil || s.tls.front == nil || s.tls.front.next != nil {
-		return ""
-	}
-	return tls.VersionName(s.tls.front.conn.ConnectionState().Version)
-}
-
-// tlsLogArgs are a terminated session's access-log fields: version,
-// cipher, how long the handshake took, whether it resumed a session, the
-// client certificate's subject.
-func (s *session) tlsLogArgs(args []any) []any {
-	if s.tls == nil || s.tls.front == nil || s.tls.front.next != nil || s.tls.front.err != nil {
-		return args
-	}
-	t := s.tls.front
-	cs := t.conn.ConnectionState()
-	args = append(args, "tls_version", tls.VersionName(cs.Version), "tls_cipher", tls.CipherSuiteName(cs.CipherSuite),
-		"handshake_ms", float64(t.took)/float64(time.Millisecond))
-	if cs.DidResume {
-		args = append(args, "tls_resumed", true)
-	}
-	if len(cs.PeerCertificates) > 0 {
-		args = append(args, "client_cert", cs.PeerCertificates[0].Subject.String())
-	}
-	return args
 }

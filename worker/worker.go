@@ -279,10 +279,14 @@ func newWorker(setup *ipc.Setup, ctrlFd int) (*Worker, error) {
 // template of each listen address, by conf.AddrKey.
 func (w *Worker) buildRules(setup *ipc.Setup) (map[string]listener, error) {
 	cfg := setup.Config
+	origin, err := originConfigs(cfg, setup.Files)
+	if err != nil {
+		return nil, err
+	}
 	uses := map[string][]listenUse{}
 	for i := range cfg.Rules {
 		cr := &cfg.Rules[i]
-		r, err := buildRule(cr, w.region, setup.RuleSlots[i], setup.Clients[i])
+		r, err := buildRule(cr, w.region, setup.RuleSlots[i], setup.Clients[i], origin)
 		if err != nil {
 			return nil, err
 		}

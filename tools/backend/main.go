@@ -4,7 +4,7 @@
 //	greet  send "hello from NAME\n" on connect, then echo
 //	http   answer each HTTP/1.x request with "NAME\n" (keep-alive aware)
 //	proxy  read a PROXY protocol v1/v2 header, report it (and the types of
-//	       its v2 TLVs), then echo
+//	       its v2 TLVs, with what a PP2_TYPE_SSL one says), then echo
 //	whoami send "you are IP:PORT\n" (the peer's address), then echo
 //
 // -delay holds the greeting or each HTTP answer, for response-time tests.
@@ -173,6 +173,22 @@ func (s *server) proxy(c net.Conn) {
 	}
 }
 
+// sslTLV describes a PP2_TYPE_SSL value as "(client=F verify=N
+// version=V cn=CN cipher=C)", the sub-TLVs in the order sent.
+func sslTLV(v []byte) string {
+	if len(v) < 5 {
+		return "(short)"
+	}
+	out := fmt.Sprintf("(client=%d verify=%d", v[0], uint32(v[1])<<24|uint32(v[2])<<16|uint32(v[3])<<8|uint32(v[4]))
+	names := map[byte]string{0x21: "version", 0x22: "cn", 0x23: "cipher", 0x24: "sig_alg", 0x25: "key_alg"}
+	for sub := v[5:]; len(sub) >= 3; {
+		l := min(int(sub[1])<<8|int(sub[2]), len(sub)-3)
+		out += fmt.Sprintf(" %s=%s", names[sub[0]], sub[3:3+l])
+		sub = sub[3+l:]
+	}
+	return out + ")"
+}
+
 // readProxyHeader returns a header's source and destination and, for v2,
 // the types of its TLVs (" 05 e0"; "" for none).
 func readProxyHeader(r *bufio.Reader) (src, dst, tlvs string, err error) {
@@ -204,6 +220,9 @@ func readProxyHeader(r *bufio.Reader) (src, dst, tlvs string, err error) {
 		}
 		for t := body[alen:]; len(t) >= 3; t = t[min(len(t), 3+port(t[1:3])):] {
 			tlvs += fmt.Sprintf(" %02x", t[0])
+			if t[0] == 0x20 {
+				tlvs += sslTLV(t[3:min(len(t), 3+port(t[1:3]))])
+			}
 		}
 		return src, dst, tlvs, nil
 	}

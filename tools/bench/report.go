@@ -50,6 +50,11 @@ var metrics = []metricInfo{
 	{"bulk4_gbps", "bulk, 4 streams", "Gbit/s", true},
 	{"idle_kib_per_conn", "memory per idle connection", "KiB", false},
 	{"idle_rss_mib", "RSS with the idle connections", "MiB", false},
+	{"tls-short_rps", "TLS 1.3 full handshakes (new connection each request)", "req/s", true},
+	{"tls-keepalive_rps", "TLS 1.3 keep-alive requests", "req/s", true},
+	{"tls-bulk1_gbps", "TLS 1.3 bulk, 1 stream", "Gbit/s", true},
+	{"tls-idle_kib_per_conn", "memory per idle TLS connection", "KiB", false},
+	{"tls-short_cpu_pct", "proxy CPU, TLS handshakes", "%", false},
 	{"latency_p50_ms", "latency p50 at fixed rate", "ms", false},
 	{"latency_p99_ms", "latency p99 at fixed rate", "ms", false},
 	{"short_cpu_pct", "proxy CPU, new connections", "%", false},
@@ -122,6 +127,7 @@ const method = `
 - Core load: busy time of cpu0 and cpu1 from /proc/stat over each measurement, and the proxy's own CPU time from its processes.
 - "direct" is wrk or iperf3 against the backend itself: the limit (wrk saturates its own core there, so it is understated).
 - Idle connections: 9,000 by default, not 10,000: the hard limit here is 20,000 open files per process and a proxied connection takes two.
+- TLS: HAProxy (` + "`bind … ssl crt`" + `), nginx stream (` + "`listen … ssl`" + `) and g6 (a listen ` + "`tls`" + ` table) terminate TLS 1.3 with the same ECDSA P-256 certificate in front of the same plain backends, with session tickets and caches off (every new connection a full handshake). tls-short and tls-keepalive are wrk over https (OpenSSL); tls-bulk1 is one stream from the bench process (Go crypto/tls) through the proxy to a backend that drops what it reads; tls-idle holds 9,000 TLS connections, each with its handshake and one request done.
 - Targets are interleaved within each round and the order rotates every round; one round of the same program varies by ±25% on short connections here, so only the medians of same-round ratios mean anything.
 `
 

@@ -24,7 +24,7 @@ func (r *results) add(target, metric string, v float64) {
 	r.values[target][metric] = append(r.values[target][metric], v)
 }
 
-var workloads = []string{"short", "keepalive", "bulk1", "bulk4", "idle", "latency"}
+var workloads = append(append([]string{"short", "keepalive", "bulk1", "bulk4", "idle"}, tlsWorkloads...), "latency")
 
 // variants are g6 with another data path, run only where the comparison
 // says something: tiny messages spliced from the first byte (splice =
@@ -63,6 +63,9 @@ func run(o *options) (*results, error) {
 				continue
 			}
 			kinds := append([]string(nil), targetKinds...)
+			if isTLS(w) {
+				kinds = append([]string(nil), tlsKinds...)
+			}
 			if o.variants {
 				kinds = append(kinds, variants[w]...)
 			}
@@ -82,13 +85,18 @@ func run(o *options) (*results, error) {
 	return res, nil
 }
 
-// startChecked starts a fresh target and runs the preflight on it.
-func startChecked(kind string, o *options, dir string, b *backends) (*target, error) {
-	t, err := startTarget(kind, o, dir, b)
+// startChecked starts a fresh target (with its TLS frontends for a TLS
+// workload) and runs the preflight on it.
+func startChecked(kind string, o *options, dir string, b *backends, withTLS bool) (*target, error) {
+	t, err := startTarget(kind, o, dir, b, withTLS)
 	if err != nil {
 		return nil, err
 	}
-	if err := preflight(t); err != nil {
+	err = preflight(t)
+	if err == nil && withTLS {
+		err = tlsPreflight(t)
+	}
+	if err != nil {
 		t.stop()
 		return nil, err
 	}
@@ -97,7 +105,7 @@ func startChecked(kind string, o *options, dir string, b *backends) (*target, er
 
 // measure starts a fresh target, checks it, runs one workload, stops it.
 func measure(o *options, dir string, b *backends, kind, w string, res *results) error {
-	t, err := startChecked(kind, o, dir, b)
+	t, err := startChecked(kind, o, dir, b, isTLS(w))
 	if err != nil {
 		return err
 	}
@@ -109,12 +117,16 @@ func measure(o *options, dir string, b *backends, kind, w string, res *results) 
 	cores0 := sampleCores()
 	start := time.Now()
 	switch w {
-	case "short", "keepalive":
+	case "short", "keepalive", "tls-short", "tls-keepalive":
 		conns, closeConn := 100, false
-		if w == "short" {
+		if w == "short" || w == "tls-short" {
 			conns, closeConn = 50, true
 		}
-		r, err := runWrk(t.web, conns, o.duration, closeConn)
+		url := "http://" + t.web + "/"
+		if isTLS(w) {
+			url = "https://" + t.tlsWeb + "/"
+		}
+		r, err := runWrk(url, conns, o.duration, closeConn)
 		if err != nil {
 			return err
 		}
@@ -136,20 +148,31 @@ func measure(o *options, dir string, b *backends, kind, w string, res *results) 
 		}
 		res.add(kind, w+"_gbps", g)
 		fmt.Fprintf(os.Stderr, "%6.1f Gbit/s", g)
-	case "idle":
-		r, err := runIdle(t, o.idle)
+	case "tls-bulk1":
+		g, err := runTLSBulk(t.tlsBulk, o.duration)
+		if err != nil {
+			return err
+		}
+		res.add(kind, w+"_gbps", g)
+		fmt.Fprintf(os.Stderr, "%6.1f Gbit/s", g)
+	case "idle", "tls-idle":
+		run := runIdle
+		if w == "tls-idle" {
+			run = runIdleTLS
+		}
+		r, err := run(t, o.idle)
 		if err != nil {
 			return err
 		}
 		per := float64(r.rssAfter-r.rssBefore) / float64(r.n)
-		res.add(kind, "idle_kib_per_conn", per)
-		res.add(kind, "idle_rss_mib", float64(r.rssAfter)/1024)
+		res.add(kind, w+"_kib_per_conn", per)
+		res.add(kind, w+"_rss_mib", float64(r.rssAfter)/1024)
 		if r.answered != r.n {
 			res.notes = append(res.notes, fmt.Sprintf("%s idle: %d of %d held connections answered", kind, r.answered, r.n))
 		}
 		fmt.Fprintf(os.Stderr, "%5.1f KiB/conn (RSS %.0f MiB), %d/%d answered", per, float64(r.rssAfter)/1024, r.answered, r.n)
 	}
-	if w != "idle" && w != "latency" {
+	if w != "idle" && w != "tls-idle" && w != "latency" {
 		cores := sampleCores()
 		res.add(kind, w+"_cpu0", busyPct(cores0, cores, 0))
 		res.add(kind, w+"_cpu1", busyPct(cores0, cores, 1))
@@ -170,7 +193,7 @@ func measure(o *options, dir string, b *backends, kind, w string, res *results) 
 func measureLatency(o *options, dir string, b *backends, res *results) error {
 	var addrs []string
 	for _, kind := range targetKinds {
-		t, err := startChecked(kind, o, dir, b)
+		t, err := startChecked(kind, o, dir, b, false)
 		if err != nil {
 			return err
 		}

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// goal is one of the performance targets g6 is held to (issues #7, #20):
+// goal is one of the performance targets g6 is held to (issues #7, #20, #34):
 // the median same-round ratio of a metric, who (g6 or a variant) over
 // base, against a bound.
 type goal struct {
@@ -29,6 +29,10 @@ var goals = []goal{
 	{"g6-sockmap new connections/s ≥ 1.2 × HAProxy", "g6-sockmap", "short_rps", "haproxy", 1.2, false},
 	{"g6-sockmap bulk, 1 stream ≥ 1.1 × HAProxy", "g6-sockmap", "bulk1_gbps", "haproxy", 1.1, false},
 	{"g6-sockmap RSS per idle connection ≤ HAProxy's", "g6-sockmap", "idle_kib_per_conn", "haproxy", 1, true},
+	{"TLS full handshakes/s ≥ 1.2 × HAProxy", "g6", "tls-short_rps", "haproxy", 1.2, false},
+	{"TLS keep-alive requests/s ≥ 1.1 × HAProxy", "g6", "tls-keepalive_rps", "haproxy", 1.1, false},
+	{"TLS bulk, 1 stream ≥ 1.0 × HAProxy", "g6", "tls-bulk1_gbps", "haproxy", 1.0, false},
+	{"RSS per idle TLS connection ≤ HAProxy's", "g6", "tls-idle_kib_per_conn", "haproxy", 1, true},
 }
 
 // targetsSection says, per target, what was measured and whether it was met.

@@ -20,6 +20,8 @@ type backends struct {
 	// direct: a web port and the bulk port as the load reaches them (the
 	// same on loopback; on the proxy namespace's veth address with netns).
 	directWeb, directBulk string
+	cert                  *benchCert // what every proxy's TLS frontends serve (tls.go)
+	sink                  string     // the TLS bulk stream's backend: this program, dropping what it reads
 }
 
 func startBackends(dir string) (*backends, error) {
@@ -70,6 +72,22 @@ http {
 		return nil, err
 	}
 	b.procs = append(b.procs, ip)
+	if b.cert, err = makeBenchCert(dir); err != nil {
+		b.stop()
+		return nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		b.stop()
+		return nil, err
+	}
+	b.sink = fmt.Sprintf("127.0.0.1:%d", freePort())
+	sink, err := start(dir, "backend-sink", 0, self, "-"+sinkFlag, b.sink)
+	if err != nil {
+		b.stop()
+		return nil, err
+	}
+	b.procs = append(b.procs, sink)
 	for _, a := range []string{b.directWeb, b.directBulk} {
 		if err := waitPort(a, 5e9); err != nil {
 			b.stop()
@@ -94,13 +112,17 @@ type target struct {
 	proc     *proc
 	console  string // g6-console: the console's address
 	stopPoll func() // g6-console: stops the page's polling
+	// tlsWeb and tlsBulk terminate TLS in front of web and the sink; ""
+	// unless a TLS workload runs (tls.go).
+	tlsWeb, tlsBulk string
 }
 
 // targetKinds in report order.
 var targetKinds = []string{"direct", "haproxy", "nginx", "g6", "g6-sockmap"}
 
-// startTarget starts a fresh instance of one target on cpu0.
-func startTarget(kind string, o *options, dir string, b *backends) (*target, error) {
+// startTarget starts a fresh instance of one target on cpu0; withTLS adds
+// its TLS frontends.
+func startTarget(kind string, o *options, dir string, b *backends, withTLS bool) (*target, error) {
 	t := &target{name: kind}
 	if kind == "direct" {
 		t.web, t.bulk = b.directWeb, b.directBulk
@@ -108,6 +130,10 @@ func startTarget(kind string, o *options, dir string, b *backends) (*target, err
 	}
 	t.web = fmt.Sprintf("%s:%d", topo.proxyIP, freePort())
 	t.bulk = fmt.Sprintf("%s:%d", topo.proxyIP, freePort())
+	if withTLS {
+		t.tlsWeb = fmt.Sprintf("%s:%d", topo.proxyIP, freePort())
+		t.tlsBulk = fmt.Sprintf("%s:%d", topo.proxyIP, freePort())
+	}
 	path := filepath.Join(dir, kind+".conf")
 	var args []string
 	var conf string
@@ -134,7 +160,10 @@ func startTarget(kind string, o *options, dir string, b *backends) (*target, err
 		return nil, err
 	}
 	t.proc = p
-	for _, a := range []string{t.web, t.bulk} {
+	for _, a := range []string{t.web, t.bulk, t.tlsWeb, t.tlsBulk} {
+		if a == "" {
+			continue
+		}
 		if err := waitPort(a, 10e9); err != nil {
 			p.stop()
 			return nil, fmt.Errorf("%s: %w\n%s", kind, err, p.logText())
@@ -155,10 +184,14 @@ func (t *target) stop() {
 
 func haproxyConf(o *options, t *target, b *backends) string {
 	var s strings.Builder
+	global := ""
+	if t.tlsWeb != "" {
+		global = haproxyTLSGlobal
+	}
 	fmt.Fprintf(&s, `global
   nbthread %d
   maxconn 9800
-defaults
+%sdefaults
   mode tcp
   timeout connect 5s
   timeout client 600s
@@ -168,11 +201,14 @@ frontend web
   default_backend web
 backend web
   balance roundrobin
-`, o.workers, t.web)
+`, o.workers, global, t.web)
 	for i, a := range b.web {
 		fmt.Fprintf(&s, "  server s%d %s\n", i+1, a)
 	}
 	fmt.Fprintf(&s, "frontend bulk\n  bind %s backlog 4096\n  default_backend bulk\nbackend bulk\n  server b %s\n", t.bulk, b.bulk)
+	if t.tlsWeb != "" {
+		s.WriteString(haproxyTLS(t, b))
+	}
 	return s.String()
 }
 
@@ -180,6 +216,10 @@ func nginxStreamConf(o *options, dir string, t *target, b *backends) string {
 	var ups strings.Builder
 	for _, a := range b.web {
 		fmt.Fprintf(&ups, "    server %s;\n", a)
+	}
+	tlsServers := ""
+	if t.tlsWeb != "" {
+		tlsServers = nginxTLS(t, b)
 	}
 	return fmt.Sprintf(`load_module /usr/lib/nginx/modules/ngx_stream_module.so;
 worker_processes %d;
@@ -193,8 +233,8 @@ stream {
   upstream bulk { server %s; }
   server { listen %s backlog=4096; proxy_pass web; proxy_connect_timeout 5s; proxy_timeout 600s; }
   server { listen %s backlog=4096; proxy_pass bulk; proxy_connect_timeout 5s; proxy_timeout 600s; }
-}
-`, o.workers, dir, dir, ups.String(), b.bulk, t.web, t.bulk)
+%s}
+`, o.workers, dir, dir, ups.String(), b.bulk, t.web, t.bulk, tlsServers)
 }
 
 // spliceModes is g6's splice setting per target kind.
@@ -220,6 +260,10 @@ func g6Conf(o *options, t *target, b *backends, splice string, quickack bool, co
 	for i, a := range b.web {
 		q[i] = fmt.Sprintf("%q", a)
 	}
+	tlsRules := ""
+	if t.tlsWeb != "" {
+		tlsRules = g6TLS(t, b, strings.Join(q, ", "))
+	}
 	return fmt.Sprintf(`[global]
 workers = %d
 connect_timeout = "5s"
@@ -240,7 +284,7 @@ algorithm = "RR"
 clients = ["*:*"]
 listen = [{ address = %q, timeout = "10m" }]
 servers = [%q]
-`, o.workers, splice, global, t.web, listenOpts, serverOpts, strings.Join(q, ", "), t.bulk, b.bulk)
+%s`, o.workers, splice, global, t.web, listenOpts, serverOpts, strings.Join(q, ", "), t.bulk, b.bulk, tlsRules)
 }
 
 // pollConsole reads what an open console page reads (console.html's

@@ -77,12 +77,12 @@ type wrkResult struct {
 	errors   int
 }
 
-func runWrk(addr string, conns int, d time.Duration, close bool) (wrkResult, error) {
+func runWrk(url string, conns int, d time.Duration, close bool) (wrkResult, error) {
 	args := []string{"-c", "1", "wrk", "-t2", fmt.Sprintf("-c%d", conns), fmt.Sprintf("-d%ds", int(d.Seconds())), "--latency"}
 	if close {
 		args = append(args, "-H", "Connection: close")
 	}
-	args = append(args, "http://"+addr+"/")
+	args = append(args, url)
 	out, err := exec.Command("taskset", args...).CombinedOutput()
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk: %v\n%s", err, out)

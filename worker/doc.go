@@ -44,8 +44,9 @@
 // run only when the loop yields, through the scheduler, and cost two
 // stacks (8 KiB and up each) and a channel hop per record. Here crypto/tls
 // reads and writes a net.Conn that is tlsIO: the ciphertext the loop read
-// from the socket (in) and the ciphertext crypto/tls wrote (out), which
-// the loop sends with the same backpressure as any other bytes. After the
+// from the socket (in) and the ciphertext crypto/tls wrote (out: one
+// buffer per worker, emptied after every call), which the loop sends with
+// the same backpressure as any other bytes. After the
 // handshake a read that finds nothing returns a temporary error, which
 // crypto/tls hands back without keeping (a record read in part waits in
 // its buffer). The handshake does keep errors, so it runs as a coroutine
@@ -54,10 +55,13 @@
 // handshake's CPU is the longest it holds the loop. Handshakes g6
 // terminates count against max_inspecting (that bounds them per worker)
 // and are closed handshake_timeout after the accept. An idle TLS session
-// costs what crypto/tls keeps per connection (its tls.Conn, record
-// buffers of up to 16 KiB while a record is in flight) on top of the TCP
-// session; make bench's idle-tls target measures it per session against
-// HAProxy. Kernel TLS (CONFIG_TLS; not on the test machines) could carry
+// costs what crypto/tls keeps per connection on top of the TCP session's
+// ~1.3 KiB: ~6.5 KiB of live heap (TestTLSIdleSessionMemory: its
+// tls.Conn, two AES-GCM states, record and handshake buffers sized by the
+// ClientHello; more while a 16 KiB record is in flight). A worker that
+// speaks TLS collects at GOGC 100, not 400 (gcPercent), since handshakes
+// make garbage; make bench's tls-idle target measures RSS per session
+// against HAProxy. Kernel TLS (CONFIG_TLS; not on the test machines) could carry
 // the record layer after the handshake: a session's ends would then be
 // plain sockets again, spliced and paired like any other, so the data
 // path keeps TLS behind tlsOf and the move dispatch. A TLS session is

@@ -87,7 +87,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	}
 	t.Cleanup(func() { unix.Close(m); unix.Close(wctl) })
 	setup := &ipc.Setup{Config: cfg, Listeners: []string{cfg.Rules[0].Listen[0].Address},
-		RuleSlots: slots.Rules, Clients: [][]int{slots.Clients}}
+		RuleSlots: slots.Rules, Clients: [][]int{slots.Clients}, Files: cfg.Files}
 	w, err := New(setup, wctl, region.Fd(), lfd)
 	if err != nil {
 		t.Fatal(err)

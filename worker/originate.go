@@ -152,9 +152,7 @@ func (w *Worker) originHandshake(s *session) {
 // originFailed counts a failed handshake against the server and tries
 // the next one.
 func (w *Worker) originFailed(s *session, err error) {
-	if t := s.tls.back; t.stop != nil {
-		t.stop()
-	}
+	s.tls.back.abandon()
 	s.tls.back = nil
 	if s.tls.front == nil {
 		s.tls = nil

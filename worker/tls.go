@@ -62,12 +62,20 @@ func (wouldBlock) Temporary() bool { return true }
 var errHandshakeAborted = errors.New("tls: handshake abandoned")
 
 // tlsIO is the net.Conn crypto/tls sees: bytes the loop read, bytes for
-// the loop to send.
+// the loop to send. out is the worker's one buffer (tlsOut), not the
+// session's: every call into crypto/tls is followed by sendTLS, which
+// empties it (or abandon, which drops it), before the loop calls into
+// another session's, so an idle session keeps no output buffer (the
+// server's first flight alone is ~2 KiB). in borrows the worker's read
+// buffer (lend) while the loop serves this end, so ciphertext is not
+// copied on its way to crypto/tls's record buffer; keep copies what is
+// left of it before the loop reads into that buffer again.
 type tlsIO struct {
-	in    []byte
-	out   []byte
-	eof   bool                // the socket said EOF: in is all there is
-	yield func(struct{}) bool // within the handshake: wait for the loop to bring bytes
+	in       []byte
+	borrowed bool // in is (part of) the worker's read buffer
+	out      *[]byte
+	eof      bool                // the socket said EOF: in is all there is
+	yield    func(struct{}) bool // within the handshake: wait for the loop to bring bytes
 }
 
 func (t *tlsIO) Read(b []byte) (int, error) {
@@ -83,14 +91,11 @@ func (t *tlsIO) Read(b []byte) (int, error) {
 	}
 	n := copy(b, t.in)
 	t.in = t.in[n:]
-	if len(t.in) == 0 {
-		t.in = t.in[:0:cap(t.in)]
-	}
 	return n, nil
 }
 
 func (t *tlsIO) Write(b []byte) (int, error) {
-	t.out = append(t.out, b...)
+	*t.out = append(*t.out, b...)
 	return len(b), nil
 }
 
@@ -101,19 +106,39 @@ func (t *tlsIO) SetDeadline(time.Time) error      { return nil }
 func (t *tlsIO) SetReadDeadline(time.Time) error  { return nil }
 func (t *tlsIO) SetWriteDeadline(time.Time) error { return nil }
 
-// feed appends what the loop read from the socket.
-func (t *tlsIO) feed(b []byte) {
-	if len(t.in) == 0 {
-		t.in = t.in[:0]
+// lend hands crypto/tls b, read from the socket into the worker's read
+// buffer, without a copy; the caller calls keep before that buffer is
+// read into again.
+func (t *tlsIO) lend(b []byte) {
+	if len(t.in) > 0 {
+		t.keep()
+		t.in = append(t.in, b...)
+		return
 	}
-	t.in = append(t.in, b...)
+	t.in, t.borrowed = b, true
+}
+
+// keep makes what is unread of in the end's own: crypto/tls took less
+// than the loop lent it (its record buffer was full, or the session
+// stopped reading because the other side is full).
+func (t *tlsIO) keep() {
+	if !t.borrowed {
+		return
+	}
+	t.borrowed = false
+	if len(t.in) == 0 {
+		t.in = nil
+		return
+	}
+	t.in = append([]byte(nil), t.in...)
 }
 
 // newTLSEnd starts a handshake on conn (tls.Server or tls.Client over
 // the end's io, made by mk), with early already read from the socket.
 func (w *Worker) newTLSEnd(mk func(net.Conn) *tls.Conn, early []byte) *tlsEnd {
 	t := &tlsEnd{began: w.now}
-	t.io.feed(early)
+	t.io.out = &w.tlsOut
+	t.io.in = append([]byte(nil), early...) // the inspection's buffer goes back to its pool
 	t.conn = mk(&t.io)
 	t.next, t.stop = iter.Pull(func(yield func(struct{}) bool) {
 		t.io.yield = yield
@@ -128,6 +153,7 @@ func (w *Worker) newTLSEnd(mk func(net.Conn) *tls.Conn, early []byte) *tlsEnd {
 // whether the handshake is over (then t.err says how) and false for ok
 // if the session failed on the way (a socket error).
 func (w *Worker) stepHandshake(s *session, ep *endpoint, t *tlsEnd) (done, ok bool) {
+	defer t.io.keep()
 	for {
 		_, more := t.next()
 		if !w.sendTLS(ep, t) {
@@ -150,7 +176,7 @@ func (w *Worker) stepHandshake(s *session, ep *endpoint, t *tlsEnd) (done, ok bo
 		case n == 0:
 			t.io.eof = true
 		default:
-			t.io.feed(w.scratch[:n])
+			t.io.lend(w.scratch[:n])
 		}
 	}
 }
@@ -158,28 +184,40 @@ func (w *Worker) stepHandshake(s *session, ep *endpoint, t *tlsEnd) (done, ok bo
 // sendTLS sends what crypto/tls wrote for ep (pending if the socket is
 // full); false on a socket error.
 func (w *Worker) sendTLS(ep *endpoint, t *tlsEnd) bool {
-	if len(t.io.out) == 0 {
+	out := *t.io.out
+	if len(out) == 0 {
 		return true
 	}
 	var ok bool
 	if ep.pend != nil {
-		ep.pend = append(ep.pend, t.io.out...)
+		ep.pend = append(ep.pend, out...)
 		ok = true
 	} else {
-		ok = w.send(ep, t.io.out)
+		ok = w.send(ep, out)
 	}
-	t.io.out = t.io.out[:0]
+	*t.io.out = out[:0]
 	return ok
 }
 
-// dropTLS ends what s's TLS ends still run (a handshake's coroutine).
+// abandon ends t's handshake coroutine if it still runs; what it wrote
+// on the way out (an alert) is dropped, never left in the shared buffer
+// for another session's sendTLS.
+func (t *tlsEnd) abandon() {
+	if t.stop != nil {
+		t.stop()
+		t.next, t.stop = nil, nil
+	}
+	*t.io.out = (*t.io.out)[:0]
+}
+
+// dropTLS abandons what s's TLS ends still run.
 func (s *session) dropTLS() {
 	if s.tls == nil {
 		return
 	}
 	for _, t := range []*tlsEnd{s.tls.front, s.tls.back} {
-		if t != nil && t.stop != nil {
-			t.stop()
+		if t != nil {
+			t.abandon()
 		}
 	}
 	s.tls = nil
@@ -196,17 +234,20 @@ func (w *Worker) moveFromTLS(s *session, src, dst *endpoint, t *tlsEnd) bool {
 			return false
 		}
 	}
+	defer t.io.keep()
 	for dst.pend == nil && !src.rdEOF {
-		n, err := t.conn.Read(w.plain)
+		n, err := w.readPlain(t)
+		// Before deliver: what reading wrote (a key update's answer, an
+		// alert) is src's, in the buffer dst's TLS writes into next.
+		if !w.sendTLS(src, t) {
+			return false
+		}
 		if n > 0 {
 			w.received(s, src, n)
 			if !w.deliver(s, dst, w.plain[:n]) {
 				return false
 			}
 			continue
-		}
-		if !w.sendTLS(src, t) { // key updates, alerts
-			return false
 		}
 		switch {
 		case err == errWouldBlock:
@@ -223,7 +264,7 @@ func (w *Worker) moveFromTLS(s *session, src, dst *endpoint, t *tlsEnd) bool {
 			case k == 0:
 				t.io.eof = true
 			default:
-				t.io.feed(w.scratch[:k])
+				t.io.lend(w.scratch[:k])
 			}
 		case err == io.EOF:
 			w.sawEOF(s, src)
@@ -237,6 +278,22 @@ func (w *Worker) moveFromTLS(s *session, src, dst *endpoint, t *tlsEnd) bool {
 	}
 	return w.passEOF(src, dst, dst.pend == nil)
 }
+
+// readPlain decrypts into w.plain as many records as crypto/tls has
+// whole, so that they go on in one send, not one per record.
+func (w *Worker) readPlain(t *tlsEnd) (int, error) {
+	got := 0
+	for {
+		n, err := t.conn.Read(w.plain[got:])
+		got += n
+		if err != nil || n == 0 || len(w.plain)-got < maxPlainRecord {
+			return got, err
+		}
+	}
+}
+
+// maxPlainRecord is the most plaintext one TLS record carries.
+const maxPlainRecord = 16 << 10
 
 // deliver sends plaintext b on to dst: through dst's TLS if it speaks
 // it, behind what dst still has pending.

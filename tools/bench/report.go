@@ -55,6 +55,7 @@ var metrics = []metricInfo{
 	{"tls-bulk1_gbps", "TLS 1.3 bulk, 1 stream", "Gbit/s", true},
 	{"tls-idle_kib_per_conn", "memory per idle TLS connection", "KiB", false},
 	{"tls-short_cpu_pct", "proxy CPU, TLS handshakes", "%", false},
+	{"tls-short_per_cpu", "TLS full handshakes per proxy CPU-second", "1/s", true},
 	{"latency_p50_ms", "latency p50 at fixed rate", "ms", false},
 	{"latency_p99_ms", "latency p99 at fixed rate", "ms", false},
 	{"short_cpu_pct", "proxy CPU, new connections", "%", false},
@@ -127,7 +128,7 @@ const method = `
 - Core load: busy time of cpu0 and cpu1 from /proc/stat over each measurement, and the proxy's own CPU time from its processes.
 - "direct" is wrk or iperf3 against the backend itself: the limit (wrk saturates its own core there, so it is understated).
 - Idle connections: 9,000 by default, not 10,000: the hard limit here is 20,000 open files per process and a proxied connection takes two.
-- TLS: HAProxy (` + "`bind … ssl crt`" + `), nginx stream (` + "`listen … ssl`" + `) and g6 (a listen ` + "`tls`" + ` table) terminate TLS 1.3 with the same ECDSA P-256 certificate in front of the same plain backends, with session tickets and caches off (every new connection a full handshake). tls-short and tls-keepalive are wrk over https (OpenSSL); tls-bulk1 is one stream from the bench process (Go crypto/tls) through the proxy to a backend that drops what it reads; tls-idle holds 9,000 TLS connections, each with its handshake and one request done.
+- TLS: HAProxy (` + "`bind … ssl crt`" + `), nginx stream (` + "`listen … ssl`" + `) and g6 (a listen ` + "`tls`" + ` table) terminate TLS 1.3 with the same ECDSA P-256 certificate in front of the same plain backends, with session tickets and caches off (every new connection a full handshake). tls-short and tls-keepalive are wrk over https (OpenSSL); tls-bulk1 is one stream from the bench process (Go crypto/tls) through the proxy to a backend that drops what it reads; tls-idle holds 9,000 TLS connections, each with its handshake and one request done. A TLS 1.3 client works harder than the server (it verifies the ECDSA signature the server makes), so in tls-short wrk's core is the limit for every proxy and the handshakes per second show the client's cost as much as the proxy's: handshakes per proxy CPU-second is the proxy's capacity.
 - Targets are interleaved within each round and the order rotates every round; one round of the same program varies by ±25% on short connections here, so only the medians of same-round ratios mean anything.
 `
 

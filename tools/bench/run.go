@@ -116,6 +116,7 @@ func measure(o *options, dir string, b *backends, kind, w string, res *results) 
 	}
 	cores0 := sampleCores()
 	start := time.Now()
+	var rps float64 // wrk's, for the handshakes per CPU-second
 	switch w {
 	case "short", "keepalive", "tls-short", "tls-keepalive":
 		conns, closeConn := 100, false
@@ -130,6 +131,7 @@ func measure(o *options, dir string, b *backends, kind, w string, res *results) 
 		if err != nil {
 			return err
 		}
+		rps = r.rps
 		res.add(kind, w+"_rps", r.rps)
 		res.add(kind, w+"_p50_ms", ms(r.p50))
 		res.add(kind, w+"_p99_ms", ms(r.p99))
@@ -181,6 +183,9 @@ func measure(o *options, dir string, b *backends, kind, w string, res *results) 
 		if t.proc != nil {
 			pct := float64(t.proc.cpuTicks()-ticks0) / 100 / time.Since(start).Seconds() * 100
 			res.add(kind, w+"_cpu_pct", pct)
+			if w == "tls-short" && pct > 0 {
+				res.add(kind, w+"_per_cpu", rps/(pct/100))
+			}
 			fmt.Fprintf(os.Stderr, " (proxy %.0f%%)", pct)
 		}
 	}

@@ -56,6 +56,7 @@ fuzz:
 	$(GO) test ./master -run '^$$' -fuzz '^FuzzParseG6Fds$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./inspect -run '^$$' -fuzz '^FuzzSSLTLV$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./certs -run '^$$' -fuzz '^FuzzSelect$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./health -run '^$$' -fuzz '^FuzzAnswers$$' -fuzztime $(FUZZTIME)
 
 # A Debian package (tools/deb, nfpm): a static g6, the systemd unit, the
 # annotated example as the conffile /etc/g6/g6.toml, g6(1), bash completion.

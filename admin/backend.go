@@ -42,6 +42,9 @@ type Snapshot struct {
 	Started   time.Time
 	Rate      float64 // connections/s over the last seconds
 	RateKnown bool    // Rate is measured (two samples a second apart exist)
+	// CheckErrors is why each server a health check holds down failed
+	// its last check, by server slot.
+	CheckErrors map[int]string
 }
 
 // Worker is one live worker process.

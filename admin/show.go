@@ -39,6 +39,9 @@ type ServerState struct {
 	MaxConns  int64                      `json:"max_connections"`
 	Backup    bool                       `json:"backup,omitempty"`
 	Check     string                     `json:"health_check,omitempty"` // "failing" while the health check holds it down
+	// CheckError is why the health check failed last, while it holds
+	// the server down.
+	CheckError string `json:"health_check_error,omitempty"`
 	// Where the server and its values come from: "config", "admin",
 	// "fleet" or "dns" (pool.Source*).
 	Origin       string `json:"source"`
@@ -77,7 +80,7 @@ func addFleetView(states []ServerState, nodes []fleet.NodeInfo) {
 	}
 }
 
-func serverState(e *pool.Entry, slot *shared.ServerSlot, now int64, wall time.Time) ServerState {
+func serverState(e *pool.Entry, slot *shared.ServerSlot, checkErr string, now int64, wall time.Time) ServerState {
 	s := &e.Server
 	st := ServerState{Rule: e.Rule, Address: s.Address, From: s.From, State: "up", Heartbeat: s.Heartbeat.D().Seconds(),
 		Active: slot.Active.Load(), Total: slot.Total.Load(), Failures: slot.Failures.Load(),
@@ -105,7 +108,7 @@ func serverState(e *pool.Entry, slot *shared.ServerSlot, now int64, wall time.Ti
 	case slot.MoratoriumUntil.Load() > now:
 		st.State, st.Until = "down", toWall(slot.MoratoriumUntil.Load())
 	case flags&shared.FlagCheckDown != 0:
-		st.State, st.Check = "down", "failing"
+		st.State, st.Check, st.CheckError = "down", "failing", checkErr
 	case s.Heartbeat > 0 && slot.HeartbeatUntil.Load() <= now:
 		st.State = "heartbeat-wait"
 	}
@@ -119,11 +122,11 @@ func allServers(snap *Snapshot) []ServerState {
 	var out []ServerState
 	for _, es := range snap.Servers {
 		for j := range es {
-			out = append(out, serverState(&es[j], snap.Region.Server(es[j].Slot), now, wall))
+			out = append(out, serverState(&es[j], snap.Region.Server(es[j].Slot), snap.CheckErrors[es[j].Slot], now, wall))
 		}
 	}
 	for j := range snap.Gone {
-		out = append(out, serverState(&snap.Gone[j], snap.Region.Server(snap.Gone[j].Slot), now, wall))
+		out = append(out, serverState(&snap.Gone[j], snap.Region.Server(snap.Gone[j].Slot), "", now, wall))
 	}
 	return out
 }
@@ -231,6 +234,11 @@ func showServers(snap *Snapshot, nodes []fleet.NodeInfo) (any, string) {
 			s.Failures, s.RTms, s.FirstByte, s.Weight, s.WeightFrom, s.MaxConns, s.MaxConnsFrom, s.Origin, fleetUp)
 	}
 	tw.Flush()
+	for _, s := range states {
+		if s.CheckError != "" {
+			fmt.Fprintf(&b, "%s %s down: check: %s\n", s.Rule, s.Address, s.CheckError)
+		}
+	}
 	return map[string]any{"servers": states}, b.String()
 }
 

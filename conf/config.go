@@ -232,16 +232,6 @@ type Rule struct {
 	Line           int
 }
 
-// HealthCheck is a rule's active check of its servers, run by the master.
-type HealthCheck struct {
-	Interval Duration
-	Timeout  Duration
-	Rise     int    // passes in a row to come back
-	Fall     int    // failures in a row to go down
-	Send     string // bytes to send after connecting ("" = connect only)
-	Expect   string // the answer must start with these bytes ("" = no check)
-}
-
 // Client is a client pattern with its effective limits (0 = unlimited).
 // A Deny pattern closes the clients it is the first match for.
 type Client struct {

@@ -1,10 +1,14 @@
 package conf
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"hash/fnv"
 	"sort"
 	"strings"
+
+	"g6/certs"
 )
 
 // ServerTLS originates TLS to a server (the `tls` table of a server entry,
@@ -141,4 +145,36 @@ func (v *validator) serverTLSSettings(owner string, at int, label string, t *Ser
 	if t.CA != "" && !t.Verify {
 		v.cfg.Warnings = append(v.cfg.Warnings, fmt.Sprintf("%s:%d: warning: %s: ca is not used with verify = false", v.file, at, where))
 	}
+}
+
+// Config is the crypto/tls configuration of t, from the files' contents
+// validation read (Config.Files); roots are the CAs when t names none
+// (nil: the system's, read at the first handshake). ServerName is left as
+// set: for a server without one, the caller names its IP.
+func (t *ServerTLS) Config(files map[string][]byte, roots *x509.CertPool) (*tls.Config, error) {
+	c := &tls.Config{
+		ServerName:         t.ServerName,
+		NextProtos:         t.ALPN,
+		InsecureSkipVerify: !t.Verify,
+		RootCAs:            roots,
+		MinVersion:         tls.VersionTLS12,
+		// Resumption to the servers saves them and g6 a full handshake
+		// per connection.
+		ClientSessionCache: tls.NewLRUClientSessionCache(256),
+	}
+	if t.CA != "" {
+		pool, err := certs.Pool(files[t.CA], t.CA)
+		if err != nil {
+			return nil, err
+		}
+		c.RootCAs = pool
+	}
+	if t.Cert != "" {
+		p, err := certs.Parse(files[t.Cert], files[t.Key], t.Cert, t.Key)
+		if err != nil {
+			return nil, err
+		}
+		c.Certificates = []tls.Certificate{p.Cert}
+	}
+	return c, nil
 }

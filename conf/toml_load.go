@@ -216,10 +216,9 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 			errs.add(file, loc.key("rule", i, "hash_balance_factor"), "rule %q: hash_balance_factor must be above 1 and at most 100 (0 = no bound), not %g", r.ID, f)
 		}
 		if hc := r.HealthCheck; hc != nil {
-			c := &HealthCheck{Interval: deref(hc.Interval, Duration(2e9)), Timeout: deref(hc.Timeout, Duration(1e9)),
-				Rise: deref(hc.Rise, 2), Fall: deref(hc.Fall, 3), Send: deref(hc.Send, ""), Expect: deref(hc.Expect, "")}
-			if c.Interval < Duration(1e8) || c.Timeout <= 0 || c.Rise < 1 || c.Fall < 1 {
-				errs.add(file, loc.key("rule", i, "health_check"), "rule %q: health_check needs interval of at least 100ms, a timeout, rise >= 1 and fall >= 1", r.ID)
+			c, problems := hc.resolve(file)
+			for _, err := range problems {
+				errs.add(file, loc.key("rule", i, "health_check"), "rule %q: health_check: %v", r.ID, err)
 			}
 			cfg.Rules[i].HealthCheck = c
 		}

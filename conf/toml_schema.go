@@ -94,12 +94,28 @@ type fileRule struct {
 }
 
 type fileCheck struct {
-	Interval *Duration `toml:"interval"`
-	Timeout  *Duration `toml:"timeout"`
-	Rise     *int      `toml:"rise"`
-	Fall     *int      `toml:"fall"`
-	Send     *string   `toml:"send"`
-	Expect   *string   `toml:"expect"`
+	Type         *string       `toml:"type"`
+	Interval     *Duration     `toml:"interval"`
+	Timeout      *Duration     `toml:"timeout"`
+	Rise         *int          `toml:"rise"`
+	Fall         *int          `toml:"fall"`
+	Send         *string       `toml:"send"`
+	Expect       *string       `toml:"expect"`
+	Method       *string       `toml:"method"`
+	Path         *string       `toml:"path"`
+	Host         *string       `toml:"host"`
+	ExpectStatus *StatusRanges `toml:"expect_status"`
+	ExpectBody   *string       `toml:"expect_body"`
+	TLS          *bool         `toml:"tls"`
+	Verify       *bool         `toml:"verify"`
+	ServerName   *string       `toml:"server_name"`
+	CA           *string       `toml:"ca"`
+	MinDays      *int          `toml:"min_days"`
+	Role         *string       `toml:"role"`
+	User         *string       `toml:"user"`
+	Password     *string       `toml:"password"`
+	Database     *string       `toml:"database"`
+	Name         *string       `toml:"name"`
 }
 
 type clientProps struct {

@@ -101,6 +101,9 @@ func (v *validator) rule(i int, r *Rule) {
 	v.clients(owner, "rule", i, r.Clients)
 	v.servers(owner, i, r.Servers, len(r.Names) > 0)
 	v.names(owner, i, r.Names)
+	if hc := r.HealthCheck; hc != nil && hc.CA != "" {
+		v.caFile(owner+": health_check: ca", v.line("rule", i, "health_check"), hc.CA)
+	}
 	if len(r.Servers) == 0 && len(r.Names) == 0 { // else the servers' checks said it
 		if err := checkSources(netip.AddrPort{}, r.ServerDefaults.Source); err != nil {
 			v.errs.add(v.file, v.line("rule", i, "source"), "%s: server_defaults: %v", owner, err)

@@ -64,7 +64,7 @@ func (m *Master) Snapshot() admin.Snapshot {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	g := m.cur
-	s := admin.Snapshot{Config: g.cfg, Region: m.region, Rules: g.setup.RuleSlots, Servers: byRule(g.cfg, entries), Gone: gone,
+	s := admin.Snapshot{Config: g.cfg, Region: m.region, Rules: g.setup.RuleSlots, Servers: byRule(g.cfg, entries), Gone: gone, CheckErrors: m.checkErrors(),
 		Clients: g.setup.Clients, Started: m.started}
 	s.Rate, s.RateKnown = m.rate.perSecond()
 	for _, w := range g.workers {

@@ -1,40 +1,44 @@
 package master
 
 import (
-	"bytes"
+	"context"
+	"crypto/tls"
 	"errors"
-	"io"
 	"log/slog"
-	"net"
+	"reflect"
 	"sync"
 	"time"
 
 	"g6/conf"
+	"g6/health"
 	"g6/shared"
 )
 
 // Active health checks run in the master, once per server (not once per
 // worker), and write their verdict into the shared region's FlagCheckDown,
-// which every worker's selection honours. A check is a TCP connect, or a
-// connect that sends `send` and expects the answer to start with `expect`.
-// A server goes down after `fall` failures in a row and comes back after
-// `rise` passes in a row. The verdict is one of four independent reasons a
-// server may be skipped: an admin disable, a missed heartbeat, a moratorium
-// after a failed connect, a failed health check; a server is used only when
-// none applies (so an admin disable always wins).
+// which every worker's selection honours. What a check speaks is its type
+// (package health). A server goes down after `fall` failures in a row and
+// comes back after `rise` passes in a row; while it is down, why its last
+// check failed is shown by show servers. The verdict is one of four
+// independent reasons a server may be skipped: an admin disable, a missed
+// heartbeat, a moratorium after a failed connect, a failed health check; a
+// server is used only when none applies (so an admin disable always wins).
 
 // checker runs the health checks of the current servers, one goroutine
 // per server slot.
 type checker struct {
 	running map[int]*check
 	wg      sync.WaitGroup
+	mu      sync.Mutex     // guards why
+	why     map[int]string // why a server held down failed, by slot
 }
 
 // check is one server's running health check.
 type check struct {
-	stop chan struct{}
+	ctx  context.Context // cancelled to stop it, a probe in flight too
+	stop context.CancelFunc
 	hc   conf.HealthCheck
-	addr string
+	srv  conf.Server
 }
 
 // syncChecks makes the running checks those of the pool's current servers
@@ -45,7 +49,7 @@ func (m *Master) syncChecks() {
 	m.checkMu.Lock()
 	defer m.checkMu.Unlock()
 	if m.checks == nil {
-		m.checks = &checker{running: map[int]*check{}}
+		m.checks = &checker{running: map[int]*check{}, why: map[int]string{}}
 	}
 	c := m.checks
 	cfg, entries := m.pool.Current()
@@ -58,27 +62,98 @@ func (m *Master) syncChecks() {
 				continue
 			}
 			want[e.Slot] = true
-			if ch := c.running[e.Slot]; ch != nil && ch.hc == *r.HealthCheck && ch.addr == e.Server.Address {
+			if ch := c.running[e.Slot]; ch != nil && reflect.DeepEqual(ch.hc, *r.HealthCheck) && reflect.DeepEqual(ch.srv, e.Server) {
 				continue
 			} else if ch != nil {
-				close(ch.stop)
+				ch.stop()
 			}
-			ch := &check{stop: make(chan struct{}), hc: *r.HealthCheck, addr: e.Server.Address}
+			log := m.log.With("rule", r.ID, "server", e.Server.Address)
+			p := &health.Probe{Check: r.HealthCheck, Addr: e.Server.Address}
+			var err error
+			if p.TLS, err = checkTLSConfig(r.HealthCheck, e.Server, cfg.Files); err != nil {
+				log.Error("health check not started", "err", err)
+				continue
+			}
+			ch := &check{hc: *r.HealthCheck, srv: e.Server}
+			ch.ctx, ch.stop = context.WithCancel(context.Background())
 			c.running[e.Slot] = ch
 			c.wg.Add(1)
 			onDown := func() {}
 			if e.Server.OnDown == conf.OnDownShutdown {
 				onDown = m.onDownFunc(e)
 			}
-			go runCheck(c, ch, slot, onDown, m.log.With("rule", r.ID, "server", e.Server.Address))
+			go runCheck(c, ch, p, e.Slot, slot, onDown, log)
 		}
 	}
 	for slot, ch := range c.running {
 		if !want[slot] {
-			close(ch.stop)
+			ch.stop()
 			delete(c.running, slot)
+			c.setWhy(slot, "")
 		}
 	}
+}
+
+// checkTLSConfig is how a check that speaks TLS handshakes with srv:
+// with the server's own tls table unless the check names a server_name
+// or a ca of its own. A tls check verifies the chain only against a ca
+// (its own or the server's).
+func checkTLSConfig(hc *conf.HealthCheck, srv conf.Server, files map[string][]byte) (*tls.Config, error) {
+	if hc.Type != conf.CheckTLS && !hc.TLS {
+		return nil, nil
+	}
+	t := conf.ServerTLS{ServerName: hc.ServerName, CA: hc.CA, Verify: hc.Verify}
+	if srv.TLS != nil && hc.ServerName == "" && hc.CA == "" {
+		t = *srv.TLS
+		if hc.Type == conf.CheckTLS {
+			t.Verify = t.Verify && t.CA != ""
+		}
+	}
+	c, err := t.Config(files, nil)
+	if err != nil {
+		return nil, err
+	}
+	c.ClientSessionCache = nil // every check a full handshake: it is what is checked
+	if c.ServerName == "" {
+		c.ServerName = serverHost(srv.Address)
+	}
+	return c, nil
+}
+
+// serverHost is the IP of an IP:port, for a certificate to name.
+func serverHost(addr string) string {
+	ap, err := conf.ParseHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return ap.Addr().Unmap().String()
+}
+
+func (c *checker) setWhy(slot int, why string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if why == "" {
+		delete(c.why, slot)
+	} else {
+		c.why[slot] = why
+	}
+}
+
+// checkErrors is why each server held down by its check failed, by slot.
+func (m *Master) checkErrors() map[int]string {
+	m.checkMu.Lock()
+	c := m.checks
+	m.checkMu.Unlock()
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[int]string, len(c.why))
+	for k, v := range c.why {
+		out[k] = v
+	}
+	return out
 }
 
 func (m *Master) stopChecks() {
@@ -86,7 +161,7 @@ func (m *Master) stopChecks() {
 	defer m.checkMu.Unlock()
 	if m.checks != nil {
 		for _, ch := range m.checks.running {
-			close(ch.stop)
+			ch.stop()
 		}
 		m.checks.wg.Wait()
 		m.checks = nil
@@ -94,15 +169,27 @@ func (m *Master) stopChecks() {
 }
 
 // runCheck checks one server every interval until stopped.
-func runCheck(c *checker, ch *check, slot *shared.ServerSlot, onDown func(), log *slog.Logger) {
+func runCheck(c *checker, ch *check, p *health.Probe, n int, slot *shared.ServerSlot, onDown func(), log *slog.Logger) {
 	defer c.wg.Done()
-	hc, addr := &ch.hc, ch.addr
+	ctx, hc := ch.ctx, p.Check
 	tick := time.NewTicker(hc.Interval.D())
 	defer tick.Stop()
 	passes, fails := 0, 0
 	down := slot.Flags.Load()&shared.FlagCheckDown != 0
+	warned := ""
 	for {
-		err := checkOnce(hc, addr)
+		err := p.Run(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		var warn *health.Warning
+		if errors.As(err, &warn) {
+			if warn.Msg != warned {
+				log.Warn("health check passes with a warning", "warning", warn.Msg)
+				warned = warn.Msg
+			}
+			err = nil
+		}
 		if err == nil {
 			passes, fails = passes+1, 0
 		} else {
@@ -111,50 +198,23 @@ func runCheck(c *checker, ch *check, slot *shared.ServerSlot, onDown func(), log
 		switch {
 		case down && passes >= hc.Rise:
 			down = false
+			c.setWhy(n, "")
 			slot.UpSince.Store(shared.Now())
 			slot.Flags.And(^int64(shared.FlagCheckDown))
-			log.Info("health check passes; server up", "passes", passes)
+			log.Info("health check passes; server up", "type", hc.Type, "passes", passes)
 		case !down && fails >= hc.Fall:
 			down = true
+			c.setWhy(n, err.Error())
 			slot.Flags.Or(shared.FlagCheckDown)
-			log.Warn("health check fails; server down", "fails", fails, "err", err)
+			log.Warn("health check fails; server down", "type", hc.Type, "fails", fails, "err", err)
 			onDown()
+		case down && err != nil:
+			c.setWhy(n, err.Error())
 		}
 		select {
-		case <-ch.stop:
+		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
 	}
 }
-
-// checkOnce is one probe.
-func checkOnce(hc *conf.HealthCheck, addr string) error {
-	conn, err := net.DialTimeout("tcp", addr, hc.Timeout.D())
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if hc.Send == "" && hc.Expect == "" {
-		return nil
-	}
-	conn.SetDeadline(time.Now().Add(hc.Timeout.D()))
-	if hc.Send != "" {
-		if _, err := io.WriteString(conn, hc.Send); err != nil {
-			return err
-		}
-	}
-	if hc.Expect == "" {
-		return nil
-	}
-	buf := make([]byte, len(hc.Expect))
-	if _, err := io.ReadFull(conn, buf); err != nil {
-		return err
-	}
-	if !bytes.Equal(buf, []byte(hc.Expect)) {
-		return errUnexpected
-	}
-	return nil
-}
-
-var errUnexpected = errors.New("master: health check: answer does not start with the expected bytes")

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 
-	"g6/certs"
 	"g6/conf"
 
 	"golang.org/x/sys/unix"
@@ -26,37 +25,6 @@ import (
 // connect_timeout.
 var errOriginTimeout = errors.New("tls handshake timed out")
 
-// clientTLS is the crypto/tls configuration of one server TLS setting,
-// from the files' contents the master read. ServerName is left as set:
-// a server without one gets a copy naming its IP (forServer).
-func clientTLS(t *conf.ServerTLS, files map[string][]byte, roots *x509.CertPool) (*tls.Config, error) {
-	c := &tls.Config{
-		ServerName:         t.ServerName,
-		NextProtos:         t.ALPN,
-		InsecureSkipVerify: !t.Verify,
-		RootCAs:            roots,
-		MinVersion:         tls.VersionTLS12,
-		// Resumption to the servers saves them and this worker a full
-		// handshake per connection.
-		ClientSessionCache: tls.NewLRUClientSessionCache(256),
-	}
-	if t.CA != "" {
-		pool, err := certs.Pool(files[t.CA], t.CA)
-		if err != nil {
-			return nil, err
-		}
-		c.RootCAs = pool
-	}
-	if t.Cert != "" {
-		p, err := certs.Parse(files[t.Cert], files[t.Key], t.Cert, t.Key)
-		if err != nil {
-			return nil, err
-		}
-		c.Certificates = []tls.Certificate{p.Cert}
-	}
-	return c, nil
-}
-
 // originConfigs builds every server TLS setting of the config, by
 // profile. The system's CAs are read here, at setup, not on the loop at
 // the first handshake.
@@ -74,7 +42,7 @@ func originConfigs(cfg *conf.Config, files map[string][]byte) (map[uint64]*tls.C
 				return nil, fmt.Errorf("worker: the system's CA certificates: %w", err)
 			}
 		}
-		c, err := clientTLS(t, files, roots)
+		c, err := t.Config(files, roots)
 		if err != nil {
 			return nil, fmt.Errorf("worker: server tls: %w", err)
 		}

@@ -1,0 +1,80 @@
+package conf
+
+import (
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func withCheck(hc string) string { return minimal + "health_check = " + hc + "\n" }
+
+func TestHealthCheckResolved(t *testing.T) {
+	dir := tlsFiles(t)
+	for _, tt := range []struct {
+		name, hc string
+		want     HealthCheck
+	}{
+		{"tcp default", `{ interval = "1s" }`, HealthCheck{Type: "tcp", Interval: Duration(1e9), Timeout: Duration(1e9), Rise: 2, Fall: 3,
+			Method: "GET", Path: "/", ExpectStatus: StatusRanges{{200, 399}}, Verify: true}},
+		{"http", `{ type = "http", path = "/healthz", host = "web.test", expect_status = [200, "300-302", "404"], expect_body = "ok" }`,
+			HealthCheck{Type: "http", Interval: Duration(2e9), Timeout: Duration(1e9), Rise: 2, Fall: 3, Method: "GET", Path: "/healthz",
+				Host: "web.test", ExpectStatus: StatusRanges{{200, 200}, {300, 302}, {404, 404}}, ExpectBody: "ok", Verify: true}},
+		{"http over tls unverified", `{ type = "http", tls = true, verify = false }`, HealthCheck{Type: "http", Interval: Duration(2e9),
+			Timeout: Duration(1e9), Rise: 2, Fall: 3, Method: "GET", Path: "/", ExpectStatus: StatusRanges{{200, 399}}, TLS: true}},
+		{"tls without a ca: unverified", `{ type = "tls", server_name = "db.test", min_days = 7 }`, HealthCheck{Type: "tls", Interval: Duration(2e9),
+			Timeout: Duration(1e9), Rise: 2, Fall: 3, Method: "GET", Path: "/", ExpectStatus: StatusRanges{{200, 399}}, ServerName: "db.test", MinDays: 7}},
+		{"tls with a ca: verified", `{ type = "tls", ca = "good.pem" }`, HealthCheck{Type: "tls", Interval: Duration(2e9), Timeout: Duration(1e9),
+			Rise: 2, Fall: 3, Method: "GET", Path: "/", ExpectStatus: StatusRanges{{200, 399}}, CA: filepath.Join(dir, "good.pem"), Verify: true}},
+		{"redis master", `{ type = "redis", role = "master", password = "pw" }`, HealthCheck{Type: "redis", Interval: Duration(2e9),
+			Timeout: Duration(1e9), Rise: 2, Fall: 3, Method: "GET", Path: "/", ExpectStatus: StatusRanges{{200, 399}}, Verify: true, Role: "master", Password: "pw"}},
+		{"pgsql standby", `{ type = "pgsql", role = "standby", user = "app", password = "pw", database = "appdb", rise = 1, fall = 1 }`,
+			HealthCheck{Type: "pgsql", Interval: Duration(2e9), Timeout: Duration(1e9), Rise: 1, Fall: 1, Method: "GET", Path: "/",
+				ExpectStatus: StatusRanges{{200, 399}}, Verify: true, Role: "standby", User: "app", Password: "pw", Database: "appdb"}},
+		{"dns", `{ type = "dns", name = "example.com" }`, HealthCheck{Type: "dns", Interval: Duration(2e9), Timeout: Duration(1e9), Rise: 2, Fall: 3,
+			Method: "GET", Path: "/", ExpectStatus: StatusRanges{{200, 399}}, Verify: true, Name: "example.com"}},
+	} {
+		cfg, err := ParseTOML(filepath.Join(dir, "t.toml"), []byte(withCheck(tt.hc)))
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		if got := *cfg.Rules[0].HealthCheck; !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s:\n got %+v\nwant %+v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestHealthCheckErrors(t *testing.T) {
+	dir := tlsFiles(t)
+	for _, tt := range []struct{ name, hc, want string }{
+		{"type", `{ type = "ldap" }`, `t.toml:8: rule "r": health_check: type "ldap" is not one of tcp, http, tls, redis, pgsql, mysql, smtp, dns`},
+		{"key of another type", `{ type = "redis", path = "/" }`, `t.toml:8: rule "r": health_check: path does not apply to type "redis"`},
+		{"tcp key on http", `{ type = "http", send = "x" }`, `health_check: send does not apply to type "http"`},
+		{"interval", `{ interval = "10ms" }`, `health_check: needs interval of at least 100ms`},
+		{"status range", `{ type = "http", expect_status = ["500-200"] }`, `expect_status 500-200 is not a range of HTTP statuses (100-599)`},
+		{"status word", `{ type = "http", expect_status = ["ok"] }`, `rule.health_check.expect_status: expect_status "ok" is not a status or a range like "200-399"`},
+		{"status 999", `{ type = "http", expect_status = 999 }`, `expect_status 999-999 is not a range of HTTP statuses`},
+		{"method", `{ type = "http", method = "GE T" }`, `health_check: method "GE T" is not an HTTP method`},
+		{"path", `{ type = "http", path = "healthz" }`, `health_check: path "healthz" must start with /`},
+		{"path newline", `{ type = "http", path = "/a\r\nX: y" }`, `must start with / and hold no space or line break`},
+		{"min_days", `{ type = "tls", min_days = -1 }`, `health_check: min_days must be 0 or more, not -1`},
+		{"tls verify without ca", `{ type = "tls", verify = true }`, `health_check: verify = true needs a ca`},
+		{"redis role", `{ type = "redis", role = "primary" }`, `health_check: role "primary": a redis check knows only "master"`},
+		{"redis user alone", `{ type = "redis", user = "u" }`, `health_check: user needs a password`},
+		{"pgsql role", `{ type = "pgsql", role = "master", user = "u" }`, `health_check: role "master" is not "primary" or "standby"`},
+		{"pgsql role without user", `{ type = "pgsql", role = "primary" }`, `health_check: role needs a user to log in with`},
+		{"dns without name", `{ type = "dns" }`, `health_check: type "dns" needs a name to query`},
+		{"ca missing", `{ type = "tls", ca = "none.pem" }`, `rule "r": health_check: ca: open ` + dir + `/none.pem: no such file or directory`},
+		{"unknown key", `{ type = "tcp", expected = "x" }`, `health_check.expected`},
+	} {
+		_, err := ParseTOML(filepath.Join(dir, "t.toml"), []byte(withCheck(tt.hc)))
+		if err == nil {
+			t.Errorf("%s: no error, want %q", tt.name, tt.want)
+			continue
+		}
+		if msg := strings.ReplaceAll(err.Error(), filepath.Join(dir, "t.toml"), "t.toml"); !strings.Contains(msg, tt.want) {
+			t.Errorf("%s:\n got %s\nwant %s", tt.name, msg, tt.want)
+		}
+	}
+}

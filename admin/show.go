@@ -42,6 +42,8 @@ type ServerState struct {
 	// CheckError is why the health check failed last, while it holds
 	// the server down.
 	CheckError string `json:"health_check_error,omitempty"`
+	// Agent is the state the server's agent last said (agent_check).
+	Agent string `json:"agent,omitempty"`
 	// Where the server and its values come from: "config", "admin",
 	// "fleet" or "dns" (pool.Source*).
 	Origin       string `json:"source"`
@@ -86,7 +88,7 @@ func serverState(e *pool.Entry, slot *shared.ServerSlot, checkErr string, now in
 		Active: slot.Active.Load(), Total: slot.Total.Load(), Failures: slot.Failures.Load(),
 		FromServer: slot.FromServer.Load(), FromClient: slot.FromClient.Load(),
 		RTms: float64(slot.RTAvg.Load()) / 1e6, Weight: int(slot.Weight.Load()), MaxConns: slot.MaxConns.Load(),
-		Backup: s.Backup, Origin: e.Origin, WeightFrom: e.WeightFrom, MaxConnsFrom: e.MaxConnsFrom}
+		Backup: s.Backup, Origin: e.Origin, WeightFrom: e.WeightFrom, MaxConnsFrom: e.MaxConnsFrom, Agent: e.Agent}
 	for i, h := range []*shared.Histogram{&slot.Connect, &slot.FirstByte, &slot.Duration} {
 		st.hist[i], _ = h.Counts()
 	}
@@ -109,6 +111,10 @@ func serverState(e *pool.Entry, slot *shared.ServerSlot, checkErr string, now in
 		st.State, st.Until = "down", toWall(slot.MoratoriumUntil.Load())
 	case flags&shared.FlagCheckDown != 0:
 		st.State, st.Check, st.CheckError = "down", "failing", checkErr
+	case flags&shared.FlagAgentDown != 0 && e.Agent == pool.AgentDrain:
+		st.State = "draining"
+	case flags&shared.FlagAgentDown != 0:
+		st.State = "down"
 	case s.Heartbeat > 0 && slot.HeartbeatUntil.Load() <= now:
 		st.State = "heartbeat-wait"
 	}
@@ -230,7 +236,11 @@ func showServers(snap *Snapshot, nodes []fleet.NodeInfo) (any, string) {
 		if s.FleetNodes > 0 {
 			fleetUp = fmt.Sprintf("\tup on %d/%d nodes", s.FleetUp, s.FleetNodes)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%.2f\t%s\t%d (%s)\t%d (%s)\t%s%s\n", s.Rule, server, s.State, s.Active, s.Total,
+		state := s.State
+		if s.Agent != "" && s.Agent != pool.AgentUp {
+			state += " (agent: " + s.Agent + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%.2f\t%s\t%d (%s)\t%d (%s)\t%s%s\n", s.Rule, server, state, s.Active, s.Total,
 			s.Failures, s.RTms, s.FirstByte, s.Weight, s.WeightFrom, s.MaxConns, s.MaxConnsFrom, s.Origin, fleetUp)
 	}
 	tw.Flush()

@@ -60,6 +60,8 @@ func TestAlgorithms(t *testing.T) {
 	}{
 		{"RR", nil, 30, []int{10, 10, 10}},
 		{"RR", func(v *fakeView) { v.weight = []int{1, 2, 3} }, 60, []int{10, 20, 30}},
+		{"RR", func(v *fakeView) { v.weight = []int{100, 100} }, 2, []int{1, 1}}, // smooth: not 100 turns each in a run
+		{"RR", func(v *fakeView) { v.weight = []int{50, 100, 50} }, 4, []int{1, 2, 1}},
 		{"MS", nil, 9, []int{9, 0, 0}},
 		{"MS", func(v *fakeView) { v.down = map[int]bool{0: true} }, 9, []int{0, 9, 0}},
 		{"LC", func(v *fakeView) { v.active = []int64{5, 0, 5} }, 1, []int{0, 1, 0}},

@@ -214,6 +214,8 @@ type Rule struct {
 	Servers     []Server     // literal addresses
 	Names       []Name       `json:",omitempty"` // entries by DNS name, resolved by the master
 	HealthCheck *HealthCheck `json:",omitempty"`
+	// AgentCheck asks each server's agent for its state and weight.
+	AgentCheck *AgentCheck `json:",omitempty"`
 	// HashBalanceFactor bounds HS: a server holding more than this times
 	// the mean load per weight is passed over (0 = no bound).
 	HashBalanceFactor float64 `json:",omitempty"`

@@ -215,3 +215,24 @@ func validToken(s string) bool {
 	}
 	return true
 }
+
+// AgentCheck asks an agent on each server (HAProxy's agent protocol) for
+// one line: its state (up, down, drain, maint), a weight as a percentage
+// of the configured one, a connection limit.
+type AgentCheck struct {
+	Port     int // on the server's IP
+	Interval Duration
+	Timeout  Duration
+	Send     string `json:",omitempty"` // written before the line is read ("" = nothing)
+}
+
+func (f *fileAgent) resolve() (*AgentCheck, error) {
+	a := &AgentCheck{Port: deref(f.Port, 0), Interval: deref(f.Interval, Duration(2e9)), Timeout: deref(f.Timeout, Duration(1e9)), Send: deref(f.Send, "")}
+	switch {
+	case a.Port < 1 || a.Port > 65535:
+		return a, fmt.Errorf("port must be 1-65535, not %d", a.Port)
+	case a.Interval < Duration(1e8) || a.Timeout <= 0:
+		return a, errors.New("needs interval of at least 100ms and a timeout")
+	}
+	return a, nil
+}

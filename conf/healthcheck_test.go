@@ -78,3 +78,24 @@ func TestHealthCheckErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestAgentCheckConfig(t *testing.T) {
+	cfg, err := ParseTOML("t.toml", []byte(minimal+`agent_check = { port = 9999, interval = "500ms", send = "status\n" }`+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := *cfg.Rules[0].AgentCheck, (AgentCheck{Port: 9999, Interval: Duration(5e8), Timeout: Duration(1e9), Send: "status\n"}); got != want {
+		t.Errorf("agent_check = %+v, want %+v", got, want)
+	}
+	for _, tt := range []struct{ text, want string }{
+		{`agent_check = { interval = "1s" }`, `t.toml:8: rule "r": agent_check: port must be 1-65535, not 0`},
+		{`agent_check = { port = 70000 }`, `agent_check: port must be 1-65535, not 70000`},
+		{`agent_check = { port = 1, interval = "1ms" }`, `agent_check: needs interval of at least 100ms and a timeout`},
+		{`agent_check = { port = 1, weight = 3 }`, `agent_check.weight`},
+	} {
+		_, err := ParseTOML("t.toml", []byte(minimal+tt.text+"\n"))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want %q", tt.text, err, tt.want)
+		}
+	}
+}

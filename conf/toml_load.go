@@ -222,6 +222,13 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 			}
 			cfg.Rules[i].HealthCheck = c
 		}
+		if a := r.AgentCheck; a != nil {
+			c, err := a.resolve()
+			if err != nil {
+				errs.add(file, loc.key("rule", i, "agent_check"), "rule %q: agent_check: %v", r.ID, err)
+			}
+			cfg.Rules[i].AgentCheck = c
+		}
 	}
 	if n := deref(g.MaxServers, 0); n != 0 {
 		cfg.Global.MaxServers = n

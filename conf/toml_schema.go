@@ -83,6 +83,7 @@ type fileRule struct {
 	MaxConnections *Count         `toml:"max_connections"` // the rule's sessions, all clients together
 	HashBalance    *float64       `toml:"hash_balance_factor"`
 	HealthCheck    *fileCheck     `toml:"health_check"`
+	AgentCheck     *fileAgent     `toml:"agent_check"`
 	ClientDefaults clientProps    `toml:"client_defaults"`
 	Clients        []clientEntry  `toml:"clients"`
 	SNI            []string       `toml:"sni"`
@@ -91,6 +92,13 @@ type fileRule struct {
 	Listen         []listenEntry  `toml:"listen"`
 	ServerDefaults serverProps    `toml:"server_defaults"`
 	Servers        []serverEntry  `toml:"servers"`
+}
+
+type fileAgent struct {
+	Port     *int      `toml:"port"`
+	Interval *Duration `toml:"interval"`
+	Timeout  *Duration `toml:"timeout"`
+	Send     *string   `toml:"send"`
 }
 
 type fileCheck struct {

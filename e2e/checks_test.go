@@ -3,10 +3,14 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -324,4 +328,99 @@ func TestCheckSMTP(t *testing.T) {
 	_, admin := startChecked(t, checkedRule("mail", testenv.Addr(t), `{ type = "smtp", interval = "200ms", timeout = "2s", rise = 1, fall = 1 }`, mx, greeter))
 	waitServer(t, admin, "mail", greeter, "down", "banner: not an SMTP reply")
 	waitServer(t, admin, "mail", mx, "up", "")
+}
+
+// agent answers each connection with its current line and closes.
+type agent struct {
+	line atomic.Value // string
+	ln   net.Listener
+}
+
+func startAgent(t *testing.T, addr, line string) *agent {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &agent{ln: ln}
+	a.line.Store(line)
+	t.Cleanup(func() { ln.Close() })
+	go a.serve()
+	return a
+}
+
+func (a *agent) serve() {
+	for {
+		c, err := a.ln.Accept()
+		if err != nil {
+			return
+		}
+		io.WriteString(c, a.line.Load().(string)+"\n")
+		c.Close()
+	}
+}
+
+// TestAgentCheck: an agent's 50% halves its server's share, drain takes
+// it out (show servers says draining, by the agent), up brings it back
+// with the 50% it said before, 100% restores the weight; an admin's
+// weight wins over the agent's.
+func TestAgentCheck(t *testing.T) {
+	agentPort := strconv.Itoa(testenv.FreePort(t))
+	a, b := "127.0.0.1:"+strconv.Itoa(testenv.FreePort(t)), "127.0.0.2:"+strconv.Itoa(testenv.FreePort(t))
+	testenv.Backend(t, "greet", a)
+	testenv.Backend(t, "greet", b)
+	agentA := startAgent(t, "127.0.0.1:"+agentPort, "up 100%")
+	startAgent(t, "127.0.0.2:"+agentPort, "up")
+	front, admin := testenv.Addr(t), testenv.Addr(t)
+	cfg := fmt.Sprintf(`
+[admin]
+listen = [%q]
+clients = ["127.0.0.1:*"]
+
+[[rule]]
+id = "web"
+algorithm = "RR"
+clients = ["*:*"]
+listen = [%q]
+agent_check = { port = %s, interval = "100ms", timeout = "1s" }
+servers = [{ address = %q, weight = 100 }, { address = %q, weight = 100 }]
+`, admin, front, agentPort, a, b)
+	m := testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "1"})
+	weightOf := func(addr string) string {
+		return strings.Fields(lineWith(adminSend(t, admin, "show servers\n"), addr))[8]
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for end := time.Now().Add(20 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatalf("still waiting for %s:\n%s\n%s", what, adminSend(t, admin, "show servers\n"), m.Log())
+			}
+		}
+	}
+	agentA.line.Store("50%")
+	waitFor("weight 50 from the agent", func() bool { return strings.Contains(lineWith(adminSend(t, admin, "show servers\n"), a), "50 (agent)") })
+	got := countGreetings(t, front, 30)
+	if got[a] == 0 || got[a] >= got[b] {
+		t.Errorf("at 50%%: %v, want %s to get about half of %s's", got, a, b)
+	}
+	agentA.line.Store("drain")
+	waitServer(t, admin, "web", a, "draining", "")
+	if got := countGreetings(t, front, 10); got[a] != 0 {
+		t.Errorf("drained by its agent: %s still got %d of 10", a, got[a])
+	}
+	if !strings.Contains(lineWith(adminSend(t, admin, "show servers\n"), a), "draining (agent: drain)") {
+		t.Errorf("show servers does not say the agent drains it:\n%s", adminSend(t, admin, "show servers\n"))
+	}
+	agentA.line.Store("up")
+	waitServer(t, admin, "web", a, "up", "")
+	if w := weightOf(a); w != "50" {
+		t.Errorf("after up: weight %s, want the 50%% said before to stay", w)
+	}
+	agentA.line.Store("100%")
+	waitFor("weight 100", func() bool { return weightOf(a) == "100" })
+	adminSend(t, admin, "set weight web "+a+" 10\n")
+	agentA.line.Store("70%")
+	m.WaitLog(t, "weight_percent=70", 20*time.Second) // the agent's word is in the pool
+	if got := lineWith(adminSend(t, admin, "show servers\n"), a); !strings.Contains(got, "10 (admin)") {
+		t.Errorf("the agent's 70%% overrode an admin weight: %s", got)
+	}
 }

@@ -3,6 +3,7 @@ package health
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -279,5 +280,71 @@ func FuzzAnswers(f *testing.F) {
 		checkSMTP(answer(in))
 		all.Role = conf.RolePrimary
 		checkPgSQL(answer(in), all)
+	})
+}
+
+func TestParseAgent(t *testing.T) {
+	for _, tt := range []struct {
+		line     string
+		state    string
+		weight   int
+		maxConns int64
+		err      string
+	}{
+		{"up", "up", -1, -1, ""},
+		{"ready", "up", -1, -1, ""},
+		{"75%", "", 75, -1, ""},
+		{"up 50%", "up", 50, -1, ""},
+		{"drain", "drain", -1, -1, ""},
+		{"maint", "maint", -1, -1, ""},
+		{"DOWN", "down", -1, -1, ""},
+		{"stopped", "down", -1, -1, ""},
+		{"fail", "down", -1, -1, ""},
+		{"maxconn:30", "", -1, 30, ""},
+		{"up,100%,maxconn:0", "up", 100, 0, ""},
+		{" ready ,\t80% ", "up", 80, -1, ""},
+		{"0%", "", 0, -1, ""},
+		{"", "", -1, -1, "an empty answer"},
+		{"sleepy", "", -1, -1, `"sleepy" is not an agent word`},
+		{"up 50% bogus", "", -1, -1, `"bogus" is not an agent word`},
+		{"150.5%", "", -1, -1, `weight "150.5%" is not 0%-1000%`},
+		{"-5%", "", -1, -1, `weight "-5%" is not`},
+		{"maxconn:x", "", -1, -1, `"maxconn:x" is not maxconn:N`},
+		{"maxconn:-1", "", -1, -1, `is not maxconn:N`},
+	} {
+		a, err := ParseAgent(tt.line)
+		wantErr(t, tt.line, err, tt.err)
+		if tt.err == "" && (a.State != tt.state || a.Weight != tt.weight || a.MaxConns != tt.maxConns) {
+			t.Errorf("ParseAgent(%q) = %+v, want state %q weight %d maxconn %d", tt.line, a, tt.state, tt.weight, tt.maxConns)
+		}
+	}
+}
+
+func TestAskAgent(t *testing.T) {
+	for _, tt := range []struct{ send, answer, state, err string }{
+		{"", "drain\n", "drain", ""},
+		{"", "up\r\n", "up", ""},
+		{"hello\n", "maint", "maint", ""}, // closed after its words, no line break
+		{"", "", "", "answer: EOF"},
+		{"", strings.Repeat("up,", 300) + "\n", "", "answer too long"},
+	} {
+		s := answer(tt.answer)
+		a, err := askAgent(s, tt.send)
+		wantErr(t, fmt.Sprintf("%q", tt.answer), err, tt.err)
+		if a.State != tt.state || s.out.String() != tt.send {
+			t.Errorf("answer %q: state %q sent %q, want %q and %q", tt.answer, a.State, s.out.String(), tt.state, tt.send)
+		}
+	}
+}
+
+func FuzzParseAgent(f *testing.F) {
+	for _, s := range []string{"up 75%", "maxconn:10,drain", "ready\t0%"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		a, err := ParseAgent(line)
+		if err == nil && (a.Weight < -1 || a.Weight > 1000 || a.MaxConns < -1) {
+			t.Fatalf("ParseAgent(%q) = %+v: out of range", line, a)
+		}
 	})
 }

@@ -27,18 +27,32 @@ import (
 // checker runs the health checks of the current servers, one goroutine
 // per server slot.
 type checker struct {
-	running map[int]*check
+	running map[int]*check // health checks by server slot
+	agents  map[int]*check // agent checks by server slot
 	wg      sync.WaitGroup
 	mu      sync.Mutex     // guards why
 	why     map[int]string // why a server held down failed, by slot
 }
 
-// check is one server's running health check.
+// check is one server's running health or agent check.
 type check struct {
 	ctx  context.Context // cancelled to stop it, a probe in flight too
 	stop context.CancelFunc
-	hc   conf.HealthCheck
-	srv  conf.Server
+	// what it checks: a change starts a new one
+	hc    conf.HealthCheck
+	agent conf.AgentCheck
+	addr  string
+	tls   *conf.ServerTLS
+}
+
+func newCheck(c check) *check {
+	c.ctx, c.stop = context.WithCancel(context.Background())
+	return &c
+}
+
+// same: a running check that checks what c would.
+func (ch *check) same(c check) bool {
+	return ch != nil && reflect.DeepEqual(ch.hc, c.hc) && ch.agent == c.agent && ch.addr == c.addr && reflect.DeepEqual(ch.tls, c.tls)
 }
 
 // syncChecks makes the running checks those of the pool's current servers
@@ -49,33 +63,37 @@ func (m *Master) syncChecks() {
 	m.checkMu.Lock()
 	defer m.checkMu.Unlock()
 	if m.checks == nil {
-		m.checks = &checker{running: map[int]*check{}, why: map[int]string{}}
+		m.checks = &checker{running: map[int]*check{}, agents: map[int]*check{}, why: map[int]string{}}
 	}
 	c := m.checks
 	cfg, entries := m.pool.Current()
-	want := map[int]bool{}
+	want, wantAgent := map[int]bool{}, map[int]bool{}
 	for i, r := range cfg.Rules {
 		for _, e := range entries[i] {
 			slot := m.region.Server(e.Slot)
+			log := m.log.With("rule", r.ID, "server", e.Server.Address)
+			if a := r.AgentCheck; a != nil {
+				wantAgent[e.Slot] = true
+				m.startAgent(c, e, *a, log)
+			}
 			if r.HealthCheck == nil {
 				slot.Flags.And(^int64(shared.FlagCheckDown))
 				continue
 			}
 			want[e.Slot] = true
-			if ch := c.running[e.Slot]; ch != nil && reflect.DeepEqual(ch.hc, *r.HealthCheck) && reflect.DeepEqual(ch.srv, e.Server) {
+			key := check{hc: *r.HealthCheck, addr: e.Server.Address, tls: e.Server.TLS}
+			if ch := c.running[e.Slot]; ch.same(key) {
 				continue
 			} else if ch != nil {
 				ch.stop()
 			}
-			log := m.log.With("rule", r.ID, "server", e.Server.Address)
 			p := &health.Probe{Check: r.HealthCheck, Addr: e.Server.Address}
 			var err error
 			if p.TLS, err = checkTLSConfig(r.HealthCheck, e.Server, cfg.Files); err != nil {
 				log.Error("health check not started", "err", err)
 				continue
 			}
-			ch := &check{hc: *r.HealthCheck, srv: e.Server}
-			ch.ctx, ch.stop = context.WithCancel(context.Background())
+			ch := newCheck(key)
 			c.running[e.Slot] = ch
 			c.wg.Add(1)
 			onDown := func() {}
@@ -92,6 +110,13 @@ func (m *Master) syncChecks() {
 			c.setWhy(slot, "")
 		}
 	}
+	for slot, ch := range c.agents {
+		if !wantAgent[slot] {
+			ch.stop()
+			delete(c.agents, slot)
+		}
+	}
+	m.forgetAgents(cfg, entries)
 }
 
 // checkTLSConfig is how a check that speaks TLS handshakes with srv:
@@ -161,6 +186,9 @@ func (m *Master) stopChecks() {
 	defer m.checkMu.Unlock()
 	if m.checks != nil {
 		for _, ch := range m.checks.running {
+			ch.stop()
+		}
+		for _, ch := range m.checks.agents {
 			ch.stop()
 		}
 		m.checks.wg.Wait()

@@ -21,6 +21,13 @@
 // server an answer no longer yields leaves exactly as after del server.
 // Answers are not the fleet's: every node resolves for itself.
 //
+// What a server's agent says (SetAgent: a state, a weight percentage, a
+// connection limit) is a third layer, applied after the overlay where the
+// config gave the value (an admin's or the fleet's weight wins) and as
+// FlagAgentDown for down, drain and maint. It lives in the table only: not
+// in the state file, not in the fleet store, gone with its server; a change
+// republishes, an unchanged answer does not.
+//
 // The overlay survives reloads and upgrades (the master hands it to its
 // successor) and, with state_file, restarts. On a reload the file wins
 // for a server whose config entry changed since the runtime change was

@@ -28,6 +28,7 @@ type Entry struct {
 	Origin       string // who put the server in the rule: SourceConfig, SourceAdmin, SourceFleet or SourceDNS
 	WeightFrom   string
 	MaxConnsFrom string
+	Agent        string // the state its agent last said ("" = no agent, or none said)
 }
 
 // Table is the master's view of every rule's servers. change serialises
@@ -53,6 +54,8 @@ type Table struct {
 	// "none".
 	sink func([]Override) error
 	self string // this node's name in the fleet: overrides it makes carry it
+	// agents is what each server's agent last said, by conf.ServerKey.
+	agents map[string]Agent
 }
 
 // changing takes the change lock and the data lock; the returned func
@@ -194,7 +197,7 @@ func (t *Table) Current() (*conf.Config, [][]Entry) {
 // the table's. The servers that left a rule are kept in gone.
 func (t *Table) publish(cfg *conf.Config, ruleSlots []int, st State) error {
 	view := expand(cfg, st.Answers)
-	entries := effective(view, &st, t.self)
+	entries := effective(view, &st, t.self, t.agents)
 	var keys []string
 	for i, r := range cfg.Rules {
 		for _, e := range entries[i] {
@@ -204,6 +207,17 @@ func (t *Table) publish(cfg *conf.Config, ruleSlots []int, st State) error {
 	slots, err := t.region.AssignServers(keys)
 	if err != nil {
 		return fmt.Errorf("pool: %w (the region holds %d server slots: raise max_servers, which takes a restart)", err, t.region.NumServers())
+	}
+	if len(t.agents) > 0 { // a server that left takes its agent's word with it
+		present := make(map[string]bool, len(keys))
+		for _, k := range keys {
+			present[k] = true
+		}
+		for k := range t.agents {
+			if !present[k] {
+				delete(t.agents, k)
+			}
+		}
 	}
 	now := shared.Now()
 	in := make(map[int]bool, len(slots))
@@ -215,6 +229,7 @@ func (t *Table) publish(cfg *conf.Config, ruleSlots []int, st State) error {
 			k++
 			in[e.Slot] = true
 			writeSlot(t.region.Server(e.Slot), e.Server, ruleSlots[i], j, now, t.published)
+			writeAgentFlag(t.region.Server(e.Slot), e)
 		}
 	}
 	for i := 0; i < t.region.NumServers(); i++ {
@@ -329,7 +344,7 @@ func reconcile(st *State, cfg *conf.Config) {
 
 // effective merges cfg and st: config servers in order (less the removed
 // ones, with runtime values), then the added ones in the order they came.
-func effective(cfg *conf.Config, st *State, self string) [][]Entry {
+func effective(cfg *conf.Config, st *State, self string, agents map[string]Agent) [][]Entry {
 	out := make([][]Entry, len(cfg.Rules))
 	for i, r := range cfg.Rules {
 		for _, s := range r.Servers {
@@ -347,6 +362,9 @@ func effective(cfg *conf.Config, st *State, self string) [][]Entry {
 				}
 				applyOverride(&e, o, self)
 			}
+			if a, ok := agents[conf.ServerKey(r.ID, s.Address)]; ok {
+				applyAgent(&e, a)
+			}
 			out[i] = append(out[i], e)
 		}
 		for _, o := range st.Overrides {
@@ -357,6 +375,9 @@ func effective(cfg *conf.Config, st *State, self string) [][]Entry {
 			s.Address, s.Backup = o.Address, o.Backup
 			e := Entry{Rule: r.ID, Server: s, Origin: source(&o, self), WeightFrom: SourceConfig, MaxConnsFrom: SourceConfig}
 			applyOverride(&e, &o, self)
+			if a, ok := agents[conf.ServerKey(r.ID, s.Address)]; ok {
+				applyAgent(&e, a)
+			}
 			out[i] = append(out[i], e)
 		}
 	}

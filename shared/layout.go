@@ -6,7 +6,7 @@ import (
 )
 
 // Version is the layout version; bump it on any change to the structs below.
-const Version = 14
+const Version = 15
 
 // MaxWorkers is the number of per-worker counters in each server slot.
 const MaxWorkers = 64
@@ -49,6 +49,7 @@ const (
 	FlagDisabled  = 1 << iota // disabled by an admin until DisabledUntil
 	FlagCheckDown             // the master's health check says down
 	FlagDraining              // drained by an admin; sessions left at DrainUntil are closed
+	FlagAgentDown             // the server's agent says down, drain or maint
 )
 
 // Server settings bits (ServerSlot.Settings).

@@ -51,13 +51,13 @@ func (s *ServerSlot) Isolated(now int64) bool {
 }
 
 // Eligible is Usable without the moratorium: a member with weight, not
-// disabled, draining, held down by its check or waiting for a heartbeat.
+// disabled, draining, held down by its check or its agent, or waiting for a heartbeat.
 func (s *ServerSlot) Eligible(now int64) bool {
 	if s.Member.Load() == 0 || s.Weight.Load() == 0 {
 		return false
 	}
 	f := s.Flags.Load()
-	if f&(FlagCheckDown|FlagDraining) != 0 {
+	if f&(FlagCheckDown|FlagDraining|FlagAgentDown) != 0 {
 		return false
 	}
 	if f&FlagDisabled != 0 && s.DisabledUntil.Load() > now {

@@ -45,6 +45,16 @@ type Snapshot struct {
 	// CheckErrors is why each server a health check holds down failed
 	// its last check, by server slot.
 	CheckErrors map[int]string
+	// Ejected is why each server ejected as an outlier is out, by slot;
+	// Ejections counts every ejection so far.
+	Ejected   map[int]string
+	Ejections []Ejections
+}
+
+// Ejections counts a server's ejections for one reason (outlier).
+type Ejections struct {
+	Rule, Server, Reason string
+	Count                int64
 }
 
 // Worker is one live worker process.

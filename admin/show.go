@@ -21,7 +21,7 @@ type ServerState struct {
 	Rule       string  `json:"rule"`
 	Address    string  `json:"address"`
 	From       string  `json:"from,omitempty"` // the name entry that yielded the address
-	State      string  `json:"state"`          // up, down, disabled, draining, heartbeat-wait, removed
+	State      string  `json:"state"`          // up, down, ejected, disabled, draining, heartbeat-wait, removed
 	Heartbeat  float64 `json:"heartbeat_seconds"`
 	Until      int64   `json:"until_unix"` // when a disable, drain or moratorium ends; 0 = none, -1 = until enabled
 	Active     int64   `json:"active"`
@@ -42,6 +42,8 @@ type ServerState struct {
 	// CheckError is why the health check failed last, while it holds
 	// the server down.
 	CheckError string `json:"health_check_error,omitempty"`
+	// Ejected is why the server is out as an outlier (outlier), while it is.
+	Ejected string `json:"ejected,omitempty"`
 	// Agent is the state the server's agent last said (agent_check).
 	Agent string `json:"agent,omitempty"`
 	// Where the server and its values come from: "config", "admin",
@@ -82,7 +84,7 @@ func addFleetView(states []ServerState, nodes []fleet.NodeInfo) {
 	}
 }
 
-func serverState(e *pool.Entry, slot *shared.ServerSlot, checkErr string, now int64, wall time.Time) ServerState {
+func serverState(e *pool.Entry, slot *shared.ServerSlot, snap *Snapshot, now int64, wall time.Time) ServerState {
 	s := &e.Server
 	st := ServerState{Rule: e.Rule, Address: s.Address, From: s.From, State: "up", Heartbeat: s.Heartbeat.D().Seconds(),
 		Active: slot.Active.Load(), Total: slot.Total.Load(), Failures: slot.Failures.Load(),
@@ -109,8 +111,10 @@ func serverState(e *pool.Entry, slot *shared.ServerSlot, checkErr string, now in
 		st.State, st.Until = "draining", toWall(slot.DrainUntil.Load())
 	case slot.MoratoriumUntil.Load() > now:
 		st.State, st.Until = "down", toWall(slot.MoratoriumUntil.Load())
+	case flags&shared.FlagEjected != 0 && slot.EjectedUntil.Load() > now:
+		st.State, st.Until, st.Ejected = "ejected", toWall(slot.EjectedUntil.Load()), snap.Ejected[e.Slot]
 	case flags&shared.FlagCheckDown != 0:
-		st.State, st.Check, st.CheckError = "down", "failing", checkErr
+		st.State, st.Check, st.CheckError = "down", "failing", snap.CheckErrors[e.Slot]
 	case flags&shared.FlagAgentDown != 0 && e.Agent == pool.AgentDrain:
 		st.State = "draining"
 	case flags&shared.FlagAgentDown != 0:
@@ -128,11 +132,11 @@ func allServers(snap *Snapshot) []ServerState {
 	var out []ServerState
 	for _, es := range snap.Servers {
 		for j := range es {
-			out = append(out, serverState(&es[j], snap.Region.Server(es[j].Slot), snap.CheckErrors[es[j].Slot], now, wall))
+			out = append(out, serverState(&es[j], snap.Region.Server(es[j].Slot), snap, now, wall))
 		}
 	}
 	for j := range snap.Gone {
-		out = append(out, serverState(&snap.Gone[j], snap.Region.Server(snap.Gone[j].Slot), "", now, wall))
+		out = append(out, serverState(&snap.Gone[j], snap.Region.Server(snap.Gone[j].Slot), snap, now, wall))
 	}
 	return out
 }
@@ -247,6 +251,9 @@ func showServers(snap *Snapshot, nodes []fleet.NodeInfo) (any, string) {
 	for _, s := range states {
 		if s.CheckError != "" {
 			fmt.Fprintf(&b, "%s %s down: check: %s\n", s.Rule, s.Address, s.CheckError)
+		}
+		if s.Ejected != "" {
+			fmt.Fprintf(&b, "%s %s ejected: %s\n", s.Rule, s.Address, s.Ejected)
 		}
 	}
 	return map[string]any{"servers": states}, b.String()

@@ -216,6 +216,9 @@ type Rule struct {
 	HealthCheck *HealthCheck `json:",omitempty"`
 	// AgentCheck asks each server's agent for its state and weight.
 	AgentCheck *AgentCheck `json:",omitempty"`
+	// Outlier ejects servers that fail, answer late or lose packets,
+	// judged from what the workers saw (nil = off).
+	Outlier *Outlier `json:",omitempty"`
 	// HashBalanceFactor bounds HS: a server holding more than this times
 	// the mean load per weight is passed over (0 = no bound).
 	HashBalanceFactor float64 `json:",omitempty"`
@@ -288,4 +291,7 @@ type Server struct {
 	Transparent bool `json:",omitempty"`
 	// TLS, when set, originates TLS to the server (servertls.go).
 	TLS *ServerTLS `json:",omitempty"`
+	// HealthCheck is this server's own check (its entry's or the rule's
+	// server_defaults'); nil = the rule's health_check.
+	HealthCheck *HealthCheck `json:",omitempty"`
 }

@@ -1,11 +1,14 @@
 package conf
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/BurntSushi/toml"
 )
 
 // Check types: what a health check speaks to the server.
@@ -57,6 +60,9 @@ type HealthCheck struct {
 	Password string `json:",omitempty"`
 	Database string `json:",omitempty"`
 	Name     string `json:",omitempty"` // dns: the name queried
+	// problems are what resolve found wrong, for the validator to report
+	// at a server entry's line.
+	problems []error
 }
 
 // MaxCheckBody bounds what an http check reads of a body.
@@ -189,7 +195,18 @@ func (f *fileCheck) resolve(file string) (*HealthCheck, []error) {
 			errs = append(errs, errors.New("type \"dns\" needs a name to query"))
 		}
 	}
+	c.problems = errs
 	return c, errs
+}
+
+// resolveQuiet is resolve for a server's table: nil stays nil, and the
+// problems wait in the result for the validator (serverOptions).
+func (f *fileCheck) resolveQuiet(file string) *HealthCheck {
+	if f == nil {
+		return nil
+	}
+	c, _ := f.resolve(file)
+	return c
 }
 
 // typeKeys says which type-specific keys were written.
@@ -235,4 +252,27 @@ func (f *fileAgent) resolve() (*AgentCheck, error) {
 		return a, errors.New("needs interval of at least 100ms and a timeout")
 	}
 	return a, nil
+}
+
+// decodeCheck reads a server entry's health_check table (server entries
+// are decoded by hand, decodeEntry): through the TOML decoder again, so
+// the keys and their types are read exactly as on a rule.
+func decodeCheck(val any) (*fileCheck, error) {
+	m, ok := val.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("health_check must be a table { type = \"http\", … }, not %T", val)
+	}
+	var buf bytes.Buffer
+	if err := toml.NewEncoder(&buf).Encode(m); err != nil {
+		return nil, fmt.Errorf("health_check: %w", err)
+	}
+	var fc fileCheck
+	md, err := toml.Decode(buf.String(), &fc)
+	if err != nil {
+		return nil, fmt.Errorf("health_check: %w", err)
+	}
+	if u := md.Undecoded(); len(u) > 0 {
+		return nil, fmt.Errorf("health_check.%s: unknown key", u[0])
+	}
+	return &fc, nil
 }

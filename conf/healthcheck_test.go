@@ -99,3 +99,30 @@ func TestAgentCheckConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestServerHealthCheck(t *testing.T) {
+	text := strings.Replace(minimal, `servers = ["127.0.0.1:9001"]`, `health_check = { type = "tcp" }
+server_defaults = { health_check = { type = "redis", role = "master" } }
+servers = ["127.0.0.1:9001", { address = "127.0.0.1:9002", health_check = { type = "http", path = "/up", expect_status = [200, "204-206"] } }]`, 1)
+	cfg, err := ParseTOML("t.toml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Rules[0]
+	if r.HealthCheck.Type != "tcp" || r.Servers[0].HealthCheck.Type != "redis" || r.Servers[0].HealthCheck.Role != "master" {
+		t.Errorf("rule %+v, first server %+v", r.HealthCheck, r.Servers[0].HealthCheck)
+	}
+	if hc := r.Servers[1].HealthCheck; hc.Type != "http" || hc.Path != "/up" || !reflect.DeepEqual(hc.ExpectStatus, StatusRanges{{200, 200}, {204, 206}}) {
+		t.Errorf("second server %+v", hc)
+	}
+	for _, tt := range []struct{ entry, want string }{
+		{`{ address = "127.0.0.1:9002", health_check = { type = "redis", path = "/" } }`, `t.toml:7: rule "r": server 127.0.0.1:9002: health_check: path does not apply to type "redis"`},
+		{`{ address = "127.0.0.1:9002", health_check = { type = "http", colour = "red" } }`, `health_check.colour: unknown key`},
+		{`{ address = "127.0.0.1:9002", health_check = "http" }`, `health_check must be a table`},
+	} {
+		_, err := ParseTOML("t.toml", []byte(strings.Replace(minimal, `"127.0.0.1:9001"]`, `"127.0.0.1:9001", `+tt.entry+`]`, 1)))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want %q", tt.entry, err, tt.want)
+		}
+	}
+}

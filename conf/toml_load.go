@@ -222,6 +222,13 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 			}
 			cfg.Rules[i].HealthCheck = c
 		}
+		if o := r.Outlier; o != nil {
+			c, err := o.resolve()
+			if err != nil {
+				errs.add(file, loc.key("rule", i, "outlier"), "rule %q: outlier: %v", r.ID, err)
+			}
+			cfg.Rules[i].Outlier = c
+		}
 		if a := r.AgentCheck; a != nil {
 			c, err := a.resolve()
 			if err != nil {
@@ -314,6 +321,7 @@ func resolveServers(file string, rule, list serverProps, entries []serverEntry) 
 			Source:         pick(nil, rule.Source, list.Source, e.Source),
 			Transparent:    pick(false, rule.Transparent, list.Transparent, e.Transparent),
 			TLS:            pickPtr(rule.TLS, list.TLS, e.TLS).resolve(file),
+			HealthCheck:    pickPtr(list.HealthCheck, e.HealthCheck).resolveQuiet(file),
 		})
 	}
 	return out

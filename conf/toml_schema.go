@@ -84,6 +84,7 @@ type fileRule struct {
 	HashBalance    *float64       `toml:"hash_balance_factor"`
 	HealthCheck    *fileCheck     `toml:"health_check"`
 	AgentCheck     *fileAgent     `toml:"agent_check"`
+	Outlier        *fileOutlier   `toml:"outlier"`
 	ClientDefaults clientProps    `toml:"client_defaults"`
 	Clients        []clientEntry  `toml:"clients"`
 	SNI            []string       `toml:"sni"`
@@ -92,6 +93,15 @@ type fileRule struct {
 	Listen         []listenEntry  `toml:"listen"`
 	ServerDefaults serverProps    `toml:"server_defaults"`
 	Servers        []serverEntry  `toml:"servers"`
+}
+
+type fileOutlier struct {
+	ConsecutiveFailures *int      `toml:"consecutive_failures"`
+	Interval            *Duration `toml:"interval"`
+	BaseEjection        *Duration `toml:"base_ejection"`
+	MaxEjectionPercent  *int      `toml:"max_ejection_percent"`
+	LatencyFactor       *float64  `toml:"latency_factor"`
+	RetransFactor       *float64  `toml:"retrans_factor"`
 }
 
 type fileAgent struct {
@@ -158,6 +168,7 @@ type serverProps struct {
 	Source         *Sources       `toml:"source"`
 	Transparent    *bool          `toml:"transparent"`
 	TLS            *fileServerTLS `toml:"tls"` // originate TLS (servertls.go)
+	HealthCheck    *fileCheck     `toml:"health_check"`
 }
 
 // clientEntry is "PATTERN" or { pattern = "PATTERN", max_connections = N, deny = true, ... }.
@@ -199,7 +210,7 @@ func (e *serverEntry) UnmarshalTOML(v any) error {
 		"max_connections": &e.MaxConnections, "heartbeat": &e.Heartbeat, "weight": &e.Weight,
 		"proxy_protocol": &e.ProxyProtocol, "backup": &e.Backup, "slow_start": &e.SlowStart, "isolate_after": &e.IsolateAfter, "on_down": &e.OnDown,
 		"keepalive": &e.Keepalive, "quickack": &e.QuickAck, "source": &e.Source,
-		"transparent": &e.Transparent, "srv": &srv, "tls": &e.TLS,
+		"transparent": &e.Transparent, "srv": &srv, "tls": &e.TLS, "health_check": &e.HealthCheck,
 	}
 	if m, ok := v.(map[string]any); ok && m["srv"] != nil {
 		if m["address"] != nil {
@@ -292,6 +303,12 @@ func decodeEntryKey(k string, val any, nameKey string, name *string, props map[s
 			return err
 		}
 		*dst = t
+	case **fileCheck:
+		c, err := decodeCheck(val)
+		if err != nil {
+			return err
+		}
+		*dst = c
 	case **fileKeepalive:
 		k, err := decodeKeepalive(val)
 		if err != nil {

@@ -319,6 +319,14 @@ func (v *validator) serverOptions(owner string, i, at int, label string, s Serve
 		v.errs.add(v.file, v.line("rule", i, "on_down"), "%s: server %s: on_down must be %q or left out, not %q", owner, label, OnDownShutdown, s.OnDown)
 	}
 	v.serverTLSSettings(owner, at, label, s.TLS)
+	if hc := s.HealthCheck; hc != nil {
+		for _, err := range hc.problems {
+			v.errs.add(v.file, at, "%s: server %s: health_check: %v", owner, label, err)
+		}
+		if hc.CA != "" {
+			v.caFile(owner+": server "+label+": health_check: ca", at, hc.CA)
+		}
+	}
 }
 
 func validID(id string) bool {

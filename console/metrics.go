@@ -35,6 +35,7 @@ var (
 	descSessions    = prometheus.NewDesc("g6_rule_sessions", "Sessions open through the rule.", []string{"rule"}, nil)
 	descRefused     = prometheus.NewDesc("g6_rule_refused_total", "Connections closed at once, by reason.", []string{"rule", "reason"}, nil)
 	descPanic       = prometheus.NewDesc("g6_rule_panic", "1 while every server of the rule that could serve is isolated by moratorium alone, and is tried anyway.", []string{"rule"}, nil)
+	descEjections   = prometheus.NewDesc("g6_server_ejections_total", "Times the server was ejected as an outlier, by reason (failures, latency, retransmits).", []string{"rule", "server", "reason"}, nil)
 	descPanicConn   = prometheus.NewDesc("g6_rule_panic_connections_total", "Sessions that tried servers isolated by moratorium because the rule was in panic.", []string{"rule"}, nil)
 	descHTTPRefused = prometheus.NewDesc("g6_http_refused_total", "Connections to the metrics or console endpoint closed at once: it held http_max_connections, or http_max_connections_per_ip from that client.", []string{"listen"}, nil)
 	descRuleConns   = prometheus.NewDesc("g6_rule_connections_total", "Connections the rule's sessions established, whatever became of their servers.", []string{"rule"}, nil)
@@ -58,7 +59,7 @@ var (
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBuild, descUp, descActive, descConns, descFailures, descRecv,
-		descSent, descRT, descSessions, descRefused, descPanic, descPanicConn, descHTTPRefused, descLogDropped, descRuleConns, descRuleFails, descRuleRecv, descRuleSent, descLocalFail, descRestarts, descWorkers, descUptimeSec,
+		descSent, descRT, descSessions, descRefused, descPanic, descPanicConn, descEjections, descHTTPRefused, descLogDropped, descRuleConns, descRuleFails, descRuleRecv, descRuleSent, descLocalFail, descRestarts, descWorkers, descUptimeSec,
 		descResolved, descFailing, descConnect, descFirstByte, descDuration, descTLS, descTLSTime, descCertExpiry} {
 		ch <- d
 	}
@@ -72,6 +73,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descLogDropped, prometheus.CounterValue, float64(snap.Region.AccessLogDropped().Load()))
 	now := shared.Now()
 	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
+	for _, e := range snap.Ejections {
+		ch <- prometheus.MustNewConstMetric(descEjections, counter, float64(e.Count), e.Rule, e.Server, e.Reason)
+	}
 	for i, r := range snap.Config.Rules {
 		var sessions int64
 		for _, e := range snap.Servers[i] {

@@ -22,6 +22,7 @@ import (
 type serverView struct {
 	Rule, Address, State string
 	CheckError           string `json:"health_check_error"`
+	Ejected              string `json:"ejected"`
 }
 
 // waitServer polls show servers until addr in rule is in state and, if
@@ -36,7 +37,7 @@ func waitServer(t *testing.T, admin, rule, addr, state, why string) serverView {
 		for _, s := range doc.Servers {
 			if s.Rule == rule && s.Address == addr {
 				last = s
-				if s.State == state && strings.Contains(s.CheckError, why) {
+				if s.State == state && strings.Contains(s.CheckError+s.Ejected, why) {
 					return s
 				}
 			}

@@ -67,6 +67,7 @@ func (m *Master) Snapshot() admin.Snapshot {
 	s := admin.Snapshot{Config: g.cfg, Region: m.region, Rules: g.setup.RuleSlots, Servers: byRule(g.cfg, entries), Gone: gone, CheckErrors: m.checkErrors(),
 		Clients: g.setup.Clients, Started: m.started}
 	s.Rate, s.RateKnown = m.rate.perSecond()
+	s.Ejected, s.Ejections = m.ejectedView()
 	for _, w := range g.workers {
 		if w != nil && !w.exited {
 			s.Workers = append(s.Workers, admin.Worker{Slot: w.slot, Counter: w.counter, Pid: w.pid, Started: w.started,

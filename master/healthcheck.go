@@ -76,20 +76,24 @@ func (m *Master) syncChecks() {
 				wantAgent[e.Slot] = true
 				m.startAgent(c, e, *a, log)
 			}
-			if r.HealthCheck == nil {
+			hc := e.Server.HealthCheck // the server's own, else the rule's
+			if hc == nil {
+				hc = r.HealthCheck
+			}
+			if hc == nil {
 				slot.Flags.And(^int64(shared.FlagCheckDown))
 				continue
 			}
 			want[e.Slot] = true
-			key := check{hc: *r.HealthCheck, addr: e.Server.Address, tls: e.Server.TLS}
+			key := check{hc: *hc, addr: e.Server.Address, tls: e.Server.TLS}
 			if ch := c.running[e.Slot]; ch.same(key) {
 				continue
 			} else if ch != nil {
 				ch.stop()
 			}
-			p := &health.Probe{Check: r.HealthCheck, Addr: e.Server.Address}
+			p := &health.Probe{Check: hc, Addr: e.Server.Address}
 			var err error
-			if p.TLS, err = checkTLSConfig(r.HealthCheck, e.Server, cfg.Files); err != nil {
+			if p.TLS, err = checkTLSConfig(hc, e.Server, cfg.Files); err != nil {
 				log.Error("health check not started", "err", err)
 				continue
 			}
@@ -117,6 +121,7 @@ func (m *Master) syncChecks() {
 		}
 	}
 	m.forgetAgents(cfg, entries)
+	m.syncOutliers()
 }
 
 // checkTLSConfig is how a check that speaks TLS handshakes with srv:
@@ -194,6 +199,7 @@ func (m *Master) stopChecks() {
 		m.checks.wg.Wait()
 		m.checks = nil
 	}
+	m.stopOutliers()
 }
 
 // runCheck checks one server every interval until stopped.

@@ -89,6 +89,7 @@ type Master struct {
 	adminFds     map[string]int  // canonical admin address → raw socket (for upgrades)
 	http         *console.Server // /metrics and the console; nil when both are off or did not start
 	checks       *checker
+	outliers     *outliers // guarded by checkMu, as checks
 	checkMu      sync.Mutex
 	pool         *pool.Table      // every rule's servers, config and runtime changes
 	fleet        *fleet.Store     // the link to the other nodes ([cluster]); nil without one

@@ -228,7 +228,11 @@ func (t *Table) publish(cfg *conf.Config, ruleSlots []int, st State) error {
 			e.Slot = slots[k]
 			k++
 			in[e.Slot] = true
-			writeSlot(t.region.Server(e.Slot), e.Server, ruleSlots[i], j, now, t.published)
+			var extra int64
+			if o := cfg.Rules[i].Outlier; o != nil && o.RetransFactor > 0 {
+				extra |= shared.SetTCPInfo
+			}
+			writeSlot(t.region.Server(e.Slot), e.Server, extra, ruleSlots[i], j, now, t.published)
 			writeAgentFlag(t.region.Server(e.Slot), e)
 		}
 	}
@@ -258,9 +262,10 @@ func (t *Table) publish(cfg *conf.Config, ruleSlots []int, st State) error {
 	return nil
 }
 
-// writeSlot writes a server's settings, then its membership. A server
+// writeSlot writes a server's settings (set: the rule's Set* bits), then
+// its membership. A server
 // that joins the rule after the first publish starts its slow start.
-func writeSlot(sl *shared.ServerSlot, s conf.Server, ruleSlot, order int, now int64, later bool) {
+func writeSlot(sl *shared.ServerSlot, s conf.Server, set int64, ruleSlot, order int, now int64, later bool) {
 	ap, _ := conf.ParseHostPort(s.Address)
 	sl.SetAddr(ap)
 	sl.Weight.Store(int64(s.Weight))
@@ -268,7 +273,6 @@ func writeSlot(sl *shared.ServerSlot, s conf.Server, ruleSlot, order int, now in
 	sl.Period.Store(int64(s.Heartbeat))
 	sl.SlowStart.Store(int64(s.SlowStart))
 	sl.IsolateAfter.Store(int64(s.IsolateAfter))
-	var set int64
 	if s.Backup {
 		set |= shared.SetBackup
 	}

@@ -6,7 +6,7 @@ import (
 )
 
 // Version is the layout version; bump it on any change to the structs below.
-const Version = 15
+const Version = 16
 
 // MaxWorkers is the number of per-worker counters in each server slot.
 const MaxWorkers = 64
@@ -50,6 +50,7 @@ const (
 	FlagCheckDown             // the master's health check says down
 	FlagDraining              // drained by an admin; sessions left at DrainUntil are closed
 	FlagAgentDown             // the server's agent says down, drain or maint
+	FlagEjected               // ejected as an outlier until EjectedUntil
 )
 
 // Server settings bits (ServerSlot.Settings).
@@ -59,6 +60,7 @@ const (
 	SetProxyV2                 // send a PROXY v2 header
 	SetQuickAck                // TCP_QUICKACK on the socket to the server
 	SetTransparent             // connect from the client's address (IP_TRANSPARENT)
+	SetTCPInfo                 // add the server sockets' TCP_INFO retransmits to Retrans/SegsOut (outlier retrans_factor)
 )
 
 // ServerSlot is one (rule, server) pair's shared state. The master writes
@@ -98,6 +100,17 @@ type ServerSlot struct {
 	IsolateAfter atomic.Int64
 	FailStreak   atomic.Int64
 	IsolatedAt   atomic.Int64
+	// Outlier ejection (conf.Outlier): EjectStreak counts failures the
+	// server caused in a row (a refused or timed-out connect, a failed TLS
+	// handshake, a reset or close before its first byte) and its first
+	// byte sets it back to 0; with FlagEjected the server takes no new
+	// connections until EjectedUntil. Retrans and SegsOut add up
+	// TCP_INFO's tcpi_total_retrans and tcpi_segs_out of its sockets as
+	// their sessions end (SetTCPInfo).
+	EjectStreak  atomic.Int64
+	EjectedUntil atomic.Int64
+	Retrans      atomic.Int64
+	SegsOut      atomic.Int64
 
 	PerWorker [MaxWorkers]atomic.Int32
 	// Latency histograms (histogram.go): connect time, time to the
@@ -114,7 +127,7 @@ type ServerSlot struct {
 	// endian), written before Member publishes the slot.
 	Addr    [18]byte
 	Sources [MaxSources][16]byte
-	_       [38]byte
+	_       [6]byte
 }
 
 // MaxSources is how many source addresses a server slot holds.

@@ -51,7 +51,8 @@ func (s *ServerSlot) Isolated(now int64) bool {
 }
 
 // Eligible is Usable without the moratorium: a member with weight, not
-// disabled, draining, held down by its check or its agent, or waiting for a heartbeat.
+// disabled, draining, held down by its check or its agent, ejected as an
+// outlier, or waiting for a heartbeat.
 func (s *ServerSlot) Eligible(now int64) bool {
 	if s.Member.Load() == 0 || s.Weight.Load() == 0 {
 		return false
@@ -61,6 +62,9 @@ func (s *ServerSlot) Eligible(now int64) bool {
 		return false
 	}
 	if f&FlagDisabled != 0 && s.DisabledUntil.Load() > now {
+		return false
+	}
+	if f&FlagEjected != 0 && s.EjectedUntil.Load() > now {
 		return false
 	}
 	if s.Period.Load() > 0 && s.HeartbeatUntil.Load() <= now {

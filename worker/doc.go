@@ -95,6 +95,8 @@
 //	flush.go:    finish          both done: end, or wait for the send queues
 //	session.go:  onTimer         the session's deadline: connect, read before routing, flush, idle
 //	session.go:  end → teardown  the one way out: counts released, access log, deferClose both fds
+//	outlier.go:  judgeServer     what the ending session says of its server (outlier ejection);
+//	             sweepTCPInfo    long sessions' server sockets: retransmits every 5 s
 //	                             (teardown(goesOn) when another worker has the session)
 //	shutdown.go: sweepDrains     every 250 ms with sessions: close those of drains past their deadline,
 //	                             add live sessions' bytes to their server's totals

@@ -224,6 +224,9 @@ func (w *Worker) timing(s *session, src *endpoint) {
 		rt := max(w.now-s.rtStart, 1)
 		s.server.slot.ObserveRT(rt)
 		s.server.slot.FirstByte.Observe(rt)
+		if s.server.slot.EjectStreak.Load() != 0 { // a load, not a store, on the usual path
+			s.server.slot.EjectStreak.Store(0)
+		}
 	}
 }
 
@@ -317,6 +320,7 @@ func (w *Worker) closedBy(s *session, src *endpoint) {
 // passing that on as a reset keeps a truncated stream from looking
 // complete, as a FIN would make it.
 func abort(ep *endpoint) {
+	ep.aborted = true
 	if ep.fd >= 0 {
 		sysSetLinger0(ep.fd)
 	}

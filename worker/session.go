@@ -51,6 +51,9 @@ type endpoint struct {
 	// closeSends: the write side was not shut down because the session was
 	// about to close, so close sends the FIN (and must wait, flush.go).
 	closeSends bool
+	// aborted: closing sends a reset, since the other side failed
+	// (abort); on the front, that the server failed (outlier ejection).
+	aborted bool
 }
 
 // session is one proxied connection: front is the client's socket, back
@@ -309,6 +312,7 @@ func localConnectError(e unix.Errno) bool {
 
 func (w *Worker) serverFailed(s *session, srv *server, err error) {
 	s.rule.slot.Failures.Add(1)
+	srv.slot.EjectStreak.Add(1)
 	if !srv.slot.Fail(w.now, w.moratorium) {
 		w.log.Debug("connect failed", "rule", s.rule.id, "server", srv.text, "err", err,
 			"in_a_row", srv.slot.FailStreak.Load(), "isolate_after", srv.slot.IsolateAfter.Load())
@@ -525,10 +529,14 @@ func (w *Worker) teardown(s *session, how leaving) {
 	if s.server != nil {
 		if here && (s.state == stateEstablished || s.state == stateFlushing) {
 			s.server.slot.Duration.Observe(w.now - s.started)
+			w.judgeServer(s)
 		}
 		s.server.slot.Release(w.counter)
 		if here {
 			w.publishBytes(s)
+		}
+		if w.tcpSeen != nil {
+			delete(w.tcpSeen, s)
 		}
 	}
 	w.putBuf(&s.front)

@@ -81,7 +81,11 @@ type Worker struct {
 	plain       []byte        // what crypto/tls decrypts into (tls.go)
 	tlsOut      []byte        // what crypto/tls writes, for the session being served (tlsIO)
 	speaksTLS   bool          // a listener terminates TLS or a server takes it (gcPercent)
-	tlsConfigs  []*tls.Config // every TLS listener's: a ticket key rotation sets them
+	// tcpSeen is what addTCPInfo last added per long session (outlier.go);
+	// tcpInfoAt is when sweepTCPInfo looks next.
+	tcpSeen    map[*session][2]uint32
+	tcpInfoAt  int64
+	tlsConfigs []*tls.Config // every TLS listener's: a ticket key rotation sets them
 
 	// Scratch space for accept and the PROXY header, so no event allocates.
 	rsa      unix.RawSockaddrAny
@@ -421,6 +425,7 @@ func (w *Worker) step(msec int) error {
 	}
 	w.expire()
 	w.sweepDrains()
+	w.sweepTCPInfo()
 	w.handOver()
 	w.reap()
 	w.resumeAccept()

@@ -45,6 +45,10 @@ func (w *Worker) sweepDrains() {
 		if s.paired != nil {
 			w.foldMoved(s)
 			w.refreshBudgets(s)
+			if !w.pokeSpilled(s) {
+				w.end(s)
+				continue
+			}
 		}
 		if s.state == stateEstablished || s.state == stateFlushing {
 			w.publishBytes(s)

@@ -12,7 +12,8 @@ import (
 // session (see pairAfter) that holds no bytes of its own is paired: from
 // then on the kernel moves each direction and the worker hears of the
 // session only for a FIN, an error, urgent data, a timer, or bytes the
-// program passed to it (a spilled direction).
+// program passed to it (a spilled direction: by EPOLLIN, and at each
+// sweep in case that never came, pokeSpilled).
 //
 // Each direction is dirKernel, then dirDrain when its source ended or
 // spilled, until the destination has taken every byte the kernel moved

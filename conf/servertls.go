@@ -5,7 +5,8 @@ import (
 	"crypto/x509"
 	"fmt"
 	"hash/fnv"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"g6/certs"
@@ -82,12 +83,7 @@ func decodeServerTLS(val any) (*fileServerTLS, error) {
 		return nil, fmt.Errorf("tls must be a table { server_name = \"NAME\", ca = \"PATH\", verify = true }, not %T", val)
 	}
 	t := &fileServerTLS{}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		v := m[k]
 		var err error
 		switch k {

@@ -2,10 +2,10 @@ package conf
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -73,12 +73,7 @@ func decodeListenTLS(val any) (*fileListenTLS, error) {
 		return nil, fmt.Errorf("tls must be a table { certificates = [{ cert = \"PATH\", key = \"PATH\" }] }, not %T", val)
 	}
 	t := &fileListenTLS{}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		v := m[k]
 		var err error
 		switch k {

@@ -24,15 +24,22 @@ type accessLine struct {
 
 func readAccess(t *testing.T, path string, want int) []accessLine {
 	t.Helper()
-	var lines []accessLine
-	for i := 0; i < 200; i++ {
+	return readJSONLines[accessLine](t, path, want)
+}
+
+// readJSONLines waits (6 s at most) until the JSON access log at path has
+// want lines, and returns them decoded into T.
+func readJSONLines[T any](t *testing.T, path string, want int) []T {
+	t.Helper()
+	var lines []T
+	for range 300 {
 		b, _ := os.ReadFile(path)
 		lines = lines[:0]
 		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 			if l == "" {
 				continue
 			}
-			var a accessLine
+			var a T
 			if err := json.Unmarshal([]byte(l), &a); err != nil {
 				t.Fatalf("access log line %q: %v", l, err)
 			}

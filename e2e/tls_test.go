@@ -82,27 +82,7 @@ type tlsAccess struct {
 
 func readTLSAccess(t *testing.T, path string, want int) []tlsAccess {
 	t.Helper()
-	var out []tlsAccess
-	for range 300 {
-		b, _ := os.ReadFile(path)
-		out = out[:0]
-		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-			if l == "" {
-				continue
-			}
-			var a tlsAccess
-			if err := json.Unmarshal([]byte(l), &a); err != nil {
-				t.Fatalf("access log line %q: %v", l, err)
-			}
-			out = append(out, a)
-		}
-		if len(out) >= want {
-			return out
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("access log has %d lines, want %d", len(out), want)
-	return nil
+	return readJSONLines[tlsAccess](t, path, want)
 }
 
 // TestTLSTerminate: curl and openssl s_client reach a plain backend

@@ -167,18 +167,27 @@ func (w *Worker) stepHandshake(s *session, ep *endpoint, t *tlsEnd) (done, ok bo
 		if !ep.canRead {
 			return false, true
 		}
-		n, e := sysRead(ep.fd, w.scratch)
-		switch {
-		case e == unix.EAGAIN:
-			ep.canRead = false
-		case e != 0:
-			t.io.eof = true
-		case n == 0:
-			t.io.eof = true
-		default:
-			t.io.lend(w.scratch[:n])
+		if !w.readCipher(ep, t) {
+			t.io.eof = true // the handshake ends with an error crypto/tls reports
 		}
 	}
+}
+
+// readCipher reads ep's socket once into t's input (lent, see lend);
+// false on a socket error.
+func (w *Worker) readCipher(ep *endpoint, t *tlsEnd) bool {
+	n, e := sysRead(ep.fd, w.scratch)
+	switch {
+	case e == unix.EAGAIN:
+		ep.canRead = false
+	case e != 0:
+		return false
+	case n == 0:
+		t.io.eof = true
+	default:
+		t.io.lend(w.scratch[:n])
+	}
+	return true
 }
 
 // sendTLS sends what crypto/tls wrote for ep (pending if the socket is
@@ -254,17 +263,9 @@ func (w *Worker) moveFromTLS(s *session, src, dst *endpoint, t *tlsEnd) bool {
 			if !src.canRead {
 				return w.passEOF(src, dst, dst.pend == nil)
 			}
-			k, e := sysRead(src.fd, w.scratch)
-			switch {
-			case e == unix.EAGAIN:
-				src.canRead = false
-			case e != 0:
+			if !w.readCipher(src, t) {
 				abort(dst)
 				return false
-			case k == 0:
-				t.io.eof = true
-			default:
-				t.io.lend(w.scratch[:k])
 			}
 		case err == io.EOF:
 			w.sawEOF(s, src)

@@ -78,7 +78,7 @@ type session struct {
 	order       []int
 	started     int64
 	connectAt   int64       // deadline of the current connect attempt
-	rtStart     int64       // when the server was connected or last sent client bytes
+	rtStart     int64       // when the connect to the server began, or the client last sent bytes
 	active      int64       // last activity, for the idle timeout
 	index       int32       // position in Worker.live
 	unsent      int32       // bytes queued at the last look
@@ -375,11 +375,16 @@ func (w *Worker) established(s *session) {
 	if s.tier == tierPanic {
 		s.server.slot.Readmit(w.now)
 	}
-	s.server.slot.Connect.Observe(w.now - (s.connectAt - w.connectTimeout))
+	began := s.connectAt - w.connectTimeout // when connect(2) was called
+	s.server.slot.Connect.Observe(w.now - began)
 	// The server socket's readiness came with the event that completed the
 	// connect; the client's was recorded while connecting.
 	s.back.canWrite = true
-	s.rtStart, s.active = w.now, w.now
+	// The first byte is timed from the connect's start, not from this
+	// wakeup: a loop that sees the connect late (a busy machine) may see
+	// the server's first byte in the same wakeup, and a 30 ms server would
+	// be counted at 0.
+	s.rtStart, s.active = began, w.now
 	// The connect timer's entry is still in the heap and is re-armed lazily
 	// with the idle deadline when it comes up (see expire); a second entry is
 	// needed only when the idle deadline comes first.

@@ -137,7 +137,9 @@ type Global struct {
 	// at once (PROXY headers, ClientHellos); past it new ones on inspected
 	// addresses are refused (inspect_full).
 	MaxInspecting int64
-	StateFile     string // where runtime server changes are kept, "" = in memory only
+	// MaxSessions bounds a worker's UDP session table (udp.go).
+	MaxSessions int64
+	StateFile   string // where runtime server changes are kept, "" = in memory only
 	// Resolvers are the DNS servers name entries are resolved with
 	// (IP:PORT); none = the nameservers of /etc/resolv.conf.
 	Resolvers       []string `json:",omitempty"`
@@ -207,8 +209,13 @@ type Admin struct {
 
 // Rule is one balancing rule.
 type Rule struct {
-	ID          string
-	Algorithm   string
+	ID        string
+	Algorithm string
+	// Protocol is ProtocolTCP or ProtocolUDP (udp.go); Responses ends a
+	// UDP session after that many datagrams from the server (0 = no such
+	// end), unless its listen entry sets its own.
+	Protocol    string
+	Responses   int64 `json:",omitempty"`
 	Clients     []Client
 	Listen      []Listen
 	Servers     []Server     // literal addresses
@@ -265,6 +272,9 @@ type Listen struct {
 	QuickAck  bool      `json:",omitempty"`
 	// TLS, when set, terminates TLS on the address (tls.go).
 	TLS *ListenTLS `json:",omitempty"`
+	// Responses: a UDP session on this address ends after that many
+	// datagrams from the server (0 = the rule's).
+	Responses int64 `json:",omitempty"`
 }
 
 // Server is a backend with its effective settings.

@@ -147,7 +147,7 @@ func (p *lparser) addRule(idTok token, id, alg string, g *lprops, clients, liste
 		p.addAdmin(idTok, id, cs, ls, ss)
 		return
 	}
-	p.cfg.Rules = append(p.cfg.Rules, Rule{ID: id, Algorithm: alg, Clients: cs, Listen: ls, Servers: ss, ServerDefaults: Server{Weight: 1, IsolateAfter: DefaultIsolateAfter}, Line: idTok.line})
+	p.cfg.Rules = append(p.cfg.Rules, Rule{ID: id, Algorithm: alg, Protocol: ProtocolTCP, Clients: cs, Listen: ls, Servers: ss, ServerDefaults: Server{Weight: 1, IsolateAfter: DefaultIsolateAfter}, Line: idTok.line})
 }
 
 func (p *lparser) server(id string, e lentry, d *lprops) Server {

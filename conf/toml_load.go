@@ -118,6 +118,7 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 		ConsoleToken:     deref(g.ConsoleToken, ""),
 		ConsoleHosts:     g.ConsoleHosts,
 		MaxInspecting:    int64(deref(g.MaxInspecting, DefaultMaxInspecting)),
+		MaxSessions:      int64(deref(g.MaxSessions, DefaultMaxSessions)),
 		HTTPMaxConns:     int64(deref(g.HTTPMaxConns, DefaultHTTPMaxConns)),
 		HTTPMaxPerIP:     int64(deref(g.HTTPMaxPerIP, DefaultHTTPMaxPerIP)),
 		HTTPIdleTimeout:  deref(g.HTTPIdle, DefaultHTTPIdleTimeout),
@@ -201,6 +202,8 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 		cfg.Rules = append(cfg.Rules, Rule{
 			ID:                r.ID,
 			Algorithm:         r.Algorithm,
+			Protocol:          deref(r.Protocol, ProtocolTCP),
+			Responses:         int64(deref(r.Responses, 0)),
 			Clients:           resolveClients(g.clientProps, r.ClientDefaults, r.Clients),
 			Listen:            resolveListen(file, g.listenProps, r.ListenDefaults, r.Listen),
 			Servers:           servers,
@@ -212,6 +215,13 @@ func resolveTOML(file string, fc *fileConfig, loc *locator, errs *ErrorList) *Co
 			ALPN:              r.ALPN,
 			Line:              loc.find("rule", i),
 		})
+		if cr := &cfg.Rules[i]; cr.Protocol == ProtocolUDP {
+			for j := range cr.Listen {
+				if cr.Listen[j].Timeout == 0 {
+					cr.Listen[j].Timeout = DefaultUDPTimeout
+				}
+			}
+		}
 		if f := cfg.Rules[i].HashBalanceFactor; f != 0 && (f <= 1 || f > 100) {
 			errs.add(file, loc.key("rule", i, "hash_balance_factor"), "rule %q: hash_balance_factor must be above 1 and at most 100 (0 = no bound), not %g", r.ID, f)
 		}
@@ -296,6 +306,7 @@ func resolveListen(file string, global, list listenProps, entries []listenEntry)
 			Keepalive:      pickPtr(global.Keepalive, list.Keepalive, e.Keepalive).resolve(),
 			QuickAck:       pick(false, global.QuickAck, list.QuickAck, e.QuickAck),
 			TLS:            pickPtr(global.TLS, list.TLS, e.TLS).resolve(file),
+			Responses:      int64(pick(0, global.Responses, list.Responses, e.Responses)),
 		})
 	}
 	return out

@@ -40,6 +40,7 @@ type fileGlobal struct {
 	Accel          *string   `toml:"accel"`
 	MaxServers     *int      `toml:"max_servers"`
 	MaxInspecting  *Count    `toml:"max_inspecting"`
+	MaxSessions    *Count    `toml:"max_sessions"` // UDP sessions per worker (udp.go)
 	StateFile      *string   `toml:"state_file"`
 	SlowStart      *Duration `toml:"slow_start"`
 	IsolateAfter   *Count    `toml:"isolate_after"`
@@ -73,6 +74,8 @@ type fileAdmin struct {
 type fileRule struct {
 	ID             string         `toml:"id"`
 	Algorithm      string         `toml:"algorithm"`
+	Protocol       *string        `toml:"protocol"`  // "tcp" or "udp" (udp.go)
+	Responses      *Count         `toml:"responses"` // UDP: datagrams from the server that end a session
 	ProxyProtocol  *string        `toml:"proxy_protocol"`
 	SlowStart      *Duration      `toml:"slow_start"`
 	IsolateAfter   *Count         `toml:"isolate_after"`
@@ -152,6 +155,7 @@ type listenProps struct {
 	Keepalive      *fileKeepalive `toml:"keepalive"` // the client side
 	QuickAck       *bool          `toml:"quickack"`
 	TLS            *fileListenTLS `toml:"tls"` // terminate TLS (tls.go)
+	Responses      *Count         `toml:"responses"`
 }
 
 type serverProps struct {
@@ -201,7 +205,7 @@ func (e *clientEntry) UnmarshalTOML(v any) error {
 func (e *listenEntry) UnmarshalTOML(v any) error {
 	return decodeEntry(v, "address", &e.Address, map[string]any{"timeout": &e.Timeout,
 		"inspect_timeout": &e.InspectTimeout, "accept_proxy": &e.AcceptProxy, "proxy_sources": &e.ProxySources,
-		"keepalive": &e.Keepalive, "quickack": &e.QuickAck, "tls": &e.TLS})
+		"keepalive": &e.Keepalive, "quickack": &e.QuickAck, "tls": &e.TLS, "responses": &e.Responses})
 }
 
 func (e *serverEntry) UnmarshalTOML(v any) error {

@@ -68,7 +68,7 @@ func (v *validator) admin(a *Admin) {
 	if !validID(a.ID) {
 		v.errs.add(v.file, a.Line, "%s: id must be printable text without blanks or '|'", owner)
 	}
-	v.listen(owner, "admin", 0, a.Listen, nil)
+	v.listen(owner, "admin", 0, a.Listen, nil, ProtocolTCP)
 	for _, l := range a.Listen {
 		if l.AcceptProxy != "" || len(l.ProxySources) > 0 {
 			v.errs.add(v.file, v.line("admin", 0, quoted(l.Address)), "%s: listen %s: the admin listener reads no PROXY header (accept_proxy, proxy_sources)", owner, l.Address)
@@ -97,7 +97,8 @@ func (v *validator) rule(i int, r *Rule) {
 		v.errs.add(v.file, v.line("rule", i, "algorithm"), "%s: algorithm %q is not one of %s", owner, r.Algorithm, strings.Join(Algorithms, ", "))
 	}
 	v.routing(owner, i, r)
-	v.listen(owner, "rule", i, r.Listen, r.SNI)
+	v.protocol(owner, i, r)
+	v.listen(owner, "rule", i, r.Listen, r.SNI, r.Protocol)
 	v.clients(owner, "rule", i, r.Clients)
 	v.servers(owner, i, r.Servers, len(r.Names) > 0)
 	v.names(owner, i, r.Names)
@@ -115,7 +116,7 @@ func (v *validator) rule(i int, r *Rule) {
 // section, except that rules told apart by sni may share one: at most one
 // of them without sni, no sni entry in two of them, and the same
 // inspection settings in each (they share its socket).
-func (v *validator) listen(owner, section string, n int, ls []Listen, sni []string) {
+func (v *validator) listen(owner, section string, n int, ls []Listen, sni []string, proto string) {
 	if len(ls) == 0 {
 		v.errs.add(v.file, v.line(section, n), "%s: no listen address", owner)
 	}
@@ -128,6 +129,9 @@ func (v *validator) listen(owner, section string, n int, ls []Listen, sni []stri
 		}
 		v.listenSettings(owner, at, l)
 		key := ap.String()
+		if proto == ProtocolUDP { // a TCP and a UDP socket may share IP:PORT
+			key = proto + " " + key
+		}
 		u := v.listens[key]
 		if u == nil {
 			u = &addrUse{first: owner, listen: l, admin: section == "admin", owners: map[string]bool{}, sni: map[string]string{}}

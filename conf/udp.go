@@ -38,6 +38,9 @@ func (v *validator) protocol(owner string, i int, r *Rule) {
 	for _, key := range r.tcpOnlyKeys() {
 		v.errs.add(v.file, r.Line, "%s: %s is for TCP; this rule is protocol = \"udp\"", owner, key)
 	}
+	if hc := r.HealthCheck; hc != nil && hc.Type != CheckTCP && hc.Type != CheckDNS {
+		v.errs.add(v.file, v.line("rule", i, "health_check"), "%s: a UDP rule's health_check is type \"tcp\" (send and expect a datagram) or \"dns\", not %q", owner, hc.Type)
+	}
 	if r.Responses < 0 {
 		v.errs.add(v.file, v.line("rule", i, "responses"), "%s: responses must be 0 or more", owner)
 	}

@@ -34,6 +34,7 @@ func TestUDPRule(t *testing.T) {
 		{strings.Replace(udpRule, `servers = ["127.0.0.1:53"]`, `servers = [{ address = "127.0.0.1:53", proxy_protocol = "v2" }]`, 1), `rule "dns": server 127.0.0.1:53: proxy_protocol is for TCP`},
 		{strings.Replace(udpRule, `"127.0.0.1:5353",`, `{ address = "127.0.0.1:5353", quickack = true },`, 1), `rule "dns": listen 127.0.0.1:5353: quickack is for TCP`},
 		{strings.Replace(minimal, `algorithm = "RR"`, "algorithm = \"RR\"\nresponses = 1", 1), `rule "r": responses is for UDP; this rule is protocol = "tcp"`},
+		{udpRule + `health_check = { type = "http" }` + "\n", `rule "dns": a UDP rule's health_check is type "tcp" (send and expect a datagram) or "dns", not "http"`},
 		{udpRule + strings.Replace(strings.Replace(udpRule, `"dns"`, `"dns2"`, 1), `, { address = "127.0.0.1:5354", timeout = "5s", responses = 2 }`, "", 1), `127.0.0.1:5353`},
 	} {
 		_, err := ParseTOML("t.toml", []byte(tt.text))

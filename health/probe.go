@@ -19,14 +19,20 @@ type Probe struct {
 	Check *conf.HealthCheck
 	Addr  string      // the server, IP:port
 	TLS   *tls.Config // http over TLS and tls checks: how to handshake (nil for the rest)
+	// Network is "udp" for a UDP rule's server (udp.go); "" = TCP.
+	Network string
 }
 
 // Run tries the server once, within the check's timeout.
 func (p *Probe) Run(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, p.Check.Timeout.D())
 	defer cancel()
+	network := "tcp"
+	if p.Network == conf.ProtocolUDP {
+		network = "udp"
+	}
 	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", p.Addr)
+	c, err := d.DialContext(ctx, network, p.Addr)
 	if err != nil {
 		return fmt.Errorf("connect: %w", unwrapOp(err))
 	}
@@ -35,6 +41,12 @@ func (p *Probe) Run(ctx context.Context) error {
 	c.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) }) // a stop cuts a read short
 	defer stop()
+	if network == "udp" { // a UDP rule: send/expect datagrams, or DNS
+		if p.Check.Type == conf.CheckDNS {
+			return checkDNS(c, p.Check)
+		}
+		return checkUDP(c, p.Check)
+	}
 	switch p.Check.Type {
 	case conf.CheckHTTP:
 		return checkHTTP(p.wrapTLS(c), p.Check, p.Addr)

@@ -91,7 +91,7 @@ func (m *Master) syncChecks() {
 			} else if ch != nil {
 				ch.stop()
 			}
-			p := &health.Probe{Check: hc, Addr: e.Server.Address}
+			p := &health.Probe{Check: hc, Addr: e.Server.Address, Network: r.Protocol}
 			var err error
 			if p.TLS, err = checkTLSConfig(hc, e.Server, cfg.Files); err != nil {
 				log.Error("health check not started", "err", err)

@@ -1,0 +1,60 @@
+package health
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"g6/conf"
+	"g6/internal/testenv"
+)
+
+// udpServer answers each datagram with reply, on loopback.
+func udpServer(t *testing.T, reply string) string {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	go answerUDP(c, reply)
+	return c.LocalAddr().String()
+}
+
+func answerUDP(c net.PacketConn, reply string) {
+	buf := make([]byte, 2048)
+	for {
+		_, from, err := c.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		c.WriteTo([]byte(reply), from)
+	}
+}
+
+func TestProbeUDP(t *testing.T) {
+	closed, _ := net.ListenPacket("udp", "127.0.0.1:0")
+	gone := closed.LocalAddr().String()
+	closed.Close()
+	for _, tt := range []struct{ name, addr, send, expect, err string }{
+		{"answers", udpServer(t, "PONG ok"), "PING", "PONG", ""},
+		{"wrong answer", udpServer(t, "NOPE"), "PING", "PONG", `expected "PONG", got "NOPE"`},
+		{"unreachable", gone, "PING", "PONG", "port unreachable (ICMP)"},
+		{"no send", udpServer(t, "x"), "", "x", "a UDP check needs send"},
+	} {
+		p := &Probe{Check: &conf.HealthCheck{Type: conf.CheckTCP, Timeout: conf.Duration(2 * time.Second), Send: tt.send, Expect: tt.expect},
+			Addr: tt.addr, Network: conf.ProtocolUDP}
+		wantErr(t, tt.name, p.Run(context.Background()), tt.err)
+	}
+}
+
+// TestProbeDNSOverUDP: a dns check on a UDP rule asks dnsmasq over UDP.
+func TestProbeDNSOverUDP(t *testing.T) {
+	d := testenv.StartDNS(t)
+	d.SetHosts("10.1.2.3 db.test")
+	for _, tt := range []struct{ name, err string }{{"db.test", ""}, {"nowhere.test", "NXDOMAIN for nowhere.test."}} {
+		p := &Probe{Check: &conf.HealthCheck{Type: conf.CheckDNS, Timeout: conf.Duration(2 * time.Second), Name: tt.name},
+			Addr: d.Addr, Network: conf.ProtocolUDP}
+		wantErr(t, tt.name, p.Run(context.Background()), tt.err)
+	}
+}

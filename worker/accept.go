@@ -183,9 +183,6 @@ func (w *Worker) unadmit(r *rule, c *client, ip16 [16]byte) {
 // balance orders the rule's servers for an admitted session and starts
 // connecting to the first.
 func (w *Worker) balance(s *session) {
-	r := s.rule
-	r.refresh(w.region)
-	s.servers, s.nPrimary = r.servers, int32(r.primary.Len())
-	s.order = r.order(w.now, s.peer.Addr().AppendTo(w.ipText[:0]), s.order)
+	w.beginSearch(&s.search, s.rule, s.peer)
 	w.connectNext(s)
 }

@@ -20,17 +20,6 @@ const (
 	stateClosed
 )
 
-// tier is how far a session's search for a server has gone: the
-// primaries, then the backups, then (panic) the servers isolated by
-// moratorium alone.
-type tier uint8
-
-const (
-	tierPrimary tier = iota
-	tierBackup
-	tierPanic
-)
-
 // endpoint is one socket of a session. pend holds bytes read from the peer
 // that this socket could not take yet.
 type endpoint struct {
@@ -61,7 +50,6 @@ type endpoint struct {
 type session struct {
 	front, back endpoint
 	state       sessionState
-	tier        tier      // which of the rule's servers the order holds so far
 	reason      endReason // why it ended (access log); endUnknown until known
 	rtDone      bool
 	turns       uint8 // answers so far (server bytes after client bytes), up to pairAfter
@@ -70,12 +58,9 @@ type session struct {
 	ln          *listener
 	peer        netip.AddrPort
 	server      *server
-	servers     []*server // the rule's servers when the session began; order indexes them
-	nPrimary    int32     // servers[:nPrimary] are primaries, the rest backups
-	next        int32
+	search      search // its walk through the rule's servers
 	pattern     *client
 	ip16        [16]byte
-	order       []int
 	started     int64
 	connectAt   int64       // deadline of the current connect attempt
 	rtStart     int64       // when the connect to the server began, or the client last sent bytes
@@ -114,11 +99,11 @@ func (w *Worker) newSession() *session {
 		s = w.free[n-1]
 		w.free = w.free[:n-1]
 	} else {
-		s = &session{order: make([]int, 0, 8)}
+		s = &session{search: search{order: make([]int, 0, 8)}}
 	}
 	gen := s.gen + 1
-	order := s.order[:0]
-	*s = session{gen: gen, order: order, state: stateConnecting, started: w.now, active: w.now}
+	order := s.search.order[:0]
+	*s = session{gen: gen, search: search{order: order}, state: stateConnecting, started: w.now, active: w.now}
 	s.front = endpoint{fd: -1, s: s}
 	s.back = endpoint{fd: -1, s: s}
 	s.front.peer, s.back.peer = &s.back, &s.front
@@ -135,7 +120,7 @@ func (w *Worker) recycle(s *session) {
 	w.live[len(w.live)-1] = nil
 	w.live = w.live[:len(w.live)-1]
 	s.state = stateFree
-	s.rule, s.ln, s.server, s.servers, s.pattern = nil, nil, nil, nil, nil
+	s.rule, s.ln, s.server, s.search.servers, s.pattern = nil, nil, nil, nil, nil
 	w.free = append(w.free, s)
 }
 
@@ -144,18 +129,9 @@ func (w *Worker) recycle(s *session) {
 func (w *Worker) connectNext(s *session) {
 	r := s.rule
 	for {
-		if int(s.next) == len(s.order) {
-			if !w.nextTier(s) {
-				break
-			}
-			continue
-		}
-		i := s.order[s.next]
-		s.next++
-		srv := s.servers[i]
-		ok := srv.slot.Usable(w.now) || s.tier == tierPanic && srv.slot.Eligible(w.now)
-		if !ok || srv.tlsUnknown || !srv.slot.TryAcquire(w.counter, srv.slot.MaxConns.Load()) {
-			continue // isolated, or full: a full server is skipped, not punished
+		srv := w.nextServer(&s.search, r, s.peer, s.started)
+		if srv == nil {
+			break
 		}
 		fd, e := sysSocket(srv.family)
 		if e != 0 {
@@ -219,58 +195,6 @@ func (w *Worker) connectNext(s *session) {
 	w.log.Debug("no server available", "rule", r.id, "client", s.peer)
 	r.slot.NoServer.Add(1)
 	w.endWith(s, endNoServer)
-}
-
-// nextTier appends the next tier of servers to the session's order: the
-// backups once no primary took it, then, if no server of the rule is
-// usable and some are out by moratorium alone, those (panic: a transient
-// failure must not become an outage). False when every tier was tried.
-func (w *Worker) nextTier(s *session) bool {
-	r := s.rule
-	if s.tier == tierPrimary && int(s.nPrimary) < len(s.servers) {
-		s.tier = tierBackup
-		ip := s.peer.Addr().AppendTo(w.ipText[:0])
-		s.order = r.backupOrder(w.now, ip, s.servers, int(s.nPrimary), s.order)
-		return true
-	}
-	if s.tier == tierPanic {
-		return false
-	}
-	s.tier = tierPanic
-	base := len(s.order)
-	s.order = panicOrder(s.servers, w.now, s.started, s.order)
-	if len(s.order) == base {
-		return false
-	}
-	r.slot.PanicSince.CompareAndSwap(0, w.now) // the master logs the episode
-	r.slot.PanicConnections.Add(1)
-	return true
-}
-
-// panicOrder appends the servers a session in panic tries, the longest
-// isolated first, or none if any server of the rule is usable (the session
-// found it full, or it failed this session's connect) or some server out
-// by moratorium was isolated since the session began (this session's
-// failures isolated the rest: trying them again would only repeat them).
-func panicOrder(servers []*server, now, started int64, dst []int) []int {
-	base := len(dst)
-	for i, srv := range servers {
-		sl := srv.slot
-		if sl.Usable(now) {
-			return dst[:base]
-		}
-		if sl.Isolated(now) && sl.IsolatedAt.Load() < started {
-			dst = append(dst, i)
-		}
-	}
-	// Insertion sort by IsolatedAt: a rule has few servers, and sort.Slice
-	// would allocate.
-	for i := base + 1; i < len(dst); i++ {
-		for j := i; j > base && servers[dst[j]].slot.IsolatedAt.Load() < servers[dst[j-1]].slot.IsolatedAt.Load(); j-- {
-			dst[j], dst[j-1] = dst[j-1], dst[j]
-		}
-	}
-	return dst
 }
 
 // sourceFor is the address s's connection to srv is bound to: the
@@ -372,7 +296,7 @@ func (w *Worker) established(s *session) {
 	s.server.slot.Total.Add(1)
 	s.rule.slot.Connections.Add(1)
 	s.server.slot.Connected()
-	if s.tier == tierPanic {
+	if s.search.tier == tierPanic {
 		s.server.slot.Readmit(w.now)
 	}
 	began := s.connectAt - w.connectTimeout // when connect(2) was called

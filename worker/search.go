@@ -76,6 +76,7 @@ func (w *Worker) nextTier(sr *search, r *rule, peer netip.AddrPort, started int6
 	r.slot.PanicConnections.Add(1)
 	return true
 }
+
 // panicOrder appends the servers a session in panic tries, the longest
 // isolated first, or none if any server of the rule is usable (the session
 // found it full, or it failed this session's connect) or some server out
@@ -101,4 +102,3 @@ func panicOrder(servers []*server, now, started int64, dst []int) []int {
 	}
 	return dst
 }
-

@@ -394,6 +394,9 @@ func showSessions(sessions []ipc.Session, missing []string) (any, string) {
 		if s.TLS != "" {
 			fmt.Fprintf(&b, " | %s", s.TLS)
 		}
+		if s.Protocol == "udp" {
+			fmt.Fprintf(&b, " | udp %d/%d datagrams", s.DatagramsFromClient, s.DatagramsFromServer)
+		}
 		b.WriteByte('\n')
 	}
 	fmt.Fprintf(&b, "%d sessions\n", len(sessions))

@@ -79,11 +79,36 @@ func parseIP(s string) (netip.Addr, error) {
 // must agree on it or a worker cannot find its sockets. Text that does not
 // parse is its own key.
 func AddrKey(addr string) string {
+	if rest, ok := strings.CutPrefix(addr, udpPrefix); ok {
+		return udpPrefix + AddrKey(rest)
+	}
 	ap, err := ParseHostPort(addr)
 	if err != nil {
 		return addr
 	}
 	return ap.String()
+}
+
+// udpPrefix marks a UDP listen address in a ListenKey.
+const udpPrefix = "udp/"
+
+// ListenKey is the key of a rule's listen address: its AddrKey for TCP,
+// prefixed "udp/" for UDP, since a TCP and a UDP socket may share
+// IP:PORT. The master's sockets, the addresses a worker is handed and the
+// fds a USR2 successor inherits are named by it.
+func ListenKey(protocol, addr string) string {
+	if protocol == ProtocolUDP {
+		return udpPrefix + AddrKey(addr)
+	}
+	return AddrKey(addr)
+}
+
+// SplitListenKey returns a ListenKey's protocol and address.
+func SplitListenKey(key string) (protocol, addr string) {
+	if rest, ok := strings.CutPrefix(key, udpPrefix); ok {
+		return ProtocolUDP, rest
+	}
+	return ProtocolTCP, key
 }
 
 // ServerKey is the shared slot key of a rule's server.

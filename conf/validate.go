@@ -128,10 +128,7 @@ func (v *validator) listen(owner, section string, n int, ls []Listen, sni []stri
 			continue
 		}
 		v.listenSettings(owner, at, l)
-		key := ap.String()
-		if proto == ProtocolUDP { // a TCP and a UDP socket may share IP:PORT
-			key = proto + " " + key
-		}
+		key := ListenKey(proto, ap.String())
 		u := v.listens[key]
 		if u == nil {
 			u = &addrUse{first: owner, listen: l, admin: section == "admin", owners: map[string]bool{}, sni: map[string]string{}}

@@ -58,4 +58,9 @@ type Session struct {
 	// Via is the peer that sent a PROXY header for the client, which is
 	// then the header's source; "" when there was none.
 	Via string `json:"via,omitempty"`
+	// Protocol is "tcp" or "udp"; a UDP session counts its datagrams
+	// each way too.
+	Protocol            string `json:"protocol"`
+	DatagramsFromClient int64  `json:"datagrams_from_client,omitempty"`
+	DatagramsFromServer int64  `json:"datagrams_from_server,omitempty"`
 }

@@ -1,7 +1,6 @@
 package master
 
 import (
-	"fmt"
 	"os"
 
 	"g6/conf"
@@ -24,11 +23,6 @@ func (m *Master) loadConfig() (*conf.Config, error) {
 	}
 	if _, err := logging.Level(cfg.Global.LogLevel); err != nil {
 		return nil, err
-	}
-	for _, r := range cfg.Rules {
-		if r.Protocol == conf.ProtocolUDP { // issue #36: the config layer is in, the worker's is not
-			return nil, fmt.Errorf("master: rule %q (line %d): protocol = \"udp\" is not carried by this build yet", r.ID, r.Line)
-		}
 	}
 	return cfg, nil
 }

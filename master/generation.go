@@ -52,8 +52,8 @@ func (m *Master) newGeneration(cfg *conf.Config) (*generation, []string, error) 
 		kc += n
 		for _, l := range r.Listen {
 			// Rules told apart by sni share an address and its sockets.
-			if !slices.ContainsFunc(g.addrs, func(a string) bool { return conf.AddrKey(a) == conf.AddrKey(l.Address) }) {
-				g.addrs = append(g.addrs, l.Address)
+			if k := conf.ListenKey(r.Protocol, l.Address); !slices.Contains(g.addrs, k) {
+				g.addrs = append(g.addrs, k)
 			}
 		}
 	}

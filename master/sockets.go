@@ -57,16 +57,18 @@ func pickSockets(fds []int, i, n int) []int {
 	return out
 }
 
-// listenSockets binds n SO_REUSEPORT sockets on addr, non-blocking and
-// close-on-exec. On error every socket made so far is closed.
-func listenSockets(addr string, n, backlog int) ([]int, error) {
+// listenSockets binds n SO_REUSEPORT sockets on key (a conf.ListenKey:
+// TCP or UDP), non-blocking and close-on-exec. On error every socket made
+// so far is closed.
+func listenSockets(key string, n, backlog int) ([]int, error) {
+	proto, addr := conf.SplitListenKey(key)
 	ap, err := conf.ParseHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("master: listen: %w", err)
 	}
 	var fds []int
 	for i := 0; i < n; i++ {
-		fd, err := listenSocket(ap, backlog)
+		fd, err := listenSocket(ap, proto, backlog)
 		if err != nil {
 			closeAll(fds)
 			return nil, fmt.Errorf("master: cannot listen on %s: %w", addr, err)
@@ -76,7 +78,7 @@ func listenSockets(addr string, n, backlog int) ([]int, error) {
 	return fds, nil
 }
 
-func listenSocket(ap netip.AddrPort, backlog int) (int, error) {
+func listenSocket(ap netip.AddrPort, proto string, backlog int) (int, error) {
 	var sa unix.Sockaddr
 	fam := unix.AF_INET
 	if ap.Addr().Is4() {
@@ -84,6 +86,9 @@ func listenSocket(ap netip.AddrPort, backlog int) (int, error) {
 	} else {
 		fam = unix.AF_INET6
 		sa = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+	}
+	if proto == conf.ProtocolUDP {
+		return udpSocket(fam, sa)
 	}
 	fd, err := unix.Socket(fam, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -113,19 +118,26 @@ func listenSocket(ap netip.AddrPort, backlog int) (int, error) {
 	return fd, nil
 }
 
-// socketAddr is the canonical local address of a listening socket.
+// socketAddr is the listen key (conf.ListenKey) of a listening socket.
 func socketAddr(fd int) (string, error) {
 	sa, err := unix.Getsockname(fd)
 	if err != nil {
 		return "", err
 	}
+	var ap netip.AddrPort
 	switch a := sa.(type) {
 	case *unix.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)).String(), nil
+		ap = netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
 	case *unix.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), uint16(a.Port)).String(), nil
+		ap = netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), uint16(a.Port))
+	default:
+		return "", fmt.Errorf("fd %d is not an inet socket", fd)
 	}
-	return "", fmt.Errorf("fd %d is not an inet socket", fd)
+	proto := conf.ProtocolTCP
+	if typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); err == nil && typ == unix.SOCK_DGRAM {
+		proto = conf.ProtocolUDP
+	}
+	return conf.ListenKey(proto, ap.String()), nil
 }
 
 // adopt prepares an inherited listening socket for use: close-on-exec (so
@@ -140,3 +152,36 @@ func closeAll(fds []int) {
 		unix.Close(fd)
 	}
 }
+
+// udpSocket binds one SO_REUSEPORT UDP socket of a worker slot. The kernel
+// spreads datagrams over a reuseport group by the four-tuple, so one
+// client's datagrams reach one worker. Its receive buffer is raised (to
+// what net.core.rmem_max allows) so that a burst, or the moment a socket
+// changes hands in a reload, waits in the kernel instead of being dropped.
+func udpSocket(fam int, sa unix.Sockaddr) (int, error) {
+	fd, err := unix.Socket(fam, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	opts := [][2]int{{unix.SOL_SOCKET, unix.SO_REUSEADDR}, {unix.SOL_SOCKET, unix.SO_REUSEPORT}}
+	if fam == unix.AF_INET6 {
+		opts = append(opts, [2]int{unix.IPPROTO_IPV6, unix.IPV6_V6ONLY})
+	}
+	for _, o := range opts {
+		if err := unix.SetsockoptInt(fd, o[0], o[1], 1); err != nil {
+			unix.Close(fd)
+			return -1, err
+		}
+	}
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, udpBuffer)
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, udpBuffer)
+	if err := unix.Bind(fd, sa); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// udpBuffer is the buffer size asked for on a UDP listen socket; the
+// kernel caps it at net.core.rmem_max / wmem_max.
+const udpBuffer = 4 << 20

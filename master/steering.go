@@ -47,8 +47,8 @@ func (m *Master) steerGeneration(g *generation) {
 	for _, addr := range g.addrs {
 		key := conf.AddrKey(addr)
 		fds := m.sockets[key]
-		if len(fds) == 0 {
-			continue
+		if proto, _ := conf.SplitListenKey(key); len(fds) == 0 || proto == conf.ProtocolUDP {
+			continue // a UDP client's datagrams must all reach one worker: the kernel's four-tuple hash
 		}
 		if !g.steer {
 			if m.steer != nil {

@@ -472,7 +472,7 @@ func (m *Master) dropUnconfigured(cfg *conf.Config) {
 	want := map[string]bool{}
 	for _, r := range cfg.Rules {
 		for _, l := range r.Listen {
-			want[conf.AddrKey(l.Address)] = true
+			want[conf.ListenKey(r.Protocol, l.Address)] = true
 		}
 	}
 	for addr := range m.sockets {

@@ -6,7 +6,7 @@ import (
 )
 
 // Version is the layout version; bump it on any change to the structs below.
-const Version = 16
+const Version = 17
 
 // MaxWorkers is the number of per-worker counters in each server slot.
 const MaxWorkers = 64
@@ -175,7 +175,11 @@ type RuleSlot struct {
 	// the good ones took.
 	TLSOK, TLSTimeout, TLSBadHello, TLSNoCert, TLSClientCert, TLSFailed atomic.Int64
 	TLSHandshake                                                        Histogram
-	_                                                                   [32]byte
+	// UDP rules (issue #36): datagrams forwarded each way, new sessions
+	// refused because the worker's table held max_sessions, and datagrams
+	// dropped (no server took the session, a send the kernel refused).
+	DatagramsFromClient, DatagramsFromServer atomic.Int64
+	SessionsFull, DatagramsDropped           atomic.Int64
 }
 
 // TLSResult is a result of a TLS handshake g6 terminated, as

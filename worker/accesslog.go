@@ -37,12 +37,18 @@ const (
 	// A TLS handshake g6 terminates failed (tls.go).
 	endHandshakeTimeout
 	endHandshakeFailed
+	// A UDP session (udp.go): idle for its timeout, its responses
+	// received, its server's ICMP error with no other server left.
+	endIdle
+	endResponses
+	endServerUnreachable
 	endReasons
 )
 
 var endTexts = [endReasons]string{"", "client close", "server close", "timeout", "limit", "no server", "no match",
 	"error", "shutdown", "server shutdown", "denied", "rate limit", "inspect timeout", "inspect full", "bad proxy",
-	"proxy untrusted", "bad hello", "no rule", "handshake timeout", "handshake failed"}
+	"proxy untrusted", "bad hello", "no rule", "handshake timeout", "handshake failed", "idle", "responses",
+	"server unreachable"}
 
 func (r endReason) String() string { return endTexts[r] }
 
@@ -129,4 +135,24 @@ func (a *accessLog) session(w *Worker, s *session) {
 func (a *accessLog) refused(w *Worker, ln *listener, peer string, reason endReason) {
 	a.log.Info("session", "rule", ln.rule.id, "client", peer, "listen", ln.addr, "server", "",
 		"bytes_from_client", 0, "bytes_from_server", 0, "duration_ms", 0, "end", reason.String(), "worker", w.slot)
+}
+
+// udpSession logs a UDP session that ended: a TCP session's fields, the
+// protocol, and the datagrams each way.
+func (a *accessLog) udpSession(w *Worker, s *udpSession) {
+	server := ""
+	if s.lastServer != nil {
+		server = s.lastServer.text
+	}
+	a.log.Info("session", "rule", s.rule.id, "protocol", "udp", "client", s.peer.String(), "listen", s.ln.addr, "server", server,
+		"bytes_from_client", s.bytes[0], "bytes_from_server", s.bytes[1],
+		"datagrams_from_client", s.dgrams[0], "datagrams_from_server", s.dgrams[1],
+		"duration_ms", float64(w.now-s.started)/float64(time.Millisecond), "end", s.reason.String(), "worker", w.slot)
+}
+
+// refusedUDP logs a datagram refused before it became a session.
+func (a *accessLog) refusedUDP(w *Worker, ln *udpListener, peer string, reason endReason) {
+	a.log.Info("session", "rule", ln.rule.id, "protocol", "udp", "client", peer, "listen", ln.addr, "server", "",
+		"bytes_from_client", 0, "bytes_from_server", 0, "datagrams_from_client", 0, "datagrams_from_server", 0,
+		"duration_ms", 0, "end", reason.String(), "worker", w.slot)
 }

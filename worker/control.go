@@ -131,7 +131,7 @@ func (w *Worker) sessionList() ipc.Sessions {
 		if s.paired != nil {
 			w.foldMoved(s)
 		}
-		is := ipc.Session{Rule: s.rule.id, Client: s.peer.String(), Listen: s.ln.addr, State: "connected",
+		is := ipc.Session{Rule: s.rule.id, Protocol: "tcp", Client: s.peer.String(), Listen: s.ln.addr, State: "connected",
 			Worker: w.slot, Pid: pid, Age: float64(w.now-s.started) / 1e9, FromClient: s.front.bytes, FromServer: s.back.bytes,
 			Path: s.path(), TLS: s.tlsVersion()}
 		if l := s.inspection; l != nil {
@@ -154,6 +154,20 @@ func (w *Worker) sessionList() ipc.Sessions {
 		}
 		if s.server != nil {
 			is.Server = s.server.text
+		}
+		out = append(out, is)
+	}
+	for _, s := range w.udp.live {
+		if s.closed {
+			continue
+		}
+		is := ipc.Session{Rule: s.rule.id, Protocol: "udp", Client: s.peer.String(), Listen: s.ln.addr, State: "connected",
+			Worker: w.slot, Pid: pid, Age: float64(w.now-s.started) / 1e9, FromClient: s.bytes[0], FromServer: s.bytes[1],
+			DatagramsFromClient: s.dgrams[0], DatagramsFromServer: s.dgrams[1]}
+		if s.server != nil {
+			is.Server = s.server.text
+		} else {
+			is.State = "between servers"
 		}
 		out = append(out, is)
 	}

@@ -125,7 +125,7 @@ func (w *Worker) originFailed(s *session, err error) {
 	if s.tls.front == nil {
 		s.tls = nil
 	}
-	w.serverFailed(s, w.abandonServer(s), err)
+	w.serverFailed(s.rule, w.abandonServer(s), err)
 	s.state = stateConnecting
 	w.connectNext(s)
 }

@@ -175,7 +175,7 @@ func (w *Worker) connectNext(s *session) {
 					"rule", r.id, "server", srv.text, "err", e)
 				continue
 			}
-			w.serverFailed(s, srv, e)
+			w.serverFailed(r, srv, e)
 			continue
 		}
 		if err := w.poll.add(fd, evRead|evWrite|evEdge); err != nil {
@@ -234,15 +234,17 @@ func localConnectError(e unix.Errno) bool {
 	return false
 }
 
-func (w *Worker) serverFailed(s *session, srv *server, err error) {
-	s.rule.slot.Failures.Add(1)
+// serverFailed counts a failure of srv (a TCP connect, a UDP server's
+// ICMP error) against it: isolate_after of them in a row isolate it.
+func (w *Worker) serverFailed(r *rule, srv *server, err error) {
+	r.slot.Failures.Add(1)
 	srv.slot.EjectStreak.Add(1)
 	if !srv.slot.Fail(w.now, w.moratorium) {
-		w.log.Debug("connect failed", "rule", s.rule.id, "server", srv.text, "err", err,
+		w.log.Debug("connect failed", "rule", r.id, "server", srv.text, "err", err,
 			"in_a_row", srv.slot.FailStreak.Load(), "isolate_after", srv.slot.IsolateAfter.Load())
 		return
 	}
-	w.log.Info("connect failed, server isolated", "rule", s.rule.id, "server", srv.text,
+	w.log.Info("connect failed, server isolated", "rule", r.id, "server", srv.text,
 		"err", err, "moratorium", w.moratoriumText)
 }
 
@@ -270,7 +272,7 @@ func (w *Worker) onConnectEvent(s *session, ev uint32) {
 	if e == 0 {
 		err = unix.Errno(soerr)
 	}
-	w.serverFailed(s, w.abandonServer(s), err)
+	w.serverFailed(s.rule, w.abandonServer(s), err)
 	w.connectNext(s)
 }
 
@@ -287,7 +289,7 @@ func (w *Worker) abandonServer(s *session) *server {
 }
 
 func (w *Worker) onConnectTimeout(s *session) {
-	w.serverFailed(s, w.abandonServer(s), errConnectTimeout)
+	w.serverFailed(s.rule, w.abandonServer(s), errConnectTimeout)
 	w.connectNext(s)
 }
 

@@ -17,6 +17,12 @@ func (w *Worker) shutdownServers(slots []int) int {
 		w.endWith(s, endServerGone)
 		n++
 	}
+	for i := len(w.udp.live) - 1; i >= 0; i-- {
+		if s := w.udp.live[i]; !s.closed && s.server != nil && slices.Contains(slots, s.server.slotIdx) {
+			w.endUDP(s, endServerGone)
+			n++
+		}
+	}
 	if n > 0 {
 		w.log.Info("closed the sessions of servers shut down by the master", "sessions", n, "slots", slots)
 	}
@@ -59,6 +65,7 @@ func (w *Worker) sweepDrains() {
 		w.endWith(s, endServerGone)
 		n++
 	}
+	n += w.sweepUDP()
 	if n > 0 {
 		w.log.Info("drain deadline passed; sessions closed", "sessions", n)
 	}

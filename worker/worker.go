@@ -69,6 +69,7 @@ type Worker struct {
 	peak           int      // most live sessions since memory was last given back (trimMemory)
 	trimAt         int64    // next look at whether to give memory back
 
+	udp         udpState      // UDP listeners and sessions (udp.go)
 	live        []*session    // sessions in flight; each knows its index
 	free        []*session    // ended sessions kept for reuse
 	ended       []*session    // ended in this turn; freed by reap once every event of the batch is seen
@@ -232,6 +233,7 @@ func New(setup *ipc.Setup, ctrlFd, sharedFd, firstListener int) (*Worker, error)
 	if w.poll, err = newPoller(256); err != nil {
 		return nil, err
 	}
+	w.newUDP(cfg.Global)
 	byAddr, err := w.buildRules(setup)
 	if err != nil {
 		return nil, err
@@ -298,8 +300,9 @@ func newWorker(setup *ipc.Setup, ctrlFd int) (*Worker, error) {
 }
 
 // buildRules builds every rule on its shared slots and returns the listener
-// template of each listen address, by conf.AddrKey.
-func (w *Worker) buildRules(setup *ipc.Setup) (map[string]listener, error) {
+// template of each listen address, by conf.ListenKey: a *listener (TCP)
+// or a *udpListener.
+func (w *Worker) buildRules(setup *ipc.Setup) (map[string]polled, error) {
 	cfg := setup.Config
 	origin, err := originConfigs(cfg, setup.Files)
 	if err != nil {
@@ -315,12 +318,16 @@ func (w *Worker) buildRules(setup *ipc.Setup) (map[string]listener, error) {
 		}
 		w.rules = append(w.rules, r)
 		for _, l := range cr.Listen {
-			k := conf.AddrKey(l.Address)
+			k := conf.ListenKey(cr.Protocol, l.Address)
 			uses[k] = append(uses[k], listenUse{rule: r, cr: cr, l: l})
 		}
 	}
-	byAddr := map[string]listener{}
+	byAddr := map[string]polled{}
 	for k, u := range uses {
+		if u[0].cr.Protocol == conf.ProtocolUDP { // one rule per UDP address (conf)
+			byAddr[k] = newUDPListener(u[0])
+			continue
+		}
 		var tlsc *tls.Config
 		if t := u[0].l.TLS; t != nil {
 			var err error
@@ -334,19 +341,27 @@ func (w *Worker) buildRules(setup *ipc.Setup) (map[string]listener, error) {
 		if err != nil {
 			return nil, err
 		}
-		byAddr[k] = ln
+		byAddr[k] = &ln
 	}
 	return byAddr, nil
 }
 
 // adoptListener puts the inherited listening socket fd for addr in the epoll
 // set, non-blocking.
-func (w *Worker) adoptListener(byAddr map[string]listener, addr string, fd int) error {
-	tmpl, ok := byAddr[conf.AddrKey(addr)]
-	if !ok {
+func (w *Worker) adoptListener(byAddr map[string]polled, addr string, fd int) error {
+	var ln *listener
+	switch tmpl := byAddr[conf.AddrKey(addr)].(type) {
+	case *udpListener:
+		if err := w.adoptUDPListener(tmpl, fd); err != nil {
+			return fmt.Errorf("worker: listener %s: %w", addr, err)
+		}
+		return nil
+	case *listener:
+		c := *tmpl
+		ln = &c
+	default:
 		return fmt.Errorf("worker: inherited listener %s is in no rule", addr)
 	}
-	ln := &tmpl
 	ln.fd = fd
 	// Sockets from the master have TCP_NODELAY set (inherited by accepted
 	// ones); sockets handed down by G6 may not.
@@ -386,7 +401,7 @@ func (w *Worker) Run() error {
 	w.sendControl(ipc.Message{V: ipc.ProtocolVersion, Type: ipc.TypeReady})
 	w.log.Info("worker serving", "listeners", len(w.listeners))
 	for !w.stopping {
-		if w.draining && (len(w.live) == 0 && !w.relaying() || w.now >= w.drainUntil && !w.handing()) {
+		if w.draining && (len(w.live) == 0 && len(w.udp.live) == 0 && !w.relaying() || w.now >= w.drainUntil && !w.handing()) {
 			break
 		}
 		if err := w.step(w.waitTime()); err != nil {
@@ -396,6 +411,10 @@ func (w *Worker) Run() error {
 	w.log.Info("worker exiting", "sessions", len(w.live))
 	for len(w.live) > 0 {
 		w.endWith(w.live[len(w.live)-1], endShutdown)
+		w.reap()
+	}
+	for len(w.udp.live) > 0 {
+		w.endUDP(w.udp.live[len(w.udp.live)-1], endShutdown)
 		w.reap()
 	}
 	w.flushControl()
@@ -424,6 +443,9 @@ func (w *Worker) step(msec int) error {
 		}
 	}
 	w.expire()
+	if w.udp.outN > 0 {
+		w.flushUDP()
+	}
 	w.sweepDrains()
 	w.sweepTCPInfo()
 	w.handOver()
@@ -445,7 +467,7 @@ func (w *Worker) waitTime() int {
 	if w.acceptResume != 0 && (!ok || w.acceptResume < at) {
 		at, ok = w.acceptResume, true
 	}
-	if len(w.live) > 0 && (!ok || w.sweepAt < at) {
+	if len(w.live)+len(w.udp.live) > 0 && (!ok || w.sweepAt < at) {
 		at, ok = w.sweepAt, true
 	}
 	if !ok {
@@ -520,6 +542,7 @@ func (w *Worker) reap() {
 	}
 	clear(w.ended)
 	w.ended = w.ended[:0]
+	w.reapUDP()
 }
 
 // startDrain stops accepting; live sessions get until timeout (ns) to end.
@@ -534,7 +557,8 @@ func (w *Worker) startDrain(timeout int64) {
 		sysClose(ln.fd)
 	}
 	w.listeners = nil
-	w.log.Info("draining", "sessions", len(w.live), "deadline", time.Duration(timeout))
+	w.stopUDPListeners()
+	w.log.Info("draining", "sessions", len(w.live), "udp_sessions", len(w.udp.live), "deadline", time.Duration(timeout))
 }
 
 func (w *Worker) reopenLog() {

@@ -11,8 +11,14 @@ package ipc
 
 // HandoffVersion is the session format of TypeHandoff. A receiver that
 // reads another version refuses the whole batch; the sender then drains
-// those sessions itself.
-const HandoffVersion = 2 // 2: paired sessions (Accel) and their maps
+// those sessions itself. Version 3 only adds UDP sessions and UDPDone to
+// a batch, so a version 3 receiver reads version 2 batches too
+// (HandoffReads): an upgrade from a g6 without UDP hands its sessions
+// over.
+const HandoffVersion = 3 // 2: paired sessions (Accel) and their maps; 3: UDP sessions
+
+// HandoffReads reports whether this build reads batches of format v.
+func HandoffReads(v int) bool { return v == 2 || v == HandoffVersion }
 
 // HandoffBatchMax bounds the sessions of one batch: two fds each, under
 // the kernel's 253 fds per message (SCM_MAX_FD).
@@ -32,11 +38,34 @@ const (
 // HandoffBatch is the body of TypeHandoff. With Maps, three more fds
 // follow the sessions': the sender's sockmap, cookie index and links
 // (package accel), which its paired sessions stay in.
+//
+// UDP sessions (version 3) come first, one fd each (the socket connected
+// to the server) after the maps' fds; the batch that carries the last of
+// them, or an empty one if the sender has none, says UDPDone. Until every
+// channel said it, the receiver does not read its UDP listen sockets, so
+// no datagram of a session on its way is sent to a new server.
 type HandoffBatch struct {
 	Version  int             `json:"version"` // HandoffVersion
 	Seq      uint64          `json:"seq"`
 	Sessions []HandedSession `json:"sessions"`
 	Maps     bool            `json:"maps,omitempty"`
+	UDP      []HandedUDP     `json:"udp,omitempty"`
+	UDPDone  bool            `json:"udp_done,omitempty"`
+}
+
+// HandedUDP is one UDP session as it moves: rule, listen address, server
+// and client as for a TCP session, its life so far, and datagrams and
+// bytes each way (from the client, from the server).
+type HandedUDP struct {
+	Rule      string   `json:"rule"`
+	Listen    string   `json:"listen"`
+	Server    string   `json:"server"`
+	Client    string   `json:"client"`
+	Started   int64    `json:"started"`
+	Active    int64    `json:"active"`
+	Datagrams [2]int64 `json:"datagrams"`
+	Bytes     [2]int64 `json:"bytes"`
+	Counted   [2]int64 `json:"counted"`
 }
 
 // HandedAccel is a paired session's place in the sender's maps and the
@@ -93,7 +122,8 @@ type HandedEnd struct {
 // the batch's sessions the receiver did not take (all of them, with
 // Error, when it took none).
 type HandoffAck struct {
-	Seq     uint64 `json:"seq"`
-	Refused []int  `json:"refused,omitempty"`
-	Error   string `json:"error,omitempty"`
+	Seq        uint64 `json:"seq"`
+	Refused    []int  `json:"refused,omitempty"`
+	RefusedUDP []int  `json:"refused_udp,omitempty"` // indexes into the batch's UDP
+	Error      string `json:"error,omitempty"`
 }

@@ -30,6 +30,11 @@ type Setup struct {
 	// TicketKeys encrypt and decrypt TLS session tickets, the newest
 	// first: the same in every worker, so a session resumes on any.
 	TicketKeys [][32]byte `json:",omitempty"`
+	// HoldUDP: workers of an older generation will hand their sessions
+	// to this one, so it reads its UDP listen sockets only once they have
+	// handed their UDP sessions (ipc.HandoffBatch.UDPDone), or after a
+	// short bound.
+	HoldUDP bool `json:",omitempty"`
 }
 
 // TicketKeys is TypeTicketKeys's body: the keys after a rotation.

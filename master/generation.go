@@ -121,6 +121,9 @@ func (m *Master) startSlot(g *generation, slot int) error {
 	}
 	setup := g.setup
 	setup.Slot, setup.Counter = slot, counter
+	// A worker restarted in a serving generation has no predecessor to
+	// wait for.
+	setup.HoldUDP = setup.HoldUDP && m.cur != g
 	setup.TicketKeys = m.tickets // the current ones: a worker respawned after a rotation
 	var fds []int
 	for _, addr := range g.addrs {

@@ -202,6 +202,8 @@ func (m *Master) serveFirst(cfg *conf.Config) (inh *inheritance, g *generation, 
 	if err != nil {
 		return nil, nil, err
 	}
+	// The old master's workers will hand their sessions to these (USR2).
+	ng.setup.HoldUDP = cfg.Global.Handoff && inh != nil && ipc.HandoffReads(inh.handoff) && inh.oldWorkers > 0
 	if err = m.startGeneration(ng); err != nil {
 		return nil, nil, err
 	}

@@ -43,6 +43,7 @@ func (m *Master) reloadConfig() error {
 	if err != nil {
 		return err
 	}
+	g.setup.HoldUDP = cfg.Global.Handoff && m.cur.cfg.Global.Handoff // m.cur hands its sessions to g
 	if err := m.startGeneration(g); err != nil {
 		m.dropSockets(bound)
 		m.republish()

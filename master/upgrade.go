@@ -365,7 +365,7 @@ func (in *inheritance) ready(m *Master) {
 	}
 	defer unix.Close(in.readyFd)
 	var chans []int
-	if in.handoff == ipc.HandoffVersion && m.cur.cfg.Global.Handoff {
+	if ipc.HandoffReads(in.handoff) && m.cur.cfg.Global.Handoff {
 		for k := range in.oldWorkers {
 			fd, err := m.adoptChannel(m.cur, k)
 			if err != nil {

@@ -51,6 +51,8 @@ func (w *Worker) adoptBatch(h *handChan, m ipc.Message) {
 	if b.Maps {
 		n += 3
 	}
+	udpAt := n // the UDP sessions' fds follow
+	n += len(b.UDP)
 	fds, ok := h.take(n)
 	ack := ipc.HandoffAck{Seq: b.Seq}
 	var maps *accel.Pairs
@@ -60,7 +62,7 @@ func (w *Worker) adoptBatch(h *handChan, m ipc.Message) {
 	switch {
 	case err != nil:
 		ack.Error = err.Error()
-	case b.Version != ipc.HandoffVersion:
+	case !ipc.HandoffReads(b.Version):
 		ack.Error = "session format " + strconv.Itoa(b.Version) + ", this worker reads " + strconv.Itoa(ipc.HandoffVersion)
 	case !ok:
 		ack.Error = "the sessions' fds did not arrive (fd table full?)"
@@ -83,15 +85,38 @@ func (w *Worker) adoptBatch(h *handChan, m ipc.Message) {
 		}
 		taken = append(taken, s)
 	}
+	var takenUDP []*udpSession
+	for i := range b.UDP {
+		var s *udpSession
+		if ack.Error == "" {
+			s = w.adoptUDP(&b.UDP[i], fds[udpAt+i])
+		}
+		if s == nil {
+			ack.RefusedUDP = append(ack.RefusedUDP, i)
+			if ok {
+				sysClose(fds[udpAt+i])
+			}
+			continue
+		}
+		takenUDP = append(takenUDP, s)
+	}
 	reply, _ := ipc.New(ipc.TypeHandoffAck, 0, ack)
 	if err := h.queue(reply); err != nil {
 		// The sender is gone or will resume them: they are not ours.
-		w.log.Error("handoff answer not sent; sessions left to the old worker", "err", err, "sessions", len(taken))
+		w.log.Error("handoff answer not sent; sessions left to the old worker", "err", err, "sessions", len(taken)+len(takenUDP))
 		for _, s := range taken {
 			w.teardown(s, goesOn) // the old worker goes on with it
 		}
+		for _, s := range takenUDP {
+			w.forgetUDP(s)
+		}
 		w.channelClosed(h, err)
 		return
+	}
+	// A sender of format 2 has no UDP sessions to hand.
+	h.udpDone = h.udpDone || b.UDPDone || b.Version == 2
+	for _, s := range takenUDP {
+		w.startUDP(s)
 	}
 	if !ok {
 		w.channelClosed(h, errStreamClosed) // the fd order is lost
@@ -105,8 +130,9 @@ func (w *Worker) adoptBatch(h *handChan, m ipc.Message) {
 	if len(taken) > 0 && w.draining {
 		w.handoff.done = false // passed on in the next batches
 	}
-	if len(taken) > 0 {
-		w.log.Debug("sessions adopted", "sessions", len(taken), "refused", len(ack.Refused))
+	if len(taken)+len(takenUDP) > 0 {
+		w.log.Debug("sessions adopted", "sessions", len(taken), "refused", len(ack.Refused),
+			"udp_sessions", len(takenUDP), "udp_refused", len(ack.RefusedUDP))
 	}
 }
 
@@ -143,34 +169,15 @@ func (w *Worker) adopt(hs *ipc.HandedSession, cfd, bfd int, maps *accel.Pairs) *
 	if r == nil || hs.Accel != nil && maps == nil {
 		return nil
 	}
-	r.refresh(w.region)
-	var srv *server
-	for _, sv := range r.servers {
-		if sv.text == hs.Server {
-			srv = sv
-			break
-		}
-	}
-	peer, err := netip.ParseAddrPort(hs.Client)
-	if srv == nil || err != nil {
-		return nil
-	}
-	ip16 := peer.Addr().As16()
-	client := r.match(peer.Addr(), peer.Addr().AppendTo(w.ipText[:0]), strconv.AppendUint(w.portText[:0], uint64(peer.Port()), 10))
-	if client == nil || client.deny {
-		return nil
-	}
 	ln := w.listenerFor(r, hs.Listen)
 	if ln == nil {
 		return nil
 	}
-	if client.limited {
-		w.region.Adopt(client.slot, ip16, w.counter, &client.limits)
+	peer, srv, client, ok := w.adoptPlace(r, hs.Client, hs.Server)
+	if !ok {
+		return nil
 	}
-	if t := r.total; t != nil {
-		w.region.Adopt(t.slot, ip16, w.counter, &t.limits)
-	}
-	srv.slot.TryAcquire(w.counter, 0)
+	ip16 := peer.Addr().As16()
 	s := w.newSession()
 	s.state = stateHanding // registered by start, once the answer is sent
 	s.adopted = true
@@ -198,6 +205,38 @@ func (w *Worker) adopt(hs *ipc.HandedSession, cfd, bfd int, maps *accel.Pairs) *
 		}
 	}
 	return s
+}
+
+// adoptPlace finds a handed session's server (by address, among r's
+// current servers) and a client pattern that admits it, and takes its
+// counts without limits (it was admitted once; the sender gives its own
+// back on the answer); false if this worker cannot serve it.
+func (w *Worker) adoptPlace(r *rule, clientText, serverText string) (netip.AddrPort, *server, *client, bool) {
+	r.refresh(w.region)
+	var srv *server
+	for _, sv := range r.servers {
+		if sv.text == serverText {
+			srv = sv
+			break
+		}
+	}
+	peer, err := netip.ParseAddrPort(clientText)
+	if srv == nil || err != nil {
+		return peer, nil, nil, false
+	}
+	ip16 := peer.Addr().As16()
+	client := r.match(peer.Addr(), peer.Addr().AppendTo(w.ipText[:0]), strconv.AppendUint(w.portText[:0], uint64(peer.Port()), 10))
+	if client == nil || client.deny {
+		return peer, nil, nil, false
+	}
+	if client.limited {
+		w.region.Adopt(client.slot, ip16, w.counter, &client.limits)
+	}
+	if t := r.total; t != nil {
+		w.region.Adopt(t.slot, ip16, w.counter, &t.limits)
+	}
+	srv.slot.TryAcquire(w.counter, 0)
+	return peer, srv, client, true
 }
 
 func (w *Worker) adoptEnd(ep *endpoint, fd int, he *ipc.HandedEnd) {

@@ -25,7 +25,14 @@ import (
 // handChan is a handoff channel: the sending end (out) or a receiving one.
 type handChan struct {
 	stream
-	out     bool
+	out bool
+	// UDP (udphandoff.go): the sender's UDP sessions in flight and
+	// refused, and whether the last of them went (udpSent); on the
+	// receiving end, whether the sender said it handed them all.
+	udpBatch   []*udpSession
+	udpRefused map[*udpSession]uint32
+	udpSent    bool
+	udpDone    bool
 	seq     uint64
 	batch   []*session          // in flight, in the batch's order
 	unsent  [][2][]byte         // each batch session's unsent bytes (client, server), to resume with
@@ -47,7 +54,7 @@ func (w *Worker) startHandoff(fd int) {
 		w.log.Error("handoff channel unusable; sessions drain here", "err", err)
 		return
 	}
-	h.refused = map[*session]uint32{}
+	h.refused, h.udpRefused = map[*session]uint32{}, map[*udpSession]uint32{}
 	w.handoff = h
 	w.log.Info("handing sessions over", "sessions", len(w.live))
 	w.handOver()
@@ -86,6 +93,10 @@ func (w *Worker) handOver() {
 	h := w.handoff
 	if h == nil || h.batch != nil || h.fd < 0 || h.done {
 		return // done: draining, nothing left can become established
+	}
+	if !h.udpSent {
+		w.handUDP(h)
+		return
 	}
 	batch := ipc.HandoffBatch{Version: ipc.HandoffVersion, Seq: h.seq + 1}
 	var fds []int
@@ -263,7 +274,10 @@ func (w *Worker) handoffLost(h *handChan) {
 	for i, s := range h.batch {
 		w.resume(s, h.unsent[i])
 	}
-	h.batch, h.unsent = nil, nil
+	for _, s := range h.udpBatch {
+		w.resumeUDP(s)
+	}
+	h.batch, h.unsent, h.udpBatch = nil, nil, nil
 	w.closeChannel(h)
 }
 
@@ -292,6 +306,7 @@ func (w *Worker) onHandoffAck(h *handChan, m ipc.Message) {
 		h.handed++
 		h.carried += len(h.unsent[i][0]) + len(h.unsent[i][1])
 	}
+	w.settleUDP(h, ack.RefusedUDP)
 	w.log.Debug("handoff batch settled", "seq", ack.Seq, "taken", len(h.batch)-len(refused), "refused", len(refused))
 	h.batch, h.unsent = nil, nil
 }

@@ -18,7 +18,7 @@ func (w *Worker) shutdownServers(slots []int) int {
 		n++
 	}
 	for i := len(w.udp.live) - 1; i >= 0; i-- {
-		if s := w.udp.live[i]; !s.closed && s.server != nil && slices.Contains(slots, s.server.slotIdx) {
+		if s := w.udp.live[i]; !s.closed && !s.handing && s.server != nil && slices.Contains(slots, s.server.slotIdx) {
 			w.endUDP(s, endServerGone)
 			n++
 		}

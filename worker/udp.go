@@ -93,6 +93,8 @@ type udpState struct {
 	outFd     int           // the listen socket the out batch is for
 	outN      int           // datagrams waiting in the out batch
 	max       int           // max_sessions, capped by the open-file limit
+	held      bool          // the listen sockets are not read yet (udphandoff.go)
+	holdUntil int64
 	sendFail  limitedLog
 	full      limitedLog
 }
@@ -119,8 +121,10 @@ func (w *Worker) adoptUDPListener(tmpl *udpListener, fd int) error {
 	if w.udp.in == nil {
 		w.udp.in, w.udp.out, w.udp.outFd = newDgramBatch(), newDgramBatch(), -1
 	}
-	if err := w.poll.add(fd, unix.EPOLLIN); err != nil {
-		return err
+	if !w.udp.held {
+		if err := w.poll.add(fd, unix.EPOLLIN); err != nil {
+			return err
+		}
 	}
 	w.udp.listeners = append(w.udp.listeners, &ln)
 	w.bind(fd, &ln)
@@ -133,9 +137,9 @@ func (w *Worker) adoptUDPListener(tmpl *udpListener, fd int) error {
 func (w *Worker) newUDP(g conf.Global) {
 	w.udp.max = int(g.MaxSessions)
 	var lim unix.Rlimit
-	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil && lim.Cur > udpFdReserve {
+	if len(w.udp.listeners) > 0 && unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil && lim.Cur > udpFdReserve {
 		if room := int(lim.Cur) - udpFdReserve; w.udp.max > room {
-			w.log.Warn("max_sessions is above what the open-file limit allows (a UDP session holds a socket); capped",
+			w.log.Info("UDP sessions capped below max_sessions by the open-file limit (a session holds a socket)",
 				"max_sessions", g.MaxSessions, "open_files", lim.Cur, "capped_at", room)
 			w.udp.max = room
 		}

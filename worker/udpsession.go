@@ -23,6 +23,7 @@ type udpSession struct {
 	gen     uint32
 	index   int32 // position in udpState.live
 	closed  bool
+	handing bool // sent to a new worker, its answer awaited; its socket out of the epoll set
 	reason  endReason
 	started int64
 	active  int64
@@ -336,7 +337,7 @@ func (w *Worker) sweepUDP() int {
 	n := 0
 	for i := len(w.udp.live) - 1; i >= 0; i-- {
 		s := w.udp.live[i]
-		if s.closed || s.server == nil {
+		if s.closed || s.handing || s.server == nil {
 			continue
 		}
 		w.publishUDPBytes(s)

@@ -233,16 +233,18 @@ func New(setup *ipc.Setup, ctrlFd, sharedFd, firstListener int) (*Worker, error)
 	if w.poll, err = newPoller(256); err != nil {
 		return nil, err
 	}
-	w.newUDP(cfg.Global)
 	byAddr, err := w.buildRules(setup)
 	if err != nil {
 		return nil, err
 	}
+	w.holdUDP(setup.HoldUDP)
 	for i, addr := range setup.Listeners {
 		if err := w.adoptListener(byAddr, addr, firstListener+i); err != nil {
 			return nil, err
 		}
 	}
+	w.newUDP(cfg.Global)
+	w.udp.held = w.udp.held && len(w.udp.listeners) > 0
 	if setup.Accel {
 		if w.sockmap, err = accel.New(axCapacity); err != nil {
 			w.log.Error("accel = sockmap: no sockmap in this worker; sessions are copied", "err", err)
@@ -399,9 +401,12 @@ func (w *Worker) deferClose(fd int) {
 // Run serves until the worker is stopped or has drained.
 func (w *Worker) Run() error {
 	w.sendControl(ipc.Message{V: ipc.ProtocolVersion, Type: ipc.TypeReady})
-	w.log.Info("worker serving", "listeners", len(w.listeners))
+	w.log.Info("worker serving", "listeners", len(w.listeners), "udp_listeners", len(w.udp.listeners))
 	for !w.stopping {
-		if w.draining && (len(w.live) == 0 && len(w.udp.live) == 0 && !w.relaying() || w.now >= w.drainUntil && !w.handing()) {
+		// A batch in flight may hold no session (UDPDone alone): its
+		// answer is still waited for, or the receiver's fails.
+		idle := len(w.live) == 0 && len(w.udp.live) == 0 && !w.relaying() && !w.handing()
+		if w.draining && (idle || w.now >= w.drainUntil && !w.handing()) {
 			break
 		}
 		if err := w.step(w.waitTime()); err != nil {
@@ -446,6 +451,7 @@ func (w *Worker) step(msec int) error {
 	if w.udp.outN > 0 {
 		w.flushUDP()
 	}
+	w.releaseUDP()
 	w.sweepDrains()
 	w.sweepTCPInfo()
 	w.handOver()
@@ -469,6 +475,9 @@ func (w *Worker) waitTime() int {
 	}
 	if len(w.live)+len(w.udp.live) > 0 && (!ok || w.sweepAt < at) {
 		at, ok = w.sweepAt, true
+	}
+	if w.udp.held && (!ok || w.udp.holdUntil < at) {
+		at, ok = w.udp.holdUntil, true
 	}
 	if !ok {
 		return 1000

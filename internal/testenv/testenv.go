@@ -137,6 +137,47 @@ func BackendArgs(t testing.TB, args []string, addrs ...string) *exec.Cmd {
 	return cmd
 }
 
+// UDPBackend starts tools/backend -mode udp on addrs (each answers a
+// datagram with "ADDR:" and the datagram) and waits until each answers.
+func UDPBackend(t testing.TB, addrs ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(Bin(t, "backend"), "-mode", "udp", "-listen", strings.Join(addrs, ","))
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for _, a := range addrs {
+		if _, err := UDPAsk(a, []byte("ping"), 50); err != nil {
+			t.Fatalf("testenv: udp backend on %s: %v", a, err)
+		}
+	}
+	return cmd
+}
+
+// UDPAsk sends b to addr from a new socket and returns the first answer,
+// trying up to tries times, 100 ms apart.
+func UDPAsk(addr string, b []byte, tries int) ([]byte, error) {
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	buf := make([]byte, 64<<10)
+	for i := 0; ; i++ {
+		c.Write(b)
+		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		n, err := c.Read(buf)
+		if err == nil {
+			return buf[:n], nil
+		}
+		if i == tries-1 {
+			return nil, err
+		}
+		time.Sleep(100 * time.Millisecond) // an ICMP error returns at once
+	}
+}
+
 // Hold dials addr from source IP src ("" = any), reads the greeting and
 // returns the open connection with it. A refused client sees EOF.
 func Hold(addr, src string) (net.Conn, string, error) {

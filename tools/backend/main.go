@@ -6,6 +6,8 @@
 //	proxy  read a PROXY protocol v1/v2 header, report it (and the types of
 //	       its v2 TLVs, with what a PP2_TYPE_SSL one says), then echo
 //	whoami send "you are IP:PORT\n" (the peer's address), then echo
+//	udp    UDP: answer each datagram with "NAME:" and the datagram (an
+//	       empty one with "NAME:", one too long for that with itself)
 //
 // -delay holds the greeting or each HTTP answer, for response-time tests.
 // It listens on every -listen address given (comma-separated) and runs until
@@ -37,10 +39,22 @@ func main() {
 	flag.StringVar(&s.mode, "mode", "greet", "echo, greet, http, proxy or whoami")
 	flag.DurationVar(&s.delay, "delay", 0, "delay before the greeting or each HTTP answer")
 	flag.Parse()
-	if s.mode != "echo" && s.mode != "greet" && s.mode != "http" && s.mode != "proxy" && s.mode != "whoami" {
+	if s.mode != "echo" && s.mode != "greet" && s.mode != "http" && s.mode != "proxy" && s.mode != "whoami" && s.mode != "udp" {
 		log.Fatalf("backend: unknown mode %q", s.mode)
 	}
 	for _, addr := range strings.Split(*listen, ",") {
+		if s.mode == "udp" {
+			pc, err := net.ListenPacket("udp", addr)
+			if err != nil {
+				log.Fatalf("backend: %v", err)
+			}
+			name := s.name
+			if name == "" {
+				name = pc.LocalAddr().String()
+			}
+			go serveUDP(pc, name)
+			continue
+		}
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			log.Fatalf("backend: %v", err)
@@ -235,4 +249,22 @@ func readProxyHeader(r *bufio.Reader) (src, dst, tlvs string, err error) {
 		return "", "", "", fmt.Errorf("v1 line %q", line)
 	}
 	return net.JoinHostPort(f[2], f[4]), net.JoinHostPort(f[3], f[5]), "", nil
+}
+
+// serveUDP answers each datagram with "name:" and the datagram.
+func serveUDP(pc net.PacketConn, name string) {
+	buf := make([]byte, 64<<10)
+	out := make([]byte, 0, 64<<10+len(name)+1)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			log.Printf("backend: udp read: %v", err)
+			continue
+		}
+		out = append(append(append(out[:0], name...), ':'), buf[:n]...)
+		if len(out) > 65507 {
+			out = append(out[:0], buf[:n]...)
+		}
+		pc.WriteTo(out, from)
+	}
 }

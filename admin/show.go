@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"g6/conf"
 	"g6/fleet"
 	"g6/ipc"
 	"g6/pool"
@@ -155,6 +156,12 @@ type RuleInfo struct {
 	Panic            bool  `json:"panic"`
 	PanicSince       int64 `json:"panic_since_unix,omitempty"`
 	PanicConnections int64 `json:"panic_connections"`
+	// Protocol is "tcp" or "udp"; a UDP rule counts datagrams each way
+	// and those it dropped.
+	Protocol            string `json:"protocol"`
+	DatagramsFromClient int64  `json:"datagrams_from_client,omitempty"`
+	DatagramsFromServer int64  `json:"datagrams_from_server,omitempty"`
+	DatagramsDropped    int64  `json:"datagrams_dropped,omitempty"`
 }
 
 // PanicSince is when rule i of snap entered panic, zero if it is not in
@@ -172,7 +179,7 @@ func PanicSince(snap *Snapshot, i int) time.Time {
 func showRules(snap *Snapshot) (any, string) {
 	var rules []RuleInfo
 	if a := snap.Config.Admin; a != nil {
-		ri := RuleInfo{ID: a.ID, Algorithm: "G"}
+		ri := RuleInfo{ID: a.ID, Algorithm: "G", Protocol: conf.ProtocolTCP}
 		for _, c := range a.Clients {
 			ri.Clients = append(ri.Clients, c.Pattern.Text)
 		}
@@ -184,8 +191,13 @@ func showRules(snap *Snapshot) (any, string) {
 	states := allServers(snap)
 	for i, r := range snap.Config.Rules {
 		n := len(snap.Servers[i])
+		rs := snap.Region.Rule(snap.Rules[i])
 		ri := RuleInfo{ID: r.ID, Algorithm: r.Algorithm, SNI: r.SNI, ALPN: r.ALPN, Servers: states[:n],
-			PanicConnections: snap.Region.Rule(snap.Rules[i]).PanicConnections.Load()}
+			PanicConnections: rs.PanicConnections.Load(), Protocol: r.Protocol}
+		if r.Protocol == conf.ProtocolUDP {
+			ri.DatagramsFromClient, ri.DatagramsFromServer = rs.DatagramsFromClient.Load(), rs.DatagramsFromServer.Load()
+			ri.DatagramsDropped = rs.DatagramsDropped.Load()
+		}
 		if at := PanicSince(snap, i); !at.IsZero() {
 			ri.Panic, ri.PanicSince = true, at.Unix()
 		}
@@ -213,6 +225,9 @@ func showRules(snap *Snapshot) (any, string) {
 		}
 		if r.Panic {
 			b.WriteString(" | panic") // g6's: G6's layout ends before it
+		}
+		if r.Protocol == conf.ProtocolUDP {
+			fmt.Fprintf(&b, " | udp %d/%d datagrams, %d dropped", r.DatagramsFromClient, r.DatagramsFromServer, r.DatagramsDropped)
 		}
 		b.WriteByte('\n')
 	}

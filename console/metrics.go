@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"g6/admin"
+	"g6/conf"
 	"g6/shared"
 
 	"net/http"
@@ -33,7 +34,9 @@ var (
 	descSent        = prometheus.NewDesc("g6_server_sent_bytes_total", "Bytes sent to the server (added every 250 ms while sessions live).", serverLabels, nil)
 	descRT          = prometheus.NewDesc("g6_server_response_seconds", "Moving average of the time to the server's first byte.", serverLabels, nil)
 	descSessions    = prometheus.NewDesc("g6_rule_sessions", "Sessions open through the rule.", []string{"rule"}, nil)
-	descRefused     = prometheus.NewDesc("g6_rule_refused_total", "Connections closed at once, by reason.", []string{"rule", "reason"}, nil)
+	descRefused     = prometheus.NewDesc("g6_rule_refused_total", "Connections closed at once (UDP: new sessions refused), by reason.", []string{"rule", "reason"}, nil)
+	descDatagrams   = prometheus.NewDesc("g6_udp_datagrams_total", "Datagrams a UDP rule forwarded, by direction (from_client, from_server).", []string{"rule", "direction"}, nil)
+	descDropped     = prometheus.NewDesc("g6_udp_dropped_total", "Datagrams a UDP rule dropped: no server took the session, or the kernel would not send it.", []string{"rule"}, nil)
 	descPanic       = prometheus.NewDesc("g6_rule_panic", "1 while every server of the rule that could serve is isolated by moratorium alone, and is tried anyway.", []string{"rule"}, nil)
 	descEjections   = prometheus.NewDesc("g6_server_ejections_total", "Times the server was ejected as an outlier, by reason (failures, latency, retransmits).", []string{"rule", "server", "reason"}, nil)
 	descPanicConn   = prometheus.NewDesc("g6_rule_panic_connections_total", "Sessions that tried servers isolated by moratorium because the rule was in panic.", []string{"rule"}, nil)
@@ -59,7 +62,7 @@ var (
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBuild, descUp, descActive, descConns, descFailures, descRecv,
-		descSent, descRT, descSessions, descRefused, descPanic, descPanicConn, descEjections, descHTTPRefused, descLogDropped, descRuleConns, descRuleFails, descRuleRecv, descRuleSent, descLocalFail, descRestarts, descWorkers, descUptimeSec,
+		descSent, descRT, descSessions, descRefused, descDatagrams, descDropped, descPanic, descPanicConn, descEjections, descHTTPRefused, descLogDropped, descRuleConns, descRuleFails, descRuleRecv, descRuleSent, descLocalFail, descRestarts, descWorkers, descUptimeSec,
 		descResolved, descFailing, descConnect, descFirstByte, descDuration, descTLS, descTLSTime, descCertExpiry} {
 		ch <- d
 	}
@@ -121,6 +124,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descRefused, counter, float64(c.N.Load()), r.ID, c.Reason)
 		}
 		ch <- prometheus.MustNewConstMetric(descLocalFail, counter, float64(rs.LocalFailures.Load()), r.ID)
+		if r.Protocol == conf.ProtocolUDP {
+			ch <- prometheus.MustNewConstMetric(descDatagrams, counter, float64(rs.DatagramsFromClient.Load()), r.ID, "from_client")
+			ch <- prometheus.MustNewConstMetric(descDatagrams, counter, float64(rs.DatagramsFromServer.Load()), r.ID, "from_server")
+			ch <- prometheus.MustNewConstMetric(descDropped, counter, float64(rs.DatagramsDropped.Load()), r.ID)
+		}
 		if r.TerminatesTLS() {
 			for _, res := range shared.TLSResults() {
 				ch <- prometheus.MustNewConstMetric(descTLS, counter, float64(res.Counter(rs).Load()), r.ID, res.String())

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"g6/internal/testenv"
 )
 
@@ -230,4 +232,209 @@ func TestUDPSessionsKeepServerAcrossUpgrades(t *testing.T) {
 	if asked < 1000 {
 		t.Errorf("only %d asks: the load did not run", asked)
 	}
+}
+
+// udpConfig is a config with an admin port, [global] lines and a UDP
+// rule u on front over servers, whose clients line is clients.
+func udpConfig(admin, global, front, clients, extra string, servers ...string) string {
+	rule := strings.Replace(udpRule("u", front, extra, servers...), `clients = ["*:*"]`, "clients = "+clients, 1)
+	return fmt.Sprintf("[global]\n%s\n[admin]\nlisten = [%q]\nclients = [\"127.0.0.1:*\"]\n%s", global, admin, rule)
+}
+
+// ruleRefused sums the rules' refusal counters of reason (as
+// g6_rule_refused_total labels them), read from the shared region.
+func ruleRefused(t *testing.T, m *testenv.Master, reason string) int64 {
+	t.Helper()
+	r, err := testenv.OpenRegion(m.Pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var n int64
+	for i := 0; i < r.NumRules(); i++ {
+		for _, c := range r.Rule(i).Refusals() {
+			if c.Reason == reason {
+				n += c.N.Load()
+			}
+		}
+	}
+	return n
+}
+
+// TestUDPLimits: max_connections_per_ip = 2 refuses a third session from
+// one address (and takes one once a session idles out); max_sessions
+// refuses past the table's size, counted; empty and 64 KiB datagrams go
+// through both ways; a flood of one-datagram sessions leaves g6 serving.
+func TestUDPLimits(t *testing.T) {
+	back, front, admin := testenv.Addr(t), testenv.Addr(t), testenv.Addr(t)
+	testenv.UDPBackend(t, back)
+	cfg := udpConfig(admin, "max_sessions = 50", front, `[{ pattern = "127.0.0.1:*", max_connections_per_ip = 2 }, "*:*"]`,
+		`listen = [{ address = "`+front+`", timeout = "1s" }]`, back)
+	cfg = strings.Replace(cfg, fmt.Sprintf("listen = [%q]\n", front), "", 1)
+	m := testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "1"})
+	buf := make([]byte, 64<<10)
+
+	// Two sessions from 127.0.0.1 are answered, a third is not.
+	var clients []*udpClient
+	for i := range 3 {
+		u := newUDPClient(t, front)
+		ok := u.ask(0, 500*time.Millisecond, buf)
+		if ok != (i < 2) {
+			t.Fatalf("session %d from 127.0.0.1 answered %v, want %v (max_connections_per_ip = 2)", i+1, ok, i < 2)
+		}
+		clients = append(clients, u)
+	}
+	// Once the first two idle out (timeout 1s), the third is let in.
+	time.Sleep(1500 * time.Millisecond)
+	if !clients[2].ask(1, time.Second, buf) {
+		t.Fatal("after the sessions idled out, a new one from 127.0.0.1 is still refused")
+	}
+
+	// Empty and 64 KiB datagrams, from another address.
+	c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 9)}, mustUDPAddr(t, front))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, size := range []int{0, 65507 - len(back) - 1, 65507} {
+		msg := make([]byte, size)
+		for i := range msg {
+			msg[i] = byte(i)
+		}
+		c.Write(msg)
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("%d-byte datagram: no answer: %v", size, err)
+		}
+		want := append([]byte(back+":"), msg...)
+		if len(want) > 65507 {
+			want = msg // the backend answers a datagram it cannot prefix with itself
+		}
+		if string(buf[:n]) != string(want) {
+			t.Fatalf("%d-byte datagram: answer of %d bytes, want %d", size, n, len(want))
+		}
+	}
+
+	// A flood of one-datagram sessions from 127.0.0.2..: max_sessions = 50
+	// refuses most, counted; g6 goes on serving.
+	before := ruleRefused(t, m, "sessions_full")
+	for i := range 2000 {
+		src := &net.UDPAddr{IP: net.IPv4(127, 0, byte(1+i/250), byte(2+i%250))}
+		f, err := net.DialUDP("udp", src, mustUDPAddr(t, front))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write([]byte("flood"))
+		f.Close()
+	}
+	var full int64
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if full = ruleRefused(t, m, "sessions_full") - before; full >= 1900 {
+			break
+		}
+	}
+	if full < 1900 {
+		t.Fatalf("%d sessions refused by max_sessions = 50 out of a flood of 2000, want at least 1900", full)
+	}
+	time.Sleep(1500 * time.Millisecond) // the flood's sessions idle out
+	u := newUDPClient(t, front)
+	if !u.ask(0, time.Second, buf) {
+		t.Fatal("after the flood, a new session is not answered")
+	}
+	if s := udpSessions(t, admin); len(s) != 1 {
+		t.Fatalf("%d UDP sessions after the flood idled out, want the one just made", len(s))
+	}
+	if !strings.Contains(adminSend(t, admin, "show rules\n"), "dropped") {
+		t.Fatal("show rules has no datagram counts for the UDP rule")
+	}
+}
+
+func mustUDPAddr(t *testing.T, addr string) *net.UDPAddr {
+	a, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// serverActive is show servers json's active count of server addr.
+func serverActive(t *testing.T, admin, addr string) int { return serverCounts(t, admin, addr)[0] }
+
+// serverTotal is show servers json's total count of server addr.
+func serverTotal(t *testing.T, admin, addr string) int { return serverCounts(t, admin, addr)[1] }
+
+func serverCounts(t *testing.T, admin, addr string) [2]int {
+	t.Helper()
+	var doc struct {
+		Servers []struct {
+			Address       string
+			Active, Total int
+		}
+	}
+	json.Unmarshal([]byte(adminSend(t, admin, "show servers json\n")), &doc)
+	for _, s := range doc.Servers {
+		if s.Address == addr {
+			return [2]int{s.Active, s.Total}
+		}
+	}
+	t.Fatalf("no server %s in show servers", addr)
+	return [2]int{}
+}
+
+// TestUDP100kSessions: 100,000 sessions from distinct source addresses
+// (127.1.0.0 up) fit in the tables of 8 workers (a session holds a
+// socket: 12,500 each, under the 20,000 open files a process may have)
+// and all expire at their idle timeout. A session's socket holds a local
+// port, and one source address has 28,232 of them (the default
+// ip_local_port_range), so the server gets four, as TCP would need.
+func TestUDP100kSessions(t *testing.T) {
+	back, front, admin := testenv.Addr(t), testenv.Addr(t), testenv.Addr(t)
+	testenv.UDPBackend(t, back)
+	cfg := udpConfig(admin, "", front, `["*:*"]`, `listen = [{ address = "`+front+`", timeout = "20s" }]`+"\nsource = [\"127.0.0.2\", \"127.0.0.3\", \"127.0.0.4\", \"127.0.0.5\"]", back)
+	cfg = strings.Replace(cfg, fmt.Sprintf("listen = [%q]\n", front), "", 1)
+	testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "8"})
+	to := mustUDPAddr(t, front)
+	dst := &unix.SockaddrInet4{Port: to.Port, Addr: [4]byte{127, 0, 0, 1}}
+	const n = 100_000
+	began := time.Now()
+	for i := range n {
+		// Raw calls: net's sockets would make this loop, not g6, the
+		// slow part, and the first sessions would idle out before the
+		// last began.
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, byte(1 + i>>16), byte(i >> 8), byte(i)}})
+		if err == nil {
+			err = unix.Sendto(fd, []byte("hello"), 0, dst)
+		}
+		unix.Close(fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2000 == 1999 { // a pace g6 keeps: a burst past it is the kernel's to drop
+			for end := time.Now().Add(10 * time.Second); serverTotal(t, admin, back) < i+1 && time.Now().Before(end); {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+	}
+	t.Logf("%d sessions begun in %v", n, time.Since(began))
+	max := 0
+	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if max = serverActive(t, admin, back); max == n {
+			break
+		}
+	}
+	if max != n {
+		t.Log(adminSend(t, admin, "show servers\n"), adminSend(t, admin, "show rules\n"))
+		t.Fatalf("%d sessions in the tables, want %d", max, n)
+	}
+	for end := time.Now().Add(60 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		if serverActive(t, admin, back) == 0 {
+			return
+		}
+	}
+	t.Fatalf("%d sessions left 60 s after the last began with a 20 s idle timeout", serverActive(t, admin, back))
 }

@@ -157,7 +157,9 @@ func closeAll(fds []int) {
 // spreads datagrams over a reuseport group by the four-tuple, so one
 // client's datagrams reach one worker. Its receive buffer is raised (to
 // what net.core.rmem_max allows) so that a burst, or the moment a socket
-// changes hands in a reload, waits in the kernel instead of being dropped.
+// changes hands in a reload, waits in the kernel instead of being dropped:
+// past net.core.rmem_max / wmem_max if the master may (CAP_NET_ADMIN,
+// SO_RCVBUFFORCE), else up to them.
 func udpSocket(fam int, sa unix.Sockaddr) (int, error) {
 	fd, err := unix.Socket(fam, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -173,8 +175,12 @@ func udpSocket(fam int, sa unix.Sockaddr) (int, error) {
 			return -1, err
 		}
 	}
-	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, udpBuffer)
-	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, udpBuffer)
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, udpBuffer) != nil {
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, udpBuffer)
+	}
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, udpBuffer) != nil {
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, udpBuffer)
+	}
 	if err := unix.Bind(fd, sa); err != nil {
 		unix.Close(fd)
 		return -1, err
@@ -182,6 +188,5 @@ func udpSocket(fam int, sa unix.Sockaddr) (int, error) {
 	return fd, nil
 }
 
-// udpBuffer is the buffer size asked for on a UDP listen socket; the
-// kernel caps it at net.core.rmem_max / wmem_max.
+// udpBuffer is the buffer size asked for on a UDP listen socket.
 const udpBuffer = 4 << 20

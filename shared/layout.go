@@ -220,11 +220,11 @@ type Refusal struct {
 
 // Refusals lists the rule slot's counters of connections closed at once
 // (client limits are counted on the client slots).
-func (s *RuleSlot) Refusals() [9]Refusal {
-	return [9]Refusal{{"no_server", &s.NoServer}, {"no_match", &s.NoMatch}, {"denied", &s.Denied},
+func (s *RuleSlot) Refusals() [10]Refusal {
+	return [10]Refusal{{"no_server", &s.NoServer}, {"no_match", &s.NoMatch}, {"denied", &s.Denied},
 		{"inspect_timeout", &s.InspectTimeout}, {"bad_proxy", &s.BadProxy},
 		{"proxy_untrusted", &s.ProxyUntrusted}, {"bad_hello", &s.BadHello}, {"no_rule", &s.NoRule},
-		{"inspect_full", &s.InspectFull}}
+		{"inspect_full", &s.InspectFull}, {"sessions_full", &s.SessionsFull}}
 }
 
 // ClientSlot is one client pattern's shared state (guarded by the lock).

@@ -126,7 +126,11 @@ func (w *Worker) connectUDP(s *udpSession) bool {
 			sysClose(fd)
 			srv.slot.Release(w.counter)
 			if localConnectError(e) {
+				// Out of local ports most likely: each session holds
+				// one (sourceless, from the whole ephemeral range).
 				r.slot.LocalFailures.Add(1)
+				w.warnLimited(&w.localFailed, "connect failed on this host; server not isolated (each UDP session holds a local port: list more source addresses)",
+					"rule", r.id, "server", srv.text, "err", e)
 				continue
 			}
 			w.serverFailed(r, srv, e)

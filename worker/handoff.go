@@ -33,13 +33,13 @@ type handChan struct {
 	udpRefused map[*udpSession]uint32
 	udpSent    bool
 	udpDone    bool
-	seq     uint64
-	batch   []*session          // in flight, in the batch's order
-	unsent  [][2][]byte         // each batch session's unsent bytes (client, server), to resume with
-	refused map[*session]uint32 // by generation: kept here for good
-	handed  int
-	carried int  // unsent bytes that went with them
-	done    bool // nothing left to hand; logged once
+	seq        uint64
+	batch      []*session          // in flight, in the batch's order
+	unsent     [][2][]byte         // each batch session's unsent bytes (client, server), to resume with
+	refused    map[*session]uint32 // by generation: kept here for good
+	handed     int
+	carried    int  // unsent bytes that went with them
+	done       bool // nothing left to hand; logged once
 }
 
 // startHandoff begins handing sessions over on channel fd (TypeDrain with

@@ -30,13 +30,16 @@ type harnessOpts struct {
 	global string // e.g. `splice = "off"`
 	listen string // the listen entry; %d is the port. Default "127.0.0.1:%d"
 	rule   string // more lines of the rule, e.g. `proxy_protocol = "v2"`
+	udp    bool   // a UDP rule: the listen and backend sockets are UDP
 }
 
 // stepDeadline bounds every wait of a harness test.
 const stepDeadline = 3 * time.Second
 
-func rawSocket(t testing.TB) int {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+func rawSocket(t testing.TB) int { return rawSocketType(t, unix.SOCK_STREAM) }
+
+func rawSocketType(t testing.TB, typ int) int {
+	fd, err := unix.Socket(unix.AF_INET, typ|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,11 +49,17 @@ func rawSocket(t testing.TB) int {
 
 // rawListen returns a listening loopback socket and its port.
 func rawListen(t testing.TB) (int, int) {
-	fd := rawSocket(t)
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+	fd, port := rawBound(t, unix.SOCK_STREAM)
+	if err := unix.Listen(fd, 16); err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Listen(fd, 16); err != nil {
+	return fd, port
+}
+
+// rawBound returns a loopback socket of type typ bound to a free port.
+func rawBound(t testing.TB, typ int) (int, int) {
+	fd := rawSocketType(t, typ)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
 		t.Fatal(err)
 	}
 	sa, _ := unix.Getsockname(fd)
@@ -58,8 +67,15 @@ func rawListen(t testing.TB) (int, int) {
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
-	lfd, lport := rawListen(t)
-	bfd, bport := rawListen(t)
+	var lfd, lport, bfd, bport int
+	if o.udp {
+		lfd, lport = rawBound(t, unix.SOCK_DGRAM)
+		bfd, bport = rawBound(t, unix.SOCK_DGRAM)
+		o.rule += "\nprotocol = \"udp\""
+	} else {
+		lfd, lport = rawListen(t)
+		bfd, bport = rawListen(t)
+	}
 	if o.listen == "" {
 		o.listen = `"127.0.0.1:%d"`
 	}
@@ -86,7 +102,8 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Close(m); unix.Close(wctl) })
-	setup := &ipc.Setup{Config: cfg, Listeners: []string{cfg.Rules[0].Listen[0].Address},
+	r := &cfg.Rules[0]
+	setup := &ipc.Setup{Config: cfg, Listeners: []string{conf.ListenKey(r.Protocol, r.Listen[0].Address)},
 		RuleSlots: slots.Rules, Clients: [][]int{slots.Clients}, Files: cfg.Files}
 	w, err := New(setup, wctl, region.Fd(), lfd)
 	if err != nil {

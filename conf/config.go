@@ -212,8 +212,9 @@ type Rule struct {
 	ID        string
 	Algorithm string
 	// Protocol is ProtocolTCP or ProtocolUDP (udp.go); Responses ends a
-	// UDP session after that many datagrams from the server (0 = no such
-	// end), unless its listen entry sets its own.
+	// UDP session once the server has sent that many datagrams for each
+	// one the client sent (nginx's proxy_responses; 0 = no such end),
+	// unless its listen entry sets its own.
 	Protocol    string
 	Responses   int64 `json:",omitempty"`
 	Clients     []Client
@@ -272,8 +273,8 @@ type Listen struct {
 	QuickAck  bool      `json:",omitempty"`
 	// TLS, when set, terminates TLS on the address (tls.go).
 	TLS *ListenTLS `json:",omitempty"`
-	// Responses: a UDP session on this address ends after that many
-	// datagrams from the server (0 = the rule's).
+	// Responses: a UDP session on this address ends once the server has
+	// sent that many datagrams per client datagram (0 = the rule's).
 	Responses int64 `json:",omitempty"`
 }
 

@@ -75,7 +75,7 @@ type fileRule struct {
 	ID             string         `toml:"id"`
 	Algorithm      string         `toml:"algorithm"`
 	Protocol       *string        `toml:"protocol"`  // "tcp" or "udp" (udp.go)
-	Responses      *Count         `toml:"responses"` // UDP: datagrams from the server that end a session
+	Responses      *Count         `toml:"responses"` // UDP: datagrams from the server per client datagram that end a session
 	ProxyProtocol  *string        `toml:"proxy_protocol"`
 	SlowStart      *Duration      `toml:"slow_start"`
 	IsolateAfter   *Count         `toml:"isolate_after"`

@@ -78,7 +78,7 @@ type udpListener struct {
 	addr      string // as the config spells it (access log, show sessions)
 	rule      *rule
 	timeout   int64 // a session's idle time, ns (0 = none)
-	responses int64 // datagrams from the server that end a session (0 = no limit)
+	responses int64 // datagrams from the server per client datagram that end a session (0 = no limit)
 	sessions  map[netip.AddrPort]*udpSession
 	dead      bool // closed by a drain or no longer usable: out of the epoll set
 }

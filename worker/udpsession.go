@@ -194,7 +194,7 @@ func (s *udpSession) onEvent(w *Worker, _ uint32) {
 		o := u.out
 		room := o.hdrs[u.outN:]
 		if s.ln.responses > 0 {
-			room = room[:min(int64(len(room)), s.ln.responses-s.dgrams[1])]
+			room = room[:max(min(int64(len(room)), s.expected()-s.dgrams[1]), 1)]
 		}
 		for i := range room {
 			room[i].hdr.Name, room[i].hdr.Namelen = nil, 0
@@ -216,7 +216,7 @@ func (s *udpSession) onEvent(w *Worker, _ uint32) {
 		s.bytes[1] += size
 		s.active = w.now
 		s.rule.slot.DatagramsFromServer.Add(int64(n))
-		if s.ln.responses > 0 && s.dgrams[1] >= s.ln.responses {
+		if s.ln.responses > 0 && s.dgrams[1] >= s.expected() {
 			w.endUDP(s, endResponses)
 			return
 		}
@@ -225,6 +225,11 @@ func (s *udpSession) onEvent(w *Worker, _ uint32) {
 		}
 	}
 }
+
+// expected is how many datagrams the server owes the session: responses
+// for each the client sent (nginx's proxy_responses), so a client with
+// several queries in flight on one port gets every answer.
+func (s *udpSession) expected() int64 { return s.ln.responses * s.dgrams[0] }
 
 // udpServerFailed handles an ICMP error (ECONNREFUSED: port unreachable)
 // on s's server socket: the server failed as a refused connect would, and

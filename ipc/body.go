@@ -24,6 +24,12 @@ type Drain struct {
 	// Handoff: a handoff channel is attached; established sessions go
 	// over it to a new worker and only the rest drain.
 	Handoff bool `json:"handoff,omitempty"`
+	// Stop: g6 is stopping, no generation follows. UDP sessions end at
+	// once and the UDP listen sockets close: a worker that kept them to
+	// send replies would keep them in their reuseport group, and the
+	// datagrams the kernel gave them would go unread while a g6 started
+	// next to it (a restart) serves the same addresses.
+	Stop bool `json:"stop,omitempty"`
 }
 
 // Shutdown is the body of TypeShutdown: the server slots whose live

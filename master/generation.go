@@ -204,7 +204,8 @@ func (m *Master) killGeneration(g *generation) {
 // sessions within the drain deadline; stragglers are killed after it. A
 // worker with a handoff channel in chans (handoff.go) passes its
 // established sessions over it first; the channel's fd is closed here.
-func (m *Master) drainGeneration(g *generation, chans map[*workerProc]int) {
+// stop: g6 is stopping and no generation follows (ipc.Drain.Stop).
+func (m *Master) drainGeneration(g *generation, chans map[*workerProc]int, stop bool) {
 	g.draining = true
 	drain := g.cfg.Global.DrainTimeout.D()
 	for _, w := range g.workers {
@@ -213,13 +214,13 @@ func (m *Master) drainGeneration(g *generation, chans map[*workerProc]int) {
 		}
 		fd, ok := chans[w]
 		if !ok {
-			m.send(w, ipc.TypeDrain, ipc.Drain{Timeout: int64(drain)})
+			m.send(w, ipc.TypeDrain, ipc.Drain{Timeout: int64(drain), Stop: stop})
 			continue
 		}
 		delete(chans, w)
 		if err := w.writeFd(ipc.TypeDrain, ipc.Drain{Timeout: int64(drain), Handoff: true}, fd); err != nil {
 			m.log.Error("handoff channel not passed; that worker's sessions drain", "slot", w.slot, "err", err)
-			m.send(w, ipc.TypeDrain, ipc.Drain{Timeout: int64(drain)})
+			m.send(w, ipc.TypeDrain, ipc.Drain{Timeout: int64(drain), Stop: stop})
 		}
 		unix.Close(fd)
 	}

@@ -399,7 +399,7 @@ func (m *Master) stop(graceful bool) {
 	if graceful {
 		for _, g := range m.generations() {
 			if !g.draining {
-				m.drainGeneration(g, m.successorChans(g))
+				m.drainGeneration(g, m.successorChans(g), !m.upgraded)
 			}
 		}
 		m.stopKill = time.After(m.cur.cfg.Global.DrainTimeout.D() + 6*time.Second)

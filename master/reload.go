@@ -58,7 +58,7 @@ func (m *Master) reloadConfig() error {
 	m.old = append(m.old, prev)
 	m.mu.Unlock()
 	m.steerGeneration(g)
-	m.drainGeneration(prev, m.handoffPairs(prev, g))
+	m.drainGeneration(prev, m.handoffPairs(prev, g), false)
 	m.closeUnlistened()
 	m.syncChecks()
 	m.watchNames(cfg)

@@ -62,6 +62,9 @@ func (w *Worker) handle(m ipc.Message) {
 			return
 		}
 		w.startDrain(d.Timeout)
+		if d.Stop {
+			w.stopUDP()
+		}
 		if ch >= 0 {
 			w.startHandoff(ch)
 		}

@@ -288,6 +288,25 @@ func (w *Worker) stopUDPListeners() {
 	}
 }
 
+// stopUDP ends every UDP session and closes the UDP listen sockets: g6
+// is stopping (ipc.Drain.Stop).
+func (w *Worker) stopUDP() {
+	for i := len(w.udp.live) - 1; i >= 0; i-- {
+		if s := w.udp.live[i]; !s.closed && !s.handing {
+			w.endUDP(s, endShutdown)
+		}
+	}
+	if w.udp.outN > 0 {
+		w.flushUDP()
+	}
+	for _, ln := range w.udp.listeners {
+		w.poll.del(ln.fd)
+		w.deferClose(ln.fd)
+		ln.dead = true
+	}
+	w.udp.listeners = nil
+}
+
 // udpListenerFor is the UDP listener with addr's key, or nil.
 func (w *Worker) udpListenerFor(addr string) *udpListener {
 	for _, ln := range w.udp.listeners {

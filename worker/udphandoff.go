@@ -114,7 +114,7 @@ func (w *Worker) adoptUDP(hu *ipc.HandedUDP, fd int) *udpSession {
 	s := w.newUDPSession()
 	s.ln, s.rule, s.peer, s.pattern, s.ip16 = ln, ln.rule, peer, client, peer.Addr().As16()
 	s.name, s.nameLen = rawSockaddrOf(peer)
-	s.fd, s.server, s.lastServer = fd, srv, srv
+	s.fd, s.server, s.lastServer, s.adopted = fd, srv, srv, true
 	s.started, s.active, s.dgrams, s.bytes, s.counted = hu.Started, hu.Active, hu.Datagrams, hu.Bytes, hu.Counted
 	w.beginSearch(&s.search, ln.rule, peer) // its next server, if this one fails
 	ln.sessions[peer] = s

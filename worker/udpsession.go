@@ -24,6 +24,10 @@ type udpSession struct {
 	index   int32 // position in udpState.live
 	closed  bool
 	handing bool // sent to a new worker, its answer awaited; its socket out of the epoll set
+	// adopted: handed over by another worker, which may still hold the
+	// socket's file: its epoll entry is deleted before the fd closes
+	// (entries belong to the file; see session.adopted).
+	adopted bool
 	reason  endReason
 	started int64
 	active  int64
@@ -248,7 +252,9 @@ func (w *Worker) dropUDPServer(s *udpSession) {
 		return
 	}
 	s.server.slot.Release(w.counter)
-	w.poll.del(s.fd)
+	if s.adopted {
+		w.poll.del(s.fd)
+	}
 	w.deferClose(s.fd)
 	s.fd, s.server = -1, nil
 	s.counted = [2]int64{}

@@ -49,7 +49,7 @@ func main() {
 	flag.StringVar(&o.out, "o", "BENCHMARKS.md", "report file")
 	flag.StringVar(&o.g6, "g6", "bin/g6", "g6 binary")
 	flag.BoolVar(&o.variants, "variants", true, "also run g6's variants (g6-splice, g6-copy, g6-quickack); off to measure an older build")
-	flag.StringVar(&o.only, "only", "", "comma-separated workloads to run (short,keepalive,bulk1,bulk4,idle,tls-short,tls-keepalive,tls-bulk1,tls-idle,latency)")
+	flag.StringVar(&o.only, "only", "", "comma-separated workloads to run (short,keepalive,bulk1,bulk4,idle,tls-short,tls-keepalive,tls-bulk1,tls-idle,udp-rr,udp-bulk,udp-idle,latency)")
 	sink := flag.String(sinkFlag, "", "internal: run as the TLS bulk stream's backend on this address")
 	flag.StringVar(&o.topology, "topology", "netns", `"netns": load generators and proxies in two network namespaces over veth, receive steered to each side's core (needs root); "loopback": all on 127.0.0.1`)
 	flag.Parse()

@@ -56,6 +56,9 @@ var metrics = []metricInfo{
 	{"tls-idle_kib_per_conn", "memory per idle TLS connection", "KiB", false},
 	{"tls-short_cpu_pct", "proxy CPU, TLS handshakes", "%", false},
 	{"tls-short_per_cpu", "TLS full handshakes per proxy CPU-second", "1/s", true},
+	{"udp-rr_qps", "UDP request/response (DNS, 64-byte query, 128-byte answer)", "queries/s", true},
+	{"udp-bulk_gbps", "UDP bulk, 1 stream (1400-byte datagrams)", "Gbit/s", true},
+	{"udp-idle_kib_per_session", "memory per idle UDP session", "KiB", false},
 	{"latency_p50_ms", "latency p50 at fixed rate", "ms", false},
 	{"latency_p99_ms", "latency p99 at fixed rate", "ms", false},
 	{"short_cpu_pct", "proxy CPU, new connections", "%", false},
@@ -129,6 +132,7 @@ const method = `
 - "direct" is wrk or iperf3 against the backend itself: the limit (wrk saturates its own core there, so it is understated).
 - Idle connections: 9,000 by default, not 10,000: the hard limit here is 20,000 open files per process and a proxied connection takes two.
 - TLS: HAProxy (` + "`bind … ssl crt`" + `), nginx stream (` + "`listen … ssl`" + `) and g6 (a listen ` + "`tls`" + ` table) terminate TLS 1.3 with the same ECDSA P-256 certificate in front of the same plain backends, with session tickets and caches off (every new connection a full handshake). tls-short and tls-keepalive are wrk over https (OpenSSL); tls-bulk1 is one stream from the bench process (Go crypto/tls) through the proxy to a backend that drops what it reads; tls-idle holds 9,000 TLS connections, each with its handshake and one request done. A TLS 1.3 client works harder than the server (it verifies the ECDSA signature the server makes), so in tls-short wrk's core is the limit for every proxy and the handshakes per second show the client's cost as much as the proxy's: handshakes per proxy CPU-second is the proxy's capacity.
+- UDP (HAProxy has none): nginx stream (` + "`listen … udp reuseport`" + `, ` + "`proxy_responses 1`" + ` on the request/response address) and g6 (` + "`protocol = \"udp\"`" + `, ` + "`responses = 1`" + ` there) in front of one dnsmasq on cpu0 and the iperf3 server. udp-rr is dnsperf on cpu1 (100 clients, 500 queries in flight) asking one name with four A records: a 64-byte query, a 128-byte answer. udp-bulk is iperf3 -u -b 0 -l 1400 (as fast as it sends; its control connection through a TCP rule on the same IP:PORT), the Gbit/s the server received. udp-idle opens 9,000 sessions, one answered query each, and divides the RSS they added.
 - Targets are interleaved within each round and the order rotates every round; one round of the same program varies by ±25% on short connections here, so only the medians of same-round ratios mean anything.
 `
 

@@ -24,7 +24,7 @@ func (r *results) add(target, metric string, v float64) {
 	r.values[target][metric] = append(r.values[target][metric], v)
 }
 
-var workloads = append(append([]string{"short", "keepalive", "bulk1", "bulk4", "idle"}, tlsWorkloads...), "latency")
+var workloads = append(append(append([]string{"short", "keepalive", "bulk1", "bulk4", "idle"}, tlsWorkloads...), udpWorkloads...), "latency")
 
 // variants are g6 with another data path, run only where the comparison
 // says something: tiny messages spliced from the first byte (splice =
@@ -44,7 +44,7 @@ func run(o *options) (*results, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	b, err := startBackends(dir)
+	b, err := startBackends(dir, o.runs(udpWorkloads...))
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +52,7 @@ func run(o *options) (*results, error) {
 	res := &results{values: map[string]map[string][]float64{}, started: time.Now()}
 	for round := 0; round < o.rounds; round++ {
 		for _, w := range workloads {
-			if o.only != "" && !strings.Contains(","+o.only+",", ","+w+",") {
+			if !o.runs(w) {
 				continue
 			}
 			if w == "latency" {
@@ -66,12 +66,15 @@ func run(o *options) (*results, error) {
 			if isTLS(w) {
 				kinds = append([]string(nil), tlsKinds...)
 			}
+			if isUDP(w) {
+				kinds = append([]string(nil), udpKinds...)
+			}
 			if o.variants {
 				kinds = append(kinds, variants[w]...)
 			}
 			order := append(kinds[round%len(kinds):], kinds[:round%len(kinds)]...)
 			for _, kind := range order {
-				if w == "idle" && kind == "direct" {
+				if (w == "idle" || w == "udp-idle") && kind == "direct" {
 					continue
 				}
 				fmt.Fprintf(os.Stderr, "round %d/%d: %-9s %-8s ", round+1, o.rounds, w, kind)
@@ -85,16 +88,19 @@ func run(o *options) (*results, error) {
 	return res, nil
 }
 
-// startChecked starts a fresh target (with its TLS frontends for a TLS
-// workload) and runs the preflight on it.
-func startChecked(kind string, o *options, dir string, b *backends, withTLS bool) (*target, error) {
-	t, err := startTarget(kind, o, dir, b, withTLS)
+// startChecked starts a fresh target (with its TLS or UDP frontends for
+// such a workload) and runs the preflight on it.
+func startChecked(kind string, o *options, dir string, b *backends, withTLS, withUDP bool) (*target, error) {
+	t, err := startTarget(kind, o, dir, b, withTLS, withUDP)
 	if err != nil {
 		return nil, err
 	}
 	err = preflight(t)
 	if err == nil && withTLS {
 		err = tlsPreflight(t)
+	}
+	if err == nil && withUDP {
+		err = udpPreflight(t)
 	}
 	if err != nil {
 		t.stop()
@@ -105,7 +111,7 @@ func startChecked(kind string, o *options, dir string, b *backends, withTLS bool
 
 // measure starts a fresh target, checks it, runs one workload, stops it.
 func measure(o *options, dir string, b *backends, kind, w string, res *results) error {
-	t, err := startChecked(kind, o, dir, b, isTLS(w))
+	t, err := startChecked(kind, o, dir, b, isTLS(w), isUDP(w))
 	if err != nil {
 		return err
 	}
@@ -157,6 +163,10 @@ func measure(o *options, dir string, b *backends, kind, w string, res *results) 
 		}
 		res.add(kind, w+"_gbps", g)
 		fmt.Fprintf(os.Stderr, "%6.1f Gbit/s", g)
+	case "udp-rr", "udp-bulk", "udp-idle":
+		if err := measureUDP(o, b, t, kind, w, res); err != nil {
+			return err
+		}
 	case "idle", "tls-idle":
 		run := runIdle
 		if w == "tls-idle" {
@@ -174,7 +184,7 @@ func measure(o *options, dir string, b *backends, kind, w string, res *results) 
 		}
 		fmt.Fprintf(os.Stderr, "%5.1f KiB/conn (RSS %.0f MiB), %d/%d answered", per, float64(r.rssAfter)/1024, r.answered, r.n)
 	}
-	if w != "idle" && w != "tls-idle" && w != "latency" {
+	if w != "idle" && w != "tls-idle" && w != "udp-idle" && w != "latency" {
 		cores := sampleCores()
 		res.add(kind, w+"_cpu0", busyPct(cores0, cores, 0))
 		res.add(kind, w+"_cpu1", busyPct(cores0, cores, 1))
@@ -198,7 +208,7 @@ func measure(o *options, dir string, b *backends, kind, w string, res *results) 
 func measureLatency(o *options, dir string, b *backends, res *results) error {
 	var addrs []string
 	for _, kind := range targetKinds {
-		t, err := startChecked(kind, o, dir, b, false)
+		t, err := startChecked(kind, o, dir, b, false, false)
 		if err != nil {
 			return err
 		}
@@ -218,3 +228,13 @@ func measureLatency(o *options, dir string, b *backends, res *results) error {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+// runs reports whether any of the workloads runs (-only).
+func (o *options) runs(ws ...string) bool {
+	for _, w := range ws {
+		if o.only == "" || strings.Contains(","+o.only+",", ","+w+",") {
+			return true
+		}
+	}
+	return false
+}

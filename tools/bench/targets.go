@@ -22,9 +22,12 @@ type backends struct {
 	directWeb, directBulk string
 	cert                  *benchCert // what every proxy's TLS frontends serve (tls.go)
 	sink                  string     // the TLS bulk stream's backend: this program, dropping what it reads
+	// dnsmasq for the UDP workloads (udp.go), as the proxies and as the
+	// load reach it, and dnsperf's query file; "" unless one runs.
+	dns, directDNS, queries string
 }
 
-func startBackends(dir string) (*backends, error) {
+func startBackends(dir string, udp bool) (*backends, error) {
 	bulkPort := freePort()
 	b := &backends{bulk: fmt.Sprintf("127.0.0.1:%d", bulkPort), directBulk: fmt.Sprintf("%s:%d", topo.proxyIP, bulkPort)}
 	var servers strings.Builder
@@ -88,6 +91,15 @@ http {
 		return nil, err
 	}
 	b.procs = append(b.procs, sink)
+	if udp {
+		dns, back, direct, queries, err := startDNS(dir)
+		if err != nil {
+			b.stop()
+			return nil, err
+		}
+		b.procs = append(b.procs, dns)
+		b.dns, b.directDNS, b.queries = back, direct, queries
+	}
 	for _, a := range []string{b.directWeb, b.directBulk} {
 		if err := waitPort(a, 5e9); err != nil {
 			b.stop()
@@ -115,6 +127,9 @@ type target struct {
 	// tlsWeb and tlsBulk terminate TLS in front of web and the sink; ""
 	// unless a TLS workload runs (tls.go).
 	tlsWeb, tlsBulk string
+	// dns, udpIdle and udpBulk are UDP frontends (udpBulk a TCP one too,
+	// for iperf3's control connection); "" unless a UDP workload runs.
+	dns, udpIdle, udpBulk string
 }
 
 // targetKinds in report order.
@@ -122,10 +137,13 @@ var targetKinds = []string{"direct", "haproxy", "nginx", "g6", "g6-sockmap"}
 
 // startTarget starts a fresh instance of one target on cpu0; withTLS adds
 // its TLS frontends.
-func startTarget(kind string, o *options, dir string, b *backends, withTLS bool) (*target, error) {
+func startTarget(kind string, o *options, dir string, b *backends, withTLS, withUDP bool) (*target, error) {
 	t := &target{name: kind}
 	if kind == "direct" {
 		t.web, t.bulk = b.directWeb, b.directBulk
+		if withUDP {
+			t.dns, t.udpIdle, t.udpBulk = b.directDNS, b.directDNS, b.directBulk
+		}
 		return t, nil
 	}
 	t.web = fmt.Sprintf("%s:%d", topo.proxyIP, freePort())
@@ -133,6 +151,11 @@ func startTarget(kind string, o *options, dir string, b *backends, withTLS bool)
 	if withTLS {
 		t.tlsWeb = fmt.Sprintf("%s:%d", topo.proxyIP, freePort())
 		t.tlsBulk = fmt.Sprintf("%s:%d", topo.proxyIP, freePort())
+	}
+	if withUDP {
+		t.dns = fmt.Sprintf("%s:%d", topo.proxyIP, freePort())
+		t.udpIdle = fmt.Sprintf("%s:%d", topo.proxyIP, freePort())
+		t.udpBulk = fmt.Sprintf("%s:%d", topo.proxyIP, freePort())
 	}
 	path := filepath.Join(dir, kind+".conf")
 	var args []string
@@ -160,7 +183,7 @@ func startTarget(kind string, o *options, dir string, b *backends, withTLS bool)
 		return nil, err
 	}
 	t.proc = p
-	for _, a := range []string{t.web, t.bulk, t.tlsWeb, t.tlsBulk} {
+	for _, a := range []string{t.web, t.bulk, t.tlsWeb, t.tlsBulk, t.udpBulk} {
 		if a == "" {
 			continue
 		}
@@ -221,6 +244,9 @@ func nginxStreamConf(o *options, dir string, t *target, b *backends) string {
 	if t.tlsWeb != "" {
 		tlsServers = nginxTLS(t, b)
 	}
+	if t.dns != "" {
+		tlsServers += nginxUDP(t, b)
+	}
 	return fmt.Sprintf(`load_module /usr/lib/nginx/modules/ngx_stream_module.so;
 worker_processes %d;
 worker_rlimit_nofile 20000;
@@ -263,6 +289,9 @@ func g6Conf(o *options, t *target, b *backends, splice string, quickack bool, co
 	tlsRules := ""
 	if t.tlsWeb != "" {
 		tlsRules = g6TLS(t, b, strings.Join(q, ", "))
+	}
+	if t.dns != "" {
+		tlsRules += g6UDP(t, b)
 	}
 	return fmt.Sprintf(`[global]
 workers = %d

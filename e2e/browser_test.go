@@ -26,6 +26,8 @@ import (
 func TestConsolePage(t *testing.T) {
 	back1, back2, front, console, adminAddr := testenv.Addr(t), testenv.Addr(t), testenv.Addr(t), testenv.Addr(t), testenv.Addr(t)
 	testenv.Backend(t, "greet", back1, back2)
+	udpBack, udpFront := testenv.Addr(t), testenv.Addr(t)
+	testenv.UDPBackend(t, udpBack)
 	cfg := fmt.Sprintf(`
 [global]
 console = %q
@@ -40,8 +42,11 @@ algorithm = "RR"
 clients = ["*:*"]
 listen = [%q]
 servers = [%q, %q]
-`, console, adminAddr, front, back1, back2)
+%s`, console, adminAddr, front, back1, back2, udpRule("dns", udpFront, "", udpBack))
 	testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "2"})
+	if _, err := testenv.UDPAsk(udpFront, []byte("hello"), 20); err != nil {
+		t.Fatalf("through the UDP rule: %v", err)
+	}
 	ctx, problems := openBrowser(t)
 
 	// Traffic for the chart while the page polls.
@@ -94,6 +99,11 @@ servers = [%q, %q]
 	}
 	if out := adminSend(t, adminAddr, "show servers\n"); !strings.Contains(out, back3) {
 		t.Errorf("show servers after the add:\n%s", out)
+	}
+	// The UDP rule says so, with its datagrams.
+	summary, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#rule-dns summary`)))
+	if err != nil || !strings.Contains(summary, "udp "+udpFront) || !strings.Contains(summary, "1/1 datagrams, 0 dropped") {
+		t.Errorf("the UDP rule's line on the page: %q (%v)", summary, err)
 	}
 	if p := problems(); len(p) > 0 {
 		t.Errorf("the page logged:\n%s", strings.Join(p, "\n"))

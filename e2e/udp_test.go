@@ -490,3 +490,29 @@ servers = [%q]
 		t.Fatalf("%.2f%% lost through g6, %.2f%% direct: more than 1 point apart", through, direct)
 	}
 }
+
+// TestUDPIPv6: a UDP rule on ::1 in front of two servers on ::1 answers
+// and balances, and show sessions names the IPv6 client.
+func TestUDPIPv6(t *testing.T) {
+	b1, b2, front, admin := addr6(t), addr6(t), addr6(t), testenv.Addr(t)
+	testenv.UDPBackend(t, b1, b2)
+	cfg := udpConfig(admin, "", front, `["[::1]:*"]`, "", b1, b2)
+	testenv.StartMaster(t, testenv.WriteConfig(t, cfg), []string{"-w", "1"})
+	seen := map[string]bool{}
+	for i := range 4 {
+		u := newUDPClient(t, front)
+		if !u.ask(i, 2*time.Second, make([]byte, 2048)) {
+			t.Fatalf("ask %d through %s: no answer", i, front)
+		}
+		for s := range u.servers {
+			seen[s] = true
+		}
+	}
+	if !seen[b1] || !seen[b2] {
+		t.Fatalf("answers came from %v, want both %s and %s", seen, b1, b2)
+	}
+	s := udpSessions(t, admin)
+	if len(s) != 4 || !strings.HasPrefix(s[0]["client"].(string), "[::1]:") {
+		t.Fatalf("show sessions: %v", s)
+	}
+}

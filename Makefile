@@ -69,7 +69,8 @@ deb:
 # interleaved rounds; rewrites BENCHMARKS.md. By default the load generators
 # and the proxies sit in two network namespaces joined by veth (needs root;
 # BENCHFLAGS="-topology loopback" for all on 127.0.0.1). Needs haproxy, nginx,
-# libnginx-mod-stream, wrk and iperf3 (it prints the apt-get line if not).
+# libnginx-mod-stream, wrk, iperf3, dnsperf, dnsmasq and dig (it prints the
+# apt-get line if not).
 # About 20 minutes (5 rounds); BENCHFLAGS="-rounds 7 -d 10s" to change the run.
 BENCHFLAGS ?=
 bench: build

@@ -3,6 +3,7 @@ package health
 import (
 	"errors"
 	"fmt"
+	"os"
 	"syscall"
 
 	"g6/conf"
@@ -11,11 +12,12 @@ import (
 // maxDatagram is the largest UDP payload a check reads.
 const maxDatagram = 64 << 10
 
-// checkUDP sends send as one datagram on a connected socket and takes a
-// reply starting with expect (none expected: a datagram must come back at
-// all, unless send is empty, which checks nothing a UDP server answers).
-// An ICMP port unreachable shows as ECONNREFUSED on the connected socket:
-// the server is down.
+// checkUDP sends send as one datagram on a connected socket and, with
+// expect, takes a reply starting with it. Without expect (a service that
+// never answers, such as syslog) the server is up unless an ICMP port
+// unreachable comes back within the check's timeout, as NGINX Plus
+// judges UDP servers. The ICMP error shows as ECONNREFUSED on the
+// connected socket: the server is down.
 func checkUDP(c interface {
 	Read([]byte) (int, error)
 	Write([]byte) (int, error)
@@ -29,6 +31,9 @@ func checkUDP(c interface {
 	buf := make([]byte, maxDatagram)
 	n, err := c.Read(buf)
 	if err != nil {
+		if hc.Expect == "" && errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil // silence, and no ICMP error: up
+		}
 		return udpErr("answer", err)
 	}
 	if got := string(buf[:n]); len(got) < len(hc.Expect) || got[:len(hc.Expect)] != hc.Expect {

@@ -36,13 +36,19 @@ func TestProbeUDP(t *testing.T) {
 	closed, _ := net.ListenPacket("udp", "127.0.0.1:0")
 	gone := closed.LocalAddr().String()
 	closed.Close()
+	quiet, _ := net.ListenPacket("udp", "127.0.0.1:0") // reads nothing, answers nothing: syslog
+	t.Cleanup(func() { quiet.Close() })
+	silent := quiet.LocalAddr().String()
 	for _, tt := range []struct{ name, addr, send, expect, err string }{
 		{"answers", udpServer(t, "PONG ok"), "PING", "PONG", ""},
 		{"wrong answer", udpServer(t, "NOPE"), "PING", "PONG", `expected "PONG", got "NOPE"`},
 		{"unreachable", gone, "PING", "PONG", "port unreachable (ICMP)"},
 		{"no send", udpServer(t, "x"), "", "x", "a UDP check needs send"},
+		{"silent server, nothing expected", silent, "<14>check", "", ""},
+		{"unreachable, nothing expected", gone, "<14>check", "", "port unreachable (ICMP)"},
+		{"silent server, an answer expected", silent, "PING", "PONG", "timeout"},
 	} {
-		p := &Probe{Check: &conf.HealthCheck{Type: conf.CheckTCP, Timeout: conf.Duration(2 * time.Second), Send: tt.send, Expect: tt.expect},
+		p := &Probe{Check: &conf.HealthCheck{Type: conf.CheckTCP, Timeout: conf.Duration(500 * time.Millisecond), Send: tt.send, Expect: tt.expect},
 			Addr: tt.addr, Network: conf.ProtocolUDP}
 		wantErr(t, tt.name, p.Run(context.Background()), tt.err)
 	}

@@ -67,7 +67,7 @@ func main() {
 	}
 	fmt.Fprintf(os.Stderr, "bench: topology %s\n", topo.name)
 	if missing := missingTools(); len(missing) > 0 {
-		fmt.Fprintf(os.Stderr, "bench: missing %s; install with:\n  apt-get update && apt-get install -y haproxy nginx libnginx-mod-stream wrk iperf3\n", strings.Join(missing, ", "))
+		fmt.Fprintf(os.Stderr, "bench: missing %s; install with:\n  apt-get update && apt-get install -y haproxy nginx libnginx-mod-stream wrk iperf3 dnsperf dnsmasq-base bind9-dnsutils\n", strings.Join(missing, ", "))
 		os.Exit(1)
 	}
 	raiseFileLimit()
@@ -87,7 +87,7 @@ func main() {
 
 func missingTools() []string {
 	var out []string
-	for _, t := range []string{"haproxy", "nginx", "wrk", "iperf3", "taskset"} {
+	for _, t := range []string{"haproxy", "nginx", "wrk", "iperf3", "taskset", "dnsperf", "dnsmasq", "dig"} {
 		if _, err := exec.LookPath(t); err != nil {
 			out = append(out, t)
 		}

@@ -1,6 +1,6 @@
 // Package worker is one g6 worker process: a single epoll loop that accepts
-// on the listening sockets inherited from the master, picks a server, and
-// moves bytes both ways.
+// on the listening sockets inherited from the master (TCP) or reads their
+// datagrams (UDP), picks a server, and moves bytes both ways.
 //
 // Model: one goroutine locked to its OS thread (GOMAXPROCS=1) owns
 // everything. The package is one loop serving kinds of session:
@@ -13,8 +13,10 @@
 // batch and recycle their sessions (reap). The control socket to the
 // master carries setup, drain, stop, pings and requests (control.go).
 // A kind of session plugs in by being polled (its sockets) and timed (its
-// deadlines), in files of its own; the TCP session is the one there is,
-// with or without TLS ends.
+// deadlines), in files of its own: the TCP session, with or without TLS
+// ends, and the UDP session. Both walk their rule's servers the same way
+// (search.go: the primaries in the selector's order, the backups, then
+// panic).
 //
 // The TCP session (accept.go, inspect.go, routes.go, rules.go, session.go,
 // forward.go, splice.go, urgent.go, flush.go, proxyproto.go, sockopts.go,
@@ -34,6 +36,33 @@
 // side is passed on as a reset on the other. Sessions move between
 // workers on HUP and USR2 (handoff.go sends, adopt.go receives), and may
 // be forwarded in the kernel (accel.go).
+//
+// The UDP session (udp.go, udpsession.go, udphandoff.go): one client
+// address and port on one UDP listen socket (the listener's session
+// table, by netip.AddrPort), with one socket connected to its server. The
+// listen socket is read with recvmmsg into a batch of 64 preallocated
+// 64 KiB slots (pages are touched only as far as datagrams fill them) and
+// each run of one session's datagrams goes on in one sendmmsg on its
+// socket; the servers' replies gather in a second batch addressed to the
+// clients and leave from the listen socket in one sendmmsg per listener at
+// the end of the turn. UDP sockets are level-triggered and read at most
+// four batches per readiness, so a busy client cannot starve the rest. An
+// ECONNREFUSED on a session socket (the server's ICMP port unreachable)
+// is a server failure (serverFailed, as a refused connect); the session
+// keeps its place and its next datagram walks on to the next server.
+// responses ends a session once the server sent that many datagrams per
+// client datagram; the listen entry's timeout is its idle time (one lazy
+// timer entry per session). A datagram the kernel will not send now is
+// dropped and counted (DatagramsDropped), never queued: UDP has no
+// backpressure. max_sessions bounds the table, capped by the open-file
+// limit (each session holds a socket). Handoff: a draining worker hands
+// its UDP sessions first, each with its server socket (the listen socket
+// is the same in both generations), the last batch saying UDPDone; a new
+// worker of a generation that replaces another (ipc.Setup.HoldUDP) reads
+// its UDP listen sockets only once every adopt channel said UDPDone, or
+// after 2 s, so no datagram of a session on its way starts a session to
+// another server. A stop (ipc.Drain.Stop) ends UDP sessions and closes
+// the listen sockets at once.
 //
 // TLS (tls.go, terminate.go, originate.go): a TCP session may have a TLS
 // end on either side: the client's when its listen address has a tls
@@ -108,6 +137,16 @@
 //	accel.go:    maybePair       accel = "sockmap": a keep-alive session goes into the
 //	                             sockmap (package accel); moveKernel, drainCheck, queuedIn
 //	                             then handle its FINs and spills
+//
+// and for UDP:
+//
+//	udp.go:        udpListener.onEvent  recvmmsg a batch from a listen socket
+//	udp.go:        fromClients          each datagram to its session (openUDP: max_sessions,
+//	                                    admitClient, connectUDP on the search), runs by sendRun
+//	udpsession.go: udpSession.onEvent   recvmmsg the server's replies into the out batch
+//	udp.go:        flushUDP             sendmmsg the out batch (full, another listener, end of turn)
+//	udpsession.go: onTimer, endUDP      idle time; the one way a UDP session ends here
+//	udphandoff.go: handUDP, adoptUDP    sessions to the next generation; releaseUDP
 //
 // Sharp edges:
 //   - fds of sessions that end are closed only after the whole epoll batch

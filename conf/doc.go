@@ -19,7 +19,9 @@
 //     must stay plain data.
 //   - AddrKey is the one spelling of an address that master and workers key
 //     sockets and shared slots by; anything else that names an address for
-//     lookup must go through it.
+//     lookup must go through it. ListenKey adds the protocol ("udp/" for a
+//     UDP rule's listen address), since a TCP and a UDP socket may share
+//     IP:PORT.
 //   - A server entry is a literal IP:PORT (Rule.Servers) or a DNS name
 //     (Rule.Names: "NAME:PORT", or { srv = "_svc._tcp.NAME" }). conf checks
 //     a name's syntax only (RFC 1123 labels); resolving it is the master's.

@@ -11,7 +11,14 @@
 // (pickSockets; with fewer sockets than workers, as G6's hand-over gives,
 // slot i shares socket i % len). A replacement worker inherits the very same
 // sockets, so connections queued in their accept queues are served instead
-// of lost. The master never accepts on them.
+// of lost. The master never accepts on them. Sockets are keyed by
+// conf.ListenKey: a UDP rule's address ("udp/IP:PORT") gets UDP sockets of
+// its own (buffers forced to 4 MiB where allowed), never steered by
+// worker_steering (a client's datagrams must all reach one worker: the
+// kernel's four-tuple hash does that); workers of a generation that
+// replaces another are told to wait for the UDP sessions handed to them
+// before reading those (ipc.Setup.HoldUDP), and a stop tells workers to
+// end UDP sessions at once (ipc.Drain.Stop).
 //
 // Every rule's servers are a pool.Table (servers.go): the config with the
 // runtime changes of the admin commands on top, published into the shared

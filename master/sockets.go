@@ -96,16 +96,9 @@ func listenSocket(ap netip.AddrPort, proto string, backlog int) (int, error) {
 	}
 	// TCP_NODELAY on the listener is inherited by every accepted socket,
 	// which saves workers a setsockopt per connection.
-	opts := [][2]int{{unix.SOL_SOCKET, unix.SO_REUSEADDR}, {unix.SOL_SOCKET, unix.SO_REUSEPORT},
-		{unix.IPPROTO_TCP, unix.TCP_NODELAY}}
-	if fam == unix.AF_INET6 {
-		opts = append(opts, [2]int{unix.IPPROTO_IPV6, unix.IPV6_V6ONLY})
-	}
-	for _, o := range opts {
-		if err := unix.SetsockoptInt(fd, o[0], o[1], 1); err != nil {
-			unix.Close(fd)
-			return -1, err
-		}
+	if err := setListenOpts(fd, fam, [2]int{unix.IPPROTO_TCP, unix.TCP_NODELAY}); err != nil {
+		unix.Close(fd)
+		return -1, err
 	}
 	if err := unix.Bind(fd, sa); err != nil {
 		unix.Close(fd)
@@ -165,15 +158,9 @@ func udpSocket(fam int, sa unix.Sockaddr) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	opts := [][2]int{{unix.SOL_SOCKET, unix.SO_REUSEADDR}, {unix.SOL_SOCKET, unix.SO_REUSEPORT}}
-	if fam == unix.AF_INET6 {
-		opts = append(opts, [2]int{unix.IPPROTO_IPV6, unix.IPV6_V6ONLY})
-	}
-	for _, o := range opts {
-		if err := unix.SetsockoptInt(fd, o[0], o[1], 1); err != nil {
-			unix.Close(fd)
-			return -1, err
-		}
+	if err := setListenOpts(fd, fam); err != nil {
+		unix.Close(fd)
+		return -1, err
 	}
 	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, udpBuffer) != nil {
 		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, udpBuffer)
@@ -190,3 +177,18 @@ func udpSocket(fam int, sa unix.Sockaddr) (int, error) {
 
 // udpBuffer is the buffer size asked for on a UDP listen socket.
 const udpBuffer = 4 << 20
+
+// setListenOpts turns on what every listen socket has (SO_REUSEADDR,
+// SO_REUSEPORT, IPV6_V6ONLY on IPv6) and the extra options (level, name).
+func setListenOpts(fd, fam int, extra ...[2]int) error {
+	opts := append([][2]int{{unix.SOL_SOCKET, unix.SO_REUSEADDR}, {unix.SOL_SOCKET, unix.SO_REUSEPORT}}, extra...)
+	if fam == unix.AF_INET6 {
+		opts = append(opts, [2]int{unix.IPPROTO_IPV6, unix.IPV6_V6ONLY})
+	}
+	for _, o := range opts {
+		if err := unix.SetsockoptInt(fd, o[0], o[1], 1); err != nil {
+			return err
+		}
+	}
+	return nil
+}

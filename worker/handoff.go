@@ -152,6 +152,12 @@ func (w *Worker) handOver() {
 		}
 		return
 	}
+	w.sendBatch(h, batch, fds)
+}
+
+// sendBatch queues a batch with its fds; if it cannot go, its sessions
+// drain here.
+func (w *Worker) sendBatch(h *handChan, batch ipc.HandoffBatch, fds []int) {
 	h.seq = batch.Seq
 	m, err := ipc.New(ipc.TypeHandoff, 0, batch)
 	if err == nil {

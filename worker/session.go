@@ -133,50 +133,13 @@ func (w *Worker) connectNext(s *session) {
 		if srv == nil {
 			break
 		}
-		fd, e := sysSocket(srv.family)
-		if e != 0 {
-			srv.slot.Release(w.counter)
-			w.warnLimited(&w.socketFailed, "socket failed", "rule", r.id, "err", e)
-			if resourceShortage(e) {
-				w.pauseAccept()
+		fd, ok := w.dial(r, srv, unix.SOCK_STREAM, s.peer)
+		if fd < 0 {
+			if ok {
+				continue
 			}
 			w.end(s)
 			return
-		}
-		sysSetInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		if srv.opts.set {
-			srv.opts.apply(fd)
-		}
-		if src := w.sourceFor(s, srv); src != nil {
-			// The port is left to connect, which picks it for the whole
-			// 4-tuple: bind alone would give each source one port range
-			// for all servers.
-			sysSetInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
-			if srv.transparent {
-				transparent(fd, srv.family)
-			}
-			if e := sysBind(fd, &src.rsa, src.len); e != 0 {
-				sysClose(fd)
-				srv.slot.Release(w.counter)
-				r.slot.LocalFailures.Add(1)
-				w.warnLimited(&w.localFailed, "bind to the source address failed; server not isolated",
-					"rule", r.id, "server", srv.text, "err", e)
-				continue
-			}
-		}
-		if e := sysConnect(fd, &srv.rsa, srv.rsaLen); e != 0 && e != unix.EINPROGRESS {
-			sysClose(fd)
-			srv.slot.Release(w.counter)
-			if localConnectError(e) {
-				// This host's fault (out of local ports, buffers): the
-				// server stays usable and the next one is tried.
-				r.slot.LocalFailures.Add(1)
-				w.warnLimited(&w.localFailed, "connect failed on this host; server not isolated",
-					"rule", r.id, "server", srv.text, "err", e)
-				continue
-			}
-			w.serverFailed(r, srv, e)
-			continue
 		}
 		if err := w.poll.add(fd, evRead|evWrite|evEdge); err != nil {
 			sysClose(fd)
@@ -195,24 +158,6 @@ func (w *Worker) connectNext(s *session) {
 	w.log.Debug("no server available", "rule", r.id, "client", s.peer)
 	r.slot.NoServer.Add(1)
 	w.endWith(s, endNoServer)
-}
-
-// sourceFor is the address s's connection to srv is bound to: the
-// client's (transparent, same family), the server's next source, or nil.
-func (w *Worker) sourceFor(s *session, srv *server) *source {
-	if srv.transparent {
-		if family(s.peer) != srv.family {
-			return nil // an IPv6 client cannot be the source towards IPv4
-		}
-		ip := s.peer.Addr().As16()
-		b := ip[:]
-		if srv.family == unix.AF_INET {
-			b = b[12:]
-		}
-		w.src.rsa, w.src.len = rawSockaddr(srv.family, b, 0)
-		return &w.src
-	}
-	return srv.nextSource()
 }
 
 // transparent lets fd bind to an address this host does not have.

@@ -78,9 +78,7 @@ func sysConnect(fd int, sa *unix.RawSockaddrAny, salen uint32) unix.Errno {
 	}
 }
 
-func sysSocket(family int) (int, unix.Errno) { return sysSocketType(family, unix.SOCK_STREAM) }
-
-func sysSocketType(family, typ int) (int, unix.Errno) {
+func sysSocket(family, typ int) (int, unix.Errno) {
 	fd, _, e := unix.RawSyscall(unix.SYS_SOCKET, uintptr(family), uintptr(typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC), 0)
 	return int(fd), e
 }

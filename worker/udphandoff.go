@@ -51,15 +51,7 @@ func (w *Worker) handUDP(h *handChan) {
 	batch.UDPDone = !left
 	h.udpSent = !left
 	h.batch = []*session{} // in flight (handing), with no TCP session
-	h.seq = batch.Seq
-	m, err := ipc.New(ipc.TypeHandoff, 0, batch)
-	if err == nil {
-		err = h.queue(m, fds...)
-	}
-	if err != nil {
-		w.log.Error("handoff failed; sessions drain here", "err", err)
-		w.handoffLost(h)
-	}
+	w.sendBatch(h, batch, fds)
 }
 
 // settleUDP settles the UDP sessions of the batch in flight: taken ones

@@ -106,39 +106,13 @@ func (w *Worker) connectUDP(s *udpSession) bool {
 		if srv == nil {
 			break
 		}
-		fd, e := sysSocketType(srv.family, unix.SOCK_DGRAM)
-		if e != 0 {
-			srv.slot.Release(w.counter)
-			w.warnLimited(&w.socketFailed, "socket failed", "rule", r.id, "err", e)
+		fd, ok := w.dial(r, srv, unix.SOCK_DGRAM, s.peer)
+		if fd < 0 {
+			if ok {
+				continue
+			}
 			w.endUDP(s, endError)
 			return false
-		}
-		if src := w.udpSource(s, srv); src != nil {
-			if srv.transparent {
-				transparent(fd, srv.family)
-			}
-			if e := sysBind(fd, &src.rsa, src.len); e != 0 {
-				sysClose(fd)
-				srv.slot.Release(w.counter)
-				r.slot.LocalFailures.Add(1)
-				w.warnLimited(&w.localFailed, "bind to the source address failed; server not isolated",
-					"rule", r.id, "server", srv.text, "err", e)
-				continue
-			}
-		}
-		if e := sysConnect(fd, &srv.rsa, srv.rsaLen); e != 0 {
-			sysClose(fd)
-			srv.slot.Release(w.counter)
-			if localConnectError(e) {
-				// Out of local ports most likely: each session holds
-				// one (sourceless, from the whole ephemeral range).
-				r.slot.LocalFailures.Add(1)
-				w.warnLimited(&w.localFailed, "connect failed on this host; server not isolated (each UDP session holds a local port: list more source addresses)",
-					"rule", r.id, "server", srv.text, "err", e)
-				continue
-			}
-			w.serverFailed(r, srv, e)
-			continue
 		}
 		if err := w.poll.add(fd, unix.EPOLLIN); err != nil {
 			sysClose(fd)
@@ -165,25 +139,6 @@ func (w *Worker) connectUDP(s *udpSession) bool {
 		w.endUDP(s, endNoServer)
 	}
 	return false
-}
-
-// udpSource is the address s's socket to srv is bound to: the client's
-// with transparent (its port too, so the server sees the client), the
-// server's next source, or nil.
-func (w *Worker) udpSource(s *udpSession, srv *server) *source {
-	if !srv.transparent {
-		return srv.nextSource()
-	}
-	if family(s.peer) != srv.family {
-		return nil
-	}
-	ip := s.peer.Addr().As16()
-	b := ip[:]
-	if srv.family == unix.AF_INET {
-		b = b[12:]
-	}
-	w.src.rsa, w.src.len = rawSockaddr(srv.family, b, s.peer.Port())
-	return &w.src
 }
 
 // onEvent reads the replies waiting on the session's server socket into

@@ -43,3 +43,21 @@ func TestUDPRule(t *testing.T) {
 		}
 	}
 }
+
+func TestListenKey(t *testing.T) {
+	for _, tt := range []struct{ proto, addr, key string }{
+		{ProtocolTCP, "127.0.0.1:53", "127.0.0.1:53"},
+		{ProtocolUDP, "127.0.0.1:53", "udp/127.0.0.1:53"},
+		{ProtocolUDP, "[::ffff:127.0.0.1]:53", "udp/127.0.0.1:53"},
+		{ProtocolUDP, "[0:0::1]:53", "udp/[::1]:53"},
+		{ProtocolTCP, "[::1]:8080", "[::1]:8080"},
+	} {
+		key := ListenKey(tt.proto, tt.addr)
+		if key != tt.key || AddrKey(key) != key {
+			t.Errorf("ListenKey(%s, %s) = %q (AddrKey of it %q), want %q", tt.proto, tt.addr, key, AddrKey(key), tt.key)
+		}
+		if proto, addr := SplitListenKey(key); proto != tt.proto || AddrKey(addr) != AddrKey(tt.addr) {
+			t.Errorf("SplitListenKey(%q) = %s, %s", key, proto, addr)
+		}
+	}
+}

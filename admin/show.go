@@ -330,6 +330,10 @@ type Stats struct {
 	ServersUp  int           `json:"servers_up"`
 	ServersAll int           `json:"servers"`
 	Rules      []RuleLatency `json:"rules"`
+	// UDP rules' datagrams; the text shows them when there is a UDP rule.
+	DatagramsFromClients int64 `json:"udp_datagrams_from_clients"`
+	DatagramsFromServers int64 `json:"udp_datagrams_from_servers"`
+	DatagramsDropped     int64 `json:"udp_datagrams_dropped"`
 }
 
 // RuleLatency is one rule's latency quantiles in show stats: its servers'
@@ -367,8 +371,15 @@ func showStats(snap *Snapshot) (any, string) {
 	}
 	// The rules' own totals: a server removed with its counts does not
 	// take them along (they must never go down).
-	for _, slot := range snap.Rules {
+	udp := false
+	for i, slot := range snap.Rules {
 		rs := snap.Region.Rule(slot)
+		if snap.Config.Rules[i].Protocol == conf.ProtocolUDP {
+			udp = true
+			st.DatagramsFromClients += rs.DatagramsFromClient.Load()
+			st.DatagramsFromServers += rs.DatagramsFromServer.Load()
+			st.DatagramsDropped += rs.DatagramsDropped.Load()
+		}
 		st.Total += rs.Connections.Load()
 		st.Failures += rs.Failures.Load()
 		st.FromServer += rs.FromServer.Load()
@@ -383,6 +394,9 @@ func showStats(snap *Snapshot) (any, string) {
 		"connect failures: %d\nrefused by client limits: %d\nrefused by rate limits: %d\nbytes from servers: %d\nbytes to servers: %d\nservers up: %d of %d\n",
 		time.Duration(st.Uptime*float64(time.Second)).Round(time.Second), st.Workers, st.Sessions, st.Total, st.PerSecond,
 		st.Failures, st.Refused, st.RateLimit, st.FromServer, st.FromClient, st.ServersUp, st.ServersAll)
+	if udp {
+		text += fmt.Sprintf("udp datagrams: %d from clients, %d from servers, %d dropped\n", st.DatagramsFromClients, st.DatagramsFromServers, st.DatagramsDropped)
+	}
 	for _, r := range snap.Config.Rules {
 		acc := byRule[r.ID]
 		rl := RuleLatency{Rule: r.ID, Connect: quantilesOf(acc[0]), FirstByte: quantilesOf(acc[1]), Duration: quantilesOf(acc[2])}

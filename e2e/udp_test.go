@@ -348,6 +348,9 @@ func TestUDPLimits(t *testing.T) {
 	if !strings.Contains(adminSend(t, admin, "show rules\n"), "dropped") {
 		t.Fatal("show rules has no datagram counts for the UDP rule")
 	}
+	if st := adminSend(t, admin, "show stats\n"); !strings.Contains(st, "udp datagrams: ") {
+		t.Fatalf("show stats has no datagram counts:\n%s", st)
+	}
 }
 
 func mustUDPAddr(t *testing.T, addr string) *net.UDPAddr {

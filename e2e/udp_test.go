@@ -518,4 +518,11 @@ func TestUDPIPv6(t *testing.T) {
 	if len(s) != 4 || !strings.HasPrefix(s[0]["client"].(string), "[::1]:") {
 		t.Fatalf("show sessions: %v", s)
 	}
+	// shutdown sessions ends the UDP sessions of one server, now.
+	if r := adminSend(t, admin, "shutdown sessions "+hostPort(b1)+"\n"); !strings.Contains(r, "closed 2 sessions") {
+		t.Fatalf("shutdown sessions %s: %q", b1, r)
+	}
+	if s := udpSessions(t, admin); len(s) != 2 || s[0]["server"] != b2 || s[1]["server"] != b2 {
+		t.Fatalf("after shutdown sessions of %s: %v", b1, s)
+	}
 }

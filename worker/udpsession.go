@@ -2,6 +2,7 @@ package worker
 
 import (
 	"net/netip"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -70,10 +71,17 @@ func (w *Worker) openUDP(ln *udpListener, peer netip.AddrPort, name *unix.RawSoc
 	}
 	ln.sessions[peer] = s
 	if ln.timeout > 0 {
-		w.timers.push(timerEntry{at: w.now + ln.timeout, t: s, gen: s.gen})
+		// The first look comes early (onTimer pushes the real deadline):
+		// an entry lives in the heap until it is due, and a DNS load ends
+		// its sessions at once, so entries at a 30 s idle time would pile
+		// up by the million.
+		w.timers.push(timerEntry{at: w.now + min(ln.timeout, udpFirstLook), t: s, gen: s.gen})
 	}
 	return s
 }
+
+// udpFirstLook is when a new UDP session's idle timer first fires.
+const udpFirstLook = int64(time.Second)
 
 // refusedUDP logs a datagram refused before it became a session.
 func (w *Worker) refusedUDP(ln *udpListener, peer netip.AddrPort, reason endReason) {

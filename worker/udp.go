@@ -219,11 +219,15 @@ func (w *Worker) sendRun(s *udpSession, from, to int) {
 		k, e := sysSendmmsg(s.fd, hdrs)
 		if e != 0 {
 			if e == unix.ECONNREFUSED {
-				// An ICMP error from the server for an earlier datagram:
-				// the one that surfaced it is lost with it.
+				// An ICMP error from the server for an earlier datagram,
+				// reported instead of sending these: they go to the next
+				// server, if one takes the session.
 				w.udpServerFailed(s, e)
-				s.rule.slot.DatagramsDropped.Add(int64(len(hdrs)))
-				return
+				if !w.connectUDP(s) {
+					s.rule.slot.DatagramsDropped.Add(int64(len(hdrs)))
+					return
+				}
+				continue
 			}
 			w.warnLimited(&w.udp.sendFail, "udp send to server failed; datagram dropped", "rule", s.rule.id,
 				"server", s.server.text, "err", e)

@@ -115,3 +115,36 @@ func TestUDPResponsesEndSession(t *testing.T) {
 		}
 	}
 }
+
+// TestUDPBurstKeepsDatagrams: a burst of one client's datagrams read in
+// one batch (sent on as one GSO send where the kernel takes it) reaches
+// the server as the same datagrams, in order, the shorter last one too.
+func TestUDPBurstKeepsDatagrams(t *testing.T) {
+	h := newHarness(t, harnessOpts{udp: true})
+	cfd := h.udpClient()
+	h.udpSession(cfd)
+	unix.SetNonblock(h.bfd, true)
+	sizes := []int{1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 500, 0, 700}
+	for i, n := range sizes {
+		msg := make([]byte, n)
+		for j := range msg {
+			msg[j] = byte(i)
+		}
+		unix.Write(cfd, msg)
+	}
+	buf := make([]byte, 2048)
+	got := 0
+	h.until("the burst at the backend", func() bool {
+		for got < len(sizes) {
+			n, err := unix.Read(h.bfd, buf)
+			if err != nil {
+				return false
+			}
+			if n != sizes[got] || n > 0 && (buf[0] != byte(got) || buf[n-1] != byte(got)) {
+				t.Fatalf("datagram %d: %d bytes starting %d, want %d bytes of %d", got, n, buf[0], sizes[got], got)
+			}
+			got++
+		}
+		return true
+	})
+}

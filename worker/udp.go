@@ -67,11 +67,6 @@ func newDgramBatch() *dgramBatch {
 	return b
 }
 
-// data is datagram i of the batch as received.
-func (b *dgramBatch) data(i int) []byte {
-	return b.arena[i*udpMax : i*udpMax+int(b.hdrs[i].n)]
-}
-
 // udpListener is one inherited UDP listen socket and its session table.
 type udpListener struct {
 	fd        int
